@@ -1,0 +1,511 @@
+// tracemart console: a dependency-free single-page app over the Jaeger and /api/console APIs.
+'use strict';
+
+const SVG = 'http://www.w3.org/2000/svg';
+const $ = (sel) => document.querySelector(sel);
+
+// h('div', {class: 'x', text: 'y', onclick: f, 'data-testid': 'z'}, child...). Text is never
+// parsed as HTML: span names and attributes come from telemetry.
+function h(tag, attrs, ...kids) {
+  const svg = ['svg', 'g', 'circle', 'line', 'path', 'text', 'rect', 'polyline', 'defs', 'marker', 'title'].includes(tag);
+  const el = svg ? document.createElementNS(SVG, tag) : document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'text') el.textContent = v;
+    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'style' && !svg) el.style.cssText = v;
+    else el.setAttribute(k, v);
+  }
+  for (const kid of kids.flat()) {
+    if (kid === null || kid === undefined || kid === false) continue;
+    el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
+  }
+  return el;
+}
+
+async function api(path) {
+  const res = await fetch(path, { headers: { accept: 'application/json' } });
+  let body = null;
+  try { body = await res.json(); } catch (_) { /* not JSON */ }
+  if (!res.ok) {
+    const msg = body && body.errors && body.errors[0] ? body.errors[0].msg : res.statusText;
+    throw new Error(`${res.status}: ${msg}`);
+  }
+  return body;
+}
+
+function fmtDur(us) {
+  if (us === null || us === undefined) return '';
+  if (us < 1000) return `${us}µs`;
+  if (us < 1e6) return `${(us / 1000).toFixed(us < 1e4 ? 2 : 1)}ms`;
+  return `${(us / 1e6).toFixed(2)}s`;
+}
+const fmtMs = (ms) => fmtDur(Math.round(ms * 1000));
+const fmtTime = (us) => new Date(us / 1000).toLocaleString();
+const fmtPct = (r) => `${(r * 100).toFixed(r > 0 && r < 0.01 ? 2 : 1)}%`;
+const fmtRate = (r) => (r >= 10 ? r.toFixed(0) : r.toFixed(2));
+
+function color(name) {
+  let hash = 0;
+  for (const c of name) hash = (hash * 31 + c.charCodeAt(0)) >>> 0;
+  return `hsl(${hash % 360}, 55%, 55%)`;
+}
+
+function setStatus(text, isError) {
+  const el = $('#search-status');
+  el.textContent = text;
+  el.classList.toggle('error', !!isError);
+}
+
+// ---------------------------------------------------------------- routing
+
+function navigate(url) {
+  history.pushState(null, '', url);
+  route();
+}
+
+function show(view) {
+  for (const v of document.querySelectorAll('.view')) v.hidden = v.id !== `view-${view}`;
+  for (const a of document.querySelectorAll('.top nav a')) {
+    a.classList.toggle('active', a.getAttribute('href') === `/${view}`);
+  }
+}
+
+function route() {
+  const path = location.pathname;
+  const m = path.match(/^\/trace\/([0-9a-fA-F]{1,32})\/?$/);
+  if (m) return showTrace(m[1].toLowerCase());
+  if (path.startsWith('/services')) return showServices();
+  if (path.startsWith('/map')) return showMap();
+  return showSearch();
+}
+
+document.addEventListener('click', (e) => {
+  const a = e.target.closest('a[data-nav]');
+  if (!a || e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
+  e.preventDefault();
+  navigate(a.getAttribute('href'));
+});
+window.addEventListener('popstate', route);
+
+$('#goto').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const id = $('#goto-id').value.trim();
+  if (/^[0-9a-fA-F]{1,32}$/.test(id)) navigate(`/trace/${id.toLowerCase()}`);
+});
+
+// ---------------------------------------------------------------- search
+
+let servicesLoaded = false;
+
+async function loadServices(selected) {
+  const sel = $('#f-service');
+  if (!servicesLoaded) {
+    const body = await api('/api/services');
+    for (const s of body.data || []) sel.append(h('option', { value: s, text: s }));
+    servicesLoaded = true;
+  }
+  sel.value = selected || '';
+}
+
+async function loadOperations(service, selected) {
+  const sel = $('#f-operation');
+  sel.replaceChildren(h('option', { value: '', text: 'All operations' }));
+  if (service) {
+    const body = await api(`/api/services/${encodeURIComponent(service)}/operations`);
+    for (const op of body.data || []) sel.append(h('option', { value: op, text: op }));
+  }
+  sel.value = selected || '';
+}
+
+$('#f-service').addEventListener('change', (e) => loadOperations(e.target.value).catch((err) => setStatus(err.message, true)));
+
+// "k=v k2=v2" or a JSON object -> the JSON object Jaeger's `tags` parameter takes.
+function tagsParam(text) {
+  text = text.trim();
+  if (!text) return '';
+  if (text.startsWith('{')) return text;
+  const tags = {};
+  for (const part of text.match(/(?:[^\s"]+|"[^"]*")+/g) || []) {
+    const i = part.indexOf('=');
+    if (i <= 0) throw new Error(`attribute filter "${part}" should be key=value`);
+    tags[part.slice(0, i)] = part.slice(i + 1).replace(/^"|"$/g, '');
+  }
+  return JSON.stringify(tags);
+}
+
+$('#search-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const form = new FormData(e.target);
+  const params = new URLSearchParams();
+  for (const [k, v] of form.entries()) if (v !== '') params.set(k, v);
+  navigate(`/search?${params}`);
+});
+
+async function showSearch() {
+  show('search');
+  const params = new URLSearchParams(location.search);
+  const form = $('#search-form');
+  try {
+    await loadServices(params.get('service'));
+    await loadOperations(params.get('service'), params.get('operation'));
+  } catch (err) {
+    setStatus(err.message, true);
+  }
+  for (const name of ['minDuration', 'maxDuration', 'status', 'tags', 'lookback', 'limit']) {
+    if (params.has(name)) form.elements[name].value = params.get(name);
+  }
+  await runSearch(params);
+}
+
+async function runSearch(params) {
+  const q = new URLSearchParams();
+  for (const k of ['service', 'operation', 'minDuration', 'maxDuration', 'status', 'limit']) {
+    if (params.get(k)) q.set(k, params.get(k));
+  }
+  const lookback = params.has('lookback') ? params.get('lookback') : '1h';
+  if (lookback) q.set('lookback', lookback);
+  if (!q.has('limit')) q.set('limit', '50');
+  try {
+    const tags = tagsParam(params.get('tags') || '');
+    if (tags) q.set('tags', tags);
+  } catch (err) {
+    setStatus(err.message, true);
+    return;
+  }
+  setStatus('Searching…');
+  const started = performance.now();
+  let body;
+  try {
+    body = await api(`/api/console/traces?${q}`);
+  } catch (err) {
+    setStatus(err.message, true);
+    $('#results').replaceChildren();
+    $('#scatter').replaceChildren();
+    return;
+  }
+  const traces = body.data || [];
+  setStatus(`${traces.length} trace${traces.length === 1 ? '' : 's'} in ${Math.round(performance.now() - started)} ms`
+    + (traces.length ? ' — click one to open its waterfall' : ''));
+  renderResults(traces);
+  renderScatter(traces);
+}
+
+function renderResults(traces) {
+  const max = Math.max(1, ...traces.map((t) => t.duration_us));
+  $('#results').replaceChildren(...traces.map((t) => {
+    const open = (e) => { if (!e.target.closest('a')) navigate(`/trace/${t.trace_id}`); };
+    return h('tr', { 'data-testid': 'result-row', 'data-trace-id': t.trace_id, onclick: open },
+      h('td', {},
+        h('a', { href: `/trace/${t.trace_id}`, 'data-nav': '', text: `${t.root_service}: ${t.root_operation}` }),
+        h('div', { class: 'mono muted', text: t.trace_id })),
+      h('td', { text: fmtTime(t.start_us) }),
+      h('td', {},
+        h('div', { text: fmtDur(t.duration_us) }),
+        h('div', { style: `height:4px;background:${t.error_count ? 'var(--err)' : 'var(--accent)'};width:${Math.max(2, 100 * t.duration_us / max)}%` })),
+      h('td', { class: 'num' }, `${t.span_count}`,
+        t.error_count ? h('span', { class: 'pill err', 'data-testid': 'error-count', text: ` ${t.error_count} err` }) : null),
+      h('td', {}, t.services.map((s) => h('span', {
+        class: `pill${s.errors ? ' err' : ''}`, style: `border-left:3px solid ${color(s.service)}`,
+        text: `${s.service} ${s.spans}`,
+      }))));
+  }));
+}
+
+function renderScatter(traces) {
+  const box = $('#scatter');
+  if (!traces.length) return box.replaceChildren();
+  const W = 1000, H = 120, P = 8;
+  const t0 = Math.min(...traces.map((t) => t.start_us));
+  const t1 = Math.max(...traces.map((t) => t.start_us));
+  const dmax = Math.max(...traces.map((t) => t.duration_us), 1);
+  const x = (t) => P + (t1 === t0 ? (W - 2 * P) / 2 : (W - 2 * P) * (t.start_us - t0) / (t1 - t0));
+  const y = (t) => H - P - (H - 2 * P) * (t.duration_us / dmax);
+  box.replaceChildren(h('svg', { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none' },
+    traces.map((t) => h('circle', {
+      cx: x(t), cy: y(t), r: 4, fill: t.error_count ? 'var(--err)' : 'var(--accent)', 'fill-opacity': 0.7,
+      onclick: () => navigate(`/trace/${t.trace_id}`),
+    }, h('title', { text: `${t.root_service}: ${t.root_operation} — ${fmtDur(t.duration_us)}` })))));
+}
+
+// ---------------------------------------------------------------- trace
+
+let currentTrace = null;
+
+async function showTrace(id) {
+  show('trace');
+  $('#goto-id').value = id;
+  $('#trace-header').replaceChildren(h('p', { class: 'muted', text: `Loading trace ${id}…` }));
+  $('#waterfall').replaceChildren();
+  $('#span-details').replaceChildren(h('p', { class: 'muted', text: 'Select a span to see its attributes, events, links, resource and logs.' }));
+  let trace, logs;
+  try {
+    const [t, l] = await Promise.all([api(`/api/traces/${id}`), api(`/api/console/traces/${id}/logs`)]);
+    trace = t.data[0];
+    logs = l.data || [];
+  } catch (err) {
+    $('#trace-header').replaceChildren(
+      h('h2', { text: `Trace ${id}` }),
+      h('p', { class: 'status error', 'data-testid': 'trace-error', text: err.message.startsWith('404') ? 'Trace not found (it may not have arrived yet, or retention removed it).' : err.message }));
+    return;
+  }
+  currentTrace = { trace, logs };
+  renderTrace();
+}
+
+$('#show-logs').addEventListener('change', () => currentTrace && renderTrace());
+
+function spanTree(trace) {
+  const byId = new Map(trace.spans.map((s) => [s.spanID, s]));
+  const children = new Map();
+  const roots = [];
+  for (const s of trace.spans) {
+    const parent = (s.references || []).find((r) => r.refType === 'CHILD_OF' && byId.has(r.spanID));
+    if (parent) {
+      if (!children.has(parent.spanID)) children.set(parent.spanID, []);
+      children.get(parent.spanID).push(s);
+    } else roots.push(s);
+  }
+  const order = [];
+  const visit = (s, depth) => {
+    order.push({ span: s, depth });
+    for (const c of (children.get(s.spanID) || []).sort((a, b) => a.startTime - b.startTime)) visit(c, depth + 1);
+  };
+  for (const r of roots.sort((a, b) => a.startTime - b.startTime)) visit(r, 0);
+  return order;
+}
+
+const isError = (s) => (s.tags || []).some((t) => t.key === 'error' && (t.value === true || t.value === 'true'));
+
+function renderTrace() {
+  const { trace, logs } = currentTrace;
+  const start = Math.min(...trace.spans.map((s) => s.startTime));
+  const end = Math.max(...trace.spans.map((s) => s.startTime + s.duration));
+  const total = Math.max(end - start, 1);
+  const order = spanTree(trace);
+  const service = (s) => trace.processes[s.processID]?.serviceName || '?';
+  const root = order[0].span;
+  const services = [...new Set(trace.spans.map(service))];
+  const errors = trace.spans.filter(isError).length;
+
+  $('#trace-header').replaceChildren(
+    h('h2', { 'data-testid': 'trace-title', text: `${service(root)}: ${root.operationName}` }),
+    h('div', { class: 'muted' },
+      h('span', { class: 'mono', text: trace.traceID }), ' · ', fmtTime(start), ' · ',
+      h('b', { 'data-testid': 'trace-duration', text: fmtDur(total) }), ` · ${trace.spans.length} spans · ${services.length} services`,
+      errors ? h('span', { class: 'pill err', text: ` ${errors} errors` }) : '', ' · ', `${logs.length} log lines`, ' · ',
+      h('a', { href: `/api/traces/${trace.traceID}`, target: '_blank', text: 'JSON' })));
+  $('#trace-legend').replaceChildren(...services.map((s) => h('span', {}, h('i', { style: `background:${color(s)}` }), s)));
+
+  const pct = (us) => `${(100 * (us - start) / total).toFixed(3)}%`;
+  const logsBySpan = new Map();
+  const known = new Set(trace.spans.map((s) => s.spanID));
+  for (const l of logs) {
+    const key = known.has(l.span_id) ? l.span_id : '';
+    if (!logsBySpan.has(key)) logsBySpan.set(key, []);
+    logsBySpan.get(key).push(l);
+  }
+  const withLogs = $('#show-logs').checked;
+  const logRow = (l) => h('div', { class: 'wf-log', 'data-testid': 'log-row' },
+    h('div', { class: 'wf-name' }, h('span', { class: `sev-${l.severity}`, text: `${l.severity || 'LOG'} ` }), h('span', { text: l.body, title: l.body })),
+    h('div', { class: 'wf-track' }, h('div', { class: 'wf-tick', style: `left:${pct(Math.min(Math.max(l.time, start), end))}` }),
+      h('span', { class: 'wf-label', style: `left:calc(${pct(Math.min(Math.max(l.time, start), end))} + 6px)`, text: `+${fmtDur(l.time - start)}` })));
+  const rows = [];
+  for (const { span, depth } of order) {
+    const err = isError(span);
+    const left = 100 * (span.startTime - start) / total;
+    const row = h('div', {
+      class: 'wf-row', 'data-testid': 'waterfall-row', 'data-span-id': span.spanID,
+      onclick: () => selectSpan(span, row),
+    },
+    h('div', { class: 'wf-name', style: `padding-left:${8 + depth * 14}px`, title: `${service(span)} ${span.operationName}` },
+      h('span', { style: `color:${color(service(span))}`, text: `${service(span)} ` }), h('b', { text: span.operationName })),
+    h('div', { class: 'wf-track' },
+      h('div', { class: `wf-bar${err ? ' err' : ''}`, style: `left:${left}%;width:${Math.max(100 * span.duration / total, 0.2)}%;background:${color(service(span))}` }),
+      h('span', { class: 'wf-label', style: left > 70 ? `right:${100 - left + 0.5}%` : `left:calc(${left + 100 * span.duration / total}% + 4px)`, text: fmtDur(span.duration) })));
+    rows.push(row);
+    if (withLogs) rows.push(...(logsBySpan.get(span.spanID) || []).map(logRow));
+  }
+  if (withLogs && logsBySpan.has('')) rows.push(...logsBySpan.get('').map(logRow));
+  $('#waterfall').replaceChildren(...rows);
+  const first = rows.find((r) => r.classList.contains('wf-row'));
+  if (first) first.click();
+}
+
+function kvTable(entries) {
+  if (!entries.length) return h('p', { class: 'muted', text: 'none' });
+  return h('table', { class: 'kv' }, entries.map(([k, v]) => h('tr', {}, h('td', { text: k }), h('td', { class: 'mono', text: typeof v === 'object' ? JSON.stringify(v) : String(v) }))));
+}
+
+function selectSpan(span, row) {
+  for (const r of document.querySelectorAll('.wf-row.selected')) r.classList.remove('selected');
+  row.classList.add('selected');
+  const { trace, logs } = currentTrace;
+  const start = Math.min(...trace.spans.map((s) => s.startTime));
+  const proc = trace.processes[span.processID] || { serviceName: '?', tags: [] };
+  const parent = (span.references || []).find((r) => r.refType === 'CHILD_OF');
+  const links = (span.references || []).filter((r) => r.refType !== 'CHILD_OF');
+  const spanLogs = logs.filter((l) => l.span_id === span.spanID);
+  $('#span-details').replaceChildren(
+    h('h3', { 'data-testid': 'span-title', text: span.operationName }),
+    kvTable([
+      ['service', proc.serviceName], ['span id', span.spanID], ['parent', parent ? parent.spanID : '(root)'],
+      ['start', `+${fmtDur(span.startTime - start)}`], ['duration', fmtDur(span.duration)],
+      ['status', isError(span) ? 'ERROR' : ((span.tags || []).find((t) => t.key === 'otel.status_code')?.value || 'UNSET')],
+    ]),
+    h('h4', { text: 'Attributes' }), h('div', { 'data-testid': 'span-attributes' }, kvTable((span.tags || []).map((t) => [t.key, t.value]))),
+    h('h4', { text: `Events (${(span.logs || []).length})` }),
+    h('div', { 'data-testid': 'span-events' }, (span.logs || []).map((ev) => {
+      const name = ev.fields.find((f) => f.key === 'event');
+      return h('div', {}, h('b', { text: `+${fmtDur(ev.timestamp - start)} ${name ? name.value : ''}` }),
+        kvTable(ev.fields.filter((f) => f.key !== 'event').map((f) => [f.key, f.value])));
+    })),
+    h('h4', { text: `Links (${links.length})` }),
+    h('div', { 'data-testid': 'span-links' }, links.map((l) => h('div', {},
+      h('a', { href: `/trace/${l.traceID}`, 'data-nav': '', class: 'mono', text: `${l.traceID} / ${l.spanID}` })))),
+    h('h4', { text: `Logs (${spanLogs.length})` }),
+    h('div', { 'data-testid': 'span-logs' }, spanLogs.map((l) => h('div', { class: 'mono' },
+      `+${fmtDur(l.time - start)} ${l.severity} `, h('span', { text: l.body }),
+      Object.keys(l.attributes || {}).length ? kvTable(Object.entries(l.attributes)) : null))),
+    h('h4', { text: 'Resource' }),
+    h('div', { 'data-testid': 'span-resource' }, kvTable([['service.name', proc.serviceName], ...(proc.tags || []).map((t) => [t.key, t.value])])));
+}
+
+// ---------------------------------------------------------------- services
+
+$('#svc-lookback').addEventListener('change', () => showServices());
+
+async function showServices() {
+  show('services');
+  const lookback = $('#svc-lookback').value;
+  const tbody = $('#services-table');
+  let body;
+  try {
+    body = await api(`/api/console/services?lookback=${lookback}`);
+  } catch (err) {
+    tbody.replaceChildren(h('tr', {}, h('td', { colspan: 7, class: 'status error', text: err.message })));
+    return;
+  }
+  const selected = new URLSearchParams(location.search).get('service');
+  tbody.replaceChildren(...body.data.map(({ service, stats }) => h('tr', {
+    'data-testid': 'service-row', 'data-service': service,
+    onclick: () => navigate(`/services?service=${encodeURIComponent(service)}`),
+  },
+  h('td', {}, h('span', { class: 'pill', style: `border-left:3px solid ${color(service)}`, text: service })),
+  h('td', { class: 'num', text: stats.count }), h('td', { class: 'num', text: fmtRate(stats.rate_per_s) }),
+  h('td', { class: 'num', style: stats.errors ? 'color:var(--err)' : '', text: fmtPct(stats.error_ratio) }),
+  h('td', { class: 'num', text: fmtMs(stats.p50_ms) }), h('td', { class: 'num', text: fmtMs(stats.p95_ms) }),
+  h('td', { class: 'num', text: fmtMs(stats.p99_ms) }))));
+  const detail = $('#service-detail');
+  detail.replaceChildren();
+  if (selected) await serviceDetail(selected, lookback, new URLSearchParams(location.search).get('operation'));
+}
+
+async function serviceDetail(service, lookback, operation) {
+  const detail = $('#service-detail');
+  const q = new URLSearchParams({ service, lookback });
+  if (operation) q.set('operation', operation);
+  const [series, ops] = await Promise.all([
+    api(`/api/console/stats?${q}`),
+    api(`/api/console/services/${encodeURIComponent(service)}/operations?lookback=${lookback}`),
+  ]);
+  const points = series.data;
+  const title = operation ? `${service}: ${operation}` : `${service} (entry spans)`;
+  detail.replaceChildren(
+    h('h3', {}, title, ' ', h('a', { href: `/search?${new URLSearchParams({ service, ...(operation ? { operation } : {}), lookback })}`, 'data-nav': '', text: 'search traces →' })),
+    lineChart('Requests per second', points, [['rate', (p) => p.stats.rate_per_s, 'var(--accent)']], fmtRate),
+    lineChart('Error ratio', points, [['errors', (p) => p.stats.error_ratio, 'var(--err)']], fmtPct),
+    lineChart('Latency p50 / p95 / p99', points, [
+      ['p50', (p) => p.stats.p50_ms, '#2e9d5b'], ['p95', (p) => p.stats.p95_ms, '#d69e2e'], ['p99', (p) => p.stats.p99_ms, '#d93b3b'],
+    ], fmtMs),
+    h('h3', { text: 'Operations' }),
+    h('table', { class: 'stats' },
+      h('thead', {}, h('tr', {}, ['Operation', 'Spans', 'Rate/s', 'Errors', 'p50', 'p95', 'p99'].map((t) => h('th', { text: t })))),
+      h('tbody', { 'data-testid': 'operations-table' }, ops.data.map(({ operation: op, stats }) => h('tr', {
+        'data-testid': 'operation-row',
+        onclick: () => navigate(`/services?${new URLSearchParams({ service, operation: op })}`),
+      },
+      h('td', { text: op }), h('td', { class: 'num', text: stats.count }), h('td', { class: 'num', text: fmtRate(stats.rate_per_s) }),
+      h('td', { class: 'num', style: stats.errors ? 'color:var(--err)' : '', text: fmtPct(stats.error_ratio) }),
+      h('td', { class: 'num', text: fmtMs(stats.p50_ms) }), h('td', { class: 'num', text: fmtMs(stats.p95_ms) }),
+      h('td', { class: 'num', text: fmtMs(stats.p99_ms) }))))));
+}
+
+function lineChart(title, points, series, fmt) {
+  const W = 1000, H = 140, P = 24;
+  const max = Math.max(1e-9, ...points.flatMap((p) => series.map(([, f]) => f(p))));
+  const x = (i) => P + (W - 2 * P) * (points.length < 2 ? 0.5 : i / (points.length - 1));
+  const y = (v) => H - P - (H - 2 * P) * (v / max);
+  const t0 = points.length ? points[0].time : 0;
+  const t1 = points.length ? points[points.length - 1].time : 0;
+  return h('div', { class: 'chart', 'data-testid': 'chart' },
+    h('h4', {}, title, ' ', series.map(([name, , c]) => h('span', { style: `color:${c}`, text: ` ■ ${name}` })), ` (max ${fmt(max)})`),
+    h('svg', { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none' },
+      h('line', { x1: P, x2: W - P, y1: H - P, y2: H - P, stroke: '#e3e6eb' }),
+      h('text', { x: P, y: H - 6, 'font-size': 11, fill: '#6b7280', text: new Date(t0 / 1000).toLocaleTimeString() }),
+      h('text', { x: W - P, y: H - 6, 'font-size': 11, fill: '#6b7280', 'text-anchor': 'end', text: new Date(t1 / 1000).toLocaleTimeString() }),
+      series.map(([name, f, c]) => h('polyline', {
+        fill: 'none', stroke: c, 'stroke-width': 2, 'vector-effect': 'non-scaling-stroke',
+        points: points.map((p, i) => `${x(i)},${y(f(p))}`).join(' '),
+      }, h('title', { text: name })))));
+}
+
+// ---------------------------------------------------------------- service map
+
+$('#map-lookback').addEventListener('change', () => showMap());
+
+async function showMap() {
+  show('map');
+  const box = $('#service-map');
+  let body;
+  try {
+    body = await api(`/api/console/map?lookback=${$('#map-lookback').value}`);
+  } catch (err) {
+    box.replaceChildren(h('p', { class: 'status error', text: err.message }));
+    return;
+  }
+  const { nodes, edges } = body;
+  if (!nodes.length) return box.replaceChildren(h('p', { class: 'muted', text: 'No services yet.' }));
+  // Layer services by their longest call depth from a service nobody calls.
+  const depth = new Map(nodes.map((n) => [n.service, 0]));
+  for (let pass = 0; pass < nodes.length; pass++) {
+    for (const e of edges) {
+      if (e.parent === e.child) continue;
+      const d = (depth.get(e.parent) || 0) + 1;
+      if (d > (depth.get(e.child) || 0) && d < nodes.length) depth.set(e.child, d);
+    }
+  }
+  const layers = [];
+  for (const n of nodes) (layers[depth.get(n.service)] ||= []).push(n);
+  const W = 1000, colW = W / Math.max(layers.length, 1);
+  const H = Math.max(300, 110 * Math.max(...layers.map((l) => (l ? l.length : 0))));
+  const pos = new Map();
+  layers.forEach((layer, i) => (layer || []).forEach((n, j) => pos.set(n.service, { x: colW * (i + 0.5), y: (H / layer.length) * (j + 0.5) })));
+  const R = 34;
+  const edgeEls = edges.map((e) => {
+    const a = pos.get(e.parent), b = pos.get(e.child);
+    if (!a || !b) return null;
+    const dx = b.x - a.x, dy = b.y - a.y, len = Math.hypot(dx, dy) || 1;
+    const x1 = a.x + dx / len * R, y1 = a.y + dy / len * R, x2 = b.x - dx / len * (R + 6), y2 = b.y - dy / len * (R + 6);
+    return h('g', { 'data-testid': 'map-edge', 'data-parent': e.parent, 'data-child': e.child },
+      h('path', { class: `edge${e.errors ? ' err' : ''}`, d: `M${x1},${y1} L${x2},${y2}`, 'stroke-width': 1.5 + Math.min(4, Math.log10(e.calls + 1)), 'marker-end': `url(#arrow${e.errors ? '-err' : ''})` }),
+      h('text', { class: 'edge-label', x: (x1 + x2) / 2, y: (y1 + y2) / 2 - 6, text: `${e.calls} calls · ${fmtPct(e.error_ratio)} err` }));
+  });
+  const nodeEls = nodes.map((n) => {
+    const p = pos.get(n.service);
+    return h('g', {
+      class: `node${n.stats.errors ? ' err' : ''}`, 'data-testid': 'map-node', 'data-service': n.service,
+      transform: `translate(${p.x},${p.y})`, style: 'cursor:pointer',
+      onclick: () => navigate(`/services?service=${encodeURIComponent(n.service)}`),
+    },
+    h('circle', { r: R }),
+    h('text', { y: 4, 'font-weight': 600, text: n.service }),
+    h('text', { y: R + 16, fill: '#6b7280', text: `${fmtRate(n.stats.rate_per_s)}/s · ${fmtPct(n.stats.error_ratio)} err · p95 ${fmtMs(n.stats.p95_ms)}` }));
+  });
+  const marker = (id, fill) => h('marker', { id, viewBox: '0 0 10 10', refX: 5, refY: 5, markerWidth: 6, markerHeight: 6, orient: 'auto-start-reverse' },
+    h('path', { d: 'M 0 0 L 10 5 L 0 10 z', fill }));
+  box.replaceChildren(h('svg', { viewBox: `0 0 ${W} ${H + 30}` },
+    h('defs', {}, marker('arrow', '#9aa4b8'), marker('arrow-err', '#d93b3b')), edgeEls, nodeEls));
+}
+
+route();

@@ -1,0 +1,79 @@
+-- Spans, logs and the summaries the queries read. Ids are lowercase hex, times microseconds.
+
+CREATE TABLE resources (
+    id         INTEGER PRIMARY KEY,
+    service    TEXT NOT NULL,
+    attributes TEXT NOT NULL UNIQUE
+);
+
+-- id is assigned by the single writer in ingest order; retention deletes by it.
+CREATE TABLE spans (
+    id             INTEGER PRIMARY KEY,
+    trace_id       TEXT    NOT NULL,
+    span_id        TEXT    NOT NULL,
+    parent_span_id TEXT    NOT NULL,
+    service        TEXT    NOT NULL,
+    operation      TEXT    NOT NULL,
+    kind           INTEGER NOT NULL,
+    start_us       INTEGER NOT NULL,
+    duration_us    INTEGER NOT NULL,
+    status_code    INTEGER NOT NULL,
+    status_message TEXT    NOT NULL,
+    attributes     TEXT    NOT NULL,
+    events         TEXT    NOT NULL,
+    links          TEXT    NOT NULL,
+    scope_name     TEXT    NOT NULL,
+    scope_version  TEXT    NOT NULL,
+    resource_id    INTEGER NOT NULL
+);
+CREATE INDEX spans_trace ON spans (trace_id, span_id);
+CREATE INDEX spans_service_start ON spans (service, start_us);
+CREATE INDEX spans_service_operation_start ON spans (service, operation, start_us);
+
+-- Searchable tags, keyed by span first: appends are sequential and a search checks a
+-- candidate span with one primary-key seek.
+CREATE TABLE tag_keys (
+    id  INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE
+);
+CREATE TABLE span_tags (
+    span_row INTEGER NOT NULL,
+    key_id   INTEGER NOT NULL,
+    value    TEXT    NOT NULL,
+    PRIMARY KEY (span_row, key_id, value)
+) WITHOUT ROWID;
+
+-- One row per trace, upserted by every batch that carries its spans.
+CREATE TABLE traces (
+    trace_id       TEXT PRIMARY KEY,
+    start_us       INTEGER NOT NULL,
+    end_us         INTEGER NOT NULL,
+    span_count     INTEGER NOT NULL,
+    error_count    INTEGER NOT NULL,
+    has_root       INTEGER NOT NULL,
+    root_service   TEXT    NOT NULL,
+    root_operation TEXT    NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX traces_start ON traces (start_us);
+
+CREATE TABLE operations (
+    service   TEXT    NOT NULL,
+    operation TEXT    NOT NULL,
+    kind      INTEGER NOT NULL,
+    PRIMARY KEY (service, operation, kind)
+) WITHOUT ROWID;
+
+CREATE TABLE logs (
+    id              INTEGER PRIMARY KEY,
+    time_us         INTEGER NOT NULL,
+    trace_id        TEXT    NOT NULL,
+    span_id         TEXT    NOT NULL,
+    service         TEXT    NOT NULL,
+    severity_number INTEGER NOT NULL,
+    severity_text   TEXT    NOT NULL,
+    body            TEXT    NOT NULL,
+    attributes      TEXT    NOT NULL,
+    resource_id     INTEGER NOT NULL
+);
+CREATE INDEX logs_trace ON logs (trace_id, time_us);
+CREATE INDEX logs_time ON logs (time_us);

@@ -1,0 +1,54 @@
+//! The UI port's router: Jaeger's query API, the console's own endpoints, the embedded UI and
+//! `/health`.
+
+mod console;
+mod jaeger;
+mod params;
+
+use axum::Json;
+use axum::Router;
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use crate::store::Store;
+use crate::ui;
+
+/// What the API handlers share.
+#[derive(Debug, Clone)]
+pub(crate) struct AppState {
+    pub(crate) store: Store,
+}
+
+/// `GET /health`: liveness, on both the UI and the OTLP HTTP port.
+pub(crate) async fn health() -> Json<Value> {
+    Json(json!({"status": "healthy", "service": "console", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+/// Routes of the UI port.
+pub(crate) fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/api/services", get(jaeger::services))
+        .route(
+            "/api/services/{service}/operations",
+            get(jaeger::service_operations),
+        )
+        .route("/api/operations", get(jaeger::operations))
+        .route("/api/traces", get(jaeger::search))
+        .route("/api/traces/{trace_id}", get(jaeger::trace))
+        .route("/api/dependencies", get(jaeger::dependencies))
+        .route("/api/console/traces", get(console::trace_summaries))
+        .route(
+            "/api/console/traces/{trace_id}/logs",
+            get(console::trace_logs),
+        )
+        .route("/api/console/services", get(console::services))
+        .route(
+            "/api/console/services/{service}/operations",
+            get(console::operations),
+        )
+        .route("/api/console/stats", get(console::series))
+        .route("/api/console/map", get(console::service_map))
+        .fallback(ui::serve)
+        .with_state(state)
+}

@@ -1,0 +1,70 @@
+//! The crate's two error types: `ConsoleError` ends `run`, `ApiError` answers one HTTP request.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// Why the console could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    /// The data directory could not be created.
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The database could not be opened, migrated or queried.
+    #[error("console store: {0}")]
+    Store(#[from] sqlx::Error),
+    /// Schema migration failed.
+    #[error("console store migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A listener failed while serving.
+    #[error("console server: {0}")]
+    Serve(#[from] std::io::Error),
+    /// The ingest writer stopped unexpectedly.
+    #[error("console ingest writer stopped")]
+    WriterGone,
+}
+
+/// A failed API request; rendered in Jaeger's error shape.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("storage error")]
+    Store(#[from] sqlx::Error),
+}
+
+impl ApiError {
+    pub(crate) fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// Seconds a refused OTLP sender should wait before retrying.
+pub(crate) const RETRY_AFTER_SECS: u64 = 1;
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let Self::Store(e) = &self {
+            tracing::error!(error = %e, "console query failed");
+        }
+        // Jaeger's structuredResponse: {"data":null,"total":0,"limit":0,"offset":0,"errors":[{code,msg}]}
+        let body = json!({
+            "data": null, "total": 0, "limit": 0, "offset": 0,
+            "errors": [{"code": status.as_u16(), "msg": self.to_string()}],
+        });
+        (status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,137 @@
+//! tracemart's embedded telemetry backend: receives OTLP traces and logs (gRPC and HTTP,
+//! protobuf and JSON), stores them in SQLite with retention, answers Jaeger's query API and
+//! serves a web UI. It speaks OTLP only and knows nothing of the shop.
+//!
+//! The binary binds the three listeners and calls [`run`]; tests use [`Console`] to also reach
+//! the ingest queue ([`Ingest::flush`]).
+
+mod api;
+mod config;
+mod duration;
+mod error;
+mod otlp;
+mod store;
+mod ui;
+
+use std::future::Future;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::catch_panic::CatchPanicLayer;
+
+pub use config::ConsoleConfig;
+pub use error::ConsoleError;
+pub use store::ingest::Ingest;
+pub use store::retention::RetentionReport;
+
+/// The three sockets the console serves, bound by the caller (port 0 in tests).
+#[derive(Debug)]
+pub struct ConsoleListeners {
+    /// Web UI, Jaeger query API and `/health` (default 16686).
+    pub ui: TcpListener,
+    /// OTLP/gRPC (default 4317); OTLP/HTTP is accepted here too.
+    pub otlp_grpc: TcpListener,
+    /// OTLP/HTTP (default 4318) and `/health`; OTLP/gRPC is accepted here too.
+    pub otlp_http: TcpListener,
+}
+
+/// Opens the store at `data_dir/console.db`, serves until `shutdown` resolves, then drains the
+/// ingest queue and returns.
+pub async fn run(
+    config: ConsoleConfig,
+    listeners: ConsoleListeners,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ConsoleError> {
+    Console::open(config)
+        .await?
+        .serve(listeners, shutdown)
+        .await
+}
+
+/// An opened console: the store is migrated and the writer is running.
+#[derive(Debug)]
+pub struct Console {
+    config: ConsoleConfig,
+    store: store::Store,
+    ingest: Ingest,
+    writer: tokio::task::JoinHandle<()>,
+}
+
+impl Console {
+    /// Opens (creating or migrating) the store and starts the ingest writer.
+    pub async fn open(config: ConsoleConfig) -> Result<Self, ConsoleError> {
+        let (store, ingest, writer) = store::open(&config).await?;
+        Ok(Self {
+            config,
+            store,
+            ingest,
+            writer,
+        })
+    }
+
+    /// A handle to the ingest queue (to `flush` or to apply retention now).
+    pub fn ingest(&self) -> Ingest {
+        self.ingest.clone()
+    }
+
+    /// Serves the UI and both OTLP ports until `shutdown` resolves, then stores what is queued.
+    pub async fn serve(
+        self,
+        listeners: ConsoleListeners,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ConsoleError> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let receiver = otlp::Receiver {
+            ingest: self.ingest.clone(),
+            max_request_bytes: self.config.max_request_bytes,
+        };
+        // CatchPanicLayer: a bug in one request answers 500 instead of dropping the connection.
+        let otlp_router = otlp::router(receiver).layer(CatchPanicLayer::new());
+        let ui_router = api::router(api::AppState {
+            store: self.store.clone(),
+        })
+        .layer(CatchPanicLayer::new());
+        for (name, listener) in [
+            ("ui", &listeners.ui),
+            ("otlp-grpc", &listeners.otlp_grpc),
+            ("otlp-http", &listeners.otlp_http),
+        ] {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(listener = name, %addr, "console listening");
+            }
+        }
+        let servers = [
+            (listeners.ui, ui_router),
+            (listeners.otlp_grpc, otlp_router.clone()),
+            (listeners.otlp_http, otlp_router),
+        ]
+        .map(|(listener, router)| {
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await
+            })
+        });
+        let mut result = Ok(());
+        for server in servers {
+            match server.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => result = Err(ConsoleError::Serve(e)),
+                Err(e) => result = Err(ConsoleError::Serve(std::io::Error::other(e))),
+            }
+        }
+        self.ingest.shutdown().await;
+        if self.writer.await.is_err() {
+            result = result.and(Err(ConsoleError::WriterGone));
+        }
+        self.store.close().await;
+        result
+    }
+}

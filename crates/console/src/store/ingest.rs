@@ -1,0 +1,543 @@
+//! The ingest queue and its single writer task: batches coalesce into one transaction each,
+//! written with multi-row prepared inserts; `flush` and retention travel the same queue, so
+//! their answers see every batch submitted before them.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteArguments, SqliteConnection};
+use sqlx::{Arguments, AssertSqlSafe, Row};
+use tokio::sync::{mpsc, oneshot};
+
+use super::model::{Batch, LogRow, ResourceRow, SpanRow};
+use super::retention::{self, RetentionPolicy, RetentionReport};
+use crate::error::ConsoleError;
+
+/// Rows coalesced into one transaction at most (the batch that crosses it still goes whole).
+const MAX_ROWS_PER_TRANSACTION: usize = 20_000;
+/// SQLite allows 32,766 bound parameters; chunks stay well below it.
+const SPAN_CHUNK: usize = 400;
+const TAG_CHUNK: usize = 2_000;
+const TRACE_CHUNK: usize = 500;
+const LOG_CHUNK: usize = 500;
+
+const SPAN_COLUMNS: &str = "INSERT INTO spans (id, trace_id, span_id, parent_span_id, service, \
+    operation, kind, start_us, duration_us, status_code, status_message, attributes, events, links, \
+    scope_name, scope_version, resource_id) VALUES ";
+const TAG_COLUMNS: &str = "INSERT OR IGNORE INTO span_tags (span_row, key_id, value) VALUES ";
+const TRACE_COLUMNS: &str = "INSERT INTO traces (trace_id, start_us, end_us, span_count, \
+    error_count, has_root, root_service, root_operation) VALUES ";
+const TRACE_UPSERT: &str = " ON CONFLICT (trace_id) DO UPDATE SET \
+    root_service = CASE WHEN excluded.has_root > traces.has_root OR (excluded.has_root = traces.has_root \
+        AND excluded.start_us < traces.start_us) THEN excluded.root_service ELSE traces.root_service END, \
+    root_operation = CASE WHEN excluded.has_root > traces.has_root OR (excluded.has_root = traces.has_root \
+        AND excluded.start_us < traces.start_us) THEN excluded.root_operation ELSE traces.root_operation END, \
+    has_root = max(traces.has_root, excluded.has_root), \
+    start_us = min(traces.start_us, excluded.start_us), \
+    end_us = max(traces.end_us, excluded.end_us), \
+    span_count = traces.span_count + excluded.span_count, \
+    error_count = traces.error_count + excluded.error_count";
+const LOG_COLUMNS: &str = "INSERT INTO logs (id, time_us, trace_id, span_id, service, \
+    severity_number, severity_text, body, attributes, resource_id) VALUES ";
+
+enum Command {
+    Write(Batch),
+    Flush(oneshot::Sender<()>),
+    Retention(oneshot::Sender<Result<RetentionReport, String>>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// Why a batch was not queued.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum SubmitError {
+    /// The queue stayed full for the whole enqueue timeout: the sender should retry later.
+    Full,
+    /// The writer has stopped (shutting down).
+    Closed,
+}
+
+/// Handle to the ingest queue; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Ingest {
+    tx: mpsc::Sender<Command>,
+    enqueue_timeout: Duration,
+}
+
+impl Ingest {
+    /// Queues a batch, waiting at most the enqueue timeout for room.
+    pub(crate) async fn submit(&self, batch: Batch) -> Result<(), SubmitError> {
+        match self.tx.try_send(Command::Write(batch)) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(SubmitError::Closed),
+            Err(mpsc::error::TrySendError::Full(cmd)) => {
+                match tokio::time::timeout(self.enqueue_timeout, self.tx.send(cmd)).await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(_)) => Err(SubmitError::Closed),
+                    Err(_) => Err(SubmitError::Full),
+                }
+            }
+        }
+    }
+
+    /// Resolves once every batch queued before this call is committed and visible to queries.
+    pub async fn flush(&self) -> Result<(), ConsoleError> {
+        let (reply, done) = oneshot::channel();
+        self.tx
+            .send(Command::Flush(reply))
+            .await
+            .map_err(|_| ConsoleError::WriterGone)?;
+        done.await.map_err(|_| ConsoleError::WriterGone)
+    }
+
+    /// Applies the retention policy now (it also runs on its own every `retention_interval`).
+    pub async fn enforce_retention(&self) -> Result<RetentionReport, ConsoleError> {
+        let (reply, done) = oneshot::channel();
+        self.tx
+            .send(Command::Retention(reply))
+            .await
+            .map_err(|_| ConsoleError::WriterGone)?;
+        done.await
+            .map_err(|_| ConsoleError::WriterGone)?
+            .map_err(|e| ConsoleError::Store(sqlx::Error::Protocol(e)))
+    }
+
+    /// Asks the writer to finish what is queued and stop; resolves when it has.
+    pub(crate) async fn shutdown(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.tx.send(Command::Shutdown(reply)).await.is_ok() {
+            let _ = done.await;
+        }
+    }
+}
+
+/// Creates the queue and spawns the writer on `conn` (which must be migrated).
+pub(crate) async fn spawn_writer(
+    mut conn: SqliteConnection,
+    capacity: usize,
+    enqueue_timeout: Duration,
+    policy: RetentionPolicy,
+) -> Result<(Ingest, tokio::task::JoinHandle<()>), sqlx::Error> {
+    let state = WriterState::load(&mut conn).await?;
+    let (tx, rx) = mpsc::channel(capacity.max(1));
+    let handle = tokio::spawn(writer_loop(conn, state, rx, policy));
+    Ok((
+        Ingest {
+            tx,
+            enqueue_timeout,
+        },
+        handle,
+    ))
+}
+
+async fn writer_loop(
+    mut conn: SqliteConnection,
+    mut state: WriterState,
+    mut rx: mpsc::Receiver<Command>,
+    policy: RetentionPolicy,
+) {
+    let mut tick = tokio::time::interval(policy.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        let first = tokio::select! {
+            cmd = rx.recv() => match cmd { Some(cmd) => cmd, None => break },
+            _ = tick.tick() => {
+                if let Err(e) = retention::enforce(&mut conn, &policy).await {
+                    tracing::warn!(error = %e, "console retention failed");
+                }
+                continue;
+            }
+        };
+        // Coalesce whatever is already queued into the same transaction.
+        let mut batches = Vec::new();
+        let mut rows = 0;
+        let mut pending = Some(first);
+        let mut after = Vec::new();
+        while let Some(cmd) = pending.take() {
+            match cmd {
+                Command::Write(b) => {
+                    rows += b.len();
+                    batches.push(b);
+                    if rows < MAX_ROWS_PER_TRANSACTION {
+                        pending = rx.try_recv().ok();
+                    }
+                }
+                other => after.push(other),
+            }
+        }
+        if !batches.is_empty()
+            && let Err(e) = state.write(&mut conn, &batches).await
+        {
+            tracing::error!(error = %e, rows, "console dropped a batch it could not store");
+        }
+        for cmd in after {
+            match cmd {
+                Command::Write(_) => {}
+                Command::Flush(reply) => {
+                    let _ = reply.send(());
+                }
+                Command::Retention(reply) => {
+                    let result = retention::enforce(&mut conn, &policy)
+                        .await
+                        .map_err(|e| e.to_string());
+                    let _ = reply.send(result);
+                }
+                Command::Shutdown(reply) => {
+                    drain(&mut conn, &mut state, &mut rx).await;
+                    let _ = reply.send(());
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Stores what is still queued when shutdown is asked for.
+async fn drain(
+    conn: &mut SqliteConnection,
+    state: &mut WriterState,
+    rx: &mut mpsc::Receiver<Command>,
+) {
+    rx.close();
+    while let Some(cmd) = rx.recv().await {
+        match cmd {
+            Command::Write(b) => {
+                if let Err(e) = state.write(conn, std::slice::from_ref(&b)).await {
+                    tracing::error!(error = %e, "console dropped a batch while draining");
+                }
+            }
+            Command::Flush(reply) | Command::Shutdown(reply) => {
+                let _ = reply.send(());
+            }
+            Command::Retention(reply) => {
+                let _ = reply.send(Err("shutting down".into()));
+            }
+        }
+    }
+}
+
+/// Per-trace summary of the spans of one transaction.
+struct TraceAgg<'a> {
+    start: i64,
+    end: i64,
+    count: i64,
+    errors: i64,
+    has_root: bool,
+    root: &'a SpanRow,
+}
+
+/// Ids and caches the writer owns; only it writes, so it assigns row ids itself.
+struct WriterState {
+    next_span_id: i64,
+    next_log_id: i64,
+    resources: HashMap<Arc<ResourceRow>, i64>,
+    tag_keys: HashMap<String, i64>,
+    operations: HashSet<(String, String, i32)>,
+    sql: HashMap<(&'static str, usize), Arc<str>>,
+}
+
+impl WriterState {
+    async fn load(conn: &mut SqliteConnection) -> Result<Self, sqlx::Error> {
+        let next_span_id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM spans")
+            .fetch_one(&mut *conn)
+            .await?;
+        let next_log_id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM logs")
+            .fetch_one(&mut *conn)
+            .await?;
+        let tag_keys = sqlx::query("SELECT id, key FROM tag_keys")
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .map(|r| Ok((r.try_get::<String, _>(1)?, r.try_get::<i64, _>(0)?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+        Ok(Self {
+            next_span_id,
+            next_log_id,
+            resources: HashMap::new(),
+            tag_keys,
+            operations: HashSet::new(),
+            sql: HashMap::new(),
+        })
+    }
+
+    /// `prefix` followed by `rows` groups of `cols` placeholders, then `suffix`; cached.
+    fn sql(&mut self, prefix: &'static str, cols: usize, rows: usize, suffix: &str) -> Arc<str> {
+        Arc::clone(self.sql.entry((prefix, rows)).or_insert_with(|| {
+            let group = format!("({})", vec!["?"; cols].join(","));
+            let mut s = String::with_capacity(prefix.len() + rows * (group.len() + 1));
+            s.push_str(prefix);
+            s.push_str(&vec![group.as_str(); rows].join(","));
+            s.push_str(suffix);
+            Arc::from(s)
+        }))
+    }
+
+    async fn write(
+        &mut self,
+        conn: &mut SqliteConnection,
+        batches: &[Batch],
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+        let saved = (self.next_span_id, self.next_log_id);
+        match self.write_in_transaction(conn, batches).await {
+            Ok(()) => {
+                sqlx::query("COMMIT").execute(&mut *conn).await?;
+                Ok(())
+            }
+            Err(e) => {
+                (self.next_span_id, self.next_log_id) = saved;
+                // Caches may name rows the rollback removes.
+                self.resources.clear();
+                self.tag_keys.clear();
+                self.operations.clear();
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                if let Ok(fresh) = Self::load(conn).await {
+                    *self = Self {
+                        sql: std::mem::take(&mut self.sql),
+                        ..fresh
+                    };
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn write_in_transaction(
+        &mut self,
+        conn: &mut SqliteConnection,
+        batches: &[Batch],
+    ) -> Result<(), sqlx::Error> {
+        let spans: Vec<&SpanRow> = batches
+            .iter()
+            .filter_map(|b| match b {
+                Batch::Spans(s) => Some(s.iter()),
+                Batch::Logs(_) => None,
+            })
+            .flatten()
+            .collect();
+        let logs: Vec<&LogRow> = batches
+            .iter()
+            .filter_map(|b| match b {
+                Batch::Logs(l) => Some(l.iter()),
+                Batch::Spans(_) => None,
+            })
+            .flatten()
+            .collect();
+        for r in spans
+            .iter()
+            .map(|s| &s.resource)
+            .chain(logs.iter().map(|l| &l.resource))
+        {
+            self.resource_id(conn, r).await?;
+        }
+        if !spans.is_empty() {
+            self.insert_spans(conn, &spans).await?;
+        }
+        if !logs.is_empty() {
+            self.insert_logs(conn, &logs).await?;
+        }
+        Ok(())
+    }
+
+    async fn resource_id(
+        &mut self,
+        conn: &mut SqliteConnection,
+        r: &Arc<ResourceRow>,
+    ) -> Result<i64, sqlx::Error> {
+        if let Some(id) = self.resources.get(r) {
+            return Ok(*id);
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO resources (service, attributes) VALUES (?, ?) \
+             ON CONFLICT (attributes) DO UPDATE SET service = excluded.service RETURNING id",
+        )
+        .bind(&r.service)
+        .bind(&r.attributes)
+        .fetch_one(&mut *conn)
+        .await?;
+        self.resources.insert(Arc::clone(r), id);
+        Ok(id)
+    }
+
+    async fn tag_key_id(
+        &mut self,
+        conn: &mut SqliteConnection,
+        key: &str,
+    ) -> Result<i64, sqlx::Error> {
+        if let Some(id) = self.tag_keys.get(key) {
+            return Ok(*id);
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO tag_keys (key) VALUES (?) \
+             ON CONFLICT (key) DO UPDATE SET key = excluded.key RETURNING id",
+        )
+        .bind(key)
+        .fetch_one(&mut *conn)
+        .await?;
+        self.tag_keys.insert(key.to_owned(), id);
+        Ok(id)
+    }
+
+    async fn insert_spans(
+        &mut self,
+        conn: &mut SqliteConnection,
+        spans: &[&SpanRow],
+    ) -> Result<(), sqlx::Error> {
+        let first_id = self.next_span_id;
+        for (chunk_no, chunk) in spans.chunks(SPAN_CHUNK).enumerate() {
+            let sql = self.sql(SPAN_COLUMNS, 17, chunk.len(), "");
+            let mut args = SqliteArguments::default();
+            for (i, s) in chunk.iter().enumerate() {
+                let id = first_id + i64::try_from(chunk_no * SPAN_CHUNK + i).unwrap_or(0);
+                let resource_id = self.resources.get(&s.resource).copied().unwrap_or(0);
+                add(&mut args, id)?;
+                add(&mut args, s.trace_id.as_str())?;
+                add(&mut args, s.span_id.as_str())?;
+                add(&mut args, s.parent_span_id.as_str())?;
+                add(&mut args, s.resource.service.as_str())?;
+                add(&mut args, s.operation.as_str())?;
+                add(&mut args, s.kind)?;
+                add(&mut args, s.start_us)?;
+                add(&mut args, s.duration_us)?;
+                add(&mut args, s.status_code)?;
+                add(&mut args, s.status_message.as_str())?;
+                add(&mut args, s.attributes.as_str())?;
+                add(&mut args, s.events.as_str())?;
+                add(&mut args, s.links.as_str())?;
+                add(&mut args, s.scope_name.as_str())?;
+                add(&mut args, s.scope_version.as_str())?;
+                add(&mut args, resource_id)?;
+            }
+            sqlx::query_with(AssertSqlSafe(sql), args)
+                .execute(&mut *conn)
+                .await?;
+        }
+        self.next_span_id = first_id + i64::try_from(spans.len()).unwrap_or(0);
+
+        // Tags, by span row id.
+        let mut tags: Vec<(i64, i64, &str)> = Vec::with_capacity(spans.len() * 8);
+        for (i, s) in spans.iter().enumerate() {
+            let row = first_id + i64::try_from(i).unwrap_or(0);
+            for (k, v) in &s.tags {
+                let key_id = self.tag_key_id(conn, k).await?;
+                tags.push((row, key_id, v.as_str()));
+            }
+        }
+        for chunk in tags.chunks(TAG_CHUNK) {
+            let sql = self.sql(TAG_COLUMNS, 3, chunk.len(), "");
+            let mut args = SqliteArguments::default();
+            for (row, key, value) in chunk {
+                add(&mut args, *row)?;
+                add(&mut args, *key)?;
+                add(&mut args, *value)?;
+            }
+            sqlx::query_with(AssertSqlSafe(sql), args)
+                .execute(&mut *conn)
+                .await?;
+        }
+
+        // Operations seen for the first time.
+        for s in spans {
+            let key = (s.resource.service.clone(), s.operation.clone(), s.kind);
+            if self.operations.contains(&key) {
+                continue;
+            }
+            sqlx::query(
+                "INSERT OR IGNORE INTO operations (service, operation, kind) VALUES (?, ?, ?)",
+            )
+            .bind(&key.0)
+            .bind(&key.1)
+            .bind(key.2)
+            .execute(&mut *conn)
+            .await?;
+            self.operations.insert(key);
+        }
+
+        // Trace summaries.
+        let mut traces: HashMap<&str, TraceAgg<'_>> = HashMap::new();
+        for s in spans {
+            let is_root = s.parent_span_id.is_empty();
+            let end = s.start_us + s.duration_us;
+            let errors = i64::from(s.status_code == 2);
+            traces
+                .entry(s.trace_id.as_str())
+                .and_modify(|t| {
+                    t.count += 1;
+                    t.errors += errors;
+                    if (is_root && !t.has_root)
+                        || (is_root == t.has_root && s.start_us < t.root.start_us)
+                    {
+                        t.root = s;
+                        t.has_root = is_root;
+                    }
+                    t.start = t.start.min(s.start_us);
+                    t.end = t.end.max(end);
+                })
+                .or_insert(TraceAgg {
+                    start: s.start_us,
+                    end,
+                    count: 1,
+                    errors,
+                    has_root: is_root,
+                    root: s,
+                });
+        }
+        let traces: Vec<(&str, TraceAgg<'_>)> = traces.into_iter().collect();
+        for chunk in traces.chunks(TRACE_CHUNK) {
+            let sql = self.sql(TRACE_COLUMNS, 8, chunk.len(), TRACE_UPSERT);
+            let mut args = SqliteArguments::default();
+            for (id, t) in chunk {
+                add(&mut args, *id)?;
+                add(&mut args, t.start)?;
+                add(&mut args, t.end)?;
+                add(&mut args, t.count)?;
+                add(&mut args, t.errors)?;
+                add(&mut args, i64::from(t.has_root))?;
+                add(&mut args, t.root.resource.service.as_str())?;
+                add(&mut args, t.root.operation.as_str())?;
+            }
+            sqlx::query_with(AssertSqlSafe(sql), args)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_logs(
+        &mut self,
+        conn: &mut SqliteConnection,
+        logs: &[&LogRow],
+    ) -> Result<(), sqlx::Error> {
+        for chunk in logs.chunks(LOG_CHUNK) {
+            let sql = self.sql(LOG_COLUMNS, 10, chunk.len(), "");
+            let mut args = SqliteArguments::default();
+            for l in chunk {
+                let id = self.next_log_id;
+                self.next_log_id += 1;
+                let resource_id = self.resources.get(&l.resource).copied().unwrap_or(0);
+                add(&mut args, id)?;
+                add(&mut args, l.time_us)?;
+                add(&mut args, l.trace_id.as_str())?;
+                add(&mut args, l.span_id.as_str())?;
+                add(&mut args, l.resource.service.as_str())?;
+                add(&mut args, l.severity_number)?;
+                add(&mut args, l.severity_text.as_str())?;
+                add(&mut args, l.body.as_str())?;
+                add(&mut args, l.attributes.as_str())?;
+                add(&mut args, resource_id)?;
+            }
+            sqlx::query_with(AssertSqlSafe(sql), args)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+fn add<'t, T>(args: &mut SqliteArguments, value: T) -> Result<(), sqlx::Error>
+where
+    T: sqlx::Encode<'t, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+{
+    args.add(value).map_err(sqlx::Error::Encode)
+}

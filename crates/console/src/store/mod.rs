@@ -1,0 +1,75 @@
+//! The SQLite store: one writer connection behind the ingest queue, a pool of readers.
+
+pub(crate) mod ingest;
+pub(crate) mod model;
+pub(crate) mod query;
+pub(crate) mod retention;
+
+use std::time::Duration;
+
+use sqlx::ConnectOptions;
+use sqlx::sqlite::{
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+
+use crate::config::ConsoleConfig;
+use crate::error::ConsoleError;
+use ingest::Ingest;
+use retention::RetentionPolicy;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Read side of the store; queries live in `query.rs`.
+#[derive(Debug, Clone)]
+pub(crate) struct Store {
+    pool: SqlitePool,
+}
+
+/// Opens (creating and migrating if needed) `data_dir/console.db` and starts the writer.
+pub(crate) async fn open(
+    config: &ConsoleConfig,
+) -> Result<(Store, Ingest, tokio::task::JoinHandle<()>), ConsoleError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| ConsoleError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let base = SqliteConnectOptions::new()
+        .filename(config.database_path())
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(10))
+        .pragma("cache_size", "-32768")
+        .pragma("temp_store", "MEMORY");
+    let mut writer = base
+        .clone()
+        .create_if_missing(true)
+        .auto_vacuum(SqliteAutoVacuum::Incremental)
+        .statement_cache_capacity(256)
+        .connect()
+        .await?;
+    MIGRATOR.run(&mut writer).await?;
+    let pool = SqlitePoolOptions::new()
+        .max_connections(config.read_connections.max(1))
+        .connect_with(base.pragma("query_only", "ON"))
+        .await?;
+    let policy = RetentionPolicy {
+        max_age: config.retention_max_age,
+        max_bytes: config.retention_max_bytes,
+        interval: config.retention_interval.max(Duration::from_secs(1)),
+    };
+    let (ingest, writer_task) = ingest::spawn_writer(
+        writer,
+        config.queue_capacity,
+        config.enqueue_timeout,
+        policy,
+    )
+    .await?;
+    Ok((Store { pool }, ingest, writer_task))
+}
+
+impl Store {
+    pub(crate) async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,72 @@
+//! Rows as the store writes them: OTLP flattened into what the queries need.
+
+use std::sync::Arc;
+
+/// A resource (process) shared by the spans and logs of one export.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct ResourceRow {
+    /// `service.name`, or `unknown_service`.
+    pub(crate) service: String,
+    /// JSON object of the resource attributes.
+    pub(crate) attributes: String,
+}
+
+/// One span, ids hex-encoded, times in microseconds since the epoch.
+#[derive(Debug, Clone)]
+pub(crate) struct SpanRow {
+    pub(crate) trace_id: String,
+    pub(crate) span_id: String,
+    /// Empty for a root span.
+    pub(crate) parent_span_id: String,
+    pub(crate) operation: String,
+    /// OTLP `SpanKind` number.
+    pub(crate) kind: i32,
+    pub(crate) start_us: i64,
+    pub(crate) duration_us: i64,
+    /// OTLP status code: 0 unset, 1 ok, 2 error.
+    pub(crate) status_code: i32,
+    pub(crate) status_message: String,
+    /// JSON object `{key: value}` of the span attributes.
+    pub(crate) attributes: String,
+    /// JSON array of `{t, name, attrs}` events (t in µs).
+    pub(crate) events: String,
+    /// JSON array of `{trace_id, span_id, attrs}` links.
+    pub(crate) links: String,
+    pub(crate) scope_name: String,
+    pub(crate) scope_version: String,
+    pub(crate) resource: Arc<ResourceRow>,
+    /// Searchable `(key, value)` pairs: scalar attributes plus Jaeger's derived tags.
+    pub(crate) tags: Vec<(String, String)>,
+}
+
+/// One log record.
+#[derive(Debug, Clone)]
+pub(crate) struct LogRow {
+    pub(crate) time_us: i64,
+    /// Empty when the record carries no trace context.
+    pub(crate) trace_id: String,
+    pub(crate) span_id: String,
+    pub(crate) severity_number: i32,
+    pub(crate) severity_text: String,
+    /// The body: text as is, structured bodies as JSON.
+    pub(crate) body: String,
+    /// JSON object of the record's attributes.
+    pub(crate) attributes: String,
+    pub(crate) resource: Arc<ResourceRow>,
+}
+
+/// What one export request becomes; the writer stores a batch in one transaction.
+#[derive(Debug)]
+pub(crate) enum Batch {
+    Spans(Vec<SpanRow>),
+    Logs(Vec<LogRow>),
+}
+
+impl Batch {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Self::Spans(s) => s.len(),
+            Self::Logs(l) => l.len(),
+        }
+    }
+}

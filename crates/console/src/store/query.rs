@@ -1,0 +1,435 @@
+//! Read queries: what the Jaeger API and the console's own endpoints ask of the store.
+
+use std::collections::{HashMap, HashSet};
+
+use futures::TryStreamExt;
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{Arguments, AssertSqlSafe, FromRow};
+
+use super::Store;
+
+/// A stored span as the API renders it.
+#[derive(Debug, Clone, FromRow)]
+pub(crate) struct StoredSpan {
+    pub(crate) trace_id: String,
+    pub(crate) span_id: String,
+    pub(crate) parent_span_id: String,
+    pub(crate) service: String,
+    pub(crate) operation: String,
+    pub(crate) kind: i32,
+    pub(crate) start_us: i64,
+    pub(crate) duration_us: i64,
+    pub(crate) status_code: i32,
+    pub(crate) status_message: String,
+    pub(crate) attributes: String,
+    pub(crate) events: String,
+    pub(crate) links: String,
+    pub(crate) scope_name: String,
+    pub(crate) scope_version: String,
+    pub(crate) resource_id: i64,
+}
+
+/// A stored resource (Jaeger's "process").
+#[derive(Debug, Clone, FromRow)]
+pub(crate) struct StoredResource {
+    pub(crate) id: i64,
+    pub(crate) service: String,
+    pub(crate) attributes: String,
+}
+
+/// Spans of one or more traces with the resources they reference.
+#[derive(Debug, Default)]
+pub(crate) struct SpanSet {
+    pub(crate) spans: Vec<StoredSpan>,
+    pub(crate) resources: HashMap<i64, StoredResource>,
+}
+
+/// A log record.
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
+pub(crate) struct StoredLog {
+    pub(crate) time_us: i64,
+    pub(crate) trace_id: String,
+    pub(crate) span_id: String,
+    pub(crate) service: String,
+    pub(crate) severity_number: i32,
+    pub(crate) severity_text: String,
+    pub(crate) body: String,
+    pub(crate) attributes: String,
+}
+
+/// Search criteria, all on one span (as Jaeger matches them).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TraceQuery {
+    pub(crate) service: Option<String>,
+    pub(crate) operation: Option<String>,
+    pub(crate) tags: Vec<(String, String)>,
+    pub(crate) min_duration_us: Option<i64>,
+    pub(crate) max_duration_us: Option<i64>,
+    pub(crate) start_us: i64,
+    pub(crate) end_us: i64,
+    pub(crate) limit: usize,
+}
+
+/// One row of the traces summary table, with its services.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct TraceSummary {
+    pub(crate) trace_id: String,
+    pub(crate) start_us: i64,
+    pub(crate) duration_us: i64,
+    pub(crate) span_count: i64,
+    pub(crate) error_count: i64,
+    pub(crate) root_service: String,
+    pub(crate) root_operation: String,
+    pub(crate) services: Vec<ServiceSpans>,
+}
+
+/// How many spans (and errors) a service has in a trace.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct ServiceSpans {
+    pub(crate) service: String,
+    pub(crate) spans: i64,
+    pub(crate) errors: i64,
+}
+
+/// A cross-service call edge.
+#[derive(Debug, Clone, FromRow)]
+pub(crate) struct Edge {
+    pub(crate) parent: String,
+    pub(crate) child: String,
+    pub(crate) calls: i64,
+    pub(crate) errors: i64,
+}
+
+/// Duration and status of one span, for rate and latency statistics.
+#[derive(Debug, Clone, Copy, FromRow)]
+pub(crate) struct Sample {
+    pub(crate) start_us: i64,
+    pub(crate) duration_us: i64,
+    pub(crate) status_code: i32,
+}
+
+/// A named sample, for per-operation statistics.
+#[derive(Debug, Clone, FromRow)]
+pub(crate) struct NamedSample {
+    pub(crate) operation: String,
+    pub(crate) duration_us: i64,
+    pub(crate) status_code: i32,
+}
+
+const SPAN_COLUMNS: &str = "trace_id, span_id, parent_span_id, service, operation, kind, start_us, \
+    duration_us, status_code, status_message, attributes, events, links, scope_name, scope_version, \
+    resource_id";
+
+fn marks(n: usize) -> String {
+    vec!["?"; n].join(",")
+}
+
+fn add<'t, T>(args: &mut SqliteArguments, value: T) -> Result<(), sqlx::Error>
+where
+    T: sqlx::Encode<'t, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+{
+    args.add(value).map_err(sqlx::Error::Encode)
+}
+
+impl Store {
+    /// Services that have sent spans, sorted.
+    pub(crate) async fn services(&self) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar("SELECT DISTINCT service FROM operations ORDER BY service")
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    /// Operations of a service with their span kind numbers, sorted by name.
+    pub(crate) async fn operations(
+        &self,
+        service: &str,
+    ) -> Result<Vec<(String, i32)>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT operation, kind FROM operations WHERE service = ? ORDER BY operation, kind",
+        )
+        .bind(service)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// All spans of the given traces, ordered by start time.
+    pub(crate) async fn spans_of(&self, trace_ids: &[String]) -> Result<SpanSet, sqlx::Error> {
+        if trace_ids.is_empty() {
+            return Ok(SpanSet::default());
+        }
+        let sql = format!(
+            "SELECT {SPAN_COLUMNS} FROM spans WHERE trace_id IN ({}) ORDER BY start_us, id",
+            marks(trace_ids.len())
+        );
+        let mut q = sqlx::query_as::<_, StoredSpan>(AssertSqlSafe(sql));
+        for id in trace_ids {
+            q = q.bind(id.clone());
+        }
+        let spans = q.fetch_all(&self.pool).await?;
+        let ids: HashSet<i64> = spans.iter().map(|s| s.resource_id).collect();
+        let ids: Vec<i64> = ids.into_iter().collect();
+        let sql = format!(
+            "SELECT id, service, attributes FROM resources WHERE id IN ({})",
+            marks(ids.len())
+        );
+        let mut q = sqlx::query_as::<_, StoredResource>(AssertSqlSafe(sql));
+        for id in &ids {
+            q = q.bind(*id);
+        }
+        let resources = if ids.is_empty() {
+            HashMap::new()
+        } else {
+            q.fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(|r| (r.id, r))
+                .collect()
+        };
+        Ok(SpanSet { spans, resources })
+    }
+
+    /// Ids of the most recent traces with a span matching the query, newest first.
+    pub(crate) async fn find_trace_ids(&self, q: &TraceQuery) -> Result<Vec<String>, sqlx::Error> {
+        let mut span_filter = String::new();
+        if q.operation.is_some() {
+            span_filter.push_str(" AND s.operation = ?");
+        }
+        if q.min_duration_us.is_some() {
+            span_filter.push_str(" AND s.duration_us >= ?");
+        }
+        if q.max_duration_us.is_some() {
+            span_filter.push_str(" AND s.duration_us <= ?");
+        }
+        for _ in &q.tags {
+            span_filter.push_str(
+                " AND EXISTS (SELECT 1 FROM span_tags t WHERE t.span_row = s.id \
+                 AND t.key_id = (SELECT id FROM tag_keys WHERE key = ?) AND t.value = ?)",
+            );
+        }
+        let limit = q.limit.max(1);
+        if let Some(service) = &q.service {
+            // Walk the (service[, operation], start) index newest first and stop at `limit`
+            // distinct traces.
+            let sql = format!(
+                "SELECT s.trace_id FROM spans s WHERE s.service = ? AND s.start_us >= ? \
+                 AND s.start_us <= ?{span_filter} ORDER BY s.start_us DESC"
+            );
+            let mut all = SqliteArguments::default();
+            add(&mut all, service.clone())?;
+            add(&mut all, q.start_us)?;
+            add(&mut all, q.end_us)?;
+            append(
+                &mut all,
+                &q.operation,
+                q.min_duration_us,
+                q.max_duration_us,
+                &q.tags,
+            )?;
+            let mut rows =
+                sqlx::query_scalar_with::<_, String, _>(AssertSqlSafe(sql), all).fetch(&self.pool);
+            let mut seen = HashSet::new();
+            let mut ids = Vec::new();
+            while let Some(id) = rows.try_next().await? {
+                if seen.insert(id.clone()) {
+                    ids.push(id);
+                    if ids.len() >= limit {
+                        break;
+                    }
+                }
+            }
+            return Ok(ids);
+        }
+        let sql = if span_filter.is_empty() {
+            "SELECT trace_id FROM traces WHERE start_us >= ? AND start_us <= ? \
+             ORDER BY start_us DESC LIMIT ?"
+                .to_owned()
+        } else {
+            format!(
+                "SELECT tr.trace_id FROM traces tr WHERE tr.start_us >= ? AND tr.start_us <= ? \
+                 AND EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = tr.trace_id{span_filter}) \
+                 ORDER BY tr.start_us DESC LIMIT ?"
+            )
+        };
+        let mut all = SqliteArguments::default();
+        add(&mut all, q.start_us)?;
+        add(&mut all, q.end_us)?;
+        append(
+            &mut all,
+            &q.operation,
+            q.min_duration_us,
+            q.max_duration_us,
+            &q.tags,
+        )?;
+        add(&mut all, i64::try_from(limit).unwrap_or(i64::MAX))?;
+        sqlx::query_scalar_with(AssertSqlSafe(sql), all)
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    /// Summaries of the given traces, in the order given (unknown ids are skipped).
+    pub(crate) async fn summaries(&self, ids: &[String]) -> Result<Vec<TraceSummary>, sqlx::Error> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT trace_id, start_us, end_us - start_us, span_count, error_count, root_service, \
+             root_operation FROM traces WHERE trace_id IN ({})",
+            marks(ids.len())
+        );
+        let mut q =
+            sqlx::query_as::<_, (String, i64, i64, i64, i64, String, String)>(AssertSqlSafe(sql));
+        for id in ids {
+            q = q.bind(id.clone());
+        }
+        let mut by_id: HashMap<String, TraceSummary> = q
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(
+                |(trace_id, start_us, duration_us, span_count, error_count, rs, ro)| {
+                    let summary = TraceSummary {
+                        trace_id: trace_id.clone(),
+                        start_us,
+                        duration_us,
+                        span_count,
+                        error_count,
+                        root_service: rs,
+                        root_operation: ro,
+                        services: Vec::new(),
+                    };
+                    (trace_id, summary)
+                },
+            )
+            .collect();
+        let sql = format!(
+            "SELECT trace_id, service, COUNT(*), SUM(status_code = 2) FROM spans \
+             WHERE trace_id IN ({}) GROUP BY trace_id, service ORDER BY trace_id, MIN(start_us)",
+            marks(ids.len())
+        );
+        let mut q = sqlx::query_as::<_, (String, String, i64, i64)>(AssertSqlSafe(sql));
+        for id in ids {
+            q = q.bind(id.clone());
+        }
+        for (trace_id, service, spans, errors) in q.fetch_all(&self.pool).await? {
+            if let Some(s) = by_id.get_mut(&trace_id) {
+                s.services.push(ServiceSpans {
+                    service,
+                    spans,
+                    errors,
+                });
+            }
+        }
+        Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+    }
+
+    /// Log records of a trace, oldest first.
+    pub(crate) async fn logs_of(&self, trace_id: &str) -> Result<Vec<StoredLog>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT time_us, trace_id, span_id, service, severity_number, severity_text, body, \
+             attributes FROM logs WHERE trace_id = ? ORDER BY time_us, id",
+        )
+        .bind(trace_id)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Parent/child service pairs of traces that started in the window.
+    pub(crate) async fn dependencies(
+        &self,
+        start_us: i64,
+        end_us: i64,
+    ) -> Result<Vec<Edge>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT p.service AS parent, c.service AS child, COUNT(*) AS calls, \
+             SUM(c.status_code = 2) AS errors \
+             FROM traces tr JOIN spans c ON c.trace_id = tr.trace_id \
+             JOIN spans p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id \
+             WHERE tr.start_us >= ? AND tr.start_us <= ? AND c.parent_span_id <> '' \
+             AND p.service <> c.service GROUP BY p.service, c.service ORDER BY p.service, c.service",
+        )
+        .bind(start_us)
+        .bind(end_us)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Entry spans (server, consumer, or root) of a service in the window.
+    pub(crate) async fn entry_samples(
+        &self,
+        service: &str,
+        start_us: i64,
+        end_us: i64,
+    ) -> Result<Vec<Sample>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT start_us, duration_us, status_code FROM spans WHERE service = ? \
+             AND start_us >= ? AND start_us <= ? AND (kind IN (2, 5) OR parent_span_id = '')",
+        )
+        .bind(service)
+        .bind(start_us)
+        .bind(end_us)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Spans of one operation in the window.
+    pub(crate) async fn operation_samples(
+        &self,
+        service: &str,
+        operation: &str,
+        start_us: i64,
+        end_us: i64,
+    ) -> Result<Vec<Sample>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT start_us, duration_us, status_code FROM spans WHERE service = ? \
+             AND operation = ? AND start_us >= ? AND start_us <= ?",
+        )
+        .bind(service)
+        .bind(operation)
+        .bind(start_us)
+        .bind(end_us)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Every span of a service in the window, by operation.
+    pub(crate) async fn service_samples(
+        &self,
+        service: &str,
+        start_us: i64,
+        end_us: i64,
+    ) -> Result<Vec<NamedSample>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT operation, duration_us, status_code FROM spans WHERE service = ? \
+             AND start_us >= ? AND start_us <= ?",
+        )
+        .bind(service)
+        .bind(start_us)
+        .bind(end_us)
+        .fetch_all(&self.pool)
+        .await
+    }
+}
+
+/// Binds the span filters in the order `find_trace_ids` wrote them.
+fn append(
+    args: &mut SqliteArguments,
+    operation: &Option<String>,
+    min: Option<i64>,
+    max: Option<i64>,
+    tags: &[(String, String)],
+) -> Result<(), sqlx::Error> {
+    if let Some(op) = operation {
+        add(args, op.clone())?;
+    }
+    if let Some(min) = min {
+        add(args, min)?;
+    }
+    if let Some(max) = max {
+        add(args, max)?;
+    }
+    for (k, v) in tags {
+        add(args, k.clone())?;
+        add(args, v.clone())?;
+    }
+    Ok(())
+}

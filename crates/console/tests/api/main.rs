@@ -1,0 +1,11 @@
+//! The console's specification: a real console on loopback port 0 with its SQLite file in a
+//! tempdir, fed over OTLP/HTTP and OTLP/gRPC, read through the Jaeger and console APIs.
+#![allow(clippy::unwrap_used)]
+
+mod bad_input;
+mod helpers;
+mod ingest;
+mod jaeger_api;
+mod persistence;
+mod retention;
+mod ui;

@@ -1,0 +1,95 @@
+//! Retention deletes the oldest traces: by age, and by size.
+
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use tracemart_console::ConsoleConfig;
+
+use crate::helpers::*;
+
+const DAY_NS: u64 = 86_400_000_000_000;
+
+#[tokio::test]
+async fn traces_and_logs_older_than_max_age_are_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ConsoleConfig {
+        retention_max_age: Duration::from_secs(86_400),
+        retention_interval: Duration::from_secs(3_600),
+        ..ConsoleConfig::with_data_dir(dir.path())
+    };
+    let app = spawn_app_with(config).await;
+    let old = now_ns() - 3 * DAY_NS;
+    app.send_traces(&order_trace(0x01, old)).await;
+    app.send_logs(&log_request(0x01, "order", old, &[(1, "INFO", "old")]))
+        .await;
+    app.send_traces(&order_trace(0x02, now_ns() - 60_000_000_000))
+        .await;
+
+    let report = app.ingest.enforce_retention().await.unwrap();
+
+    assert_eq!(report.expired_traces, 1);
+    let (status, _) = app
+        .get(&format!("/api/traces/{}", hex(&trace_id(0x01))))
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = app
+        .get(&format!("/api/traces/{}", hex(&trace_id(0x02))))
+        .await;
+    assert_eq!(status, 200);
+    let (_, logs) = app
+        .get(&format!(
+            "/api/console/traces/{}/logs",
+            hex(&trace_id(0x01))
+        ))
+        .await;
+    assert_eq!(logs["data"], serde_json::json!([]));
+    let (_, found) = app.get("/api/traces?service=inventory").await;
+    assert_eq!(found["data"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_oldest_traces_are_deleted_until_the_database_fits_its_size_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let max_bytes = 400 * 1024;
+    let config = ConsoleConfig {
+        retention_max_bytes: max_bytes,
+        retention_interval: Duration::from_secs(3_600),
+        ..ConsoleConfig::with_data_dir(dir.path())
+    };
+    let app = spawn_app_with(config).await;
+    let base = now_ns() - 3_600_000_000_000;
+    let payload = "x".repeat(50_000);
+    for n in 0..12u64 {
+        let req = trace_request(
+            0x70 + u128::from(n),
+            base + n * 1_000_000_000,
+            vec![
+                SpanSpec::new("order", 1, None, "POST /orders", SpanKind::Server)
+                    .attr("payload", s(&payload)),
+            ],
+        );
+        app.send_traces(&req).await;
+    }
+
+    let report = app.ingest.enforce_retention().await.unwrap();
+
+    assert!(report.bytes_before > max_bytes, "{report:?}");
+    assert!(report.bytes_after <= max_bytes, "{report:?}");
+    assert!(
+        report.trimmed_traces >= 1 && report.trimmed_traces < 12,
+        "{report:?}"
+    );
+    let kept = 12 - report.trimmed_traces;
+    let (_, body) = app.get("/api/traces?service=order&limit=100").await;
+    let got: Vec<String> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["traceID"].as_str().unwrap().to_owned())
+        .collect();
+    let want: Vec<String> = (12 - kept..12)
+        .rev()
+        .map(|n| hex(&trace_id(0x70 + u128::from(n))))
+        .collect();
+    assert_eq!(got, want, "the newest {kept} traces are kept");
+}

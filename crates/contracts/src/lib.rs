@@ -1,0 +1,115 @@
+//! What the services say to each other over HTTP: request and response bodies. Services depend
+//! on this crate, never on each other.
+
+use serde::{Deserialize, Serialize};
+
+/// `GET /users/{id}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub membership_level: String,
+}
+
+/// `POST /users`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewUser {
+    pub name: String,
+    pub email: String,
+    #[serde(default)]
+    pub membership_level: Option<String>,
+}
+
+/// A catalogue entry; `price` in currency units, e.g. `19.99`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Product {
+    pub id: i64,
+    pub name: String,
+    pub category: String,
+    pub price: f64,
+    pub currency: String,
+}
+
+/// `POST /products/batch`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProductBatchRequest {
+    pub product_ids: Vec<i64>,
+}
+
+/// One line of a reservation or order.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LineItem {
+    pub product_id: i64,
+    pub quantity: i64,
+}
+
+/// `POST /inventory/reserve`. `reservation_id` lets the caller name the reservation so that
+/// it can release it even when the reply was lost.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReserveRequest {
+    pub items: Vec<LineItem>,
+    pub expires_in_minutes: i64,
+    #[serde(default)]
+    pub reservation_id: Option<String>,
+}
+
+/// The answer to a successful reservation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Reservation {
+    pub reservation_id: String,
+    pub expires_at: String,
+    pub items: Vec<LineItem>,
+    #[serde(default)]
+    pub status: String,
+}
+
+/// `GET /inventory/{product_id}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StockLevel {
+    pub product_id: i64,
+    pub available: i64,
+    pub reserved: i64,
+}
+
+/// `POST /payments`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PaymentRequest {
+    pub order_id: String,
+    pub user_id: i64,
+    pub amount: f64,
+    pub currency: String,
+}
+
+/// The outcome of a payment.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Payment {
+    pub payment_id: String,
+    pub order_id: String,
+    pub user_id: i64,
+    pub amount: f64,
+    pub currency: String,
+    /// `authorized` or `declined`.
+    pub status: String,
+    pub reason: Option<String>,
+    pub created_at: String,
+}
+
+/// The error body every service answers with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+    pub code: String,
+    pub request_id: Option<String>,
+}
+
+/// Money is kept in minor units (cents) inside; this is the one conversion to the decimal
+/// number of the JSON bodies.
+pub fn minor_to_decimal(minor: i64) -> f64 {
+    minor as f64 / 100.0
+}
+
+/// The inverse of [`minor_to_decimal`], rounding to the nearest cent.
+pub fn decimal_to_minor(amount: f64) -> i64 {
+    (amount * 100.0).round() as i64
+}

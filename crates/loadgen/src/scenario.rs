@@ -1,0 +1,509 @@
+//! What each synthetic request is: the scenario mix, realistic order bodies, harvested order ids.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http::Method;
+use rand::Rng;
+use rand::seq::IndexedRandom;
+use serde::Serialize;
+
+/// Users the order scenario buys for: `1..=USERS`.
+pub const USERS: u64 = 1000;
+/// Products the order and browse scenarios touch: `1..=PRODUCTS`.
+pub const PRODUCTS: u64 = 100;
+/// At most this many harvested order ids are kept (older ones are overwritten).
+const ORDER_ID_POOL: usize = 10_000;
+/// Share of browse requests that list the catalog rather than read one product.
+const BROWSE_LIST_PERCENT: u32 = 20;
+
+const CITIES: [&str; 8] = [
+    "Seoul", "Busan", "Incheon", "Daegu", "Daejeon", "Gwangju", "Suwon", "Ulsan",
+];
+const STREETS: [&str; 8] = [
+    "Teheran-ro",
+    "Sejong-daero",
+    "Haeundae-ro",
+    "Gangnam-daero",
+    "Dongseong-ro",
+    "Jungang-ro",
+    "Olympic-ro",
+    "Eulji-ro",
+];
+
+/// One kind of request, as reported in the per-request table and the samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RequestKind {
+    /// `POST /orders`.
+    CreateOrder,
+    /// `GET /orders/{id}`.
+    GetOrder,
+    /// `GET /products`.
+    ListProducts,
+    /// `GET /products/{id}`.
+    GetProduct,
+}
+
+impl RequestKind {
+    /// Every kind, in report order.
+    pub const ALL: [Self; 4] = [
+        Self::CreateOrder,
+        Self::GetOrder,
+        Self::ListProducts,
+        Self::GetProduct,
+    ];
+
+    /// The route template, e.g. `GET /orders/{id}`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::CreateOrder => "POST /orders",
+            Self::GetOrder => "GET /orders/{id}",
+            Self::ListProducts => "GET /products",
+            Self::GetProduct => "GET /products/{id}",
+        }
+    }
+}
+
+impl fmt::Display for RequestKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+impl Serialize for RequestKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.label())
+    }
+}
+
+/// Relative weights of the mix scenario (`order=1,get=3,browse=6`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Mix {
+    /// Weight of `POST /orders`.
+    pub order: u32,
+    /// Weight of `GET /orders/{id}`.
+    pub get: u32,
+    /// Weight of product browsing.
+    pub browse: u32,
+}
+
+impl Default for Mix {
+    fn default() -> Self {
+        Self {
+            order: 1,
+            get: 3,
+            browse: 6,
+        }
+    }
+}
+
+impl Mix {
+    /// Only order creation.
+    pub const ORDER: Self = Self {
+        order: 1,
+        get: 0,
+        browse: 0,
+    };
+    /// Only order reads.
+    pub const GET: Self = Self {
+        order: 0,
+        get: 1,
+        browse: 0,
+    };
+    /// Only product browsing.
+    pub const BROWSE: Self = Self {
+        order: 0,
+        get: 0,
+        browse: 1,
+    };
+
+    /// Parses `order=1,get=3,browse=6`; missing keys weigh 0, `get-order` is an alias of `get`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut mix = Self {
+            order: 0,
+            get: 0,
+            browse: 0,
+        };
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, weight) = part.split_once('=').ok_or_else(|| {
+                format!("`{part}` is not key=weight (e.g. order=1,get=3,browse=6)")
+            })?;
+            let weight: u32 = weight
+                .trim()
+                .parse()
+                .map_err(|_| format!("weight `{weight}` of `{key}` is not a whole number"))?;
+            match key.trim() {
+                "order" => mix.order = weight,
+                "get" | "get-order" => mix.get = weight,
+                "browse" => mix.browse = weight,
+                other => {
+                    return Err(format!(
+                        "unknown mix key `{other}` (use order, get, browse)"
+                    ));
+                }
+            }
+        }
+        if mix.total() == 0 {
+            return Err("the mix needs at least one positive weight".into());
+        }
+        Ok(mix)
+    }
+
+    fn total(self) -> u64 {
+        u64::from(self.order) + u64::from(self.get) + u64::from(self.browse)
+    }
+
+    /// Whether any request goes to the order service.
+    pub fn uses_orders(self) -> bool {
+        self.order > 0 || self.get > 0
+    }
+
+    /// Whether any request goes to the product service.
+    pub fn uses_products(self) -> bool {
+        self.browse > 0
+    }
+}
+
+/// A validated `http://host:port[/prefix]` base URL, without a trailing slash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUrl(String);
+
+impl BaseUrl {
+    /// Accepts plain-HTTP URLs with a host; https is not supported (loopback and in-cluster use).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let trimmed = text.trim().trim_end_matches('/');
+        let uri: http::Uri = trimmed
+            .parse()
+            .map_err(|e| format!("`{text}` is not a URL: {e}"))?;
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some(other) => {
+                return Err(format!(
+                    "`{text}`: scheme {other} is not supported, use http://"
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "`{text}` needs a scheme, e.g. http://127.0.0.1:8080"
+                ));
+            }
+        }
+        if uri.host().is_none() {
+            return Err(format!("`{text}` has no host"));
+        }
+        if uri.query().is_some() {
+            return Err(format!("`{text}` must not carry a query string"));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    /// This base joined with an absolute `path`.
+    pub fn join(&self, path: &str) -> String {
+        format!("{}{path}", self.0)
+    }
+
+    /// The URL as given, without a trailing slash.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for BaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A request ready to send.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestSpec {
+    /// What it is, for the report.
+    pub(crate) kind: RequestKind,
+    /// HTTP method.
+    pub(crate) method: Method,
+    /// Absolute URL.
+    pub(crate) uri: String,
+    /// JSON body; empty for GETs.
+    pub(crate) body: Bytes,
+}
+
+/// The `POST /orders` body, as the order service's contract expects it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderBody {
+    /// `1..=1000`.
+    pub user_id: u64,
+    /// One to three distinct products.
+    pub items: Vec<OrderItem>,
+    /// A Korean address.
+    pub shipping_address: ShippingAddress,
+}
+
+/// One line of an order.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderItem {
+    /// `1..=100`.
+    pub product_id: u64,
+    /// `1..=3`.
+    pub quantity: u32,
+}
+
+/// The shipping address of an order.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShippingAddress {
+    /// A Korean city.
+    pub city: String,
+    /// Always `KR`.
+    pub country: String,
+    /// Street number and name.
+    pub street: String,
+}
+
+/// A random but realistic order: spread over many users and products.
+pub fn order_body(rng: &mut impl Rng) -> OrderBody {
+    let lines = rng.random_range(1..=3);
+    let products = rand::seq::index::sample(rng, PRODUCTS as usize, lines);
+    let items = products
+        .into_iter()
+        .map(|index| OrderItem {
+            product_id: index as u64 + 1,
+            quantity: rng.random_range(1..=3),
+        })
+        .collect();
+    let city = CITIES.choose(rng).copied().unwrap_or("Seoul");
+    let street = STREETS.choose(rng).copied().unwrap_or("Teheran-ro");
+    OrderBody {
+        user_id: rng.random_range(1..=USERS),
+        items,
+        shipping_address: ShippingAddress {
+            city: city.to_owned(),
+            country: "KR".to_owned(),
+            street: format!("{} {street}", rng.random_range(1..=999)),
+        },
+    }
+}
+
+/// Order ids harvested from `201 Created` answers, shared by all request tasks.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct OrderIds(Arc<Mutex<Pool>>);
+
+#[derive(Debug, Default)]
+struct Pool {
+    ids: Vec<String>,
+    next: usize,
+}
+
+impl OrderIds {
+    /// Remembers an id, overwriting the oldest once the pool is full.
+    pub(crate) fn push(&self, id: String) {
+        let Ok(mut pool) = self.0.lock() else { return };
+        if pool.ids.len() < ORDER_ID_POOL {
+            pool.ids.push(id);
+        } else {
+            let slot = pool.next;
+            pool.ids[slot] = id;
+            pool.next = (slot + 1) % ORDER_ID_POOL;
+        }
+    }
+
+    /// A random known id, if any.
+    pub(crate) fn pick(&self, rng: &mut impl Rng) -> Option<String> {
+        let pool = self.0.lock().ok()?;
+        pool.ids.choose(rng).cloned()
+    }
+
+    /// How many ids are known.
+    pub(crate) fn len(&self) -> usize {
+        self.0.lock().map(|p| p.ids.len()).unwrap_or(0)
+    }
+
+    /// Whether no id is known yet.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Turns the mix into a stream of concrete requests.
+#[derive(Debug, Clone)]
+pub(crate) struct Planner {
+    mix: Mix,
+    orders: BaseUrl,
+    products: BaseUrl,
+    ids: OrderIds,
+}
+
+impl Planner {
+    /// A planner over `mix`, sending order traffic to `orders` and browsing to `products`.
+    pub(crate) fn new(mix: Mix, orders: BaseUrl, products: BaseUrl, ids: OrderIds) -> Self {
+        Self {
+            mix,
+            orders,
+            products,
+            ids,
+        }
+    }
+
+    /// The next request; a read with no known order id becomes an order creation.
+    pub(crate) fn next(&self, rng: &mut impl Rng) -> RequestSpec {
+        let roll = rng.random_range(0..self.mix.total());
+        let order = u64::from(self.mix.order);
+        let get = order + u64::from(self.mix.get);
+        if roll < order {
+            self.create_order(rng)
+        } else if roll < get {
+            match self.ids.pick(rng) {
+                Some(id) => self.get(
+                    RequestKind::GetOrder,
+                    self.orders.join(&format!("/orders/{id}")),
+                ),
+                None => self.create_order(rng),
+            }
+        } else if rng.random_range(0..100) < BROWSE_LIST_PERCENT {
+            self.get(RequestKind::ListProducts, self.products.join("/products"))
+        } else {
+            let id = rng.random_range(1..=PRODUCTS);
+            self.get(
+                RequestKind::GetProduct,
+                self.products.join(&format!("/products/{id}")),
+            )
+        }
+    }
+
+    /// A `POST /orders` with a fresh random body.
+    pub(crate) fn create_order(&self, rng: &mut impl Rng) -> RequestSpec {
+        let body = serde_json::to_vec(&order_body(rng)).unwrap_or_default();
+        RequestSpec {
+            kind: RequestKind::CreateOrder,
+            method: Method::POST,
+            uri: self.orders.join("/orders"),
+            body: Bytes::from(body),
+        }
+    }
+
+    fn get(&self, kind: RequestKind, uri: String) -> RequestSpec {
+        RequestSpec {
+            kind,
+            method: Method::GET,
+            uri,
+            body: Bytes::new(),
+        }
+    }
+
+    /// The harvested order ids this planner reads from.
+    pub(crate) fn order_ids(&self) -> &OrderIds {
+        &self.ids
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    use super::*;
+
+    #[test]
+    fn order_bodies_stay_within_the_catalog_and_user_range() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut users = HashSet::new();
+        for _ in 0..2000 {
+            let body = order_body(&mut rng);
+            assert!((1..=USERS).contains(&body.user_id));
+            assert!((1..=3).contains(&body.items.len()));
+            let distinct: HashSet<_> = body.items.iter().map(|i| i.product_id).collect();
+            assert_eq!(
+                distinct.len(),
+                body.items.len(),
+                "duplicate product in {body:?}"
+            );
+            for item in &body.items {
+                assert!((1..=PRODUCTS).contains(&item.product_id));
+                assert!((1..=3).contains(&item.quantity));
+            }
+            assert_eq!(body.shipping_address.country, "KR");
+            users.insert(body.user_id);
+        }
+        assert!(users.len() > 500, "bodies should spread over many users");
+    }
+
+    #[test]
+    fn mix_parses_weights_and_rejects_nonsense() {
+        assert_eq!(
+            Mix::parse("order=1,get=3,browse=6"),
+            Ok(Mix {
+                order: 1,
+                get: 3,
+                browse: 6
+            })
+        );
+        assert_eq!(
+            Mix::parse("get-order=2"),
+            Ok(Mix {
+                order: 0,
+                get: 2,
+                browse: 0
+            })
+        );
+        for bad in ["", "order=0", "order", "pay=1", "order=-1", "order=x"] {
+            assert!(Mix::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn base_urls_must_be_plain_http_with_a_host() {
+        assert_eq!(
+            BaseUrl::parse("http://127.0.0.1:8080/").map(|b| b.join("/orders")),
+            Ok("http://127.0.0.1:8080/orders".to_owned())
+        );
+        for bad in ["https://x", "127.0.0.1:8080", "not a url", "http://h/?q=1"] {
+            assert!(BaseUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_planner_follows_the_mix_weights() {
+        let base = BaseUrl::parse("http://o").unwrap();
+        let ids = OrderIds::default();
+        ids.push("abc".into());
+        let planner = Planner::new(
+            Mix {
+                order: 1,
+                get: 0,
+                browse: 3,
+            },
+            base.clone(),
+            BaseUrl::parse("http://p").unwrap(),
+            ids,
+        );
+        let mut rng = StdRng::seed_from_u64(1);
+        let specs: Vec<_> = (0..4000).map(|_| planner.next(&mut rng)).collect();
+        let orders = specs
+            .iter()
+            .filter(|s| s.kind == RequestKind::CreateOrder)
+            .count();
+        assert!((800..1200).contains(&orders), "{orders} orders of 4000");
+        assert!(specs.iter().all(|s| s.kind != RequestKind::GetOrder));
+        assert!(
+            specs
+                .iter()
+                .filter(|s| s.kind != RequestKind::CreateOrder)
+                .all(|s| s.uri.starts_with("http://p/products"))
+        );
+    }
+
+    #[test]
+    fn reads_without_known_orders_create_one_instead() {
+        let planner = Planner::new(
+            Mix::GET,
+            BaseUrl::parse("http://o").unwrap(),
+            BaseUrl::parse("http://p").unwrap(),
+            OrderIds::default(),
+        );
+        let mut rng = StdRng::seed_from_u64(1);
+        assert_eq!(planner.next(&mut rng).kind, RequestKind::CreateOrder);
+        planner.order_ids().push("o-1".into());
+        assert_eq!(planner.next(&mut rng).uri, "http://o/orders/o-1");
+    }
+}

@@ -1,0 +1,365 @@
+//! Shop configuration: defaults, then `tracemart.toml`, then `TRACEMART_*` variables, then flags.
+//! Everything is validated before any port binds.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Products in the demo catalogue (ids 1..=100); inventory stocks the same ids.
+pub const DEMO_PRODUCTS: i64 = 100;
+
+/// The five services of the shop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceName {
+    Order,
+    User,
+    Product,
+    Inventory,
+    Payment,
+}
+
+impl ServiceName {
+    pub const ALL: [ServiceName; 5] = [
+        Self::User,
+        Self::Product,
+        Self::Inventory,
+        Self::Payment,
+        Self::Order,
+    ];
+
+    /// Short name, as on the command line (`tracemart serve order`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Order => "order",
+            Self::User => "user",
+            Self::Product => "product",
+            Self::Inventory => "inventory",
+            Self::Payment => "payment",
+        }
+    }
+
+    /// `service.name` in telemetry, as the seed names them.
+    pub fn service_name(self) -> &'static str {
+        match self {
+            Self::Order => "order-service",
+            Self::User => "user-service",
+            Self::Product => "product-service",
+            Self::Inventory => "inventory-service",
+            Self::Payment => "payment-service",
+        }
+    }
+
+    pub fn default_port(self) -> u16 {
+        match self {
+            Self::Order => 8080,
+            Self::User => 8081,
+            Self::Product => 8082,
+            Self::Inventory => 8083,
+            Self::Payment => 8084,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|n| n.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for ServiceName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where one service listens and where others reach it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceEndpoint {
+    pub port: u16,
+    /// Base URL other services call; empty means `http://{host}:{port}`.
+    pub url: String,
+}
+
+/// Ports of the embedded console.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsolePorts {
+    pub ui_port: u16,
+    pub otlp_grpc_port: u16,
+    pub otlp_http_port: u16,
+}
+
+impl Default for ConsolePorts {
+    fn default() -> Self {
+        Self {
+            ui_port: 16686,
+            otlp_grpc_port: 4317,
+            otlp_http_port: 4318,
+        }
+    }
+}
+
+/// The whole shop's configuration; `tracemart.example.toml` lists every key with its default.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShopConfig {
+    /// Directory for every service's SQLite database and the console's store.
+    pub data_dir: PathBuf,
+    /// Address every service binds.
+    pub host: String,
+    /// `deployment.environment` resource attribute.
+    pub environment: String,
+    /// `json` (the seed's fields) or `pretty`.
+    pub log_format: String,
+    /// Timeout of every call to another service, in milliseconds (the seed: 10 s).
+    pub downstream_timeout_ms: u64,
+    /// Initial stock of each demo product.
+    pub demo_stock: i64,
+    /// Payments above this amount (in currency units) are declined.
+    pub payment_decline_over: f64,
+    /// OTLP endpoint the services export to; empty means the embedded console (under `up`).
+    pub otlp_endpoint: String,
+    pub order: ServiceEndpoint,
+    pub user: ServiceEndpoint,
+    pub product: ServiceEndpoint,
+    pub inventory: ServiceEndpoint,
+    pub payment: ServiceEndpoint,
+    pub console: ConsolePorts,
+}
+
+impl Default for ServiceEndpoint {
+    fn default() -> Self {
+        Self {
+            port: 0,
+            url: String::new(),
+        }
+    }
+}
+
+impl Default for ShopConfig {
+    fn default() -> Self {
+        let ep = |s: ServiceName| ServiceEndpoint {
+            port: s.default_port(),
+            url: String::new(),
+        };
+        Self {
+            data_dir: PathBuf::from(".tracemart"),
+            host: "127.0.0.1".into(),
+            environment: "development".into(),
+            log_format: "json".into(),
+            downstream_timeout_ms: 10_000,
+            demo_stock: 1_000_000,
+            payment_decline_over: 10_000.0,
+            otlp_endpoint: String::new(),
+            order: ep(ServiceName::Order),
+            user: ep(ServiceName::User),
+            product: ep(ServiceName::Product),
+            inventory: ep(ServiceName::Inventory),
+            payment: ep(ServiceName::Payment),
+            console: ConsolePorts::default(),
+        }
+    }
+}
+
+/// A configuration value that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid value {value:?} for {key}: {reason}")]
+    Value {
+        key: String,
+        value: String,
+        reason: String,
+    },
+}
+
+fn parse_var<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    value.trim().parse().map_err(|e: T::Err| ConfigError::Value {
+        key: key.into(),
+        value: value.into(),
+        reason: e.to_string(),
+    })
+}
+
+impl ShopConfig {
+    /// Reads `path` if given, else `./tracemart.toml` if present, else the defaults.
+    pub fn load_file(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let (path, required) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from("tracemart.toml"), false),
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Self::default());
+            }
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path,
+            message: e.to_string(),
+        })
+    }
+
+    /// Applies `TRACEMART_*` variables from the process environment.
+    #[allow(clippy::disallowed_methods)] // the one place TRACEMART_* variables are read
+    pub fn apply_process_env(&mut self) -> Result<(), ConfigError> {
+        let vars: HashMap<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("TRACEMART_"))
+            .collect();
+        self.apply_env(&vars)
+    }
+
+    /// Applies `TRACEMART_*` variables from a map.
+    pub fn apply_env(&mut self, vars: &HashMap<String, String>) -> Result<(), ConfigError> {
+        for (key, value) in vars {
+            let Some(name) = key.strip_prefix("TRACEMART_") else {
+                continue;
+            };
+            match name {
+                "DATA_DIR" => self.data_dir = PathBuf::from(value),
+                "HOST" => self.host = value.clone(),
+                "ENVIRONMENT" => self.environment = value.clone(),
+                "LOG_FORMAT" => self.log_format = value.clone(),
+                "DOWNSTREAM_TIMEOUT_MS" => self.downstream_timeout_ms = parse_var(key, value)?,
+                "DEMO_STOCK" => self.demo_stock = parse_var(key, value)?,
+                "PAYMENT_DECLINE_OVER" => self.payment_decline_over = parse_var(key, value)?,
+                "OTLP_ENDPOINT" => self.otlp_endpoint = value.clone(),
+                "CONSOLE_UI_PORT" => self.console.ui_port = parse_var(key, value)?,
+                "CONSOLE_OTLP_GRPC_PORT" => self.console.otlp_grpc_port = parse_var(key, value)?,
+                "CONSOLE_OTLP_HTTP_PORT" => self.console.otlp_http_port = parse_var(key, value)?,
+                other => {
+                    if let Some((svc, field)) = other.split_once('_')
+                        && let Some(s) = ServiceName::parse(&svc.to_ascii_lowercase())
+                    {
+                        match field {
+                            "PORT" => self.endpoint_mut(s).port = parse_var(key, value)?,
+                            "URL" => self.endpoint_mut(s).url = value.clone(),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Rejects values no service could run with.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, value: String, reason: &str| {
+            Err(ConfigError::Value {
+                key: key.into(),
+                value,
+                reason: reason.into(),
+            })
+        };
+        if self.demo_stock < 0 {
+            return bad("demo_stock", self.demo_stock.to_string(), "must be 0 or more");
+        }
+        if self.downstream_timeout_ms == 0 {
+            return bad("downstream_timeout_ms", "0".into(), "must be at least 1");
+        }
+        if !(self.payment_decline_over.is_finite() && self.payment_decline_over >= 0.0) {
+            return bad(
+                "payment_decline_over",
+                self.payment_decline_over.to_string(),
+                "must be a non-negative number",
+            );
+        }
+        if !matches!(self.log_format.as_str(), "json" | "pretty") {
+            return bad("log_format", self.log_format.clone(), "expected json or pretty");
+        }
+        if self.host.parse::<std::net::IpAddr>().is_err() && self.host != "localhost" {
+            return bad("host", self.host.clone(), "expected an IP address");
+        }
+        Ok(())
+    }
+
+    pub fn endpoint(&self, s: ServiceName) -> &ServiceEndpoint {
+        match s {
+            ServiceName::Order => &self.order,
+            ServiceName::User => &self.user,
+            ServiceName::Product => &self.product,
+            ServiceName::Inventory => &self.inventory,
+            ServiceName::Payment => &self.payment,
+        }
+    }
+
+    pub fn endpoint_mut(&mut self, s: ServiceName) -> &mut ServiceEndpoint {
+        match s {
+            ServiceName::Order => &mut self.order,
+            ServiceName::User => &mut self.user,
+            ServiceName::Product => &mut self.product,
+            ServiceName::Inventory => &mut self.inventory,
+            ServiceName::Payment => &mut self.payment,
+        }
+    }
+
+    /// Base URL at which `s` is reached.
+    pub fn url_of(&self, s: ServiceName) -> String {
+        let ep = self.endpoint(s);
+        if ep.url.is_empty() {
+            format!("http://{}:{}", self.host, ep.port)
+        } else {
+            ep.url.trim_end_matches('/').to_owned()
+        }
+    }
+
+    pub fn downstream_timeout(&self) -> Duration {
+        Duration::from_millis(self.downstream_timeout_ms)
+    }
+
+    /// SQLite file of a service.
+    pub fn database_path(&self, s: ServiceName) -> PathBuf {
+        self.data_dir.join(format!("{}.db", s.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_file_values() {
+        let mut c: ShopConfig = toml::from_str("demo_stock = 5\n[order]\nport = 9000\n").unwrap_or_default();
+        assert_eq!(c.demo_stock, 5);
+        let vars = [("TRACEMART_DEMO_STOCK", "7"), ("TRACEMART_USER_URL", "http://users:80/")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        assert!(c.apply_env(&vars).is_ok());
+        assert_eq!(c.demo_stock, 7);
+        assert_eq!(c.order.port, 9000);
+        assert_eq!(c.url_of(ServiceName::User), "http://users:80");
+        assert_eq!(c.url_of(ServiceName::Order), "http://127.0.0.1:9000");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let mut c = ShopConfig::default();
+        let vars = [("TRACEMART_DEMO_STOCK", "lots")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let err = c.apply_env(&vars).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("TRACEMART_DEMO_STOCK"), "{err}");
+        let c = ShopConfig { demo_stock: -1, ..ShopConfig::default() };
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        assert!(toml::from_str::<ShopConfig>("no_such_key = 1").is_err());
+    }
+}

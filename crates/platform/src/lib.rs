@@ -1,0 +1,18 @@
+//! What makes a crate a tracemart service: configuration, the HTTP server stack with health,
+//! readiness and metrics, the JSON error body, the traced downstream client and the database.
+
+pub mod client;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod json;
+pub mod runtime;
+
+pub use client::{CallError, ServiceClient};
+pub use config::{ConfigError, ServiceName, ShopConfig};
+pub use db::{Database, DbError};
+pub use error::{ApiError, parse_id};
+pub use http::{ReadyCheck, ServiceApp, serve};
+pub use json::ApiJson;
+pub use runtime::{ServiceError, ServiceRuntime};

@@ -1,0 +1,31 @@
+//! The inventory service: stock and reservations. Stock never goes negative: every change runs
+//! in a transaction on the single writer connection, guarded by `available >= quantity` and a
+//! CHECK constraint.
+
+mod api;
+mod store;
+mod sweeper;
+
+use tokio::net::TcpListener;
+use tracemart_platform::{ServiceError, ServiceName, ServiceRuntime, ShopConfig};
+
+pub use api::router;
+pub use store::{InventoryStore, ReserveError, TransitionError};
+pub use sweeper::release_expired_loop;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Runs the inventory service on `listener` until `shutdown`.
+pub async fn run(
+    config: &ShopConfig,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServiceError> {
+    let rt = ServiceRuntime::open(ServiceName::Inventory, config, &MIGRATOR).await?;
+    let store = InventoryStore::new(rt.db.clone());
+    store.seed_demo(tracemart_platform::config::DEMO_PRODUCTS, config.demo_stock).await?;
+    let sweeper = tokio::spawn(release_expired_loop(store.clone()));
+    let result = rt.serve(router(store), listener, shutdown).await;
+    sweeper.abort();
+    result
+}

@@ -1,0 +1,121 @@
+//! HTTP handlers of the order service.
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::Value;
+use tracemart_platform::{ApiError, ApiJson};
+use tracemart_telemetry::names::span as span_name;
+use tracing::Instrument;
+
+use crate::domain::{IdempotencyKey, NewOrder, parse_order_id};
+use crate::error::OrderError;
+use crate::flow::{IdempotentAnswer, OrderFlow};
+use crate::store::{Claim, OrderRecord};
+
+const DEFAULT_LIST_LIMIT: i64 = 20;
+const MAX_LIST_LIMIT: i64 = 100;
+
+pub fn router(flow: OrderFlow) -> Router {
+    Router::new()
+        .route("/orders", get(list_orders).post(create_order))
+        .route("/orders/{order_id}", get(get_order))
+        .route("/orders/{order_id}/events", get(order_events))
+        .with_state(flow)
+}
+
+async fn create_order(State(flow): State<OrderFlow>, headers: HeaderMap, ApiJson(body): ApiJson<Value>) -> Response {
+    let request_id = tracemart_telemetry::current_request_id().unwrap_or_default();
+    let key = match headers.get("idempotency-key").map(|v| IdempotencyKey::parse(v.as_bytes())).transpose() {
+        Ok(k) => k,
+        Err(e) => return e.into_response(),
+    };
+    let order = match NewOrder::try_from(body) {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::warn!(error = %e, "Validation error");
+            return e.into_response();
+        }
+    };
+    let Some(key) = key else {
+        return respond(flow.create(order, &request_id, None).await);
+    };
+    let canonical = serde_json::json!({
+        "user_id": order.user_id, "items": order.items, "shipping_address": order.shipping_address,
+    })
+    .to_string();
+    match flow.store.claim_key(&key.0, &canonical).await {
+        Ok(Claim::New) => {
+            let result = flow.create(order, &request_id, Some(IdempotentAnswer { key: &key.0 })).await;
+            if result.is_err()
+                && let Err(e) = flow.store.release_key(&key.0).await
+            {
+                tracing::error!(error = %e, "Could not free the idempotency key");
+            }
+            respond(result)
+        }
+        Ok(Claim::Replay { status, body }) => {
+            tracing::info!(idempotency_key = %key.0, "Replaying the first answer");
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
+            (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }
+        Ok(Claim::Mismatch) => OrderError::IdempotencyKeyReused.into_response(),
+        Ok(Claim::InFlight) => OrderError::IdempotencyKeyInFlight.into_response(),
+        Err(e) => OrderError::from(e).into_response(),
+    }
+}
+
+fn respond(result: Result<OrderRecord, OrderError>) -> Response {
+    match result {
+        Ok(order) => (StatusCode::CREATED, ApiJson(order)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn get_order(State(flow): State<OrderFlow>, Path(raw): Path<String>) -> Result<ApiJson<OrderRecord>, ApiError> {
+    let id = parse_order_id(&raw).map_err(|e| e.to_api())?.to_string();
+    let span = tracing::info_span!(target: "tracemart::order", "get_order", otel.name = span_name::GET_ORDER, order.id = %id);
+    async {
+        tracing::info!(order_id = %id, "Retrieving order");
+        flow.store
+            .get(&id)
+            .await?
+            .map(ApiJson)
+            .ok_or_else(|| OrderError::OrderNotFound(id.clone()).to_api())
+    }
+    .instrument(span)
+    .await
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    user_id: Option<String>,
+    limit: Option<String>,
+}
+
+async fn list_orders(State(flow): State<OrderFlow>, Query(q): Query<ListQuery>) -> Result<ApiJson<Value>, ApiError> {
+    let Some(raw_user) = q.user_id else {
+        return Err(ApiError::bad_request("missing_field", "Query parameter user_id is required"));
+    };
+    let user_id = tracemart_platform::parse_id(&raw_user, "user")?;
+    let limit = match q.limit {
+        None => DEFAULT_LIST_LIMIT,
+        Some(raw) => raw.parse::<i64>().ok().filter(|n| (1..=MAX_LIST_LIMIT).contains(n)).ok_or_else(|| {
+            ApiError::bad_request("invalid_query", format!("limit must be an integer from 1 to {MAX_LIST_LIMIT}"))
+        })?,
+    };
+    let orders = flow.store.list_for_user(user_id, limit).await?;
+    Ok(ApiJson(serde_json::json!({ "user_id": user_id, "limit": limit, "orders": orders })))
+}
+
+async fn order_events(State(flow): State<OrderFlow>, Path(raw): Path<String>) -> Result<ApiJson<Value>, ApiError> {
+    let id = parse_order_id(&raw).map_err(|e| e.to_api())?.to_string();
+    let events = flow.store.events(&id).await?;
+    if events.is_empty() {
+        return Err(OrderError::OrderNotFound(id).to_api());
+    }
+    Ok(ApiJson(serde_json::json!({ "order_id": id, "events": events })))
+}

@@ -1,0 +1,205 @@
+//! The order's domain types, parsed once from the request body: nothing past `api.rs` sees
+//! raw JSON, a string id or a float amount.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+use tracemart_contracts::LineItem;
+
+use crate::error::OrderError;
+
+/// Most lines an order may have (after merging duplicates, before too).
+pub const MAX_ITEMS: usize = 100;
+/// Most units of one product in one order.
+pub const MAX_QUANTITY: i64 = 10_000;
+const MAX_ADDRESS_FIELD: usize = 200;
+const MAX_ADDRESS_FIELDS: usize = 20;
+
+/// The shop's one currency.
+pub const CURRENCY: &str = "USD";
+
+/// A validated `POST /orders` body. Duplicate product ids are merged (quantities added), in
+/// the order of their first appearance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewOrder {
+    pub user_id: i64,
+    pub items: Vec<LineItem>,
+    pub shipping_address: Map<String, Value>,
+}
+
+fn invalid(message: impl Into<String>) -> OrderError {
+    OrderError::InvalidField(message.into())
+}
+
+fn positive_int(v: &Value, what: &str) -> Result<i64, OrderError> {
+    match v.as_i64() {
+        Some(n) if n > 0 => Ok(n),
+        _ if v.is_number() => Err(invalid(format!("{what} must be a positive integer"))),
+        _ => Err(invalid(format!("{what} must be a positive integer, not {}", type_name(v)))),
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+impl TryFrom<Value> for NewOrder {
+    type Error = OrderError;
+
+    fn try_from(body: Value) -> Result<Self, OrderError> {
+        let Value::Object(mut obj) = body else {
+            return Err(invalid("Request body must be a JSON object"));
+        };
+        for field in ["user_id", "items", "shipping_address"] {
+            if !obj.contains_key(field) {
+                return Err(OrderError::MissingField(field));
+            }
+        }
+        let user_id = positive_int(&obj["user_id"], "user_id")?;
+
+        let Some(raw_items) = obj["items"].as_array() else {
+            return Err(invalid("Items must be a non-empty array"));
+        };
+        if raw_items.is_empty() {
+            return Err(invalid("Items must be a non-empty array"));
+        }
+        if raw_items.len() > MAX_ITEMS {
+            return Err(invalid(format!("Items may hold at most {MAX_ITEMS} entries")));
+        }
+        let mut order: Vec<i64> = Vec::new();
+        let mut quantities: BTreeMap<i64, i64> = BTreeMap::new();
+        for (i, item) in raw_items.iter().enumerate() {
+            let Some(item) = item.as_object() else {
+                return Err(invalid(format!("items[{i}] must be an object with product_id and quantity")));
+            };
+            let product_id = item
+                .get("product_id")
+                .ok_or_else(|| invalid(format!("items[{i}].product_id is required")))
+                .and_then(|v| positive_int(v, &format!("items[{i}].product_id")))?;
+            let quantity = item
+                .get("quantity")
+                .ok_or_else(|| invalid(format!("items[{i}].quantity is required")))
+                .and_then(|v| positive_int(v, &format!("items[{i}].quantity")))?;
+            if quantity > MAX_QUANTITY {
+                return Err(invalid(format!("items[{i}].quantity must be at most {MAX_QUANTITY}")));
+            }
+            let total = quantities.entry(product_id).or_insert_with(|| {
+                order.push(product_id);
+                0
+            });
+            *total += quantity;
+            if *total > MAX_QUANTITY {
+                return Err(invalid(format!("quantity of product {product_id} must be at most {MAX_QUANTITY}")));
+            }
+        }
+        let items = order
+            .into_iter()
+            .map(|product_id| LineItem { product_id, quantity: quantities[&product_id] })
+            .collect();
+
+        let shipping_address = match obj.remove("shipping_address") {
+            Some(Value::Object(a)) => a,
+            Some(other) => {
+                return Err(invalid(format!("shipping_address must be an object, not {}", type_name(&other))));
+            }
+            None => return Err(OrderError::MissingField("shipping_address")),
+        };
+        validate_address(&shipping_address)?;
+        Ok(Self { user_id, items, shipping_address })
+    }
+}
+
+fn validate_address(a: &Map<String, Value>) -> Result<(), OrderError> {
+    if a.len() > MAX_ADDRESS_FIELDS {
+        return Err(invalid(format!("shipping_address may have at most {MAX_ADDRESS_FIELDS} fields")));
+    }
+    for required in ["city", "country"] {
+        match a.get(required).and_then(Value::as_str) {
+            Some(v) if !v.trim().is_empty() => {}
+            _ => return Err(invalid(format!("shipping_address.{required} is required (a non-empty string)"))),
+        }
+    }
+    for (k, v) in a {
+        match v.as_str() {
+            Some(s) if s.len() <= MAX_ADDRESS_FIELD => {}
+            Some(_) => return Err(invalid(format!("shipping_address.{k} is longer than {MAX_ADDRESS_FIELD} characters"))),
+            None => return Err(invalid(format!("shipping_address.{k} must be a string"))),
+        }
+    }
+    Ok(())
+}
+
+/// An `Idempotency-Key` header: 1 to 255 visible ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(pub String);
+
+impl IdempotencyKey {
+    pub fn parse(raw: &[u8]) -> Result<Self, OrderError> {
+        let ok = !raw.is_empty() && raw.len() <= 255 && raw.iter().all(|b| (0x21..=0x7e).contains(b));
+        if ok {
+            Ok(Self(String::from_utf8_lossy(raw).into_owned()))
+        } else {
+            Err(OrderError::BadIdempotencyKey)
+        }
+    }
+}
+
+/// An order id: a UUID, else 400 (never a lookup with garbage).
+pub fn parse_order_id(raw: &str) -> Result<uuid::Uuid, OrderError> {
+    uuid::Uuid::parse_str(raw).map_err(|_| OrderError::InvalidOrderId(raw.chars().take(64).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    fn addr() -> Value {
+        json!({"city": "Seoul", "country": "KR", "street": "1 Sejong-daero"})
+    }
+
+    #[test]
+    fn duplicate_products_are_merged_in_first_seen_order() {
+        let o = NewOrder::try_from(json!({"user_id": 3, "items": [
+            {"product_id": 5, "quantity": 1}, {"product_id": 2, "quantity": 2}, {"product_id": 5, "quantity": 3}],
+            "shipping_address": addr()})).unwrap();
+        assert_eq!(o.items, vec![LineItem { product_id: 5, quantity: 4 }, LineItem { product_id: 2, quantity: 2 }]);
+    }
+
+    #[test]
+    fn bad_bodies_are_rejected_with_their_reason() {
+        let cases = [
+            (json!([]), "JSON object"),
+            (json!({"items": [], "shipping_address": addr()}), "user_id"),
+            (json!({"user_id": "7", "items": [{"product_id": 1, "quantity": 1}], "shipping_address": addr()}), "not a string"),
+            (json!({"user_id": 7, "items": [], "shipping_address": addr()}), "non-empty"),
+            (json!({"user_id": 7, "items": {"a": 1}, "shipping_address": addr()}), "non-empty"),
+            (json!({"user_id": 7, "items": [{"product_id": 1, "quantity": 0}], "shipping_address": addr()}), "quantity"),
+            (json!({"user_id": 7, "items": [{"product_id": 1, "quantity": -2}], "shipping_address": addr()}), "quantity"),
+            (json!({"user_id": 7, "items": [{"product_id": 1, "quantity": 1.5}], "shipping_address": addr()}), "quantity"),
+            (json!({"user_id": 7, "items": [{"product_id": 1, "quantity": 1e12}], "shipping_address": addr()}), "quantity"),
+            (json!({"user_id": 7, "items": [{"product_id": 1, "quantity": 1}], "shipping_address": "Seoul"}), "object"),
+            (json!({"user_id": 7, "items": [{"product_id": 1, "quantity": 1}], "shipping_address": {"city": "Seoul"}}), "country"),
+        ];
+        for (body, want) in cases {
+            let err = NewOrder::try_from(body.clone()).unwrap_err().to_string();
+            assert!(err.contains(want), "{body}: {err}");
+        }
+    }
+
+    #[test]
+    fn idempotency_keys_are_bounded_visible_ascii() {
+        assert!(IdempotencyKey::parse(b"order-42").is_ok());
+        assert!(IdempotencyKey::parse(b"").is_err());
+        assert!(IdempotencyKey::parse(b"has space").is_err());
+        assert!(IdempotencyKey::parse(&[b'a'; 256]).is_err());
+    }
+}

@@ -1,0 +1,79 @@
+//! Everything that can go wrong with an order, and the status each answers with.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use tracemart_platform::{ApiError, CallError, DbError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    #[error("Missing required field: {0}")]
+    MissingField(&'static str),
+    #[error("{0}")]
+    InvalidField(String),
+    #[error("Invalid Idempotency-Key: expected 1 to 255 visible ASCII characters")]
+    BadIdempotencyKey,
+    #[error("Idempotency-Key was already used with a different request")]
+    IdempotencyKeyReused,
+    #[error("A request with this Idempotency-Key is still being processed")]
+    IdempotencyKeyInFlight,
+    #[error("Invalid order id: {0:?} (expected a UUID)")]
+    InvalidOrderId(String),
+    #[error("Order not found: {0}")]
+    OrderNotFound(String),
+    #[error("User not found: {0}")]
+    UserNotFound(i64),
+    #[error("Products not found: {0:?}")]
+    ProductsNotFound(Vec<i64>),
+    #[error("{0}")]
+    InsufficientStock(String),
+    #[error("{service} error: {detail}")]
+    Downstream { service: &'static str, detail: String },
+    #[error(transparent)]
+    Call(#[from] CallError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl OrderError {
+    /// The exception type recorded on spans.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::MissingField(_) | Self::InvalidField(_) | Self::UserNotFound(_) | Self::ProductsNotFound(_) => {
+                "ValueError"
+            }
+            Self::InsufficientStock(_) => "InsufficientStockError",
+            Self::Downstream { .. } | Self::Call(_) => "RuntimeError",
+            Self::Db(_) => "DatabaseError",
+            _ => "RequestError",
+        }
+    }
+
+    pub fn to_api(&self) -> ApiError {
+        let msg = self.to_string();
+        match self {
+            Self::MissingField(_) => ApiError::bad_request("missing_field", msg),
+            Self::InvalidField(_) => ApiError::bad_request("invalid_field", msg),
+            Self::BadIdempotencyKey => ApiError::bad_request("invalid_idempotency_key", msg),
+            Self::IdempotencyKeyReused => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", msg)
+            }
+            Self::IdempotencyKeyInFlight => ApiError::new(StatusCode::CONFLICT, "idempotency_key_in_flight", msg),
+            Self::InvalidOrderId(_) => ApiError::bad_request("invalid_id", msg),
+            Self::OrderNotFound(_) => ApiError::not_found("order_not_found", msg),
+            Self::UserNotFound(_) => ApiError::bad_request("user_not_found", msg),
+            Self::ProductsNotFound(_) => ApiError::bad_request("products_not_found", msg),
+            Self::InsufficientStock(_) => ApiError::new(StatusCode::CONFLICT, "insufficient_stock", msg),
+            Self::Downstream { .. } | Self::Call(_) => {
+                ApiError::unavailable(format!("Service temporarily unavailable: {msg}"))
+            }
+            // The cause is logged where it happened; a write that failed is worth a retry.
+            Self::Db(_) => ApiError::unavailable("Order storage temporarily unavailable"),
+        }
+    }
+}
+
+impl IntoResponse for OrderError {
+    fn into_response(self) -> Response {
+        self.to_api().into_response()
+    }
+}

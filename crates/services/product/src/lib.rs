@@ -1,0 +1,28 @@
+//! The product service: the catalogue and its prices. `GET /products`, `GET /products/{id}`,
+//! `POST /products/batch`.
+
+mod api;
+mod store;
+
+use tokio::net::TcpListener;
+use tracemart_platform::{ServiceError, ServiceName, ServiceRuntime, ShopConfig};
+
+pub use api::router;
+pub use store::{ProductStore, demo_price_minor};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Demo products seeded on first start.
+pub const DEMO_PRODUCTS: i64 = 100;
+
+/// Runs the product service on `listener` until `shutdown`.
+pub async fn run(
+    config: &ShopConfig,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServiceError> {
+    let rt = ServiceRuntime::open(ServiceName::Product, config, &MIGRATOR).await?;
+    let store = ProductStore::new(rt.db.clone());
+    store.seed_demo(DEMO_PRODUCTS).await?;
+    rt.serve(router(store), listener, shutdown).await
+}

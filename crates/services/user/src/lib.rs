@@ -1,0 +1,27 @@
+//! The user service: who may order. `GET /users/{id}`, `POST /users`.
+
+mod api;
+mod store;
+
+use tokio::net::TcpListener;
+use tracemart_platform::{ServiceError, ServiceName, ServiceRuntime, ShopConfig};
+
+pub use api::router;
+pub use store::UserStore;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Demo users seeded on first start.
+pub const DEMO_USERS: i64 = 1000;
+
+/// Runs the user service on `listener` until `shutdown`.
+pub async fn run(
+    config: &ShopConfig,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServiceError> {
+    let rt = ServiceRuntime::open(ServiceName::User, config, &MIGRATOR).await?;
+    let store = UserStore::new(rt.db.clone());
+    store.seed_demo(DEMO_USERS).await?;
+    rt.serve(router(store), listener, shutdown).await
+}

@@ -1,0 +1,253 @@
+//! `init()`: traces, logs and propagators for one process, torn down by the returned guard.
+
+use opentelemetry::propagation::TextMapCompositePropagator;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::{KeyValue, global};
+use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::logs::SdkLoggerProvider;
+use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::config::{LogFormat, OtlpProtocol, SamplerSetting, TelemetryConfig};
+use crate::logs::{ContextFieldsLayer, SeedJsonFormat};
+
+/// Why telemetry could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("invalid log filter {filter:?}: {source}")]
+    Filter {
+        filter: String,
+        source: tracing_subscriber::filter::ParseError,
+    },
+    #[error("cannot build the OTLP {signal} exporter for {endpoint}: {source}")]
+    Exporter {
+        signal: &'static str,
+        endpoint: String,
+        source: opentelemetry_otlp::ExporterBuildError,
+    },
+    #[error("a global tracing subscriber is already installed")]
+    AlreadyInstalled,
+}
+
+/// Keeps the providers alive; flushes and shuts them down when dropped.
+pub struct TelemetryGuard {
+    tracer_provider: Option<SdkTracerProvider>,
+    logger_provider: Option<SdkLoggerProvider>,
+}
+
+impl TelemetryGuard {
+    /// Exports what is queued. Blocking: call it from `spawn_blocking` in async code.
+    pub fn flush(&self) {
+        if let Some(tp) = &self.tracer_provider {
+            let _ = tp.force_flush();
+        }
+        if let Some(lp) = &self.logger_provider {
+            let _ = lp.force_flush();
+        }
+    }
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(tp) = self.tracer_provider.take() {
+            let _ = tp.shutdown();
+        }
+        if let Some(lp) = self.logger_provider.take() {
+            let _ = lp.shutdown();
+        }
+    }
+}
+
+fn resource(config: &TelemetryConfig) -> Resource {
+    let host = hostname();
+    let mut attrs = vec![
+        KeyValue::new("service.version", config.service_version.clone()),
+        KeyValue::new("deployment.environment", config.environment.clone()),
+        KeyValue::new("deployment.environment.name", config.environment.clone()),
+        KeyValue::new("service.instance.id", uuid::Uuid::new_v4().to_string()),
+        KeyValue::new("host.name", host),
+    ];
+    for (k, v) in &config.extra_resource {
+        attrs.push(KeyValue::new(k.clone(), v.clone()));
+    }
+    Resource::builder()
+        .with_service_name(config.service_name.clone())
+        .with_attributes(attrs)
+        .build()
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+fn sampler(setting: SamplerSetting) -> Sampler {
+    match setting {
+        SamplerSetting::AlwaysOn => Sampler::AlwaysOn,
+        SamplerSetting::AlwaysOff => Sampler::AlwaysOff,
+        SamplerSetting::TraceIdRatio(r) => Sampler::TraceIdRatioBased(r),
+        SamplerSetting::ParentBasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+        SamplerSetting::ParentBasedAlwaysOff => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
+        SamplerSetting::ParentBasedTraceIdRatio(r) => {
+            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(r)))
+        }
+    }
+}
+
+fn span_exporter(
+    endpoint: &str,
+    protocol: OtlpProtocol,
+) -> Result<opentelemetry_otlp::SpanExporter, TelemetryError> {
+    let built = match protocol {
+        OtlpProtocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint)
+            .build(),
+        OtlpProtocol::HttpProtobuf | OtlpProtocol::HttpJson => {
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_protocol(http_protocol(protocol))
+                // Set in code the path is used verbatim, so it must be complete.
+                .with_endpoint(format!("{endpoint}/v1/traces"))
+                .build()
+        }
+    };
+    built.map_err(|source| TelemetryError::Exporter {
+        signal: "traces",
+        endpoint: endpoint.to_owned(),
+        source,
+    })
+}
+
+fn log_exporter(
+    endpoint: &str,
+    protocol: OtlpProtocol,
+) -> Result<opentelemetry_otlp::LogExporter, TelemetryError> {
+    let built = match protocol {
+        OtlpProtocol::Grpc => opentelemetry_otlp::LogExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint)
+            .build(),
+        OtlpProtocol::HttpProtobuf | OtlpProtocol::HttpJson => {
+            opentelemetry_otlp::LogExporter::builder()
+                .with_http()
+                .with_protocol(http_protocol(protocol))
+                .with_endpoint(format!("{endpoint}/v1/logs"))
+                .build()
+        }
+    };
+    built.map_err(|source| TelemetryError::Exporter {
+        signal: "logs",
+        endpoint: endpoint.to_owned(),
+        source,
+    })
+}
+
+fn http_protocol(protocol: OtlpProtocol) -> Protocol {
+    if protocol == OtlpProtocol::HttpJson {
+        Protocol::HttpJson
+    } else {
+        Protocol::HttpBinary
+    }
+}
+
+/// Installs the global tracing subscriber, tracer provider and W3C propagators.
+///
+/// Without an OTLP endpoint spans are still created (so ids reach logs and response headers)
+/// but nothing is exported. With `sdk_disabled` no spans are created at all.
+pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
+    // The default global propagator is a no-op: without this nothing would propagate.
+    global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
+        Box::new(TraceContextPropagator::new()),
+        Box::new(BaggagePropagator::new()),
+    ]));
+
+    let stdout_filter = EnvFilter::try_new(&config.log_filter).map_err(|source| {
+        TelemetryError::Filter {
+            filter: config.log_filter.clone(),
+            source,
+        }
+    })?;
+    let stdout_layer = match config.log_format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .event_format(SeedJsonFormat {
+                service: config.service_name.clone(),
+                version: config.service_version.clone(),
+            })
+            .with_filter(stdout_filter)
+            .boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .compact()
+            .with_filter(stdout_filter)
+            .boxed(),
+    };
+
+    let mut guard = TelemetryGuard {
+        tracer_provider: None,
+        logger_provider: None,
+    };
+    let registry = tracing_subscriber::registry()
+        .with(ContextFieldsLayer)
+        .with(stdout_layer);
+
+    if config.sdk_disabled {
+        return registry
+            .try_init()
+            .map(|()| guard)
+            .map_err(|_| TelemetryError::AlreadyInstalled);
+    }
+
+    let resource = resource(config);
+    let mut tracer_builder = SdkTracerProvider::builder()
+        .with_resource(resource.clone())
+        .with_sampler(sampler(config.sampler));
+    let mut logger_provider = None;
+    if let Some(endpoint) = &config.otlp_endpoint {
+        let exporter = span_exporter(endpoint, config.otlp_protocol)?;
+        let batch = BatchSpanProcessor::builder(exporter)
+            .with_batch_config(
+                BatchConfigBuilder::default()
+                    .with_max_queue_size(config.max_queue_size)
+                    .with_max_export_batch_size(512)
+                    .build(),
+            )
+            .build();
+        tracer_builder = tracer_builder.with_span_processor(batch);
+        logger_provider = Some(
+            SdkLoggerProvider::builder()
+                .with_resource(resource)
+                .with_batch_exporter(log_exporter(endpoint, config.otlp_protocol)?)
+                .build(),
+        );
+    }
+    let tracer_provider = tracer_builder.build();
+    global::set_tracer_provider(tracer_provider.clone());
+    let tracer = tracer_provider.tracer(config.service_name.clone());
+
+    let otel_logs = logger_provider.as_ref().map(|lp| {
+        // Exporter internals must not feed back into export.
+        let filter = EnvFilter::new(
+            "info,hyper=off,h2=off,tonic=off,reqwest=off,opentelemetry=off,opentelemetry_sdk=off,opentelemetry_otlp=off,tower=off",
+        );
+        opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(lp)
+            .with_filter(filter)
+    });
+    let result = registry
+        .with(
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_filter(tracing_subscriber::filter::filter_fn(|m| {
+                    m.is_span() && m.target().starts_with("tracemart")
+                })),
+        )
+        .with(otel_logs)
+        .try_init();
+    guard.tracer_provider = Some(tracer_provider);
+    guard.logger_provider = logger_provider;
+    result.map(|()| guard).map_err(|_| TelemetryError::AlreadyInstalled)
+}

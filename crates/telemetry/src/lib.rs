@@ -1,0 +1,19 @@
+//! Telemetry for every tracemart service, written once: OpenTelemetry traces and logs over
+//! OTLP, W3C propagation, the seed's JSON log lines and Prometheus metrics.
+
+mod config;
+mod init;
+mod logs;
+mod metrics;
+pub mod names;
+mod process;
+mod server;
+mod spans;
+
+pub use config::{LogFormat, OtlpProtocol, SamplerSetting, TelemetryConfig};
+pub use init::{TelemetryError, TelemetryGuard, init};
+pub use metrics::{
+    HttpObservation, Metrics, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, UserSegment,
+};
+pub use server::{UNMATCHED_ROUTE, current_request_id, trace_http};
+pub use spans::{current_trace_id, inject_context, record_error, record_event, with_baggage};

@@ -1,0 +1,47 @@
+//! The seed's telemetry names, written once. Service code never spells these as strings.
+
+/// Span names of the order flow (the seed's `create_order` and its steps).
+pub mod span {
+    pub const CREATE_ORDER: &str = "create_order";
+    pub const VALIDATE_USER: &str = "validate_user";
+    pub const VALIDATE_PRODUCTS: &str = "validate_products";
+    pub const RESERVE_INVENTORY: &str = "reserve_inventory";
+    pub const CALCULATE_TOTAL_AMOUNT: &str = "calculate_total_amount";
+    pub const CREATE_ORDER_RECORD: &str = "create_order_record";
+    pub const PUBLISH_ORDER_CREATED_EVENT: &str = "publish_order_created_event";
+    pub const GET_ORDER: &str = "get_order";
+}
+
+/// Span event names. The seed's Korean step events are kept verbatim, so its dashboards match.
+pub mod event {
+    pub const USER_VALIDATED: &str = "사용자 검증 완료";
+    pub const PRODUCTS_VALIDATED: &str = "상품 정보 검증 완료";
+    pub const INVENTORY_RESERVED: &str = "재고 예약 완료";
+    pub const ORDER_FAILED: &str = "주문 생성 실패";
+    pub const ITEM_CALCULATED: &str = "item_calculated";
+    pub const ORDER_RECORD_WRITTEN: &str = "order_record_written";
+}
+
+/// Baggage keys set by the order service and logged downstream.
+pub mod baggage {
+    pub const ORDER_USER_ID: &str = "order.user_id";
+    pub const ORDER_CORRELATION_ID: &str = "order.correlation_id";
+}
+
+/// Metric names as the seed registers them (the `_total` suffix is added by the encoder).
+pub mod metric {
+    pub const ORDERS_CREATED: &str = "orders_created";
+    pub const ORDER_AMOUNT: &str = "order_amount";
+    pub const ORDER_PROCESSING_DURATION_SECONDS: &str = "order_processing_duration_seconds";
+    pub const HTTP_REQUESTS: &str = "http_requests";
+    pub const HTTP_REQUEST_DURATION_SECONDS: &str = "http_request_duration_seconds";
+    pub const DATABASE_QUERY_DURATION_SECONDS: &str = "database_query_duration_seconds";
+    pub const EXTERNAL_API_CALLS: &str = "external_api_calls";
+}
+
+/// Response headers that tie an answer to its trace.
+pub mod header {
+    pub const REQUEST_ID: &str = "x-request-id";
+    pub const TRACE_ID: &str = "x-trace-id";
+    pub const SPAN_ID: &str = "x-span-id";
+}

@@ -1,0 +1,58 @@
+//! Helpers that put OpenTelemetry facts on `tracing` spans: errors, events, baggage, injection.
+
+use opentelemetry::baggage::BaggageExt;
+use opentelemetry::trace::{Status, TraceContextExt};
+use opentelemetry::{KeyValue, global};
+use tracing::Span;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// Marks `span` failed the OpenTelemetry way: an `exception` event and ERROR status.
+pub fn record_error(span: &Span, error_type: &'static str, error: &dyn std::fmt::Display) {
+    let message = error.to_string();
+    span.add_event(
+        "exception",
+        vec![
+            KeyValue::new("exception.type", error_type),
+            KeyValue::new("exception.message", message.clone()),
+        ],
+    );
+    span.set_attribute("operation.result", "error");
+    span.set_attribute("error.type", error_type);
+    span.set_status(Status::error(message));
+}
+
+/// Adds a span event with attributes.
+pub fn record_event(span: &Span, name: &'static str, attributes: Vec<KeyValue>) {
+    span.add_event(name, attributes);
+}
+
+/// The trace id of the current span, if one is being recorded.
+pub fn current_trace_id() -> Option<String> {
+    let cx = Span::current().context();
+    let span = cx.span();
+    let sc = span.span_context();
+    sc.is_valid().then(|| sc.trace_id().to_string())
+}
+
+/// Makes `span` a child of the current span that also carries `entries` as baggage, keeping
+/// baggage that came with the request (`Context::with_baggage` replaces, so merge first).
+/// Call before `span` is first entered.
+pub fn with_baggage(span: &Span, entries: &[(&'static str, String)]) {
+    let cx = Span::current().context();
+    let mut all: Vec<KeyValue> = cx
+        .baggage()
+        .iter()
+        .filter(|(k, _)| !entries.iter().any(|(e, _)| *e == k.as_str()))
+        .map(|(k, (v, _))| KeyValue::new(k.clone(), v.clone()))
+        .collect();
+    all.extend(entries.iter().map(|(k, v)| KeyValue::new(*k, v.clone())));
+    let _ = span.set_parent(cx.with_baggage(all));
+}
+
+/// Writes `traceparent`, `tracestate` and `baggage` for `span` into outgoing headers.
+pub fn inject_context(span: &Span, headers: &mut http::HeaderMap) {
+    let cx = span.context();
+    global::get_text_map_propagator(|p| {
+        p.inject_context(&cx, &mut opentelemetry_http::HeaderInjector(headers))
+    });
+}

@@ -1,0 +1,115 @@
+//! Command-line interface: `up`, `serve <service>`, `console`, `load`, `assess`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// tracemart: an observable microservices shop (order, user, product, inventory, payment) with
+/// an embedded telemetry console, in one binary.
+///
+/// Configuration is read from defaults, then `tracemart.toml` (or --config), then TRACEMART_*
+/// and OTEL_* environment variables, then flags.
+#[derive(Debug, Parser)]
+#[command(name = "tracemart", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start all five services and the console as child processes; Ctrl-C stops them all.
+    Up(UpArgs),
+    /// Run one service in this process (what `up` runs for each child).
+    Serve(ServeArgs),
+    /// Run the telemetry console: OTLP receiver, trace store, Jaeger API and web UI.
+    Console(ConsoleArgs),
+    /// Generate load against the shop and report latency percentiles.
+    Load(tracemart_loadgen::LoadArgs),
+    /// Score an organisation's readiness for microservices (the seed's 100-point checklist).
+    Assess(tracemart_assess::AssessArgs),
+}
+
+/// Settings shared by every command that runs services.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ShopFlags {
+    /// Configuration file (default: ./tracemart.toml if present).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory for the databases and logs [default: ./.tracemart; env: TRACEMART_DATA_DIR].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address the services bind [default: 127.0.0.1; env: TRACEMART_HOST].
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Initial stock of each demo product, on first start [default: 1000000; env: TRACEMART_DEMO_STOCK].
+    #[arg(long, value_name = "N")]
+    pub demo_stock: Option<i64>,
+    /// Timeout of each call to another service, in milliseconds [default: 10000].
+    #[arg(long, value_name = "MS")]
+    pub downstream_timeout_ms: Option<u64>,
+    /// Log format on standard output [default: json].
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormatArg>,
+    /// Send traces and logs to this OTLP endpoint (e.g. http://127.0.0.1:4318) instead of the
+    /// embedded console [env: TRACEMART_OTLP_ENDPOINT, or OTEL_EXPORTER_OTLP_ENDPOINT].
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormatArg {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub shop: ShopFlags,
+    /// Do not start the embedded console (telemetry goes to --otlp-endpoint, or nowhere).
+    #[arg(long)]
+    pub no_console: bool,
+    /// Stream the services' logs to this terminal instead of DATA_DIR/logs/*.log.
+    #[arg(long)]
+    pub attach_logs: bool,
+    /// Seconds to wait for every service to become ready.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub ready_timeout: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ServiceArg {
+    Order,
+    User,
+    Product,
+    Inventory,
+    Payment,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Which service to run.
+    #[arg(value_enum)]
+    pub service: ServiceArg,
+    #[command(flatten)]
+    pub shop: ShopFlags,
+    /// Port to listen on (default: the service's port from the configuration; 0 picks one).
+    #[arg(long)]
+    pub port: Option<u16>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConsoleArgs {
+    #[command(flatten)]
+    pub shop: ShopFlags,
+    /// Web UI and Jaeger API port [default: 16686].
+    #[arg(long)]
+    pub ui_port: Option<u16>,
+    /// OTLP/gRPC port [default: 4317].
+    #[arg(long)]
+    pub otlp_grpc_port: Option<u16>,
+    /// OTLP/HTTP port [default: 4318].
+    #[arg(long)]
+    pub otlp_http_port: Option<u16>,
+}

@@ -1,0 +1,48 @@
+//! The `tracemart` command: parses the CLI and hands each subcommand to the crate that does it.
+
+pub mod cli;
+mod console_cmd;
+mod serve;
+mod settings;
+mod shutdown;
+mod up;
+
+use std::process::ExitCode;
+
+use cli::{Cli, Command};
+
+/// Exit code for a configuration error (EX_CONFIG is 78; 64 is EX_USAGE, as our docs say).
+pub const EXIT_CONFIG: u8 = 64;
+
+/// Runs one subcommand to completion and returns the process exit code.
+pub fn dispatch(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Assess(args) => ExitCode::from(tracemart_assess::run(args)),
+        Command::Load(args) => with_runtime(|| async move {
+            match tracemart_loadgen::run(args).await {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    2
+                }
+            }
+        }),
+        Command::Serve(args) => with_runtime(|| serve::run(args)),
+        Command::Console(args) => with_runtime(|| console_cmd::run(args)),
+        Command::Up(args) => with_runtime(|| up::run(args)),
+    }
+}
+
+fn with_runtime<F, Fut>(f: F) -> ExitCode
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = u8>,
+{
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => ExitCode::from(rt.block_on(f())),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! `tracemart up`: the console and the five services as child processes, each supervised:
+//! started, polled until ready, restarted with backoff when it crashes, and stopped with
+//! SIGTERM (in-flight requests finish) when we are told to stop.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+use tracemart_platform::{ServiceName, ShopConfig};
+
+use crate::cli::UpArgs;
+use crate::settings;
+
+/// How long a child gets to finish in-flight work after SIGTERM before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A child that ran this long is considered healthy again: its backoff resets.
+const STABLE_AFTER: Duration = Duration::from_secs(60);
+
+/// One supervised process.
+struct ChildSpec {
+    name: &'static str,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    ready_url: String,
+    log_file: Option<PathBuf>,
+}
+
+pub(crate) async fn run(args: UpArgs) -> u8 {
+    let config = match settings::resolve(&args.shop) {
+        Ok(c) => c,
+        Err(e) => return settings::config_failure(&e),
+    };
+    if let Err(e) = std::fs::create_dir_all(config.data_dir.join("logs")) {
+        eprintln!("error: cannot create {}: {e}", config.data_dir.display());
+        return 1;
+    }
+    let effective = config.data_dir.join("effective-config.toml");
+    if let Err(e) = toml::to_string(&config).map_err(|e| e.to_string()).and_then(|t| std::fs::write(&effective, t).map_err(|e| e.to_string())) {
+        eprintln!("error: cannot write {}: {e}", effective.display());
+        return 1;
+    }
+    let exe = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: cannot find the tracemart executable: {e}");
+            return 1;
+        }
+    };
+    let specs = child_specs(&config, &effective, &args);
+    let started = Instant::now();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    for spec in specs {
+        tasks.push((spec.name, spec.ready_url.clone(), tokio::spawn(supervise(exe.clone(), spec, stop_rx.clone()))));
+    }
+
+    let deadline = started + Duration::from_secs(args.ready_timeout);
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(1)).build().unwrap_or_default();
+    let mut all_ready = true;
+    for (name, url, _) in &tasks {
+        if !wait_ready(&http, url, deadline).await {
+            eprintln!("error: {name} did not become ready within {}s ({url})", args.ready_timeout);
+            all_ready = false;
+            break;
+        }
+    }
+    if all_ready {
+        print_banner(&config, &args, started.elapsed());
+        crate::shutdown::signal_received().await;
+        eprintln!("stopping: waiting for in-flight requests to finish...");
+    }
+    let _ = stop_tx.send(true);
+    for (_, _, task) in tasks {
+        let _ = task.await;
+    }
+    if all_ready {
+        eprintln!("stopped.");
+        0
+    } else {
+        1
+    }
+}
+
+fn child_specs(config: &ShopConfig, effective: &Path, args: &UpArgs) -> Vec<ChildSpec> {
+    let log = |name: &str| (!args.attach_logs).then(|| config.data_dir.join("logs").join(format!("{name}.log")));
+    let base = vec!["--config".to_owned(), effective.display().to_string()];
+    let mut specs = Vec::new();
+    let mut otlp = config.otlp_endpoint.clone();
+    if !args.no_console && otlp.is_empty() {
+        otlp = format!("http://{}:{}", config.host, config.console.otlp_http_port);
+        specs.push(ChildSpec {
+            name: "console",
+            args: [vec!["console".to_owned()], base.clone()].concat(),
+            env: Vec::new(),
+            ready_url: format!("http://{}:{}/health", config.host, config.console.ui_port),
+            log_file: log("console"),
+        });
+    }
+    for s in ServiceName::ALL {
+        let mut env = vec![];
+        if !otlp.is_empty() {
+            env.push(("TRACEMART_OTLP_ENDPOINT".to_owned(), otlp.clone()));
+        }
+        specs.push(ChildSpec {
+            name: s.as_str(),
+            args: [vec!["serve".to_owned(), s.as_str().to_owned()], base.clone()].concat(),
+            env,
+            ready_url: format!("{}/health/ready", config.url_of(s)),
+            log_file: log(s.as_str()),
+        });
+    }
+    specs
+}
+
+async fn wait_ready(http: &reqwest::Client, url: &str, deadline: Instant) -> bool {
+    loop {
+        if let Ok(r) = http.get(url).send().await
+            && r.status().is_success()
+        {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn print_banner(config: &ShopConfig, args: &UpArgs, took: Duration) {
+    println!("tracemart is up ({} ms). Data: {}", took.as_millis(), config.data_dir.display());
+    for s in [ServiceName::Order, ServiceName::User, ServiceName::Product, ServiceName::Inventory, ServiceName::Payment] {
+        println!("  {:<10} {}", s.as_str(), config.url_of(s));
+    }
+    if !args.no_console && config.otlp_endpoint.is_empty() {
+        let ui = format!("http://{}:{}", config.host, config.console.ui_port);
+        println!("  {:<10} {ui}  (a trace: {ui}/trace/<X-Trace-ID>)", "console");
+        println!("  {:<10} grpc {}:{}, http {}:{}", "otlp", config.host, config.console.otlp_grpc_port, config.host, config.console.otlp_http_port);
+    } else if !config.otlp_endpoint.is_empty() {
+        println!("  telemetry  {}", config.otlp_endpoint);
+    }
+    if !args.attach_logs {
+        println!("  logs       {}", config.data_dir.join("logs").display());
+    }
+    println!("Try: curl -s -XPOST {}/orders -H 'content-type: application/json' \\", config.url_of(ServiceName::Order));
+    println!("       -d '{{\"user_id\":7,\"items\":[{{\"product_id\":1,\"quantity\":2}}],\"shipping_address\":{{\"city\":\"Seoul\",\"country\":\"KR\"}}}}'");
+    println!("Press Ctrl-C to stop.");
+}
+
+fn spawn(exe: &Path, spec: &ChildSpec) -> std::io::Result<Child> {
+    let mut cmd = Command::new(exe);
+    cmd.args(&spec.args).stdin(Stdio::null()).kill_on_drop(true);
+    // Each child names itself; a shared OTEL_SERVICE_NAME would make them all one service.
+    cmd.env_remove("OTEL_SERVICE_NAME");
+    for (k, v) in &spec.env {
+        cmd.env(k, v);
+    }
+    if let Some(path) = &spec.log_file {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        cmd.stdout(file.try_clone()?).stderr(file);
+    }
+    cmd.spawn()
+}
+
+/// Keeps one child running until `stop` turns true, then stops it gracefully.
+async fn supervise(exe: PathBuf, spec: ChildSpec, mut stop: watch::Receiver<bool>) {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let mut child = match spawn(&exe, &spec) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: cannot start {}: {e}", spec.name);
+                return;
+            }
+        };
+        let started = Instant::now();
+        tokio::select! {
+            status = child.wait() => {
+                if *stop.borrow() {
+                    return;
+                }
+                let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+                if started.elapsed() > STABLE_AFTER {
+                    backoff = FIRST_BACKOFF;
+                }
+                eprintln!("warning: {} exited ({status}); restarting in {} ms", spec.name, backoff.as_millis());
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.changed() => return,
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            _ = stop.changed() => {
+                terminate(&mut child, spec.name).await;
+                return;
+            }
+        }
+    }
+}
+
+async fn terminate(child: &mut Child, name: &str) {
+    if let Some(pid) = child.id().and_then(|id| i32::try_from(id).ok()) {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+    }
+    match tokio::time::timeout(STOP_GRACE, child.wait()).await {
+        Ok(_) => {}
+        Err(_) => {
+            eprintln!("warning: {name} did not stop within {}s; killing it", STOP_GRACE.as_secs());
+            let _ = child.kill().await;
+        }
+    }
+}
