@@ -24,24 +24,15 @@ CREATE TABLE spans (
     links          TEXT    NOT NULL,
     scope_name     TEXT    NOT NULL,
     scope_version  TEXT    NOT NULL,
-    resource_id    INTEGER NOT NULL
+    resource_id    INTEGER NOT NULL,
+    -- Searchable tags as US-separated `key=value` items ("\x1fk=v\x1fk2=v2\x1f"): a search
+    -- walks a (service, start) index and checks each candidate span with instr(), which costs
+    -- no index maintenance at ingest.
+    tags           TEXT    NOT NULL
 );
 CREATE INDEX spans_trace ON spans (trace_id, span_id);
 CREATE INDEX spans_service_start ON spans (service, start_us);
 CREATE INDEX spans_service_operation_start ON spans (service, operation, start_us);
-
--- Searchable tags, keyed by span first: appends are sequential and a search checks a
--- candidate span with one primary-key seek.
-CREATE TABLE tag_keys (
-    id  INTEGER PRIMARY KEY,
-    key TEXT NOT NULL UNIQUE
-);
-CREATE TABLE span_tags (
-    span_row INTEGER NOT NULL,
-    key_id   INTEGER NOT NULL,
-    value    TEXT    NOT NULL,
-    PRIMARY KEY (span_row, key_id, value)
-) WITHOUT ROWID;
 
 -- One row per trace, upserted by every batch that carries its spans.
 CREATE TABLE traces (

@@ -13,8 +13,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use rand::Rng;
 
+use crate::base_url::BaseUrl;
 use crate::error::LoadError;
-use crate::scenario::{BaseUrl, OrderIds, RequestKind, RequestSpec};
+use crate::scenario::{OrderIds, RequestKind, RequestSpec};
 
 /// W3C baggage every request carries, so the console can tell load from real traffic.
 pub const SYNTHETIC_BAGGAGE: &str = "synthetic_request=true";

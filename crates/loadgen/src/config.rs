@@ -3,9 +3,10 @@
 use std::time::Duration;
 
 use crate::args::{DEFAULT_DURATION, LoadArgs, ScenarioKind};
+use crate::base_url::BaseUrl;
 use crate::error::LoadError;
 use crate::progress::Bound;
-use crate::scenario::{BaseUrl, Mix};
+use crate::scenario::Mix;
 use crate::schedule::Mode;
 use crate::slo::Objective;
 

@@ -14,9 +14,11 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod args;
+mod base_url;
 mod client;
 mod config;
 mod error;
+mod order_body;
 mod progress;
 pub mod report;
 mod scenario;
@@ -32,12 +34,12 @@ use tokio::sync::mpsc;
 pub use crate::args::{
     DEFAULT_DURATION, DEFAULT_PRODUCT_URL, DEFAULT_TARGET, LoadArgs, ScenarioKind, parse_duration,
 };
+pub use crate::base_url::BaseUrl;
 pub use crate::client::{Failure, SYNTHETIC_BAGGAGE, TraceContext};
 pub use crate::error::LoadError;
+pub use crate::order_body::{OrderBody, OrderItem, PRODUCTS, ShippingAddress, USERS, order_body};
 pub use crate::report::Report;
-pub use crate::scenario::{
-    BaseUrl, Mix, OrderBody, OrderItem, PRODUCTS, RequestKind, ShippingAddress, USERS, order_body,
-};
+pub use crate::scenario::{Mix, RequestKind};
 pub use crate::schedule::LATE_AFTER;
 pub use crate::stats::Sample;
 

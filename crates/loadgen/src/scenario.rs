@@ -1,4 +1,4 @@
-//! What each synthetic request is: the scenario mix, realistic order bodies, harvested order ids.
+//! What each synthetic request is: the scenario mix, the routes, harvested order ids.
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -9,28 +9,13 @@ use rand::Rng;
 use rand::seq::IndexedRandom;
 use serde::Serialize;
 
-/// Users the order scenario buys for: `1..=USERS`.
-pub const USERS: u64 = 1000;
-/// Products the order and browse scenarios touch: `1..=PRODUCTS`.
-pub const PRODUCTS: u64 = 100;
+use crate::base_url::BaseUrl;
+use crate::order_body::{PRODUCTS, order_body};
+
 /// At most this many harvested order ids are kept (older ones are overwritten).
 const ORDER_ID_POOL: usize = 10_000;
 /// Share of browse requests that list the catalog rather than read one product.
 const BROWSE_LIST_PERCENT: u32 = 20;
-
-const CITIES: [&str; 8] = [
-    "Seoul", "Busan", "Incheon", "Daegu", "Daejeon", "Gwangju", "Suwon", "Ulsan",
-];
-const STREETS: [&str; 8] = [
-    "Teheran-ro",
-    "Sejong-daero",
-    "Haeundae-ro",
-    "Gangnam-daero",
-    "Dongseong-ro",
-    "Jungang-ro",
-    "Olympic-ro",
-    "Eulji-ro",
-];
 
 /// One kind of request, as reported in the per-request table and the samples.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -165,56 +150,6 @@ impl Mix {
     }
 }
 
-/// A validated `http://host:port[/prefix]` base URL, without a trailing slash.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BaseUrl(String);
-
-impl BaseUrl {
-    /// Accepts plain-HTTP URLs with a host; https is not supported (loopback and in-cluster use).
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let trimmed = text.trim().trim_end_matches('/');
-        let uri: http::Uri = trimmed
-            .parse()
-            .map_err(|e| format!("`{text}` is not a URL: {e}"))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some(other) => {
-                return Err(format!(
-                    "`{text}`: scheme {other} is not supported, use http://"
-                ));
-            }
-            None => {
-                return Err(format!(
-                    "`{text}` needs a scheme, e.g. http://127.0.0.1:8080"
-                ));
-            }
-        }
-        if uri.host().is_none() {
-            return Err(format!("`{text}` has no host"));
-        }
-        if uri.query().is_some() {
-            return Err(format!("`{text}` must not carry a query string"));
-        }
-        Ok(Self(trimmed.to_owned()))
-    }
-
-    /// This base joined with an absolute `path`.
-    pub fn join(&self, path: &str) -> String {
-        format!("{}{path}", self.0)
-    }
-
-    /// The URL as given, without a trailing slash.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for BaseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 /// A request ready to send.
 #[derive(Debug, Clone)]
 pub(crate) struct RequestSpec {
@@ -226,61 +161,6 @@ pub(crate) struct RequestSpec {
     pub(crate) uri: String,
     /// JSON body; empty for GETs.
     pub(crate) body: Bytes,
-}
-
-/// The `POST /orders` body, as the order service's contract expects it.
-#[derive(Debug, Clone, Serialize)]
-pub struct OrderBody {
-    /// `1..=1000`.
-    pub user_id: u64,
-    /// One to three distinct products.
-    pub items: Vec<OrderItem>,
-    /// A Korean address.
-    pub shipping_address: ShippingAddress,
-}
-
-/// One line of an order.
-#[derive(Debug, Clone, Serialize)]
-pub struct OrderItem {
-    /// `1..=100`.
-    pub product_id: u64,
-    /// `1..=3`.
-    pub quantity: u32,
-}
-
-/// The shipping address of an order.
-#[derive(Debug, Clone, Serialize)]
-pub struct ShippingAddress {
-    /// A Korean city.
-    pub city: String,
-    /// Always `KR`.
-    pub country: String,
-    /// Street number and name.
-    pub street: String,
-}
-
-/// A random but realistic order: spread over many users and products.
-pub fn order_body(rng: &mut impl Rng) -> OrderBody {
-    let lines = rng.random_range(1..=3);
-    let products = rand::seq::index::sample(rng, PRODUCTS as usize, lines);
-    let items = products
-        .into_iter()
-        .map(|index| OrderItem {
-            product_id: index as u64 + 1,
-            quantity: rng.random_range(1..=3),
-        })
-        .collect();
-    let city = CITIES.choose(rng).copied().unwrap_or("Seoul");
-    let street = STREETS.choose(rng).copied().unwrap_or("Teheran-ro");
-    OrderBody {
-        user_id: rng.random_range(1..=USERS),
-        items,
-        shipping_address: ShippingAddress {
-            city: city.to_owned(),
-            country: "KR".to_owned(),
-            street: format!("{} {street}", rng.random_range(1..=999)),
-        },
-    }
 }
 
 /// Order ids harvested from `201 Created` answers, shared by all request tasks.
@@ -397,36 +277,10 @@ impl Planner {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashSet;
-
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 
     use super::*;
-
-    #[test]
-    fn order_bodies_stay_within_the_catalog_and_user_range() {
-        let mut rng = StdRng::seed_from_u64(7);
-        let mut users = HashSet::new();
-        for _ in 0..2000 {
-            let body = order_body(&mut rng);
-            assert!((1..=USERS).contains(&body.user_id));
-            assert!((1..=3).contains(&body.items.len()));
-            let distinct: HashSet<_> = body.items.iter().map(|i| i.product_id).collect();
-            assert_eq!(
-                distinct.len(),
-                body.items.len(),
-                "duplicate product in {body:?}"
-            );
-            for item in &body.items {
-                assert!((1..=PRODUCTS).contains(&item.product_id));
-                assert!((1..=3).contains(&item.quantity));
-            }
-            assert_eq!(body.shipping_address.country, "KR");
-            users.insert(body.user_id);
-        }
-        assert!(users.len() > 500, "bodies should spread over many users");
-    }
 
     #[test]
     fn mix_parses_weights_and_rejects_nonsense() {
@@ -448,17 +302,6 @@ mod tests {
         );
         for bad in ["", "order=0", "order", "pay=1", "order=-1", "order=x"] {
             assert!(Mix::parse(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn base_urls_must_be_plain_http_with_a_host() {
-        assert_eq!(
-            BaseUrl::parse("http://127.0.0.1:8080/").map(|b| b.join("/orders")),
-            Ok("http://127.0.0.1:8080/orders".to_owned())
-        );
-        for bad in ["https://x", "127.0.0.1:8080", "not a url", "http://h/?q=1"] {
-            assert!(BaseUrl::parse(bad).is_err(), "{bad}");
         }
     }
 

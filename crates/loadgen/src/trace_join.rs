@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::base_url::BaseUrl;
 use crate::client::LoadClient;
-use crate::scenario::BaseUrl;
 use crate::stats::Sample;
 
 /// How many trace fetches run at once.

@@ -49,8 +49,20 @@ pub struct ServiceClient {
 }
 
 impl ServiceClient {
-    pub fn new(http: reqwest::Client, service: &'static str, base_url: String, timeout: Duration, metrics: Metrics) -> Self {
-        Self { http, service, base_url, timeout, metrics }
+    pub fn new(
+        http: reqwest::Client,
+        service: &'static str,
+        base_url: String,
+        timeout: Duration,
+        metrics: Metrics,
+    ) -> Self {
+        Self {
+            http,
+            service,
+            base_url,
+            timeout,
+            metrics,
+        }
     }
 
     /// A connection pool shared by every client of a service.
@@ -116,7 +128,10 @@ impl ServiceClient {
         }
         .instrument(span.clone())
         .await;
-        span.record("http.request.duration_ms", start.elapsed().as_secs_f64() * 1000.0);
+        span.record(
+            "http.request.duration_ms",
+            start.elapsed().as_secs_f64() * 1000.0,
+        );
         match outcome {
             Ok((status, body)) => {
                 span.record("http.response.status_code", status.as_u16());
@@ -124,25 +139,42 @@ impl ServiceClient {
                 if status.is_client_error() || status.is_server_error() {
                     span.record("otel.status_code", "ERROR");
                 }
-                self.metrics.external_call(self.service, route, status.as_u16());
+                self.metrics
+                    .external_call(self.service, route, status.as_u16());
                 match body {
-                    Ok(v) => Ok(Reply { status, body: Some(v) }),
+                    Ok(v) => Ok(Reply {
+                        status,
+                        body: Some(v),
+                    }),
                     // An error status with a body we don't model is still an answer.
                     Err(_) if !status.is_success() => Ok(Reply { status, body: None }),
                     Err(source) => {
                         tracemart_telemetry::record_error(&span, "InvalidResponse", &source);
-                        Err(CallError::Body { service: self.service, source })
+                        Err(CallError::Body {
+                            service: self.service,
+                            source,
+                        })
                     }
                 }
             }
             Err(source) => {
                 self.metrics.external_call(self.service, route, 0);
                 let err = if source.is_timeout() {
-                    CallError::Timeout { service: self.service, timeout: self.timeout }
+                    CallError::Timeout {
+                        service: self.service,
+                        timeout: self.timeout,
+                    }
                 } else {
-                    CallError::Unreachable { service: self.service, source }
+                    CallError::Unreachable {
+                        service: self.service,
+                        source,
+                    }
                 };
-                let kind = if matches!(err, CallError::Timeout { .. }) { "Timeout" } else { "ConnectionError" };
+                let kind = if matches!(err, CallError::Timeout { .. }) {
+                    "Timeout"
+                } else {
+                    "ConnectionError"
+                };
                 tracemart_telemetry::record_error(&span, kind, &err);
                 tracing::error!(service = self.service, endpoint = route, error = %err, "External API call failed");
                 Err(err)

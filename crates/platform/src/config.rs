@@ -185,11 +185,14 @@ fn parse_var<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigEr
 where
     T::Err: std::fmt::Display,
 {
-    value.trim().parse().map_err(|e: T::Err| ConfigError::Value {
-        key: key.into(),
-        value: value.into(),
-        reason: e.to_string(),
-    })
+    value
+        .trim()
+        .parse()
+        .map_err(|e: T::Err| ConfigError::Value {
+            key: key.into(),
+            value: value.into(),
+            reason: e.to_string(),
+        })
 }
 
 impl ShopConfig {
@@ -265,7 +268,11 @@ impl ShopConfig {
             })
         };
         if self.demo_stock < 0 {
-            return bad("demo_stock", self.demo_stock.to_string(), "must be 0 or more");
+            return bad(
+                "demo_stock",
+                self.demo_stock.to_string(),
+                "must be 0 or more",
+            );
         }
         if self.downstream_timeout_ms == 0 {
             return bad("downstream_timeout_ms", "0".into(), "must be at least 1");
@@ -278,7 +285,11 @@ impl ShopConfig {
             );
         }
         if !matches!(self.log_format.as_str(), "json" | "pretty") {
-            return bad("log_format", self.log_format.clone(), "expected json or pretty");
+            return bad(
+                "log_format",
+                self.log_format.clone(),
+                "expected json or pretty",
+            );
         }
         if self.host.parse::<std::net::IpAddr>().is_err() && self.host != "localhost" {
             return bad("host", self.host.clone(), "expected an IP address");
@@ -332,12 +343,16 @@ mod tests {
 
     #[test]
     fn environment_overrides_file_values() {
-        let mut c: ShopConfig = toml::from_str("demo_stock = 5\n[order]\nport = 9000\n").unwrap_or_default();
+        let mut c: ShopConfig =
+            toml::from_str("demo_stock = 5\n[order]\nport = 9000\n").unwrap_or_default();
         assert_eq!(c.demo_stock, 5);
-        let vars = [("TRACEMART_DEMO_STOCK", "7"), ("TRACEMART_USER_URL", "http://users:80/")]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
+        let vars = [
+            ("TRACEMART_DEMO_STOCK", "7"),
+            ("TRACEMART_USER_URL", "http://users:80/"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
         assert!(c.apply_env(&vars).is_ok());
         assert_eq!(c.demo_stock, 7);
         assert_eq!(c.order.port, 9000);
@@ -352,9 +367,16 @@ mod tests {
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
-        let err = c.apply_env(&vars).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = c
+            .apply_env(&vars)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("TRACEMART_DEMO_STOCK"), "{err}");
-        let c = ShopConfig { demo_stock: -1, ..ShopConfig::default() };
+        let c = ShopConfig {
+            demo_stock: -1,
+            ..ShopConfig::default()
+        };
         assert!(c.validate().is_err());
     }
 

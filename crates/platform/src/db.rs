@@ -8,7 +8,9 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use sqlx::migrate::Migrator;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use tracemart_telemetry::Metrics;
 use tracing::Instrument;
 
@@ -34,10 +36,14 @@ impl DbError {
     /// Lock contention that a retry would likely clear.
     pub fn is_busy(&self) -> bool {
         match self {
-            DbError::Query { source: sqlx::Error::Database(e), .. } => {
-                e.message().contains("locked") || e.message().contains("busy")
-            }
-            DbError::Query { source: sqlx::Error::PoolTimedOut, .. } => true,
+            DbError::Query {
+                source: sqlx::Error::Database(e),
+                ..
+            } => e.message().contains("locked") || e.message().contains("busy"),
+            DbError::Query {
+                source: sqlx::Error::PoolTimedOut,
+                ..
+            } => true,
             _ => false,
         }
     }
@@ -62,7 +68,10 @@ impl Database {
             })?;
         }
         let opts = SqliteConnectOptions::from_str(&format!("sqlite://{display}"))
-            .map_err(|source| DbError::Open { path: display.clone(), source })?
+            .map_err(|source| DbError::Open {
+                path: display.clone(),
+                source,
+            })?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // WAL + NORMAL is durable against process crashes; only an OS crash can lose
@@ -75,23 +84,41 @@ impl Database {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(opts.clone())
             .await
-            .map_err(|source| DbError::Open { path: display.clone(), source })?;
+            .map_err(|source| DbError::Open {
+                path: display.clone(),
+                source,
+            })?;
         migrator
             .run(&writer)
             .await
-            .map_err(|source| DbError::Migrate { path: display.clone(), source })?;
+            .map_err(|source| DbError::Migrate {
+                path: display.clone(),
+                source,
+            })?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(opts.read_only(true))
             .await
-            .map_err(|source| DbError::Open { path: display, source })?;
-        Ok(Self { writer, reader, metrics })
+            .map_err(|source| DbError::Open {
+                path: display,
+                source,
+            })?;
+        Ok(Self {
+            writer,
+            reader,
+            metrics,
+        })
     }
 
     /// Runs `fut` as one database operation: a CLIENT `db` span with the current semantic
     /// conventions and the seed's `db.*` names, plus `database_query_duration_seconds`.
-    pub async fn timed<T, F>(&self, operation: &'static str, table: &'static str, fut: F) -> Result<T, DbError>
+    pub async fn timed<T, F>(
+        &self,
+        operation: &'static str,
+        table: &'static str,
+        fut: F,
+    ) -> Result<T, DbError>
     where
         F: Future<Output = Result<T, sqlx::Error>>,
     {
@@ -115,7 +142,11 @@ impl Database {
         self.metrics.db_query(operation, table, elapsed);
         result.map_err(|source| {
             tracemart_telemetry::record_error(&span, "DatabaseError", &source);
-            DbError::Query { operation, table, source }
+            DbError::Query {
+                operation,
+                table,
+                source,
+            }
         })
     }
 

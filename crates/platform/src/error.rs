@@ -32,7 +32,11 @@ impl ApiError {
     }
 
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", message)
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            message,
+        )
     }
 
     /// An unexpected failure: the cause is logged here, once; the client sees a plain 500.
@@ -69,8 +73,10 @@ impl From<crate::db::DbError> for ApiError {
 
 /// Parses an id from a path segment: a positive integer, else 400 naming what was expected.
 pub fn parse_id(raw: &str, what: &'static str) -> Result<i64, ApiError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| ApiError::bad_request("invalid_id", format!("Invalid {what} id: {raw:?} (expected a positive integer)")))
+    raw.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_id",
+            format!("Invalid {what} id: {raw:?} (expected a positive integer)"),
+        )
+    })
 }

@@ -64,10 +64,17 @@ impl ServiceApp {
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             // A panic becomes a 500 that still passes through metrics and logs below.
             .layer(CatchPanicLayer::custom(|_| {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error")
-                    .into_response()
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Internal server error",
+                )
+                .into_response()
             }))
-            .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, SERVER_TIMEOUT))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                SERVER_TIMEOUT,
+            ))
             // Outermost: request id, trace context, server span, RED metrics, access logs.
             .layer(axum::middleware::from_fn_with_state(
                 self.metrics,

@@ -30,7 +30,11 @@ pub struct ServiceRuntime {
 
 impl ServiceRuntime {
     /// Opens and migrates the service's database in the configured data directory.
-    pub async fn open(name: ServiceName, config: &ShopConfig, migrator: &Migrator) -> Result<Self, DbError> {
+    pub async fn open(
+        name: ServiceName,
+        config: &ShopConfig,
+        migrator: &Migrator,
+    ) -> Result<Self, DbError> {
         let metrics = Metrics::new(name.service_name());
         let db = Database::open(&config.database_path(name), migrator, metrics.clone()).await?;
         Ok(Self { name, metrics, db })

@@ -147,7 +147,10 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
             ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
             ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
-            ("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=staging,team=shop"),
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "deployment.environment=staging,team=shop",
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -7,7 +7,9 @@ use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
-use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider};
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider,
+};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -167,12 +169,11 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
         Box::new(BaggagePropagator::new()),
     ]));
 
-    let stdout_filter = EnvFilter::try_new(&config.log_filter).map_err(|source| {
-        TelemetryError::Filter {
+    let stdout_filter =
+        EnvFilter::try_new(&config.log_filter).map_err(|source| TelemetryError::Filter {
             filter: config.log_filter.clone(),
             source,
-        }
-    })?;
+        })?;
     let stdout_layer = match config.log_format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .event_format(SeedJsonFormat {
@@ -249,5 +250,7 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
         .try_init();
     guard.tracer_provider = Some(tracer_provider);
     guard.logger_provider = logger_provider;
-    result.map(|()| guard).map_err(|_| TelemetryError::AlreadyInstalled)
+    result
+        .map(|()| guard)
+        .map_err(|_| TelemetryError::AlreadyInstalled)
 }

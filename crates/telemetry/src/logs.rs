@@ -101,7 +101,8 @@ impl Visit for JsonVisitor<'_> {
         self.0.insert(f.name().into(), Value::from(chain));
     }
     fn record_debug(&mut self, f: &Field, v: &dyn fmt::Debug) {
-        self.0.insert(f.name().into(), Value::from(format!("{v:?}")));
+        self.0
+            .insert(f.name().into(), Value::from(format!("{v:?}")));
     }
 }
 
@@ -151,10 +152,7 @@ where
             }
         }
         let thread = std::thread::current();
-        line.insert(
-            "thread".into(),
-            thread.name().unwrap_or("unnamed").into(),
-        );
+        line.insert("thread".into(), thread.name().unwrap_or("unnamed").into());
         if let Some(file) = meta.file() {
             line.insert("filename".into(), file.into());
         }

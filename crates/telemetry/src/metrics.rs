@@ -199,7 +199,13 @@ impl Metrics {
     }
 
     /// The seed's `record_order_created`: count and amount, by segment.
-    pub fn order_created(&self, user_id: i64, amount: f64, currency: &str, trace_id: Option<String>) {
+    pub fn order_created(
+        &self,
+        user_id: i64,
+        amount: f64,
+        currency: &str,
+        trace_id: Option<String>,
+    ) {
         let segment = UserSegment::of(user_id);
         self.inner
             .orders_created
@@ -218,7 +224,12 @@ impl Metrics {
     }
 
     /// The seed's `record_order_processing_time` (which the seed never called).
-    pub fn order_processed(&self, status: &'static str, duration: Duration, trace_id: Option<String>) {
+    pub fn order_processed(
+        &self,
+        status: &'static str,
+        duration: Duration,
+        trace_id: Option<String>,
+    ) {
         self.inner
             .order_processing
             .get_or_create(&ProcessingLabels {
@@ -236,10 +247,11 @@ impl Metrics {
             status_class: status_class(o.status),
         };
         self.inner.http_requests.get_or_create(&labels).inc();
-        self.inner
-            .http_duration
-            .get_or_create(&labels)
-            .observe(o.duration.as_secs_f64(), exemplar(o.trace_id), None);
+        self.inner.http_duration.get_or_create(&labels).observe(
+            o.duration.as_secs_f64(),
+            exemplar(o.trace_id),
+            None,
+        );
     }
 
     pub fn db_query(&self, operation: &'static str, table: &'static str, duration: Duration) {
@@ -299,7 +311,8 @@ fn status_class(status: u16) -> &'static str {
 /// Content types of the two renderings.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
-pub const PROMETHEUS_CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+pub const PROMETHEUS_CONTENT_TYPE: &str =
+    prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
 #[cfg(test)]
 mod tests {
@@ -307,7 +320,14 @@ mod tests {
 
     #[test]
     fn segments_follow_the_seed_rule() {
-        let cases = [(10, "premium"), (21, "premium"), (2, "standard"), (15, "standard"), (6, "basic"), (99, "basic")];
+        let cases = [
+            (10, "premium"),
+            (21, "premium"),
+            (2, "standard"),
+            (15, "standard"),
+            (6, "basic"),
+            (99, "basic"),
+        ];
         for (user, want) in cases {
             assert_eq!(UserSegment::of(user).as_str(), want, "user {user}");
         }

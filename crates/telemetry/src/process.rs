@@ -60,9 +60,21 @@ impl Collector for ProcessCollector {
             MetricType::Counter,
         )?)?;
         let gauges = [
-            ("process_resident_memory_bytes", "Resident memory size in bytes", s.resident_bytes),
-            ("process_virtual_memory_bytes", "Virtual memory size in bytes", s.virtual_bytes),
-            ("process_open_fds", "Number of open file descriptors", s.open_fds),
+            (
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes",
+                s.resident_bytes,
+            ),
+            (
+                "process_virtual_memory_bytes",
+                "Virtual memory size in bytes",
+                s.virtual_bytes,
+            ),
+            (
+                "process_open_fds",
+                "Number of open file descriptors",
+                s.open_fds,
+            ),
             ("process_threads", "Number of OS threads", s.threads),
         ];
         for (name, help, value) in gauges {

@@ -55,7 +55,8 @@ fn request_id(headers: &http::HeaderMap) -> String {
         .filter(|v| {
             !v.is_empty()
                 && v.len() <= 128
-                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
         })
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
@@ -78,7 +79,9 @@ pub async fn trace_http(State(metrics): State<Metrics>, req: Request, next: Next
     });
     let bag = parent.baggage();
     let bag_user = bag.get(baggage::ORDER_USER_ID).map(|v| v.to_string());
-    let bag_correlation = bag.get(baggage::ORDER_CORRELATION_ID).map(|v| v.to_string());
+    let bag_correlation = bag
+        .get(baggage::ORDER_CORRELATION_ID)
+        .map(|v| v.to_string());
 
     let span = tracing::info_span!(
         target: "tracemart::http",

@@ -23,8 +23,18 @@ pub(crate) async fn run(args: ConsoleArgs) -> u8 {
     let listeners = async {
         Ok::<_, String>(ConsoleListeners {
             ui: bind(host, args.ui_port.unwrap_or(ports.ui_port), "the UI").await?,
-            otlp_grpc: bind(host, args.otlp_grpc_port.unwrap_or(ports.otlp_grpc_port), "OTLP/gRPC").await?,
-            otlp_http: bind(host, args.otlp_http_port.unwrap_or(ports.otlp_http_port), "OTLP/HTTP").await?,
+            otlp_grpc: bind(
+                host,
+                args.otlp_grpc_port.unwrap_or(ports.otlp_grpc_port),
+                "OTLP/gRPC",
+            )
+            .await?,
+            otlp_http: bind(
+                host,
+                args.otlp_http_port.unwrap_or(ports.otlp_http_port),
+                "OTLP/HTTP",
+            )
+            .await?,
         })
     }
     .await;
@@ -35,8 +45,17 @@ pub(crate) async fn run(args: ConsoleArgs) -> u8 {
             return 1;
         }
     };
-    let console_config = ConsoleConfig { data_dir: config.data_dir.clone(), ..ConsoleConfig::default() };
-    match tracemart_console::run(console_config, listeners, crate::shutdown::signal_or_orphaned()).await {
+    let console_config = ConsoleConfig {
+        data_dir: config.data_dir.clone(),
+        ..ConsoleConfig::default()
+    };
+    match tracemart_console::run(
+        console_config,
+        listeners,
+        crate::shutdown::signal_or_orphaned(),
+    )
+    .await
+    {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("error: console: {e}");
@@ -47,7 +66,8 @@ pub(crate) async fn run(args: ConsoleArgs) -> u8 {
 
 /// The console logs plainly to stderr and never traces itself into itself.
 fn tracing_subscriber_init() -> Result<(), tracemart_telemetry::TelemetryError> {
-    let mut t = tracemart_telemetry::TelemetryConfig::new("tracemart-console", env!("CARGO_PKG_VERSION"));
+    let mut t =
+        tracemart_telemetry::TelemetryConfig::new("tracemart-console", env!("CARGO_PKG_VERSION"));
     t.sdk_disabled = true;
     tracemart_telemetry::init(&t).map(std::mem::forget)
 }

@@ -38,7 +38,10 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = u8>,
 {
-    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => ExitCode::from(rt.block_on(f())),
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -22,7 +22,11 @@ fn service_name(s: ServiceArg) -> ServiceName {
 pub(crate) fn telemetry_config(name: &str, config: &ShopConfig) -> TelemetryConfig {
     let mut t = TelemetryConfig::new(name, env!("CARGO_PKG_VERSION"));
     t.environment = config.environment.clone();
-    t.log_format = if config.log_format == "pretty" { LogFormat::Pretty } else { LogFormat::Json };
+    t.log_format = if config.log_format == "pretty" {
+        LogFormat::Pretty
+    } else {
+        LogFormat::Json
+    };
     let mut t = t.with_env();
     if !config.otlp_endpoint.is_empty() {
         t.otlp_endpoint = Some(config.otlp_endpoint.trim_end_matches('/').to_owned());
@@ -36,7 +40,8 @@ pub(crate) async fn run(args: ServeArgs) -> u8 {
         Err(e) => return settings::config_failure(&e),
     };
     let name = service_name(args.service);
-    let telemetry = match tracemart_telemetry::init(&telemetry_config(name.service_name(), &config)) {
+    let telemetry = match tracemart_telemetry::init(&telemetry_config(name.service_name(), &config))
+    {
         Ok(g) => g,
         Err(e) => {
             eprintln!("error: {e}");

@@ -41,7 +41,10 @@ pub(crate) async fn run(args: UpArgs) -> u8 {
         return 1;
     }
     let effective = config.data_dir.join("effective-config.toml");
-    if let Err(e) = toml::to_string(&config).map_err(|e| e.to_string()).and_then(|t| std::fs::write(&effective, t).map_err(|e| e.to_string())) {
+    if let Err(e) = toml::to_string(&config)
+        .map_err(|e| e.to_string())
+        .and_then(|t| std::fs::write(&effective, t).map_err(|e| e.to_string()))
+    {
         eprintln!("error: cannot write {}: {e}", effective.display());
         return 1;
     }
@@ -57,15 +60,25 @@ pub(crate) async fn run(args: UpArgs) -> u8 {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     for spec in specs {
-        tasks.push((spec.name, spec.ready_url.clone(), tokio::spawn(supervise(exe.clone(), spec, stop_rx.clone()))));
+        tasks.push((
+            spec.name,
+            spec.ready_url.clone(),
+            tokio::spawn(supervise(exe.clone(), spec, stop_rx.clone())),
+        ));
     }
 
     let deadline = started + Duration::from_secs(args.ready_timeout);
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(1)).build().unwrap_or_default();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap_or_default();
     let mut all_ready = true;
     for (name, url, _) in &tasks {
         if !wait_ready(&http, url, deadline).await {
-            eprintln!("error: {name} did not become ready within {}s ({url})", args.ready_timeout);
+            eprintln!(
+                "error: {name} did not become ready within {}s ({url})",
+                args.ready_timeout
+            );
             all_ready = false;
             break;
         }
@@ -88,7 +101,9 @@ pub(crate) async fn run(args: UpArgs) -> u8 {
 }
 
 fn child_specs(config: &ShopConfig, effective: &Path, args: &UpArgs) -> Vec<ChildSpec> {
-    let log = |name: &str| (!args.attach_logs).then(|| config.data_dir.join("logs").join(format!("{name}.log")));
+    let log = |name: &str| {
+        (!args.attach_logs).then(|| config.data_dir.join("logs").join(format!("{name}.log")))
+    };
     let base = vec!["--config".to_owned(), effective.display().to_string()];
     let mut specs = Vec::new();
     let mut otlp = config.otlp_endpoint.clone();
@@ -109,7 +124,11 @@ fn child_specs(config: &ShopConfig, effective: &Path, args: &UpArgs) -> Vec<Chil
         }
         specs.push(ChildSpec {
             name: s.as_str(),
-            args: [vec!["serve".to_owned(), s.as_str().to_owned()], base.clone()].concat(),
+            args: [
+                vec!["serve".to_owned(), s.as_str().to_owned()],
+                base.clone(),
+            ]
+            .concat(),
             env,
             ready_url: format!("{}/health/ready", config.url_of(s)),
             log_file: log(s.as_str()),
@@ -133,22 +152,47 @@ async fn wait_ready(http: &reqwest::Client, url: &str, deadline: Instant) -> boo
 }
 
 fn print_banner(config: &ShopConfig, args: &UpArgs, took: Duration) {
-    println!("tracemart is up ({} ms). Data: {}", took.as_millis(), config.data_dir.display());
-    for s in [ServiceName::Order, ServiceName::User, ServiceName::Product, ServiceName::Inventory, ServiceName::Payment] {
+    println!(
+        "tracemart is up ({} ms). Data: {}",
+        took.as_millis(),
+        config.data_dir.display()
+    );
+    for s in [
+        ServiceName::Order,
+        ServiceName::User,
+        ServiceName::Product,
+        ServiceName::Inventory,
+        ServiceName::Payment,
+    ] {
         println!("  {:<10} {}", s.as_str(), config.url_of(s));
     }
     if !args.no_console && config.otlp_endpoint.is_empty() {
         let ui = format!("http://{}:{}", config.host, config.console.ui_port);
-        println!("  {:<10} {ui}  (a trace: {ui}/trace/<X-Trace-ID>)", "console");
-        println!("  {:<10} grpc {}:{}, http {}:{}", "otlp", config.host, config.console.otlp_grpc_port, config.host, config.console.otlp_http_port);
+        println!(
+            "  {:<10} {ui}  (a trace: {ui}/trace/<X-Trace-ID>)",
+            "console"
+        );
+        println!(
+            "  {:<10} grpc {}:{}, http {}:{}",
+            "otlp",
+            config.host,
+            config.console.otlp_grpc_port,
+            config.host,
+            config.console.otlp_http_port
+        );
     } else if !config.otlp_endpoint.is_empty() {
         println!("  telemetry  {}", config.otlp_endpoint);
     }
     if !args.attach_logs {
         println!("  logs       {}", config.data_dir.join("logs").display());
     }
-    println!("Try: curl -s -XPOST {}/orders -H 'content-type: application/json' \\", config.url_of(ServiceName::Order));
-    println!("       -d '{{\"user_id\":7,\"items\":[{{\"product_id\":1,\"quantity\":2}}],\"shipping_address\":{{\"city\":\"Seoul\",\"country\":\"KR\"}}}}'");
+    println!(
+        "Try: curl -s -XPOST {}/orders -H 'content-type: application/json' \\",
+        config.url_of(ServiceName::Order)
+    );
+    println!(
+        "       -d '{{\"user_id\":7,\"items\":[{{\"product_id\":1,\"quantity\":2}}],\"shipping_address\":{{\"city\":\"Seoul\",\"country\":\"KR\"}}}}'"
+    );
     println!("Press Ctrl-C to stop.");
 }
 
@@ -161,7 +205,10 @@ fn spawn(exe: &Path, spec: &ChildSpec) -> std::io::Result<Child> {
         cmd.env(k, v);
     }
     if let Some(path) = &spec.log_file {
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
         cmd.stdout(file.try_clone()?).stderr(file);
     }
     cmd.spawn()
@@ -210,7 +257,10 @@ async fn terminate(child: &mut Child, name: &str) {
     match tokio::time::timeout(STOP_GRACE, child.wait()).await {
         Ok(_) => {}
         Err(_) => {
-            eprintln!("warning: {name} did not stop within {}s; killing it", STOP_GRACE.as_secs());
+            eprintln!(
+                "warning: {name} did not stop within {}s; killing it",
+                STOP_GRACE.as_secs()
+            );
             let _ = child.kill().await;
         }
     }

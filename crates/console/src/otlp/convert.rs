@@ -9,7 +9,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use serde_json::{Map, Value, json};
 
-use crate::store::model::{LogRow, ResourceRow, SpanRow};
+use crate::store::model::{LogRow, ResourceRow, SpanRow, encode_tags};
 
 /// Longest attribute value put in the tag index; longer values stay searchable only by eye.
 const MAX_TAG_VALUE_LEN: usize = 256;
@@ -117,7 +117,7 @@ pub(crate) fn spans(req: ExportTraceServiceRequest) -> Converted<SpanRow> {
                     scope_name: scope_name.clone(),
                     scope_version: scope_version.clone(),
                     resource: Arc::clone(&resource),
-                    tags,
+                    tags: encode_tags(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
                 });
             }
         }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteArguments, SqliteConnection};
-use sqlx::{Arguments, AssertSqlSafe, Row};
+use sqlx::{Arguments, AssertSqlSafe};
 use tokio::sync::{mpsc, oneshot};
 
 use super::model::{Batch, LogRow, ResourceRow, SpanRow};
@@ -18,14 +18,12 @@ use crate::error::ConsoleError;
 const MAX_ROWS_PER_TRANSACTION: usize = 20_000;
 /// SQLite allows 32,766 bound parameters; chunks stay well below it.
 const SPAN_CHUNK: usize = 400;
-const TAG_CHUNK: usize = 2_000;
 const TRACE_CHUNK: usize = 500;
 const LOG_CHUNK: usize = 500;
 
 const SPAN_COLUMNS: &str = "INSERT INTO spans (id, trace_id, span_id, parent_span_id, service, \
     operation, kind, start_us, duration_us, status_code, status_message, attributes, events, links, \
-    scope_name, scope_version, resource_id) VALUES ";
-const TAG_COLUMNS: &str = "INSERT OR IGNORE INTO span_tags (span_row, key_id, value) VALUES ";
+    scope_name, scope_version, resource_id, tags) VALUES ";
 const TRACE_COLUMNS: &str = "INSERT INTO traces (trace_id, start_us, end_us, span_count, \
     error_count, has_root, root_service, root_operation) VALUES ";
 const TRACE_UPSERT: &str = " ON CONFLICT (trace_id) DO UPDATE SET \
@@ -232,7 +230,6 @@ struct WriterState {
     next_span_id: i64,
     next_log_id: i64,
     resources: HashMap<Arc<ResourceRow>, i64>,
-    tag_keys: HashMap<String, i64>,
     operations: HashSet<(String, String, i32)>,
     sql: HashMap<(&'static str, usize), Arc<str>>,
 }
@@ -245,17 +242,10 @@ impl WriterState {
         let next_log_id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM logs")
             .fetch_one(&mut *conn)
             .await?;
-        let tag_keys = sqlx::query("SELECT id, key FROM tag_keys")
-            .fetch_all(&mut *conn)
-            .await?
-            .into_iter()
-            .map(|r| Ok((r.try_get::<String, _>(1)?, r.try_get::<i64, _>(0)?)))
-            .collect::<Result<_, sqlx::Error>>()?;
         Ok(Self {
             next_span_id,
             next_log_id,
             resources: HashMap::new(),
-            tag_keys,
             operations: HashSet::new(),
             sql: HashMap::new(),
         })
@@ -289,7 +279,6 @@ impl WriterState {
                 (self.next_span_id, self.next_log_id) = saved;
                 // Caches may name rows the rollback removes.
                 self.resources.clear();
-                self.tag_keys.clear();
                 self.operations.clear();
                 let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
                 if let Ok(fresh) = Self::load(conn).await {
@@ -360,25 +349,6 @@ impl WriterState {
         Ok(id)
     }
 
-    async fn tag_key_id(
-        &mut self,
-        conn: &mut SqliteConnection,
-        key: &str,
-    ) -> Result<i64, sqlx::Error> {
-        if let Some(id) = self.tag_keys.get(key) {
-            return Ok(*id);
-        }
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO tag_keys (key) VALUES (?) \
-             ON CONFLICT (key) DO UPDATE SET key = excluded.key RETURNING id",
-        )
-        .bind(key)
-        .fetch_one(&mut *conn)
-        .await?;
-        self.tag_keys.insert(key.to_owned(), id);
-        Ok(id)
-    }
-
     async fn insert_spans(
         &mut self,
         conn: &mut SqliteConnection,
@@ -386,7 +356,7 @@ impl WriterState {
     ) -> Result<(), sqlx::Error> {
         let first_id = self.next_span_id;
         for (chunk_no, chunk) in spans.chunks(SPAN_CHUNK).enumerate() {
-            let sql = self.sql(SPAN_COLUMNS, 17, chunk.len(), "");
+            let sql = self.sql(SPAN_COLUMNS, 18, chunk.len(), "");
             let mut args = SqliteArguments::default();
             for (i, s) in chunk.iter().enumerate() {
                 let id = first_id + i64::try_from(chunk_no * SPAN_CHUNK + i).unwrap_or(0);
@@ -408,34 +378,13 @@ impl WriterState {
                 add(&mut args, s.scope_name.as_str())?;
                 add(&mut args, s.scope_version.as_str())?;
                 add(&mut args, resource_id)?;
+                add(&mut args, s.tags.as_str())?;
             }
             sqlx::query_with(AssertSqlSafe(sql), args)
                 .execute(&mut *conn)
                 .await?;
         }
         self.next_span_id = first_id + i64::try_from(spans.len()).unwrap_or(0);
-
-        // Tags, by span row id.
-        let mut tags: Vec<(i64, i64, &str)> = Vec::with_capacity(spans.len() * 8);
-        for (i, s) in spans.iter().enumerate() {
-            let row = first_id + i64::try_from(i).unwrap_or(0);
-            for (k, v) in &s.tags {
-                let key_id = self.tag_key_id(conn, k).await?;
-                tags.push((row, key_id, v.as_str()));
-            }
-        }
-        for chunk in tags.chunks(TAG_CHUNK) {
-            let sql = self.sql(TAG_COLUMNS, 3, chunk.len(), "");
-            let mut args = SqliteArguments::default();
-            for (row, key, value) in chunk {
-                add(&mut args, *row)?;
-                add(&mut args, *key)?;
-                add(&mut args, *value)?;
-            }
-            sqlx::query_with(AssertSqlSafe(sql), args)
-                .execute(&mut *conn)
-                .await?;
-        }
 
         // Operations seen for the first time.
         for s in spans {

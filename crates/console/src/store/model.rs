@@ -35,8 +35,9 @@ pub(crate) struct SpanRow {
     pub(crate) scope_name: String,
     pub(crate) scope_version: String,
     pub(crate) resource: Arc<ResourceRow>,
-    /// Searchable `(key, value)` pairs: scalar attributes plus Jaeger's derived tags.
-    pub(crate) tags: Vec<(String, String)>,
+    /// Searchable tags (scalar attributes plus Jaeger's derived tags), encoded by
+    /// [`encode_tags`].
+    pub(crate) tags: String,
 }
 
 /// One log record.
@@ -68,5 +69,43 @@ impl Batch {
             Self::Spans(s) => s.len(),
             Self::Logs(l) => l.len(),
         }
+    }
+}
+
+/// Separates the `key=value` items of the `spans.tags` column.
+pub(crate) const TAG_SEPARATOR: char = '\u{1f}';
+
+/// `\x1fk=v\x1fk2=v2\x1f`; the separator inside a key or value becomes a space.
+pub(crate) fn encode_tags<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut out = String::from(TAG_SEPARATOR);
+    for (k, v) in tags {
+        out.extend(k.chars().map(clean));
+        out.push('=');
+        out.extend(v.chars().map(clean));
+        out.push(TAG_SEPARATOR);
+    }
+    out
+}
+
+/// The needle that finds one `key=value` item in an encoded tags column.
+pub(crate) fn tag_needle(key: &str, value: &str) -> String {
+    encode_tags([(key, value)])
+}
+
+fn clean(c: char) -> char {
+    if c == TAG_SEPARATOR { ' ' } else { c }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_needle_matches_only_a_whole_item() {
+        let tags = encode_tags([("http.status", "500"), ("odd\u{1f}key", "v")]);
+        assert!(tags.contains(&tag_needle("http.status", "500")));
+        assert!(!tags.contains(&tag_needle("http.status", "50")));
+        assert!(!tags.contains(&tag_needle("status", "500")));
+        assert!(tags.contains(&tag_needle("odd key", "v")));
     }
 }

@@ -7,6 +7,7 @@ use sqlx::sqlite::SqliteArguments;
 use sqlx::{Arguments, AssertSqlSafe, FromRow};
 
 use super::Store;
+use super::model::tag_needle;
 
 /// A stored span as the API renders it.
 #[derive(Debug, Clone, FromRow)]
@@ -201,10 +202,7 @@ impl Store {
             span_filter.push_str(" AND s.duration_us <= ?");
         }
         for _ in &q.tags {
-            span_filter.push_str(
-                " AND EXISTS (SELECT 1 FROM span_tags t WHERE t.span_row = s.id \
-                 AND t.key_id = (SELECT id FROM tag_keys WHERE key = ?) AND t.value = ?)",
-            );
+            span_filter.push_str(" AND instr(s.tags, ?) > 0");
         }
         let limit = q.limit.max(1);
         if let Some(service) = &q.service {
@@ -428,8 +426,7 @@ fn append(
         add(args, max)?;
     }
     for (k, v) in tags {
-        add(args, k.clone())?;
-        add(args, v.clone())?;
+        add(args, tag_needle(k, v))?;
     }
     Ok(())
 }

@@ -126,15 +126,12 @@ pub(crate) async fn used_bytes(conn: &mut SqliteConnection) -> Result<u64, sqlx:
     Ok(u64::try_from((pages - free).max(0) * size).unwrap_or(0))
 }
 
-/// Deletes the traces, their spans, tags and logs, in one transaction per chunk.
+/// Deletes the traces, their spans and logs, in one transaction per chunk.
 async fn delete_traces(conn: &mut SqliteConnection, ids: &[String]) -> Result<u64, sqlx::Error> {
     let mut deleted = 0;
     for chunk in ids.chunks(DELETE_CHUNK) {
         let marks = vec!["?"; chunk.len()].join(",");
         let statements = [
-            format!(
-                "DELETE FROM span_tags WHERE span_row IN (SELECT id FROM spans WHERE trace_id IN ({marks}))"
-            ),
             format!("DELETE FROM spans WHERE trace_id IN ({marks})"),
             format!("DELETE FROM logs WHERE trace_id IN ({marks})"),
             format!("DELETE FROM traces WHERE trace_id IN ({marks})"),

@@ -38,7 +38,11 @@ fn ts(t: DateTime<Utc>) -> String {
 }
 
 fn q(operation: &'static str, table: &'static str) -> impl FnOnce(sqlx::Error) -> DbError {
-    move |source| DbError::Query { operation, table, source }
+    move |source| DbError::Query {
+        operation,
+        table,
+        source,
+    }
 }
 
 impl InventoryStore {
@@ -50,7 +54,11 @@ impl InventoryStore {
     pub async fn seed_demo(&self, n: i64, stock: i64) -> Result<(), DbError> {
         let count: i64 = self
             .db
-            .timed("SELECT", "stock", sqlx::query_scalar("SELECT COUNT(*) FROM stock").fetch_one(&self.db.writer))
+            .timed(
+                "SELECT",
+                "stock",
+                sqlx::query_scalar("SELECT COUNT(*) FROM stock").fetch_one(&self.db.writer),
+            )
             .await?;
         if count > 0 {
             return Ok(());
@@ -59,7 +67,9 @@ impl InventoryStore {
         qb.push_values(1..=n, |mut b, id| {
             b.push_bind(id).push_bind(stock);
         });
-        self.db.timed("INSERT", "stock", qb.build().execute(&self.db.writer)).await?;
+        self.db
+            .timed("INSERT", "stock", qb.build().execute(&self.db.writer))
+            .await?;
         Ok(())
     }
 
@@ -69,19 +79,32 @@ impl InventoryStore {
             .timed(
                 "SELECT",
                 "stock",
-                sqlx::query_as("SELECT product_id, available, reserved FROM stock WHERE product_id = ?")
-                    .bind(product_id)
-                    .fetch_optional(&self.db.reader),
+                sqlx::query_as(
+                    "SELECT product_id, available, reserved FROM stock WHERE product_id = ?",
+                )
+                .bind(product_id)
+                .fetch_optional(&self.db.reader),
             )
             .await?;
-        Ok(row.map(|(product_id, available, reserved)| StockLevel { product_id, available, reserved }))
+        Ok(row.map(|(product_id, available, reserved)| StockLevel {
+            product_id,
+            available,
+            reserved,
+        }))
     }
 
     async fn begin(&self) -> Result<Transaction<'static, Sqlite>, DbError> {
-        self.db.writer.begin().await.map_err(q("BEGIN", "reservations"))
+        self.db
+            .writer
+            .begin()
+            .await
+            .map_err(q("BEGIN", "reservations"))
     }
 
-    async fn status_of(tx: &mut Transaction<'static, Sqlite>, id: &str) -> Result<Option<(String, String)>, DbError> {
+    async fn status_of(
+        tx: &mut Transaction<'static, Sqlite>,
+        id: &str,
+    ) -> Result<Option<(String, String)>, DbError> {
         sqlx::query_as("SELECT status, expires_at FROM reservations WHERE id = ?")
             .bind(id)
             .fetch_optional(&mut **tx)
@@ -89,7 +112,10 @@ impl InventoryStore {
             .map_err(q("SELECT", "reservations"))
     }
 
-    async fn items_of(tx: &mut Transaction<'static, Sqlite>, id: &str) -> Result<Vec<LineItem>, DbError> {
+    async fn items_of(
+        tx: &mut Transaction<'static, Sqlite>,
+        id: &str,
+    ) -> Result<Vec<LineItem>, DbError> {
         let rows: Vec<(i64, i64)> = sqlx::query_as(
             "SELECT product_id, quantity FROM reservation_items WHERE reservation_id = ? ORDER BY product_id",
         )
@@ -97,12 +123,23 @@ impl InventoryStore {
         .fetch_all(&mut **tx)
         .await
         .map_err(q("SELECT", "reservation_items"))?;
-        Ok(rows.into_iter().map(|(product_id, quantity)| LineItem { product_id, quantity }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(product_id, quantity)| LineItem {
+                product_id,
+                quantity,
+            })
+            .collect())
     }
 
     /// Holds `items` (product ids unique, quantities positive) until `expires_at`, all or nothing.
     /// Replaying a known `id` returns the existing reservation.
-    pub async fn reserve(&self, id: &str, items: &[LineItem], expires_at: DateTime<Utc>) -> Result<Reservation, ReserveError> {
+    pub async fn reserve(
+        &self,
+        id: &str,
+        items: &[LineItem],
+        expires_at: DateTime<Utc>,
+    ) -> Result<Reservation, ReserveError> {
         let db = self.db.clone();
         db.timed("RESERVE", "stock", async {
             let mut tx = self.begin().await.map_err(into_sqlx)?;
@@ -210,7 +247,10 @@ impl InventoryStore {
                     .map_err(q("UPDATE", "reservations"))?;
             }
             (Some(s), _) => {
-                return Err(TransitionError::Conflict { id: id.to_owned(), status: s.to_owned() });
+                return Err(TransitionError::Conflict {
+                    id: id.to_owned(),
+                    status: s.to_owned(),
+                });
             }
         }
         tx.commit().await.map_err(q("COMMIT", "reservations"))?;

@@ -27,9 +27,17 @@ pub fn router(flow: OrderFlow) -> Router {
         .with_state(flow)
 }
 
-async fn create_order(State(flow): State<OrderFlow>, headers: HeaderMap, ApiJson(body): ApiJson<Value>) -> Response {
+async fn create_order(
+    State(flow): State<OrderFlow>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> Response {
     let request_id = tracemart_telemetry::current_request_id().unwrap_or_default();
-    let key = match headers.get("idempotency-key").map(|v| IdempotencyKey::parse(v.as_bytes())).transpose() {
+    let key = match headers
+        .get("idempotency-key")
+        .map(|v| IdempotencyKey::parse(v.as_bytes()))
+        .transpose()
+    {
         Ok(k) => k,
         Err(e) => return e.into_response(),
     };
@@ -49,7 +57,9 @@ async fn create_order(State(flow): State<OrderFlow>, headers: HeaderMap, ApiJson
     .to_string();
     match flow.store.claim_key(&key.0, &canonical).await {
         Ok(Claim::New) => {
-            let result = flow.create(order, &request_id, Some(IdempotentAnswer { key: &key.0 })).await;
+            let result = flow
+                .create(order, &request_id, Some(IdempotentAnswer { key: &key.0 }))
+                .await;
             if result.is_err()
                 && let Err(e) = flow.store.release_key(&key.0).await
             {
@@ -75,7 +85,10 @@ fn respond(result: Result<OrderRecord, OrderError>) -> Response {
     }
 }
 
-async fn get_order(State(flow): State<OrderFlow>, Path(raw): Path<String>) -> Result<ApiJson<OrderRecord>, ApiError> {
+async fn get_order(
+    State(flow): State<OrderFlow>,
+    Path(raw): Path<String>,
+) -> Result<ApiJson<OrderRecord>, ApiError> {
     let id = parse_order_id(&raw).map_err(|e| e.to_api())?.to_string();
     let span = tracing::info_span!(target: "tracemart::order", "get_order", otel.name = span_name::GET_ORDER, order.id = %id);
     async {
@@ -96,26 +109,46 @@ struct ListQuery {
     limit: Option<String>,
 }
 
-async fn list_orders(State(flow): State<OrderFlow>, Query(q): Query<ListQuery>) -> Result<ApiJson<Value>, ApiError> {
+async fn list_orders(
+    State(flow): State<OrderFlow>,
+    Query(q): Query<ListQuery>,
+) -> Result<ApiJson<Value>, ApiError> {
     let Some(raw_user) = q.user_id else {
-        return Err(ApiError::bad_request("missing_field", "Query parameter user_id is required"));
+        return Err(ApiError::bad_request(
+            "missing_field",
+            "Query parameter user_id is required",
+        ));
     };
     let user_id = tracemart_platform::parse_id(&raw_user, "user")?;
     let limit = match q.limit {
         None => DEFAULT_LIST_LIMIT,
-        Some(raw) => raw.parse::<i64>().ok().filter(|n| (1..=MAX_LIST_LIMIT).contains(n)).ok_or_else(|| {
-            ApiError::bad_request("invalid_query", format!("limit must be an integer from 1 to {MAX_LIST_LIMIT}"))
-        })?,
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=MAX_LIST_LIMIT).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!("limit must be an integer from 1 to {MAX_LIST_LIMIT}"),
+                )
+            })?,
     };
     let orders = flow.store.list_for_user(user_id, limit).await?;
-    Ok(ApiJson(serde_json::json!({ "user_id": user_id, "limit": limit, "orders": orders })))
+    Ok(ApiJson(
+        serde_json::json!({ "user_id": user_id, "limit": limit, "orders": orders }),
+    ))
 }
 
-async fn order_events(State(flow): State<OrderFlow>, Path(raw): Path<String>) -> Result<ApiJson<Value>, ApiError> {
+async fn order_events(
+    State(flow): State<OrderFlow>,
+    Path(raw): Path<String>,
+) -> Result<ApiJson<Value>, ApiError> {
     let id = parse_order_id(&raw).map_err(|e| e.to_api())?.to_string();
     let events = flow.store.events(&id).await?;
     if events.is_empty() {
         return Err(OrderError::OrderNotFound(id).to_api());
     }
-    Ok(ApiJson(serde_json::json!({ "order_id": id, "events": events })))
+    Ok(ApiJson(
+        serde_json::json!({ "order_id": id, "events": events }),
+    ))
 }

@@ -35,7 +35,10 @@ fn positive_int(v: &Value, what: &str) -> Result<i64, OrderError> {
     match v.as_i64() {
         Some(n) if n > 0 => Ok(n),
         _ if v.is_number() => Err(invalid(format!("{what} must be a positive integer"))),
-        _ => Err(invalid(format!("{what} must be a positive integer, not {}", type_name(v)))),
+        _ => Err(invalid(format!(
+            "{what} must be a positive integer, not {}",
+            type_name(v)
+        ))),
     }
 }
 
@@ -71,13 +74,17 @@ impl TryFrom<Value> for NewOrder {
             return Err(invalid("Items must be a non-empty array"));
         }
         if raw_items.len() > MAX_ITEMS {
-            return Err(invalid(format!("Items may hold at most {MAX_ITEMS} entries")));
+            return Err(invalid(format!(
+                "Items may hold at most {MAX_ITEMS} entries"
+            )));
         }
         let mut order: Vec<i64> = Vec::new();
         let mut quantities: BTreeMap<i64, i64> = BTreeMap::new();
         for (i, item) in raw_items.iter().enumerate() {
             let Some(item) = item.as_object() else {
-                return Err(invalid(format!("items[{i}] must be an object with product_id and quantity")));
+                return Err(invalid(format!(
+                    "items[{i}] must be an object with product_id and quantity"
+                )));
             };
             let product_id = item
                 .get("product_id")
@@ -88,7 +95,9 @@ impl TryFrom<Value> for NewOrder {
                 .ok_or_else(|| invalid(format!("items[{i}].quantity is required")))
                 .and_then(|v| positive_int(v, &format!("items[{i}].quantity")))?;
             if quantity > MAX_QUANTITY {
-                return Err(invalid(format!("items[{i}].quantity must be at most {MAX_QUANTITY}")));
+                return Err(invalid(format!(
+                    "items[{i}].quantity must be at most {MAX_QUANTITY}"
+                )));
             }
             let total = quantities.entry(product_id).or_insert_with(|| {
                 order.push(product_id);
@@ -96,40 +105,62 @@ impl TryFrom<Value> for NewOrder {
             });
             *total += quantity;
             if *total > MAX_QUANTITY {
-                return Err(invalid(format!("quantity of product {product_id} must be at most {MAX_QUANTITY}")));
+                return Err(invalid(format!(
+                    "quantity of product {product_id} must be at most {MAX_QUANTITY}"
+                )));
             }
         }
         let items = order
             .into_iter()
-            .map(|product_id| LineItem { product_id, quantity: quantities[&product_id] })
+            .map(|product_id| LineItem {
+                product_id,
+                quantity: quantities[&product_id],
+            })
             .collect();
 
         let shipping_address = match obj.remove("shipping_address") {
             Some(Value::Object(a)) => a,
             Some(other) => {
-                return Err(invalid(format!("shipping_address must be an object, not {}", type_name(&other))));
+                return Err(invalid(format!(
+                    "shipping_address must be an object, not {}",
+                    type_name(&other)
+                )));
             }
             None => return Err(OrderError::MissingField("shipping_address")),
         };
         validate_address(&shipping_address)?;
-        Ok(Self { user_id, items, shipping_address })
+        Ok(Self {
+            user_id,
+            items,
+            shipping_address,
+        })
     }
 }
 
 fn validate_address(a: &Map<String, Value>) -> Result<(), OrderError> {
     if a.len() > MAX_ADDRESS_FIELDS {
-        return Err(invalid(format!("shipping_address may have at most {MAX_ADDRESS_FIELDS} fields")));
+        return Err(invalid(format!(
+            "shipping_address may have at most {MAX_ADDRESS_FIELDS} fields"
+        )));
     }
     for required in ["city", "country"] {
         match a.get(required).and_then(Value::as_str) {
             Some(v) if !v.trim().is_empty() => {}
-            _ => return Err(invalid(format!("shipping_address.{required} is required (a non-empty string)"))),
+            _ => {
+                return Err(invalid(format!(
+                    "shipping_address.{required} is required (a non-empty string)"
+                )));
+            }
         }
     }
     for (k, v) in a {
         match v.as_str() {
             Some(s) if s.len() <= MAX_ADDRESS_FIELD => {}
-            Some(_) => return Err(invalid(format!("shipping_address.{k} is longer than {MAX_ADDRESS_FIELD} characters"))),
+            Some(_) => {
+                return Err(invalid(format!(
+                    "shipping_address.{k} is longer than {MAX_ADDRESS_FIELD} characters"
+                )));
+            }
             None => return Err(invalid(format!("shipping_address.{k} must be a string"))),
         }
     }
@@ -142,7 +173,8 @@ pub struct IdempotencyKey(pub String);
 
 impl IdempotencyKey {
     pub fn parse(raw: &[u8]) -> Result<Self, OrderError> {
-        let ok = !raw.is_empty() && raw.len() <= 255 && raw.iter().all(|b| (0x21..=0x7e).contains(b));
+        let ok =
+            !raw.is_empty() && raw.len() <= 255 && raw.iter().all(|b| (0x21..=0x7e).contains(b));
         if ok {
             Ok(Self(String::from_utf8_lossy(raw).into_owned()))
         } else {
@@ -153,7 +185,8 @@ impl IdempotencyKey {
 
 /// An order id: a UUID, else 400 (never a lookup with garbage).
 pub fn parse_order_id(raw: &str) -> Result<uuid::Uuid, OrderError> {
-    uuid::Uuid::parse_str(raw).map_err(|_| OrderError::InvalidOrderId(raw.chars().take(64).collect()))
+    uuid::Uuid::parse_str(raw)
+        .map_err(|_| OrderError::InvalidOrderId(raw.chars().take(64).collect()))
 }
 
 #[cfg(test)]
@@ -171,7 +204,19 @@ mod tests {
         let o = NewOrder::try_from(json!({"user_id": 3, "items": [
             {"product_id": 5, "quantity": 1}, {"product_id": 2, "quantity": 2}, {"product_id": 5, "quantity": 3}],
             "shipping_address": addr()})).unwrap();
-        assert_eq!(o.items, vec![LineItem { product_id: 5, quantity: 4 }, LineItem { product_id: 2, quantity: 2 }]);
+        assert_eq!(
+            o.items,
+            vec![
+                LineItem {
+                    product_id: 5,
+                    quantity: 4
+                },
+                LineItem {
+                    product_id: 2,
+                    quantity: 2
+                }
+            ]
+        );
     }
 
     #[test]
@@ -179,15 +224,42 @@ mod tests {
         let cases = [
             (json!([]), "JSON object"),
             (json!({"items": [], "shipping_address": addr()}), "user_id"),
-            (json!({"user_id": "7", "items": [{"product_id": 1, "quantity": 1}], "shipping_address": addr()}), "not a string"),
-            (json!({"user_id": 7, "items": [], "shipping_address": addr()}), "non-empty"),
-            (json!({"user_id": 7, "items": {"a": 1}, "shipping_address": addr()}), "non-empty"),
-            (json!({"user_id": 7, "items": [{"product_id": 1, "quantity": 0}], "shipping_address": addr()}), "quantity"),
-            (json!({"user_id": 7, "items": [{"product_id": 1, "quantity": -2}], "shipping_address": addr()}), "quantity"),
-            (json!({"user_id": 7, "items": [{"product_id": 1, "quantity": 1.5}], "shipping_address": addr()}), "quantity"),
-            (json!({"user_id": 7, "items": [{"product_id": 1, "quantity": 1e12}], "shipping_address": addr()}), "quantity"),
-            (json!({"user_id": 7, "items": [{"product_id": 1, "quantity": 1}], "shipping_address": "Seoul"}), "object"),
-            (json!({"user_id": 7, "items": [{"product_id": 1, "quantity": 1}], "shipping_address": {"city": "Seoul"}}), "country"),
+            (
+                json!({"user_id": "7", "items": [{"product_id": 1, "quantity": 1}], "shipping_address": addr()}),
+                "not a string",
+            ),
+            (
+                json!({"user_id": 7, "items": [], "shipping_address": addr()}),
+                "non-empty",
+            ),
+            (
+                json!({"user_id": 7, "items": {"a": 1}, "shipping_address": addr()}),
+                "non-empty",
+            ),
+            (
+                json!({"user_id": 7, "items": [{"product_id": 1, "quantity": 0}], "shipping_address": addr()}),
+                "quantity",
+            ),
+            (
+                json!({"user_id": 7, "items": [{"product_id": 1, "quantity": -2}], "shipping_address": addr()}),
+                "quantity",
+            ),
+            (
+                json!({"user_id": 7, "items": [{"product_id": 1, "quantity": 1.5}], "shipping_address": addr()}),
+                "quantity",
+            ),
+            (
+                json!({"user_id": 7, "items": [{"product_id": 1, "quantity": 1e12}], "shipping_address": addr()}),
+                "quantity",
+            ),
+            (
+                json!({"user_id": 7, "items": [{"product_id": 1, "quantity": 1}], "shipping_address": "Seoul"}),
+                "object",
+            ),
+            (
+                json!({"user_id": 7, "items": [{"product_id": 1, "quantity": 1}], "shipping_address": {"city": "Seoul"}}),
+                "country",
+            ),
         ];
         for (body, want) in cases {
             let err = NewOrder::try_from(body.clone()).unwrap_err().to_string();

@@ -2,7 +2,9 @@
 //! into domain outcomes.
 
 use reqwest::{Method, StatusCode};
-use tracemart_contracts::{LineItem, Product, ProductBatchRequest, Reservation, ReserveRequest, User};
+use tracemart_contracts::{
+    LineItem, Product, ProductBatchRequest, Reservation, ReserveRequest, User,
+};
 use tracemart_platform::ServiceClient;
 
 use crate::error::OrderError;
@@ -18,14 +20,22 @@ pub struct Downstream {
 }
 
 fn unexpected(service: &'static str, status: StatusCode) -> OrderError {
-    OrderError::Downstream { service, detail: format!("unexpected status {}", status.as_u16()) }
+    OrderError::Downstream {
+        service,
+        detail: format!("unexpected status {}", status.as_u16()),
+    }
 }
 
 impl Downstream {
     pub async fn user(&self, id: i64) -> Result<User, OrderError> {
         let reply = self
             .users
-            .call::<(), User>(Method::GET, "/users/{user_id}", &format!("/users/{id}"), None)
+            .call::<(), User>(
+                Method::GET,
+                "/users/{user_id}",
+                &format!("/users/{id}"),
+                None,
+            )
             .await?;
         match (reply.status, reply.body) {
             (StatusCode::OK, Some(user)) => Ok(user),
@@ -38,7 +48,12 @@ impl Downstream {
         let req = ProductBatchRequest { product_ids: ids };
         let reply = self
             .products
-            .call::<_, Vec<Product>>(Method::POST, "/products/batch", "/products/batch", Some(&req))
+            .call::<_, Vec<Product>>(
+                Method::POST,
+                "/products/batch",
+                "/products/batch",
+                Some(&req),
+            )
             .await?;
         match (reply.status, reply.body) {
             (StatusCode::OK, Some(found)) => Ok(found),
@@ -48,7 +63,11 @@ impl Downstream {
 
     /// Reserves under a name chosen here, so a reservation whose answer was lost can still be
     /// released.
-    pub async fn reserve(&self, reservation_id: &str, items: &[LineItem]) -> Result<Reservation, OrderError> {
+    pub async fn reserve(
+        &self,
+        reservation_id: &str,
+        items: &[LineItem],
+    ) -> Result<Reservation, OrderError> {
         let req = ReserveRequest {
             items: items.to_vec(),
             expires_in_minutes: RESERVATION_MINUTES,
@@ -56,13 +75,20 @@ impl Downstream {
         };
         let reply = self
             .inventory
-            .call::<_, serde_json::Value>(Method::POST, "/inventory/reserve", "/inventory/reserve", Some(&req))
+            .call::<_, serde_json::Value>(
+                Method::POST,
+                "/inventory/reserve",
+                "/inventory/reserve",
+                Some(&req),
+            )
             .await?;
         match (reply.status, reply.body) {
-            (StatusCode::OK, Some(body)) => serde_json::from_value(body).map_err(|e| OrderError::Downstream {
-                service: self.inventory.service(),
-                detail: format!("unreadable reservation: {e}"),
-            }),
+            (StatusCode::OK, Some(body)) => {
+                serde_json::from_value(body).map_err(|e| OrderError::Downstream {
+                    service: self.inventory.service(),
+                    detail: format!("unreadable reservation: {e}"),
+                })
+            }
             (StatusCode::CONFLICT, body) => {
                 let msg = body
                     .as_ref()
@@ -81,14 +107,28 @@ impl Downstream {
         let path = format!("/inventory/reservations/{reservation_id}/release");
         let result = self
             .inventory
-            .call::<(), serde_json::Value>(Method::POST, "/inventory/reservations/{reservation_id}/release", &path, None)
+            .call::<(), serde_json::Value>(
+                Method::POST,
+                "/inventory/reservations/{reservation_id}/release",
+                &path,
+                None,
+            )
             .await;
         match result {
             Ok(r) if r.status.is_success() => {
-                tracing::info!(reservation.id = reservation_id, "Released reservation (compensation)");
+                tracing::info!(
+                    reservation.id = reservation_id,
+                    "Released reservation (compensation)"
+                );
             }
-            Ok(r) => tracing::error!(reservation.id = reservation_id, status = r.status.as_u16(), "Releasing reservation failed; it will expire"),
-            Err(e) => tracing::error!(reservation.id = reservation_id, error = %e, "Releasing reservation failed; it will expire"),
+            Ok(r) => tracing::error!(
+                reservation.id = reservation_id,
+                status = r.status.as_u16(),
+                "Releasing reservation failed; it will expire"
+            ),
+            Err(e) => {
+                tracing::error!(reservation.id = reservation_id, error = %e, "Releasing reservation failed; it will expire")
+            }
         }
     }
 }

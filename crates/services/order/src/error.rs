@@ -27,7 +27,10 @@ pub enum OrderError {
     #[error("{0}")]
     InsufficientStock(String),
     #[error("{service} error: {detail}")]
-    Downstream { service: &'static str, detail: String },
+    Downstream {
+        service: &'static str,
+        detail: String,
+    },
     #[error(transparent)]
     Call(#[from] CallError),
     #[error(transparent)]
@@ -38,9 +41,10 @@ impl OrderError {
     /// The exception type recorded on spans.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::MissingField(_) | Self::InvalidField(_) | Self::UserNotFound(_) | Self::ProductsNotFound(_) => {
-                "ValueError"
-            }
+            Self::MissingField(_)
+            | Self::InvalidField(_)
+            | Self::UserNotFound(_)
+            | Self::ProductsNotFound(_) => "ValueError",
             Self::InsufficientStock(_) => "InsufficientStockError",
             Self::Downstream { .. } | Self::Call(_) => "RuntimeError",
             Self::Db(_) => "DatabaseError",
@@ -54,15 +58,21 @@ impl OrderError {
             Self::MissingField(_) => ApiError::bad_request("missing_field", msg),
             Self::InvalidField(_) => ApiError::bad_request("invalid_field", msg),
             Self::BadIdempotencyKey => ApiError::bad_request("invalid_idempotency_key", msg),
-            Self::IdempotencyKeyReused => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", msg)
+            Self::IdempotencyKeyReused => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                msg,
+            ),
+            Self::IdempotencyKeyInFlight => {
+                ApiError::new(StatusCode::CONFLICT, "idempotency_key_in_flight", msg)
             }
-            Self::IdempotencyKeyInFlight => ApiError::new(StatusCode::CONFLICT, "idempotency_key_in_flight", msg),
             Self::InvalidOrderId(_) => ApiError::bad_request("invalid_id", msg),
             Self::OrderNotFound(_) => ApiError::not_found("order_not_found", msg),
             Self::UserNotFound(_) => ApiError::bad_request("user_not_found", msg),
             Self::ProductsNotFound(_) => ApiError::bad_request("products_not_found", msg),
-            Self::InsufficientStock(_) => ApiError::new(StatusCode::CONFLICT, "insufficient_stock", msg),
+            Self::InsufficientStock(_) => {
+                ApiError::new(StatusCode::CONFLICT, "insufficient_stock", msg)
+            }
             Self::Downstream { .. } | Self::Call(_) => {
                 ApiError::unavailable(format!("Service temporarily unavailable: {msg}"))
             }

@@ -36,7 +36,12 @@ pub struct IdempotentAnswer<'a> {
 
 impl OrderFlow {
     /// Creates an order; `request_id` becomes the `order.correlation_id` baggage.
-    pub async fn create(&self, order: NewOrder, request_id: &str, idem: Option<IdempotentAnswer<'_>>) -> Result<OrderRecord, OrderError> {
+    pub async fn create(
+        &self,
+        order: NewOrder,
+        request_id: &str,
+        idem: Option<IdempotentAnswer<'_>>,
+    ) -> Result<OrderRecord, OrderError> {
         let segment = UserSegment::of(order.user_id);
         let span = tracing::info_span!(
             target: "tracemart::order",
@@ -55,10 +60,16 @@ impl OrderFlow {
         );
         tracemart_telemetry::with_baggage(
             &span,
-            &[(baggage::ORDER_USER_ID, order.user_id.to_string()), (baggage::ORDER_CORRELATION_ID, request_id.to_owned())],
+            &[
+                (baggage::ORDER_USER_ID, order.user_id.to_string()),
+                (baggage::ORDER_CORRELATION_ID, request_id.to_owned()),
+            ],
         );
         let start = Instant::now();
-        let result = self.create_steps(&order, idem).instrument(span.clone()).await;
+        let result = self
+            .create_steps(&order, idem)
+            .instrument(span.clone())
+            .await;
         let elapsed = start.elapsed();
         span.record("operation.duration_ms", elapsed.as_secs_f64() * 1000.0);
         let trace_id = {
@@ -68,14 +79,22 @@ impl OrderFlow {
         match &result {
             Ok(o) => {
                 span.record("operation.result", "success");
-                self.metrics.order_created(order.user_id, o.total_amount, CURRENCY, trace_id.clone());
+                self.metrics.order_created(
+                    order.user_id,
+                    o.total_amount,
+                    CURRENCY,
+                    trace_id.clone(),
+                );
                 self.metrics.order_processed("success", elapsed, trace_id);
             }
             Err(e) => {
                 record_event(
                     &span,
                     event::ORDER_FAILED,
-                    vec![KeyValue::new("error.message", e.to_string()), KeyValue::new("error.type", e.kind())],
+                    vec![
+                        KeyValue::new("error.message", e.to_string()),
+                        KeyValue::new("error.type", e.kind()),
+                    ],
                 );
                 record_error(&span, e.kind(), e);
                 self.metrics.order_processed("failed", elapsed, trace_id);
@@ -86,21 +105,39 @@ impl OrderFlow {
         result
     }
 
-    async fn create_steps(&self, order: &NewOrder, idem: Option<IdempotentAnswer<'_>>) -> Result<OrderRecord, OrderError> {
+    async fn create_steps(
+        &self,
+        order: &NewOrder,
+        idem: Option<IdempotentAnswer<'_>>,
+    ) -> Result<OrderRecord, OrderError> {
         let current = Span::current();
 
         let user = self.validate_user(order.user_id).await?;
-        record_event(&current, event::USER_VALIDATED, vec![KeyValue::new("user.membership", user.membership_level)]);
+        record_event(
+            &current,
+            event::USER_VALIDATED,
+            vec![KeyValue::new("user.membership", user.membership_level)],
+        );
 
         let products = self.validate_products(&order.items).await?;
-        let prices: HashMap<i64, i64> = products.iter().map(|p| (p.id, tracemart_contracts::decimal_to_minor(p.price))).collect();
-        let total_value: i64 = order.items.iter().map(|i| prices[&i.product_id] * i.quantity).sum();
+        let prices: HashMap<i64, i64> = products
+            .iter()
+            .map(|p| (p.id, tracemart_contracts::decimal_to_minor(p.price)))
+            .collect();
+        let total_value: i64 = order
+            .items
+            .iter()
+            .map(|i| prices[&i.product_id] * i.quantity)
+            .sum();
         record_event(
             &current,
             event::PRODUCTS_VALIDATED,
             vec![
                 KeyValue::new("products.count", products.len() as i64),
-                KeyValue::new("products.total_value", tracemart_contracts::minor_to_decimal(total_value)),
+                KeyValue::new(
+                    "products.total_value",
+                    tracemart_contracts::minor_to_decimal(total_value),
+                ),
             ],
         );
 
@@ -164,7 +201,11 @@ impl OrderFlow {
         span.set_attribute("products.ids", OtelValue::Array(Array::I64(ids.clone())));
         step(&span, async {
             let found = self.downstream.products(ids.clone()).await?;
-            let missing: Vec<i64> = ids.iter().copied().filter(|id| !found.iter().any(|p| p.id == *id)).collect();
+            let missing: Vec<i64> = ids
+                .iter()
+                .copied()
+                .filter(|id| !found.iter().any(|p| p.id == *id))
+                .collect();
             if !missing.is_empty() {
                 return Err(OrderError::ProductsNotFound(missing));
             }
@@ -201,7 +242,11 @@ impl OrderFlow {
     }
 
     /// The order, its `OrderCreated` event and its outbox row, in one transaction.
-    async fn persist(&self, record: &OrderRecord, idem: Option<IdempotentAnswer<'_>>) -> Result<(), tracemart_platform::DbError> {
+    async fn persist(
+        &self,
+        record: &OrderRecord,
+        idem: Option<IdempotentAnswer<'_>>,
+    ) -> Result<(), tracemart_platform::DbError> {
         let mut tx = self.store.begin().await?;
         let write = tracing::info_span!(
             target: "tracemart::order",
@@ -214,7 +259,11 @@ impl OrderFlow {
             db.system = "sqlite",
             order.id = %record.order_id,
         );
-        self.store.insert_order(&mut tx, record).instrument(write.clone()).await.inspect_err(|e| record_error(&write, "DatabaseError", e))?;
+        self.store
+            .insert_order(&mut tx, record)
+            .instrument(write.clone())
+            .await
+            .inspect_err(|e| record_error(&write, "DatabaseError", e))?;
 
         let publish = tracing::info_span!(
             target: "tracemart::order",
@@ -251,16 +300,31 @@ impl OrderFlow {
 
         if let Some(idem) = idem {
             let body = serde_json::to_string(record).unwrap_or_default();
-            self.store.complete_key(&mut tx, idem.key, 201, &body).await?;
+            self.store
+                .complete_key(&mut tx, idem.key, 201, &body)
+                .await?;
         }
-        tx.commit().await.map_err(|source| tracemart_platform::DbError::Query { operation: "COMMIT", table: "orders", source })?;
-        record_event(&write, event::ORDER_RECORD_WRITTEN, vec![KeyValue::new("order.id", record.order_id.clone())]);
+        tx.commit()
+            .await
+            .map_err(|source| tracemart_platform::DbError::Query {
+                operation: "COMMIT",
+                table: "orders",
+                source,
+            })?;
+        record_event(
+            &write,
+            event::ORDER_RECORD_WRITTEN,
+            vec![KeyValue::new("order.id", record.order_id.clone())],
+        );
         Ok(())
     }
 }
 
 /// Runs one step in `span`, marking the span failed if the step fails.
-async fn step<T>(span: &Span, fut: impl std::future::Future<Output = Result<T, OrderError>>) -> Result<T, OrderError> {
+async fn step<T>(
+    span: &Span,
+    fut: impl std::future::Future<Output = Result<T, OrderError>>,
+) -> Result<T, OrderError> {
     let result = fut.instrument(span.clone()).await;
     if let Err(e) = &result {
         record_error(span, e.kind(), e);

@@ -29,7 +29,13 @@ pub async fn run(
     let rt = ServiceRuntime::open(ServiceName::Order, config, &MIGRATOR).await?;
     let http = ServiceClient::http_pool();
     let client = |s: ServiceName| {
-        ServiceClient::new(http.clone(), s.service_name(), config.url_of(s), config.downstream_timeout(), rt.metrics.clone())
+        ServiceClient::new(
+            http.clone(),
+            s.service_name(),
+            config.url_of(s),
+            config.downstream_timeout(),
+            rt.metrics.clone(),
+        )
     };
     let flow = OrderFlow {
         store: OrderStore::new(rt.db.clone()),

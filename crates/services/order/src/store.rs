@@ -54,12 +54,28 @@ pub struct OrderStore {
 }
 
 fn q(operation: &'static str, table: &'static str) -> impl FnOnce(sqlx::Error) -> DbError {
-    move |source| DbError::Query { operation, table, source }
+    move |source| DbError::Query {
+        operation,
+        table,
+        source,
+    }
 }
 
-type OrderRow = (String, i64, String, i64, String, String, String, String, String);
+type OrderRow = (
+    String,
+    i64,
+    String,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+);
 
-fn to_record((id, user_id, status, total_minor, currency, items, address, reservation_id, created_at): OrderRow) -> OrderRecord {
+fn to_record(
+    (id, user_id, status, total_minor, currency, items, address, reservation_id, created_at): OrderRow,
+) -> OrderRecord {
     OrderRecord {
         order_id: id,
         user_id,
@@ -74,8 +90,7 @@ fn to_record((id, user_id, status, total_minor, currency, items, address, reserv
     }
 }
 
-const ORDER_COLUMNS: &str =
-    "SELECT id, user_id, status, total_minor, currency, items, shipping_address, reservation_id, created_at FROM orders";
+const ORDER_COLUMNS: &str = "SELECT id, user_id, status, total_minor, currency, items, shipping_address, reservation_id, created_at FROM orders";
 
 impl OrderStore {
     pub fn new(db: Database) -> Self {
@@ -91,7 +106,11 @@ impl OrderStore {
     }
 
     /// Writes the read model row and the `OrderCreated` event (seq 1).
-    pub async fn insert_order(&self, tx: &mut Transaction<'static, Sqlite>, o: &OrderRecord) -> Result<(), DbError> {
+    pub async fn insert_order(
+        &self,
+        tx: &mut Transaction<'static, Sqlite>,
+        o: &OrderRecord,
+    ) -> Result<(), DbError> {
         let payload = serde_json::to_string(o).unwrap_or_default();
         self.db
             .timed(
@@ -157,13 +176,23 @@ impl OrderStore {
     pub async fn get(&self, id: &str) -> Result<Option<OrderRecord>, DbError> {
         let row: Option<OrderRow> = self
             .db
-            .timed("SELECT", "orders", sqlx::query_as(sqlx::AssertSqlSafe(format!("{ORDER_COLUMNS} WHERE id = ?"))).bind(id).fetch_optional(&self.db.reader))
+            .timed(
+                "SELECT",
+                "orders",
+                sqlx::query_as(sqlx::AssertSqlSafe(format!("{ORDER_COLUMNS} WHERE id = ?")))
+                    .bind(id)
+                    .fetch_optional(&self.db.reader),
+            )
             .await?;
         Ok(row.map(to_record))
     }
 
     /// A user's orders, newest first.
-    pub async fn list_for_user(&self, user_id: i64, limit: i64) -> Result<Vec<OrderRecord>, DbError> {
+    pub async fn list_for_user(
+        &self,
+        user_id: i64,
+        limit: i64,
+    ) -> Result<Vec<OrderRecord>, DbError> {
         let rows: Vec<OrderRow> = self
             .db
             .timed(
@@ -193,14 +222,16 @@ impl OrderStore {
             .await?;
         Ok(rows
             .into_iter()
-            .map(|(event_id, order_id, seq, event_type, payload, created_at)| OrderEvent {
-                event_id,
-                order_id,
-                seq,
-                event_type,
-                payload: serde_json::from_str(&payload).unwrap_or(Value::Null),
-                created_at,
-            })
+            .map(
+                |(event_id, order_id, seq, event_type, payload, created_at)| OrderEvent {
+                    event_id,
+                    order_id,
+                    seq,
+                    event_type,
+                    payload: serde_json::from_str(&payload).unwrap_or(Value::Null),
+                    created_at,
+                },
+            )
             .collect())
     }
 
@@ -217,7 +248,10 @@ impl OrderStore {
         .map_err(q("SELECT", "idempotency_keys"))?;
         let claim = match existing {
             Some((req, _, _, _, _)) if req != request => Claim::Mismatch,
-            Some((_, status, Some(code), Some(body), _)) if status == "done" => Claim::Replay { status: code as u16, body },
+            Some((_, status, Some(code), Some(body), _)) if status == "done" => Claim::Replay {
+                status: code as u16,
+                body,
+            },
             Some((_, _, _, _, created)) if !is_stale(&created, now) => Claim::InFlight,
             _ => {
                 sqlx::query(
@@ -238,7 +272,13 @@ impl OrderStore {
     }
 
     /// Records the answer for `key`, in the order's transaction.
-    pub async fn complete_key(&self, tx: &mut Transaction<'static, Sqlite>, key: &str, status: u16, body: &str) -> Result<(), DbError> {
+    pub async fn complete_key(
+        &self,
+        tx: &mut Transaction<'static, Sqlite>,
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> Result<(), DbError> {
         self.db
             .timed(
                 "UPDATE",
@@ -259,7 +299,9 @@ impl OrderStore {
             .timed(
                 "DELETE",
                 "idempotency_keys",
-                sqlx::query("DELETE FROM idempotency_keys WHERE key = ? AND status = 'pending'").bind(key).execute(&self.db.writer),
+                sqlx::query("DELETE FROM idempotency_keys WHERE key = ? AND status = 'pending'")
+                    .bind(key)
+                    .execute(&self.db.writer),
             )
             .await?;
         Ok(())

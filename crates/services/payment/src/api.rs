@@ -16,22 +16,39 @@ pub struct Authoriser {
 }
 
 pub fn router(authoriser: Authoriser) -> Router {
-    Router::new().route("/payments", post(pay)).with_state(authoriser)
+    Router::new()
+        .route("/payments", post(pay))
+        .with_state(authoriser)
 }
 
-async fn pay(State(a): State<Authoriser>, ApiJson(req): ApiJson<PaymentRequest>) -> Result<ApiJson<Payment>, ApiError> {
+async fn pay(
+    State(a): State<Authoriser>,
+    ApiJson(req): ApiJson<PaymentRequest>,
+) -> Result<ApiJson<Payment>, ApiError> {
     if req.order_id.is_empty() || req.order_id.len() > 64 {
-        return Err(ApiError::bad_request("invalid_field", "order_id must be 1 to 64 characters"));
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            "order_id must be 1 to 64 characters",
+        ));
     }
     if !(req.amount.is_finite() && req.amount >= 0.0) || req.user_id <= 0 {
-        return Err(ApiError::bad_request("invalid_field", "amount must be a non-negative number and user_id positive"));
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            "amount must be a non-negative number and user_id positive",
+        ));
     }
     if req.currency.len() != 3 {
-        return Err(ApiError::bad_request("invalid_field", "currency must be a three-letter code"));
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            "currency must be a three-letter code",
+        ));
     }
     let amount_minor = decimal_to_minor(req.amount);
     let (status, reason) = if amount_minor > a.decline_over_minor {
-        ("declined", Some("amount over the authorisation limit".to_owned()))
+        (
+            "declined",
+            Some("amount over the authorisation limit".to_owned()),
+        )
     } else {
         ("authorized", None)
     };

@@ -8,7 +8,16 @@ pub struct PaymentStore {
     db: Database,
 }
 
-type Row = (String, String, i64, i64, String, String, Option<String>, String);
+type Row = (
+    String,
+    String,
+    i64,
+    i64,
+    String,
+    String,
+    Option<String>,
+    String,
+);
 
 impl PaymentStore {
     pub fn new(db: Database) -> Self {
@@ -49,7 +58,17 @@ impl PaymentStore {
                 .fetch_one(&self.db.writer),
             )
             .await?;
-        let (payment_id, order_id, user_id, amount_minor, currency, status, reason, created_at) = row;
-        Ok(Payment { payment_id, order_id, user_id, amount: minor_to_decimal(amount_minor), currency, status, reason, created_at })
+        let (payment_id, order_id, user_id, amount_minor, currency, status, reason, created_at) =
+            row;
+        Ok(Payment {
+            payment_id,
+            order_id,
+            user_id,
+            amount: minor_to_decimal(amount_minor),
+            currency,
+            status,
+            reason,
+            created_at,
+        })
     }
 }

@@ -35,7 +35,12 @@ fn parse_bound(raw: Option<&str>, name: &str, default: i64, max: i64) -> Result<
             .parse::<i64>()
             .ok()
             .filter(|n| (0..=max).contains(n))
-            .ok_or_else(|| ApiError::bad_request("invalid_query", format!("{name} must be an integer from 0 to {max}"))),
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!("{name} must be an integer from 0 to {max}"),
+                )
+            }),
     }
 }
 
@@ -54,7 +59,10 @@ async fn list_products(
     })))
 }
 
-async fn get_product(State(store): State<ProductStore>, Path(raw): Path<String>) -> Result<ApiJson<Product>, ApiError> {
+async fn get_product(
+    State(store): State<ProductStore>,
+    Path(raw): Path<String>,
+) -> Result<ApiJson<Product>, ApiError> {
     let id = parse_id(&raw, "product")?;
     store
         .get(id)
@@ -68,7 +76,10 @@ async fn batch(
     ApiJson(req): ApiJson<ProductBatchRequest>,
 ) -> Result<ApiJson<Vec<Product>>, ApiError> {
     if req.product_ids.len() > MAX_BATCH {
-        return Err(ApiError::bad_request("invalid_field", format!("product_ids may hold at most {MAX_BATCH} ids")));
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            format!("product_ids may hold at most {MAX_BATCH} ids"),
+        ));
     }
     let mut ids = req.product_ids;
     ids.sort_unstable();

@@ -19,7 +19,13 @@ pub struct ProductStore {
 type Row = (i64, String, String, i64, String);
 
 fn to_product((id, name, category, price_minor, currency): Row) -> Product {
-    Product { id, name, category, price: minor_to_decimal(price_minor), currency }
+    Product {
+        id,
+        name,
+        category,
+        price: minor_to_decimal(price_minor),
+        currency,
+    }
 }
 
 impl ProductStore {
@@ -31,12 +37,17 @@ impl ProductStore {
     pub async fn seed_demo(&self, n: i64) -> Result<(), DbError> {
         let count: i64 = self
             .db
-            .timed("SELECT", "products", sqlx::query_scalar("SELECT COUNT(*) FROM products").fetch_one(&self.db.writer))
+            .timed(
+                "SELECT",
+                "products",
+                sqlx::query_scalar("SELECT COUNT(*) FROM products").fetch_one(&self.db.writer),
+            )
             .await?;
         if count > 0 {
             return Ok(());
         }
-        let mut qb = QueryBuilder::new("INSERT INTO products (id, name, category, price_minor, currency) ");
+        let mut qb =
+            QueryBuilder::new("INSERT INTO products (id, name, category, price_minor, currency) ");
         qb.push_values(1..=n, |mut b, id| {
             let category = CATEGORIES[(id as usize) % CATEGORIES.len()];
             b.push_bind(id)
@@ -45,7 +56,9 @@ impl ProductStore {
                 .push_bind(demo_price_minor(id))
                 .push_bind("USD");
         });
-        self.db.timed("INSERT", "products", qb.build().execute(&self.db.writer)).await?;
+        self.db
+            .timed("INSERT", "products", qb.build().execute(&self.db.writer))
+            .await?;
         Ok(())
     }
 
@@ -55,9 +68,11 @@ impl ProductStore {
             .timed(
                 "SELECT",
                 "products",
-                sqlx::query_as("SELECT id, name, category, price_minor, currency FROM products WHERE id = ?")
-                    .bind(id)
-                    .fetch_optional(&self.db.reader),
+                sqlx::query_as(
+                    "SELECT id, name, category, price_minor, currency FROM products WHERE id = ?",
+                )
+                .bind(id)
+                .fetch_optional(&self.db.reader),
             )
             .await?;
         Ok(row.map(to_product))
@@ -68,7 +83,9 @@ impl ProductStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut qb = QueryBuilder::new("SELECT id, name, category, price_minor, currency FROM products WHERE id IN (");
+        let mut qb = QueryBuilder::new(
+            "SELECT id, name, category, price_minor, currency FROM products WHERE id IN (",
+        );
         let mut sep = qb.separated(", ");
         for id in ids {
             sep.push_bind(*id);
@@ -76,13 +93,22 @@ impl ProductStore {
         qb.push(") ORDER BY id");
         let rows: Vec<Row> = self
             .db
-            .timed("SELECT", "products", qb.build_query_as().fetch_all(&self.db.reader))
+            .timed(
+                "SELECT",
+                "products",
+                qb.build_query_as().fetch_all(&self.db.reader),
+            )
             .await?;
         Ok(rows.into_iter().map(to_product).collect())
     }
 
     /// A page of the catalogue and the total count.
-    pub async fn list(&self, category: Option<&str>, limit: i64, offset: i64) -> Result<(Vec<Product>, i64), DbError> {
+    pub async fn list(
+        &self,
+        category: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<Product>, i64), DbError> {
         let rows: Vec<Row> = self
             .db
             .timed(
@@ -103,9 +129,11 @@ impl ProductStore {
             .timed(
                 "SELECT",
                 "products",
-                sqlx::query_scalar("SELECT COUNT(*) FROM products WHERE (?1 IS NULL OR category = ?1)")
-                    .bind(category)
-                    .fetch_one(&self.db.reader),
+                sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM products WHERE (?1 IS NULL OR category = ?1)",
+                )
+                .bind(category)
+                .fetch_one(&self.db.reader),
             )
             .await?;
         Ok((rows.into_iter().map(to_product).collect(), total))

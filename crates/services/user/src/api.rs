@@ -1,9 +1,9 @@
 //! HTTP handlers of the user service.
 
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::Router;
 use tracemart_contracts::{NewUser, User};
 use tracemart_platform::{ApiError, ApiJson, parse_id};
 
@@ -16,12 +16,18 @@ pub fn router(store: UserStore) -> Router {
         .with_state(store)
 }
 
-async fn get_user(State(store): State<UserStore>, Path(raw): Path<String>) -> Result<ApiJson<User>, ApiError> {
+async fn get_user(
+    State(store): State<UserStore>,
+    Path(raw): Path<String>,
+) -> Result<ApiJson<User>, ApiError> {
     let id = parse_id(&raw, "user")?;
     tracing::info!(user.id = id, "Looking up user");
     match store.get(id).await? {
         Some(user) => Ok(ApiJson(user)),
-        None => Err(ApiError::not_found("user_not_found", format!("User not found: {id}"))),
+        None => Err(ApiError::not_found(
+            "user_not_found",
+            format!("User not found: {id}"),
+        )),
     }
 }
 
@@ -34,12 +40,20 @@ async fn create_user(
     let name = new.name.trim();
     let email = new.email.trim();
     if name.is_empty() || name.len() > 100 {
-        return Err(ApiError::bad_request("invalid_field", "name must be 1 to 100 characters"));
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            "name must be 1 to 100 characters",
+        ));
     }
     let valid_email = email.len() <= 254
-        && email.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.'));
+        && email
+            .split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.'));
     if !valid_email {
-        return Err(ApiError::bad_request("invalid_field", "email must be an e-mail address"));
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            "email must be an e-mail address",
+        ));
     }
     let level = new.membership_level.as_deref().unwrap_or("standard");
     if !LEVELS.contains(&level) {

@@ -35,13 +35,26 @@ impl UserStore {
     pub async fn seed_demo(&self, n: i64) -> Result<(), DbError> {
         let count: i64 = self
             .db
-            .timed("SELECT", "users", sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.db.writer))
+            .timed(
+                "SELECT",
+                "users",
+                sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.db.writer),
+            )
             .await?;
         if count > 0 {
             return Ok(());
         }
         let now = chrono::Utc::now().to_rfc3339();
-        let mut tx = self.db.writer.begin().await.map_err(|source| DbError::Query { operation: "BEGIN", table: "users", source })?;
+        let mut tx = self
+            .db
+            .writer
+            .begin()
+            .await
+            .map_err(|source| DbError::Query {
+                operation: "BEGIN",
+                table: "users",
+                source,
+            })?;
         for id in 1..=n {
             sqlx::query("INSERT INTO users (id, name, email, membership_level, created_at) VALUES (?, ?, ?, ?, ?)")
                 .bind(id)
@@ -53,7 +66,11 @@ impl UserStore {
                 .await
                 .map_err(|source| DbError::Query { operation: "INSERT", table: "users", source })?;
         }
-        tx.commit().await.map_err(|source| DbError::Query { operation: "COMMIT", table: "users", source })
+        tx.commit().await.map_err(|source| DbError::Query {
+            operation: "COMMIT",
+            table: "users",
+            source,
+        })
     }
 
     pub async fn get(&self, id: i64) -> Result<Option<User>, DbError> {
@@ -67,10 +84,20 @@ impl UserStore {
                     .fetch_optional(&self.db.reader),
             )
             .await?;
-        Ok(row.map(|(id, name, email, membership_level)| User { id, name, email, membership_level }))
+        Ok(row.map(|(id, name, email, membership_level)| User {
+            id,
+            name,
+            email,
+            membership_level,
+        }))
     }
 
-    pub async fn create(&self, name: &str, email: &str, membership_level: &str) -> Result<User, CreateUserError> {
+    pub async fn create(
+        &self,
+        name: &str,
+        email: &str,
+        membership_level: &str,
+    ) -> Result<User, CreateUserError> {
         let now = chrono::Utc::now().to_rfc3339();
         let result = self
             .db
@@ -88,10 +115,16 @@ impl UserStore {
             )
             .await;
         match result {
-            Ok(id) => Ok(User { id, name: name.into(), email: email.into(), membership_level: membership_level.into() }),
-            Err(DbError::Query { source: sqlx::Error::Database(e), .. }) if e.is_unique_violation() => {
-                Err(CreateUserError::DuplicateEmail)
-            }
+            Ok(id) => Ok(User {
+                id,
+                name: name.into(),
+                email: email.into(),
+                membership_level: membership_level.into(),
+            }),
+            Err(DbError::Query {
+                source: sqlx::Error::Database(e),
+                ..
+            }) if e.is_unique_violation() => Err(CreateUserError::DuplicateEmail),
             Err(e) => Err(e.into()),
         }
     }

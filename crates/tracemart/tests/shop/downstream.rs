@@ -1,0 +1,142 @@
+//! A downstream that is down or slow gives 503 quickly, and no reservation stays held.
+
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tracemart_platform::ServiceName;
+
+use crate::helpers::{Shop, order_body};
+
+/// A port that accepts connections and never answers.
+async fn black_hole() -> (String, tokio::task::JoinHandle<()>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = l.accept().await {
+            held.push(sock);
+        }
+    });
+    (url, task)
+}
+
+#[tokio::test]
+async fn a_stopped_inventory_gives_503_and_nothing_is_held() {
+    let mut shop = Shop::start(|_| {}).await;
+    shop.stop(ServiceName::Inventory).await;
+
+    let start = Instant::now();
+    let (status, body) = shop.post_order(&order_body(5, &[(1, 1)])).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("inventory-service"),
+        "{body}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(2), "answered quickly");
+
+    // Reading orders and browsing products still work.
+    assert_eq!(
+        shop.get(ServiceName::Product, "/products?limit=5").await.0,
+        200
+    );
+    assert_eq!(
+        shop.get(ServiceName::Order, "/orders?user_id=5").await.0,
+        200
+    );
+
+    shop.restart(ServiceName::Inventory).await;
+    assert_eq!(shop.reservations_in("held").await, 0);
+    assert_eq!(shop.order_count().await, 0);
+}
+
+#[tokio::test]
+async fn a_user_service_that_never_answers_times_out_into_503() {
+    let (url, _hole) = black_hole().await;
+    let shop = Shop::start(|c| {
+        c.user.url = url.clone();
+        c.downstream_timeout_ms = 300;
+    })
+    .await;
+    let start = Instant::now();
+    let (status, body) = shop.post_order(&order_body(5, &[(1, 1)])).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("did not answer"),
+        "{body}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(3));
+    assert_eq!(shop.reservations_in("held").await, 0);
+}
+
+#[tokio::test]
+async fn an_inventory_that_times_out_after_reserving_is_compensated() {
+    // Reserve through a proxy that forwards the request but swallows the answer: the
+    // reservation is made, the order service times out, and must release it.
+    let shop = Shop::start(|_| {}).await;
+    let real = shop.url(ServiceName::Inventory);
+    let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    let http = reqwest::Client::new();
+    let app = axum::Router::new()
+        .route(
+            "/inventory/reserve",
+            axum::routing::post({
+                let real = real.clone();
+                let http = http.clone();
+                move |body: axum::body::Bytes| async move {
+                    let _ = http
+                        .post(format!("{real}/inventory/reserve"))
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .await;
+                    std::future::pending::<()>().await;
+                }
+            }),
+        )
+        .fallback({
+            let real = real.clone();
+            move |req: axum::extract::Request| async move {
+                let path = req.uri().path().to_owned();
+                let r = http.post(format!("{real}{path}")).send().await.unwrap();
+                (
+                    axum::http::StatusCode::from_u16(r.status().as_u16()).unwrap(),
+                    r.text().await.unwrap(),
+                )
+            }
+        });
+    tokio::spawn(async move { axum::serve(proxy, app).await });
+
+    let mut config = shop.config.clone();
+    config.inventory.url = proxy_url;
+    config.downstream_timeout_ms = 500;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let order_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(
+        async move { tracemart_order::run(&config, listener, std::future::pending()).await },
+    );
+    tracemart_testkit::wait_ready(
+        &shop.http,
+        &format!("{order_url}/health/ready"),
+        Duration::from_secs(10),
+    )
+    .await;
+
+    let before = shop.stock(4).await;
+    let (status, body) = tracemart_testkit::post_json(
+        &shop.http,
+        &format!("{order_url}/orders"),
+        &order_body(5, &[(4, 2)]),
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        shop.stock(4).await,
+        before,
+        "the reservation made behind the timeout was released"
+    );
+    assert_eq!(shop.reservations_in("held").await, 0);
+}

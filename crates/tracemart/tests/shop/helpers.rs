@@ -1,0 +1,183 @@
+//! An in-process shop: the five services on loopback port 0, each with its own SQLite file in
+//! a temporary directory, stoppable and restartable one by one.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tracemart_platform::{ServiceError, ServiceName, ShopConfig};
+
+pub const READY: Duration = Duration::from_secs(20);
+
+pub struct Shop {
+    pub config: ShopConfig,
+    pub http: reqwest::Client,
+    _dir: tempfile::TempDir,
+    running: HashMap<ServiceName, (oneshot::Sender<()>, JoinHandle<Result<(), ServiceError>>)>,
+}
+
+/// A listener on a fixed port, or on a new one when `port` is 0.
+async fn bind(port: u16) -> TcpListener {
+    TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap_or_else(|e| panic!("bind {port}: {e}"))
+}
+
+impl Shop {
+    /// Starts all five services with `tweak` applied to the configuration.
+    pub async fn start(tweak: impl FnOnce(&mut ShopConfig)) -> Shop {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = ShopConfig {
+            data_dir: dir.path().to_path_buf(),
+            demo_stock: 1_000,
+            downstream_timeout_ms: 2_000,
+            ..ShopConfig::default()
+        };
+        let mut listeners = HashMap::new();
+        for s in ServiceName::ALL {
+            let l = bind(0).await;
+            let port = l.local_addr().expect("addr").port();
+            config.endpoint_mut(s).port = port;
+            listeners.insert(s, l);
+        }
+        tweak(&mut config);
+        let mut shop = Shop {
+            config,
+            http: reqwest::Client::new(),
+            _dir: dir,
+            running: HashMap::new(),
+        };
+        for (s, l) in listeners {
+            shop.spawn(s, l);
+        }
+        for s in ServiceName::ALL {
+            shop.wait_ready(s).await;
+        }
+        shop
+    }
+
+    fn spawn(&mut self, s: ServiceName, listener: TcpListener) {
+        let (tx, rx) = oneshot::channel::<()>();
+        let config = self.config.clone();
+        let shutdown = async move {
+            let _ = rx.await;
+        };
+        let task = tokio::spawn(async move {
+            match s {
+                ServiceName::Order => tracemart_order::run(&config, listener, shutdown).await,
+                ServiceName::User => tracemart_user::run(&config, listener, shutdown).await,
+                ServiceName::Product => tracemart_product::run(&config, listener, shutdown).await,
+                ServiceName::Inventory => {
+                    tracemart_inventory::run(&config, listener, shutdown).await
+                }
+                ServiceName::Payment => tracemart_payment::run(&config, listener, shutdown).await,
+            }
+        });
+        self.running.insert(s, (tx, task));
+    }
+
+    pub async fn wait_ready(&self, s: ServiceName) {
+        // Its own port, not `url_of`: a test may point other services elsewhere.
+        let url = format!(
+            "http://127.0.0.1:{}/health/ready",
+            self.config.endpoint(s).port
+        );
+        tracemart_testkit::wait_ready(&self.http, &url, READY).await;
+    }
+
+    pub fn url(&self, s: ServiceName) -> String {
+        self.config.url_of(s)
+    }
+
+    /// Stops `s` gracefully and waits until it has stopped.
+    pub async fn stop(&mut self, s: ServiceName) {
+        if let Some((tx, task)) = self.running.remove(&s) {
+            let _ = tx.send(());
+            let result = task.await.expect("service task panicked");
+            assert!(result.is_ok(), "{s} stopped with an error: {result:?}");
+        }
+    }
+
+    /// Starts `s` again on its port, with its data directory as it was.
+    pub async fn restart(&mut self, s: ServiceName) {
+        self.stop(s).await;
+        let l = bind(self.config.endpoint(s).port).await;
+        self.spawn(s, l);
+        self.wait_ready(s).await;
+    }
+
+    pub async fn post_order(&self, body: &Value) -> (u16, Value) {
+        tracemart_testkit::post_json(
+            &self.http,
+            &format!("{}/orders", self.url(ServiceName::Order)),
+            body,
+        )
+        .await
+    }
+
+    pub async fn get(&self, s: ServiceName, path: &str) -> (u16, Value) {
+        tracemart_testkit::get_json(&self.http, &format!("{}{path}", self.url(s))).await
+    }
+
+    /// Units of `product_id` available and reserved, from the inventory service.
+    pub async fn stock(&self, product_id: i64) -> (i64, i64) {
+        let (status, body) = self
+            .get(ServiceName::Inventory, &format!("/inventory/{product_id}"))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        (
+            body["available"].as_i64().expect("available"),
+            body["reserved"].as_i64().expect("reserved"),
+        )
+    }
+
+    /// Price of a product in cents, from the product service.
+    pub async fn price_minor(&self, product_id: i64) -> i64 {
+        let (status, body) = self
+            .get(ServiceName::Product, &format!("/products/{product_id}"))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        (body["price"].as_f64().expect("price") * 100.0).round() as i64
+    }
+
+    /// Reservations in a given state, read straight from the inventory's database.
+    pub async fn reservations_in(&self, status: &str) -> i64 {
+        let path = self.config.database_path(ServiceName::Inventory);
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", path.display()))
+            .await
+            .expect("open inventory db");
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reservations WHERE status = ? AND id IN (SELECT reservation_id FROM reservation_items)")
+            .bind(status)
+            .fetch_one(&pool)
+            .await
+            .expect("count reservations");
+        pool.close().await;
+        n
+    }
+
+    /// Orders stored, read straight from the order service's database.
+    pub async fn order_count(&self) -> i64 {
+        let path = self.config.database_path(ServiceName::Order);
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", path.display()))
+            .await
+            .expect("open order db");
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders")
+            .fetch_one(&pool)
+            .await
+            .expect("count orders");
+        pool.close().await;
+        n
+    }
+}
+
+/// A well-formed order body.
+pub fn order_body(user_id: i64, items: &[(i64, i64)]) -> Value {
+    json!({
+        "user_id": user_id,
+        "items": items.iter().map(|(p, q)| json!({"product_id": p, "quantity": q})).collect::<Vec<_>>(),
+        "shipping_address": {"street": "1 Sejong-daero", "city": "Seoul", "postal_code": "04524", "country": "KR"},
+    })
+}

@@ -1,0 +1,9 @@
+//! The shop's behaviour through its HTTP API: real services on loopback, real SQLite.
+#![allow(clippy::unwrap_used, unreachable_pub)]
+
+mod concurrency;
+mod downstream;
+mod helpers;
+mod orders;
+mod restart;
+mod validation;
