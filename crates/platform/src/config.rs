@@ -74,7 +74,7 @@ impl std::fmt::Display for ServiceName {
 }
 
 /// Where one service listens and where others reach it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServiceEndpoint {
     pub port: u16,
@@ -127,15 +127,6 @@ pub struct ShopConfig {
     pub inventory: ServiceEndpoint,
     pub payment: ServiceEndpoint,
     pub console: ConsolePorts,
-}
-
-impl Default for ServiceEndpoint {
-    fn default() -> Self {
-        Self {
-            port: 0,
-            url: String::new(),
-        }
-    }
 }
 
 impl Default for ShopConfig {

@@ -61,6 +61,9 @@ fn q(operation: &'static str, table: &'static str) -> impl FnOnce(sqlx::Error) -
     }
 }
 
+/// request, status, response status, response body, created at.
+type KeyRow = (String, String, Option<i64>, Option<String>, String);
+
 type OrderRow = (
     String,
     i64,
@@ -239,7 +242,7 @@ impl OrderStore {
     pub async fn claim_key(&self, key: &str, request: &str) -> Result<Claim, DbError> {
         let now = chrono::Utc::now();
         let mut tx = self.begin().await?;
-        let existing: Option<(String, String, Option<i64>, Option<String>, String)> = sqlx::query_as(
+        let existing: Option<KeyRow> = sqlx::query_as(
             "SELECT request, status, response_status, response_body, created_at FROM idempotency_keys WHERE key = ?",
         )
         .bind(key)

@@ -12,11 +12,14 @@ use tracemart_platform::{ServiceError, ServiceName, ShopConfig};
 
 pub const READY: Duration = Duration::from_secs(20);
 
+/// A running service: its stop signal and its task.
+type Running = (oneshot::Sender<()>, JoinHandle<Result<(), ServiceError>>);
+
 pub struct Shop {
     pub config: ShopConfig,
     pub http: reqwest::Client,
     _dir: tempfile::TempDir,
-    running: HashMap<ServiceName, (oneshot::Sender<()>, JoinHandle<Result<(), ServiceError>>)>,
+    running: HashMap<ServiceName, Running>,
 }
 
 /// A listener on a fixed port, or on a new one when `port` is 0.
