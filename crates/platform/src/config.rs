@@ -82,21 +82,27 @@ pub struct ServiceEndpoint {
     pub url: String,
 }
 
-/// Ports of the embedded console.
+/// Ports and retention of the embedded console.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
-pub struct ConsolePorts {
+pub struct ConsoleSettings {
     pub ui_port: u16,
     pub otlp_grpc_port: u16,
     pub otlp_http_port: u16,
+    /// Traces older than this many seconds are deleted.
+    pub retention_max_age_secs: u64,
+    /// The store is trimmed, oldest traces first, to stay under this size.
+    pub retention_max_bytes: u64,
 }
 
-impl Default for ConsolePorts {
+impl Default for ConsoleSettings {
     fn default() -> Self {
         Self {
             ui_port: 16686,
             otlp_grpc_port: 4317,
             otlp_http_port: 4318,
+            retention_max_age_secs: 24 * 3600,
+            retention_max_bytes: 1 << 30,
         }
     }
 }
@@ -126,7 +132,7 @@ pub struct ShopConfig {
     pub product: ServiceEndpoint,
     pub inventory: ServiceEndpoint,
     pub payment: ServiceEndpoint,
-    pub console: ConsolePorts,
+    pub console: ConsoleSettings,
 }
 
 impl Default for ShopConfig {
@@ -149,7 +155,7 @@ impl Default for ShopConfig {
             product: ep(ServiceName::Product),
             inventory: ep(ServiceName::Inventory),
             payment: ep(ServiceName::Payment),
-            console: ConsolePorts::default(),
+            console: ConsoleSettings::default(),
         }
     }
 }
@@ -233,6 +239,12 @@ impl ShopConfig {
                 "CONSOLE_UI_PORT" => self.console.ui_port = parse_var(key, value)?,
                 "CONSOLE_OTLP_GRPC_PORT" => self.console.otlp_grpc_port = parse_var(key, value)?,
                 "CONSOLE_OTLP_HTTP_PORT" => self.console.otlp_http_port = parse_var(key, value)?,
+                "CONSOLE_RETENTION_MAX_AGE_SECS" => {
+                    self.console.retention_max_age_secs = parse_var(key, value)?
+                }
+                "CONSOLE_RETENTION_MAX_BYTES" => {
+                    self.console.retention_max_bytes = parse_var(key, value)?
+                }
                 other => {
                     if let Some((svc, field)) = other.split_once('_')
                         && let Some(s) = ServiceName::parse(&svc.to_ascii_lowercase())
@@ -369,6 +381,13 @@ mod tests {
             ..ShopConfig::default()
         };
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn the_example_file_lists_the_defaults() {
+        let text = include_str!("../../../tracemart.example.toml");
+        let parsed: ShopConfig = toml::from_str(text).expect("example parses");
+        assert_eq!(parsed, ShopConfig::default());
     }
 
     #[test]

@@ -17,7 +17,13 @@ pub(crate) async fn run(args: ConsoleArgs) -> u8 {
         Ok(c) => c,
         Err(e) => return settings::config_failure(&e),
     };
-    let _ = tracing_subscriber_init();
+    let _logs = match console_logging() {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
     let ports = &config.console;
     let host = config.host.as_str();
     let listeners = async {
