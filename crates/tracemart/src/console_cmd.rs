@@ -70,10 +70,12 @@ pub(crate) async fn run(args: ConsoleArgs) -> u8 {
     }
 }
 
-/// The console logs plainly to stderr and never traces itself into itself.
-fn tracing_subscriber_init() -> Result<(), tracemart_telemetry::TelemetryError> {
+/// The console logs JSON lines but never traces itself into itself.
+fn console_logging()
+-> Result<tracemart_telemetry::TelemetryGuard, tracemart_telemetry::TelemetryError> {
     let mut t =
-        tracemart_telemetry::TelemetryConfig::new("tracemart-console", env!("CARGO_PKG_VERSION"));
+        tracemart_telemetry::TelemetryConfig::new("tracemart-console", env!("CARGO_PKG_VERSION"))
+            .with_env();
     t.sdk_disabled = true;
-    tracemart_telemetry::init(&t).map(std::mem::forget)
+    tracemart_telemetry::init(&t)
 }
