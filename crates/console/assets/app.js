@@ -51,6 +51,9 @@ function color(name) {
   return `hsl(${hash % 360}, 55%, 55%)`;
 }
 
+// A service's colour, as a dot before its name.
+const dot = (service) => h('i', { class: 'dot', style: `background:${color(service)}` });
+
 function setStatus(text, isError) {
   const el = $('#search-status');
   el.textContent = text;
@@ -205,10 +208,8 @@ function renderResults(traces) {
         h('div', { style: `height:4px;background:${t.error_count ? 'var(--err)' : 'var(--accent)'};width:${Math.max(2, 100 * t.duration_us / max)}%` })),
       h('td', { class: 'num' }, `${t.span_count}`,
         t.error_count ? h('span', { class: 'pill err', 'data-testid': 'error-count', text: ` ${t.error_count} err` }) : null),
-      h('td', {}, t.services.map((s) => h('span', {
-        class: `pill${s.errors ? ' err' : ''}`, style: `border-left:3px solid ${color(s.service)}`,
-        text: `${s.service} ${s.spans}`,
-      }))));
+      h('td', {}, t.services.map((s) => h('span', { class: `pill${s.errors ? ' err' : ''}` },
+        dot(s.service), `${s.service} ${s.spans}`))));
   }));
 }
 
@@ -222,8 +223,11 @@ function renderScatter(traces) {
   const x = (t) => P + (t1 === t0 ? (W - 2 * P) / 2 : (W - 2 * P) * (t.start_us - t0) / (t1 - t0));
   const y = (t) => H - P - (H - 2 * P) * (t.duration_us / dmax);
   box.replaceChildren(h('svg', { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none' },
-    traces.map((t) => h('circle', {
-      cx: x(t), cy: y(t), r: 4, fill: t.error_count ? 'var(--err)' : 'var(--accent)', 'fill-opacity': 0.7,
+    // Zero-length round-capped lines with a non-scaling stroke: circles would stretch into
+    // ellipses with the plot (preserveAspectRatio="none").
+    traces.map((t) => h('line', {
+      x1: x(t), y1: y(t), x2: x(t), y2: y(t), stroke: t.error_count ? 'var(--err)' : 'var(--accent)',
+      'stroke-width': 9, 'stroke-linecap': 'round', 'vector-effect': 'non-scaling-stroke', 'stroke-opacity': 0.7,
       onclick: () => navigate(`/trace/${t.trace_id}`),
     }, h('title', { text: `${t.root_service}: ${t.root_operation} — ${fmtDur(t.duration_us)}` })))));
 }
@@ -293,7 +297,8 @@ function renderTrace() {
     h('div', { class: 'muted' },
       h('span', { class: 'mono', text: trace.traceID }), ' · ', fmtTime(start), ' · ',
       h('b', { 'data-testid': 'trace-duration', text: fmtDur(total) }), ` · ${trace.spans.length} spans · ${services.length} services`,
-      errors ? h('span', { class: 'pill err', text: ` ${errors} errors` }) : '', ' · ', `${logs.length} log lines`, ' · ',
+      errors ? [' · ', h('span', { class: 'pill err', 'data-testid': 'trace-errors', text: `${errors} error${errors === 1 ? '' : 's'}` })] : '',
+      ' · ', `${logs.length} log lines`, ' · ',
       h('a', { href: `/api/traces/${trace.traceID}`, target: '_blank', text: 'JSON' })));
   $('#trace-legend').replaceChildren(...services.map((s) => h('span', {}, h('i', { style: `background:${color(s)}` }), s)));
 
@@ -306,27 +311,34 @@ function renderTrace() {
     logsBySpan.get(key).push(l);
   }
   const withLogs = $('#show-logs').checked;
-  const logRow = (l) => h('div', { class: 'wf-log', 'data-testid': 'log-row' },
-    h('div', { class: 'wf-name' }, h('span', { class: `sev-${l.severity}`, text: `${l.severity || 'LOG'} ` }), h('span', { text: l.body, title: l.body })),
+  // A label beside a mark at `at` percent: to its right, or to its left near the right edge.
+  const beside = (at, gap) => (at > 85 ? `right:calc(${100 - at}% + ${gap}px)` : `left:calc(${at}% + ${gap}px)`);
+  const logRow = (l, depth) => h('div', { class: 'wf-log', 'data-testid': 'log-row' },
+    h('div', { class: 'wf-name', style: `padding-left:${22 + depth * 14}px` }, h('span', { class: `sev-${l.severity}`, text: `${l.severity || 'LOG'} ` }), h('span', { text: l.body, title: l.body })),
     h('div', { class: 'wf-track' }, h('div', { class: 'wf-tick', style: `left:${pct(Math.min(Math.max(l.time, start), end))}` }),
-      h('span', { class: 'wf-label', style: `left:calc(${pct(Math.min(Math.max(l.time, start), end))} + 6px)`, text: `+${fmtDur(l.time - start)}` })));
+      h('span', { class: 'wf-label', style: beside(100 * (Math.min(Math.max(l.time, start), end) - start) / total, 6), text: `+${fmtDur(l.time - start)}` })));
   const rows = [];
   for (const { span, depth } of order) {
     const err = isError(span);
     const left = 100 * (span.startTime - start) / total;
+    const right = left + 100 * span.duration / total;
+    // The duration goes after the bar, before it when the bar ends near the edge, or inside
+    // it when the bar spans (nearly) the whole trace.
+    const label = right <= 85 ? `left:calc(${right}% + 4px)`
+      : left >= 15 ? `right:calc(${100 - left}% + 4px)` : `right:calc(${100 - right}% + 4px);color:#fff`;
     const row = h('div', {
-      class: 'wf-row', 'data-testid': 'waterfall-row', 'data-span-id': span.spanID,
+      class: 'wf-row', 'data-testid': 'waterfall-row', 'data-span-id': span.spanID, 'data-service': service(span),
       onclick: () => selectSpan(span, row),
     },
     h('div', { class: 'wf-name', style: `padding-left:${8 + depth * 14}px`, title: `${service(span)} ${span.operationName}` },
       h('span', { style: `color:${color(service(span))}`, text: `${service(span)} ` }), h('b', { text: span.operationName })),
     h('div', { class: 'wf-track' },
       h('div', { class: `wf-bar${err ? ' err' : ''}`, style: `left:${left}%;width:${Math.max(100 * span.duration / total, 0.2)}%;background:${color(service(span))}` }),
-      h('span', { class: 'wf-label', style: left > 70 ? `right:${100 - left + 0.5}%` : `left:calc(${left + 100 * span.duration / total}% + 4px)`, text: fmtDur(span.duration) })));
+      h('span', { class: 'wf-label', style: label, text: fmtDur(span.duration) })));
     rows.push(row);
-    if (withLogs) rows.push(...(logsBySpan.get(span.spanID) || []).map(logRow));
+    if (withLogs) rows.push(...(logsBySpan.get(span.spanID) || []).map((l) => logRow(l, depth)));
   }
-  if (withLogs && logsBySpan.has('')) rows.push(...logsBySpan.get('').map(logRow));
+  if (withLogs && logsBySpan.has('')) rows.push(...logsBySpan.get('').map((l) => logRow(l, 0)));
   $('#waterfall').replaceChildren(...rows);
   const first = rows.find((r) => r.classList.contains('wf-row'));
   if (first) first.click();
@@ -391,7 +403,7 @@ async function showServices() {
     'data-testid': 'service-row', 'data-service': service,
     onclick: () => navigate(`/services?service=${encodeURIComponent(service)}`),
   },
-  h('td', {}, h('span', { class: 'pill', style: `border-left:3px solid ${color(service)}`, text: service })),
+  h('td', {}, h('span', { class: 'pill' }, dot(service), service)),
   h('td', { class: 'num', text: stats.count }), h('td', { class: 'num', text: fmtRate(stats.rate_per_s) }),
   h('td', { class: 'num', style: stats.errors ? 'color:var(--err)' : '', text: fmtPct(stats.error_ratio) }),
   h('td', { class: 'num', text: fmtMs(stats.p50_ms) }), h('td', { class: 'num', text: fmtMs(stats.p95_ms) }),
@@ -481,12 +493,15 @@ async function showMap() {
   const H = Math.max(300, 110 * Math.max(...layers.map((l) => (l ? l.length : 0))));
   const pos = new Map();
   layers.forEach((layer, i) => (layer || []).forEach((n, j) => pos.set(n.service, { x: colW * (i + 0.5), y: (H / layer.length) * (j + 0.5) })));
-  const R = 34;
+  // Nodes are rounded boxes wide enough for a service name; edges end at their borders.
+  const HW = 78, HH = 22;
+  const toBorder = (ux, uy) => Math.min(ux ? HW / Math.abs(ux) : Infinity, uy ? HH / Math.abs(uy) : Infinity);
   const edgeEls = edges.map((e) => {
     const a = pos.get(e.parent), b = pos.get(e.child);
     if (!a || !b) return null;
     const dx = b.x - a.x, dy = b.y - a.y, len = Math.hypot(dx, dy) || 1;
-    const x1 = a.x + dx / len * R, y1 = a.y + dy / len * R, x2 = b.x - dx / len * (R + 6), y2 = b.y - dy / len * (R + 6);
+    const ux = dx / len, uy = dy / len, r = toBorder(ux, uy);
+    const x1 = a.x + ux * r, y1 = a.y + uy * r, x2 = b.x - ux * (r + 6), y2 = b.y - uy * (r + 6);
     return h('g', { 'data-testid': 'map-edge', 'data-parent': e.parent, 'data-child': e.child },
       h('path', { class: `edge${e.errors ? ' err' : ''}`, d: `M${x1},${y1} L${x2},${y2}`, 'stroke-width': 1.5 + Math.min(4, Math.log10(e.calls + 1)), 'marker-end': `url(#arrow${e.errors ? '-err' : ''})` }),
       h('text', { class: 'edge-label', x: (x1 + x2) / 2, y: (y1 + y2) / 2 - 6, text: `${e.calls} calls · ${fmtPct(e.error_ratio)} err` }));
@@ -498,9 +513,9 @@ async function showMap() {
       transform: `translate(${p.x},${p.y})`, style: 'cursor:pointer',
       onclick: () => navigate(`/services?service=${encodeURIComponent(n.service)}`),
     },
-    h('circle', { r: R }),
-    h('text', { y: 4, 'font-weight': 600, text: n.service }),
-    h('text', { y: R + 16, fill: '#6b7280', text: `${fmtRate(n.stats.rate_per_s)}/s · ${fmtPct(n.stats.error_ratio)} err · p95 ${fmtMs(n.stats.p95_ms)}` }));
+    h('rect', { x: -HW, y: -HH, width: 2 * HW, height: 2 * HH, rx: 10 }),
+    h('text', { y: 5, 'font-weight': 600, text: n.service }),
+    h('text', { class: 'node-stats', y: HH + 16, text: `${fmtRate(n.stats.rate_per_s)}/s · ${fmtPct(n.stats.error_ratio)} err · p95 ${fmtMs(n.stats.p95_ms)}` }));
   });
   const marker = (id, fill) => h('marker', { id, viewBox: '0 0 10 10', refX: 5, refY: 5, markerWidth: 6, markerHeight: 6, orient: 'auto-start-reverse' },
     h('path', { d: 'M 0 0 L 10 5 L 0 10 z', fill }));

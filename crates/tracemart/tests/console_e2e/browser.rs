@@ -1,0 +1,129 @@
+//! The console's web UI in headless Chromium (Debian's `chromium`, driven by `playwright-core`
+//! from `tests/browser/`): search, a trace's waterfall, the services table and the service map,
+//! with a screenshot of each page under `target/browser-screenshots/`.
+//!
+//! `scripts/test` installs Chromium and the node modules; when they are missing this test
+//! fails (it does not skip) and says how to install them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::helpers::{ORDER_PATH_SERVICES, Up, repo_root};
+use crate::processes::descendants_of;
+
+/// The whole browser session: launch, four pages, screenshots.
+const BROWSER_TIMEOUT: Duration = Duration::from_secs(90);
+
+fn chromium() -> PathBuf {
+    PathBuf::from("/usr/bin/chromium")
+}
+
+/// Where the screenshots go: `target/browser-screenshots/`.
+fn screenshots_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("CARGO_TARGET_TMPDIR is target/tmp")
+        .join("browser-screenshots")
+}
+
+/// Fails with how to install what the browser test needs, if anything is missing.
+fn require_browser_tools(browser_dir: &Path) {
+    let install = "run scripts/test (it installs them), or: apt-get install -y chromium && npm ci --prefix tests/browser";
+    assert!(
+        chromium().exists(),
+        "{} is missing: the browser test needs Debian's chromium package; {install}",
+        chromium().display()
+    );
+    let node = Command::new("node").arg("--version").output();
+    assert!(
+        node.as_ref().is_ok_and(|o| o.status.success()),
+        "`node` is not available ({node:?}): the browser test runs tests/browser/console.mjs with it; {install}"
+    );
+    assert!(
+        browser_dir
+            .join("node_modules/playwright-core/package.json")
+            .exists(),
+        "{}/node_modules/playwright-core is missing; {install}",
+        browser_dir.display()
+    );
+}
+
+#[tokio::test]
+async fn the_console_ui_shows_search_results_a_traces_waterfall_services_and_the_map() {
+    let browser_dir = repo_root().join("tests/browser");
+    require_browser_tools(&browser_dir);
+    let up = Up::start();
+    // A created order to look at, and a failing one so that errors show.
+    let placed = up.order(7, 5, 1).await;
+    assert_eq!(placed.status, 201, "{}", placed.body);
+    let failed = up.order(7, 5, 6).await;
+    assert_eq!(failed.status, 409, "{}", failed.body);
+    up.trace_with(&placed.trace_id, &ORDER_PATH_SERVICES).await;
+    up.trace_with(&failed.trace_id, &ORDER_PATH_SERVICES).await;
+    let out = screenshots_dir();
+    let _ = std::fs::remove_dir_all(&out);
+
+    let started = Instant::now();
+    let mut child = Command::new("node")
+        .arg(browser_dir.join("console.mjs"))
+        .arg(up.console_url())
+        .arg(&placed.trace_id)
+        .arg(&out)
+        .arg(&failed.trace_id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn node");
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for node") {
+            break Some(status);
+        }
+        if started.elapsed() > BROWSER_TIMEOUT {
+            // Chromium's processes too, not just node.
+            let pid = i32::try_from(child.id()).expect("pid fits i32");
+            for p in descendants_of(pid) {
+                let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+            }
+            let _ = child.kill();
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let output = child.wait_with_output().expect("node's output");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    println!(
+        "browser session: {} ms; screenshots in {}",
+        started.elapsed().as_millis(),
+        out.display()
+    );
+
+    let status = status.unwrap_or_else(|| {
+        panic!("the browser session took over {BROWSER_TIMEOUT:?}\n{stdout}\n{stderr}")
+    });
+    assert!(
+        status.success(),
+        "the browser session failed ({status}):\n{stdout}\n{stderr}"
+    );
+    for page in [
+        "1-search",
+        "2-trace",
+        "3-services",
+        "4-map",
+        "5-failed-trace",
+    ] {
+        let png = out.join(format!("{page}.png"));
+        let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
+        assert!(
+            size > 10_000,
+            "{} is missing or blank ({size} bytes)",
+            png.display()
+        );
+    }
+}

@@ -1,0 +1,124 @@
+//! `tracemart up` itself: the banner with every URL, time to ready, a clean stop on SIGTERM,
+//! and no orphans whether it is stopped or killed.
+
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use crate::helpers::Up;
+use crate::processes::{assert_all_gone, cmdline};
+
+/// Everything `up` starts: the console and the five services.
+const CHILDREN: usize = 6;
+
+#[tokio::test]
+async fn up_prints_every_url_and_becomes_ready() {
+    let up = Up::start();
+
+    let banner = up.banner.join("\n");
+    println!("{banner}");
+    println!("time to ready: {} ms", up.time_to_ready.as_millis());
+    let p = &up.ports;
+    for (name, port) in [
+        ("order", p.order),
+        ("user", p.user),
+        ("product", p.product),
+        ("inventory", p.inventory),
+        ("payment", p.payment),
+        ("console", p.ui),
+    ] {
+        let url = format!("http://127.0.0.1:{port}");
+        assert!(
+            banner
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(name) && l.contains(&url)),
+            "no line for {name} with {url} in:\n{banner}"
+        );
+    }
+    assert!(
+        banner.contains(&format!("grpc 127.0.0.1:{}", p.otlp_grpc)),
+        "{banner}"
+    );
+    assert!(
+        banner.contains(&format!("http 127.0.0.1:{}", p.otlp_http)),
+        "{banner}"
+    );
+    assert!(banner.contains("/logs"), "no logs directory in:\n{banner}");
+
+    // Ready means ready: every service and the console answer at once.
+    for port in [p.order, p.user, p.product, p.inventory, p.payment] {
+        let url = format!("http://127.0.0.1:{port}/health/ready");
+        let status = up.http.get(&url).send().await.unwrap().status();
+        assert!(status.is_success(), "{url}: {status}");
+    }
+    let (status, _) = up.console_get("/health").await;
+    assert_eq!(status, 200);
+    // Each child logs to DATA_DIR/logs/<name>.log.
+    let logs = up.data_dir.path().join("data/logs");
+    for name in [
+        "console",
+        "order",
+        "user",
+        "product",
+        "inventory",
+        "payment",
+    ] {
+        let file = logs.join(format!("{name}.log"));
+        assert!(file.exists(), "{} is missing", file.display());
+    }
+}
+
+#[tokio::test]
+async fn up_stops_cleanly_on_sigterm_and_leaves_no_orphans() {
+    let mut up = Up::start();
+    let pids = up.wait_for_children(CHILDREN).await;
+    let names: Vec<String> = pids.iter().map(|p| cmdline(*p)).collect();
+    for what in [
+        "console",
+        "serve order",
+        "serve user",
+        "serve product",
+        "serve inventory",
+        "serve payment",
+    ] {
+        assert!(
+            names.iter().any(|n| n.contains(what)),
+            "no child `{what}` in {names:?}"
+        );
+    }
+
+    up.signal(Signal::SIGTERM);
+    let status = up.wait_exit(Duration::from_secs(45)).await;
+
+    let status = status.unwrap_or_else(|| panic!("up still running 45 s after SIGTERM"));
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "up exited with {status}; {}",
+        up.output()
+    );
+    assert_all_gone(
+        &pids,
+        Duration::from_secs(5),
+        "up's children to be gone after it exited",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_killed_up_leaves_no_orphans() {
+    let mut up = Up::start();
+    let pids = up.wait_for_children(CHILDREN).await;
+
+    up.signal(Signal::SIGKILL);
+    let status = up.wait_exit(Duration::from_secs(10)).await;
+
+    assert!(status.is_some(), "up survived SIGKILL");
+    // Children notice that their parent went away and stop by themselves.
+    assert_all_gone(
+        &pids,
+        Duration::from_secs(15),
+        "children of a killed up to stop by themselves",
+    )
+    .await;
+}

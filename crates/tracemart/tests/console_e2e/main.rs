@@ -1,0 +1,13 @@
+//! The built `tracemart` binary end to end: `tracemart up` on free ports, orders placed over
+//! HTTP, and what the embedded console then shows (Jaeger API, logs, service map, web UI in
+//! headless Chromium); plus how `up` starts and stops its children.
+#![allow(clippy::unwrap_used, unreachable_pub)]
+
+mod browser;
+mod dependencies;
+mod helpers;
+mod jaeger;
+mod lifecycle;
+mod logs;
+mod processes;
+mod traces;

@@ -1,0 +1,156 @@
+// Drives the tracemart console in headless Chromium, the way a person would use it:
+// search, open a trace, read its waterfall and span details, then the services table and the
+// service map. Keeps a screenshot of each page.
+//
+//   node tests/browser/console.mjs <ui-url> <trace-id> <out-dir> [<failed-trace-id>]
+//
+// Exits 0 when every check passes; otherwise prints what failed and exits 1. Uses Debian's
+// /usr/bin/chromium (or $CHROMIUM) through playwright-core: no browser download.
+
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const [ui, traceId, outDir, failedId] = process.argv.slice(2);
+if (!ui || !traceId || !outDir) {
+  console.error('usage: node console.mjs <ui-url> <trace-id> <out-dir> [<failed-trace-id>]');
+  process.exit(2);
+}
+const SERVICES = ['order-service', 'user-service', 'product-service', 'inventory-service'];
+const TIMEOUT = 30_000;
+mkdirSync(outDir, { recursive: true });
+
+// The machine's network is closed: without these flags Chromium waits on connections it
+// tries to make by itself (updates, sync, QUIC probes).
+const ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--disable-dev-shm-usage',
+];
+
+const step = (what) => console.log(`- ${what}`);
+function check(ok, what) {
+  if (!ok) throw new Error(`check failed: ${what}`);
+}
+
+async function shot(page, name) {
+  const path = join(outDir, `${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  console.log(`  screenshot ${path}`);
+}
+
+const profile = mkdtempSync(join(tmpdir(), 'tracemart-chromium-'));
+let context;
+const problems = [];
+try {
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ARGS,
+    viewport: { width: 1400, height: 900 },
+    timeout: TIMEOUT,
+  });
+  context.setDefaultTimeout(TIMEOUT);
+  const page = context.pages()[0] || await context.newPage();
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console error: ${m.text()}`); });
+  page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
+
+  // 1. Search: the form, then the order's trace among the results.
+  step('search');
+  await page.goto(`${ui}/`);
+  await page.getByTestId('search-form').waitFor();
+  await page.getByTestId('f-service').locator('option[value="order-service"]').waitFor({ state: 'attached' });
+  await page.getByTestId('f-service').selectOption('order-service');
+  await page.getByTestId('search-submit').click();
+  const row = page.locator(`[data-testid="result-row"][data-trace-id="${traceId}"]`);
+  await row.waitFor();
+  check(page.url().includes('service=order-service'), `the search is in the URL (${page.url()})`);
+  const rows = await page.getByTestId('result-row').count();
+  check(rows >= 1, 'at least one result');
+  const errRows = await page.locator('[data-testid="result-row"]:has([data-testid="error-count"])').count();
+  console.log(`  ${rows} results, ${errRows} with errors`);
+  await shot(page, '1-search');
+
+  // 2. Open the trace from its row: the waterfall with every service, logs, span details.
+  step('open trace');
+  await row.click();
+  await page.waitForURL(`**/trace/${traceId}`);
+  await page.getByTestId('waterfall-row').first().waitFor();
+  const services = await page.getByTestId('waterfall-row').evaluateAll((els) => els.map((e) => e.dataset.service));
+  console.log(`  ${services.length} spans: ${[...new Set(services)].join(', ')}`);
+  for (const s of SERVICES) check(services.includes(s), `a waterfall row of ${s}`);
+  const title = await page.getByTestId('trace-title').textContent();
+  check(title.includes('order-service'), `the title names the root service (${title})`);
+  const logs = await page.getByTestId('log-row').count();
+  console.log(`  ${logs} log rows`);
+  check(logs > 0, 'log rows in the waterfall');
+  const details = page.getByTestId('span-details');
+  check((await details.getByTestId('span-title').textContent()).length > 0, 'the first span is selected');
+  // Select a downstream span: the details follow.
+  const inventory = page.locator('[data-testid="waterfall-row"][data-service="inventory-service"]').first();
+  await inventory.click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="span-details"]')?.textContent.includes('inventory-service'));
+  check(await inventory.evaluate((e) => e.classList.contains('selected')), 'the clicked row is selected');
+  await shot(page, '2-trace');
+
+  // 3. Services: a row per service with its rate, errors and latency.
+  step('services');
+  await page.getByTestId('nav-services').click();
+  await page.waitForURL('**/services');
+  await page.getByTestId('service-row').first().waitFor();
+  const svcRows = await page.getByTestId('service-row').evaluateAll((els) => els.map((e) => e.dataset.service));
+  console.log(`  services: ${svcRows.join(', ')}`);
+  for (const s of SERVICES) check(svcRows.includes(s), `a services-table row for ${s}`);
+  await page.locator('[data-testid="service-row"][data-service="order-service"]').click();
+  await page.getByTestId('operation-row').first().waitFor();
+  await shot(page, '3-services');
+
+  // 4. Service map: a node per service, edges from order to the services it calls.
+  step('service map');
+  await page.getByTestId('nav-map').click();
+  await page.waitForURL('**/map');
+  await page.getByTestId('map-node').first().waitFor();
+  const nodes = await page.getByTestId('map-node').evaluateAll((els) => els.map((e) => e.dataset.service));
+  const edges = await page.getByTestId('map-edge').evaluateAll((els) => els.map((e) => `${e.dataset.parent}->${e.dataset.child}`));
+  console.log(`  nodes: ${nodes.join(', ')}; edges: ${edges.join(', ')}`);
+  for (const s of SERVICES) check(nodes.includes(s), `a map node for ${s}`);
+  for (const s of SERVICES.slice(1)) check(edges.includes(`order-service->${s}`), `a map edge order-service->${s}`);
+  await shot(page, '4-map');
+
+  // 5. A trace opened by its URL (the link `up` prints), with the back button to the map.
+  step('trace by URL');
+  await page.goto(`${ui}/trace/${traceId}`);
+  await page.getByTestId('waterfall-row').first().waitFor();
+  await page.goBack();
+  await page.getByTestId('map-node').first().waitFor();
+
+  // 6. A failed order's trace: its error spans are marked.
+  if (failedId) {
+    step('failed trace');
+    await page.goto(`${ui}/trace/${failedId}`);
+    await page.getByTestId('waterfall-row').first().waitFor();
+    const marked = await page.locator('[data-testid="waterfall-row"] .wf-bar.err').count();
+    console.log(`  ${marked} spans marked as errors`);
+    check(marked > 0, 'error spans are marked in the waterfall');
+    check((await page.getByTestId('trace-errors').textContent()) === `${marked} error${marked === 1 ? '' : 's'}`, 'the header counts the errors');
+    await page.locator('[data-testid="waterfall-row"]:has(.wf-bar.err)').first().click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="span-details"]')?.textContent.includes('ERROR'));
+    await shot(page, '5-failed-trace');
+  }
+
+  check(problems.length === 0, `no errors in the page:\n  ${problems.join('\n  ')}`);
+  console.log('ok');
+} catch (e) {
+  console.error(e.message);
+  if (problems.length) console.error(`page problems:\n  ${problems.join('\n  ')}`);
+  if (context) {
+    const page = context.pages()[0];
+    if (page) await page.screenshot({ path: join(outDir, 'failure.png'), fullPage: true }).catch(() => {});
+  }
+  process.exitCode = 1;
+} finally {
+  if (context) await context.close().catch(() => {});
+  rmSync(profile, { recursive: true, force: true });
+}
