@@ -242,6 +242,9 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
         .with(
             tracing_opentelemetry::layer()
                 .with_tracer(tracer)
+                // busy/idle times and thread ids on every span cost more than they tell.
+                .with_tracked_inactivity(false)
+                .with_threads(false)
                 .with_filter(tracing_subscriber::filter::filter_fn(|m| {
                     m.is_span() && m.target().starts_with("tracemart")
                 })),

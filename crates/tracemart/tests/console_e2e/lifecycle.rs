@@ -122,3 +122,41 @@ async fn a_killed_up_leaves_no_orphans() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_crashed_service_is_reported_and_restarted_with_its_data() {
+    let mut up = Up::start();
+    let placed = up.order(11, 3, 1).await;
+    assert_eq!(placed.status, 201, "{}", placed.body);
+    let pids = up.wait_for_children(CHILDREN).await;
+    let order = *pids
+        .iter()
+        .find(|p| cmdline(**p).contains("serve order"))
+        .expect("an order child");
+
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(order), Signal::SIGKILL).unwrap();
+
+    // A new order child appears and serves the order written before the crash.
+    let url = format!(
+        "{}/orders/{}",
+        up.order_url(),
+        placed.body["order_id"].as_str().unwrap()
+    );
+    tracemart_testkit::eventually(
+        Duration::from_secs(30),
+        "the order service to come back",
+        || async {
+            let restarted = crate::processes::children_of(up.pid())
+                .into_iter()
+                .any(|p| p != order && cmdline(p).contains("serve order"));
+            let answer = up.http.get(&url).send().await.ok()?;
+            (restarted && answer.status() == 200).then_some(())
+        },
+    )
+    .await;
+    let report = up.output();
+    assert!(
+        report.contains("order exited") && report.contains("restarting"),
+        "{report}"
+    );
+}
