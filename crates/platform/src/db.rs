@@ -33,6 +33,18 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// Wraps a failed statement: `.map_err(DbError::query("INSERT", "orders"))`.
+    pub fn query(
+        operation: &'static str,
+        table: &'static str,
+    ) -> impl FnOnce(sqlx::Error) -> DbError {
+        move |source| DbError::Query {
+            operation,
+            table,
+            source,
+        }
+    }
+
     /// Lock contention that a retry would likely clear.
     pub fn is_busy(&self) -> bool {
         match self {

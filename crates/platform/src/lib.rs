@@ -12,7 +12,7 @@ pub mod runtime;
 pub use client::{CallError, ServiceClient};
 pub use config::{ConfigError, ServiceName, ShopConfig};
 pub use db::{Database, DbError};
-pub use error::{ApiError, parse_id};
+pub use error::{ApiError, parse_id, parse_query_int};
 pub use http::{ReadyCheck, ServiceApp, serve};
 pub use json::ApiJson;
 pub use runtime::{ServiceError, ServiceRuntime};

@@ -22,6 +22,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A child that ran this long is considered healthy again: its backoff resets.
 const STABLE_AFTER: Duration = Duration::from_secs(60);
 
+const CONSOLE: &str = "console";
+
 /// One supervised process.
 struct ChildSpec {
     name: &'static str,
@@ -57,13 +59,20 @@ pub(crate) async fn run(args: UpArgs) -> u8 {
     };
     let specs = child_specs(&config, &effective, &args);
     let started = Instant::now();
-    let (stop_tx, stop_rx) = watch::channel(false);
+    // The console stops last, so that the services' final spans and logs still reach it.
+    let (stop_services, services_rx) = watch::channel(false);
+    let (stop_console, console_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     for spec in specs {
+        let stop = if spec.name == CONSOLE {
+            console_rx.clone()
+        } else {
+            services_rx.clone()
+        };
         tasks.push((
             spec.name,
             spec.ready_url.clone(),
-            tokio::spawn(supervise(exe.clone(), spec, stop_rx.clone())),
+            tokio::spawn(supervise(exe.clone(), spec, stop)),
         ));
     }
 
@@ -88,8 +97,17 @@ pub(crate) async fn run(args: UpArgs) -> u8 {
         crate::shutdown::signal_received().await;
         eprintln!("stopping: waiting for in-flight requests to finish...");
     }
-    let _ = stop_tx.send(true);
-    for (_, _, task) in tasks {
+    let _ = stop_services.send(true);
+    let mut console = None;
+    for (name, _, task) in tasks {
+        if name == CONSOLE {
+            console = Some(task);
+        } else {
+            let _ = task.await;
+        }
+    }
+    let _ = stop_console.send(true);
+    if let Some(task) = console {
         let _ = task.await;
     }
     if all_ready {
@@ -110,7 +128,7 @@ fn child_specs(config: &ShopConfig, effective: &Path, args: &UpArgs) -> Vec<Chil
     if !args.no_console && otlp.is_empty() {
         otlp = format!("http://{}:{}", config.host, config.console.otlp_http_port);
         specs.push(ChildSpec {
-            name: "console",
+            name: CONSOLE,
             args: [vec!["console".to_owned()], base.clone()].concat(),
             env: Vec::new(),
             ready_url: format!("http://{}:{}/health", config.host, config.console.ui_port),

@@ -37,14 +37,6 @@ fn ts(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
-fn q(operation: &'static str, table: &'static str) -> impl FnOnce(sqlx::Error) -> DbError {
-    move |source| DbError::Query {
-        operation,
-        table,
-        source,
-    }
-}
-
 impl InventoryStore {
     pub fn new(db: Database) -> Self {
         Self { db }
@@ -98,7 +90,7 @@ impl InventoryStore {
             .writer
             .begin()
             .await
-            .map_err(q("BEGIN", "reservations"))
+            .map_err(DbError::query("BEGIN", "reservations"))
     }
 
     async fn status_of(
@@ -109,7 +101,7 @@ impl InventoryStore {
             .bind(id)
             .fetch_optional(&mut **tx)
             .await
-            .map_err(q("SELECT", "reservations"))
+            .map_err(DbError::query("SELECT", "reservations"))
     }
 
     async fn items_of(
@@ -122,7 +114,7 @@ impl InventoryStore {
         .bind(id)
         .fetch_all(&mut **tx)
         .await
-        .map_err(q("SELECT", "reservation_items"))?;
+        .map_err(DbError::query("SELECT", "reservation_items"))?;
         Ok(rows
             .into_iter()
             .map(|(product_id, quantity)| LineItem {
@@ -221,7 +213,7 @@ impl InventoryStore {
                     .bind(&now)
                     .execute(&mut *tx)
                     .await
-                    .map_err(q("INSERT", "reservations"))?;
+                    .map_err(DbError::query("INSERT", "reservations"))?;
             }
             (Some("held"), _) => {
                 let items = Self::items_of(&mut tx, id).await?;
@@ -236,7 +228,7 @@ impl InventoryStore {
                         .bind(item.product_id)
                         .execute(&mut *tx)
                         .await
-                        .map_err(q("UPDATE", "stock"))?;
+                        .map_err(DbError::query("UPDATE", "stock"))?;
                 }
                 sqlx::query("UPDATE reservations SET status = ?, updated_at = ? WHERE id = ?")
                     .bind(to)
@@ -244,7 +236,7 @@ impl InventoryStore {
                     .bind(id)
                     .execute(&mut *tx)
                     .await
-                    .map_err(q("UPDATE", "reservations"))?;
+                    .map_err(DbError::query("UPDATE", "reservations"))?;
             }
             (Some(s), _) => {
                 return Err(TransitionError::Conflict {
@@ -253,7 +245,9 @@ impl InventoryStore {
                 });
             }
         }
-        tx.commit().await.map_err(q("COMMIT", "reservations"))?;
+        tx.commit()
+            .await
+            .map_err(DbError::query("COMMIT", "reservations"))?;
         Ok(())
     }
 

@@ -120,19 +120,12 @@ async fn list_orders(
         ));
     };
     let user_id = tracemart_platform::parse_id(&raw_user, "user")?;
-    let limit = match q.limit {
-        None => DEFAULT_LIST_LIMIT,
-        Some(raw) => raw
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=MAX_LIST_LIMIT).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_query",
-                    format!("limit must be an integer from 1 to {MAX_LIST_LIMIT}"),
-                )
-            })?,
-    };
+    let limit = tracemart_platform::parse_query_int(
+        q.limit.as_deref(),
+        "limit",
+        DEFAULT_LIST_LIMIT,
+        1..=MAX_LIST_LIMIT,
+    )?;
     let orders = flow.store.list_for_user(user_id, limit).await?;
     Ok(ApiJson(
         serde_json::json!({ "user_id": user_id, "limit": limit, "orders": orders }),

@@ -53,14 +53,6 @@ pub struct OrderStore {
     db: Database,
 }
 
-fn q(operation: &'static str, table: &'static str) -> impl FnOnce(sqlx::Error) -> DbError {
-    move |source| DbError::Query {
-        operation,
-        table,
-        source,
-    }
-}
-
 /// request, status, response status, response body, created at.
 type KeyRow = (String, String, Option<i64>, Option<String>, String);
 
@@ -105,7 +97,11 @@ impl OrderStore {
     }
 
     pub async fn begin(&self) -> Result<Transaction<'static, Sqlite>, DbError> {
-        self.db.writer.begin().await.map_err(q("BEGIN", "orders"))
+        self.db
+            .writer
+            .begin()
+            .await
+            .map_err(DbError::query("BEGIN", "orders"))
     }
 
     /// Writes the read model row and the `OrderCreated` event (seq 1).
@@ -248,7 +244,7 @@ impl OrderStore {
         .bind(key)
         .fetch_optional(&mut *tx)
         .await
-        .map_err(q("SELECT", "idempotency_keys"))?;
+        .map_err(DbError::query("SELECT", "idempotency_keys"))?;
         let claim = match existing {
             Some((req, _, _, _, _)) if req != request => Claim::Mismatch,
             Some((_, status, Some(code), Some(body), _)) if status == "done" => Claim::Replay {
@@ -266,11 +262,13 @@ impl OrderStore {
                 .bind(now.to_rfc3339())
                 .execute(&mut *tx)
                 .await
-                .map_err(q("INSERT", "idempotency_keys"))?;
+                .map_err(DbError::query("INSERT", "idempotency_keys"))?;
                 Claim::New
             }
         };
-        tx.commit().await.map_err(q("COMMIT", "idempotency_keys"))?;
+        tx.commit()
+            .await
+            .map_err(DbError::query("COMMIT", "idempotency_keys"))?;
         Ok(claim)
     }
 

@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use tracemart_contracts::{Product, ProductBatchRequest};
-use tracemart_platform::{ApiError, ApiJson, parse_id};
+use tracemart_platform::{ApiError, ApiJson, parse_id, parse_query_int};
 
 use crate::store::ProductStore;
 
@@ -28,28 +28,12 @@ struct ListQuery {
     category: Option<String>,
 }
 
-fn parse_bound(raw: Option<&str>, name: &str, default: i64, max: i64) -> Result<i64, ApiError> {
-    match raw {
-        None => Ok(default),
-        Some(v) => v
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (0..=max).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_query",
-                    format!("{name} must be an integer from 0 to {max}"),
-                )
-            }),
-    }
-}
-
 async fn list_products(
     State(store): State<ProductStore>,
     Query(q): Query<ListQuery>,
 ) -> Result<ApiJson<serde_json::Value>, ApiError> {
-    let limit = parse_bound(q.limit.as_deref(), "limit", 50, MAX_PAGE)?;
-    let offset = parse_bound(q.offset.as_deref(), "offset", 0, i64::MAX)?;
+    let limit = parse_query_int(q.limit.as_deref(), "limit", 50, 0..=MAX_PAGE)?;
+    let offset = parse_query_int(q.offset.as_deref(), "offset", 0, 0..=i64::MAX)?;
     let (products, total) = store.list(q.category.as_deref(), limit, offset).await?;
     Ok(ApiJson(serde_json::json!({
         "products": products,

@@ -1,0 +1,155 @@
+//! Log lines: one JSON object a line with the seed's fields, the ids of the exported spans,
+//! the order's baggage downstream, and the same records exported over OTLP.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+use tracemart_platform::ServiceName;
+
+use crate::helpers::{Shop, order_body};
+use crate::traces::order_trace_complete;
+
+const SEED_FIELDS: [&str; 12] = [
+    "timestamp",
+    "level",
+    "service",
+    "version",
+    "logger",
+    "message",
+    "trace_id",
+    "span_id",
+    "request_id",
+    "thread",
+    "filename",
+    "lineno",
+];
+
+const SHOP: [(ServiceName, &str); 4] = [
+    (ServiceName::Order, "order-service"),
+    (ServiceName::User, "user-service"),
+    (ServiceName::Product, "product-service"),
+    (ServiceName::Inventory, "inventory-service"),
+];
+
+fn is_completed_of(line: &Value, trace_id: &str) -> bool {
+    line["message"] == "Request completed" && line["trace_id"] == trace_id
+}
+
+#[tokio::test]
+async fn log_lines_are_json_and_carry_the_ids_of_exported_spans_and_the_orders_baggage() {
+    let shop = Shop::up().await;
+    let answer = shop.post_order(&order_body(7, &[(1, 1)])).await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let trace_id = answer.trace_id();
+    let request_id = answer.header("x-request-id");
+    let t = shop.receiver().trace(&trace_id, order_trace_complete).await;
+
+    for (s, service) in SHOP {
+        // `logs` panics on any line that is not a JSON object.
+        let lines = shop.logs_until(s, |l| is_completed_of(l, &trace_id)).await;
+        let ours: Vec<&Value> = lines.iter().filter(|l| l["trace_id"] == trace_id).collect();
+        assert!(
+            ours.len() >= 2,
+            "{service} logged {} lines of the trace",
+            ours.len()
+        );
+        let span_ids: HashSet<String> =
+            t.0.iter()
+                .filter(|sp| sp.service == service)
+                .map(|sp| sp.span_id())
+                .collect();
+        for line in ours {
+            for f in SEED_FIELDS {
+                assert!(line.get(f).is_some(), "{service} line lacks {f}: {line}");
+            }
+            assert_eq!(line["service"], service);
+            let span_id = line["span_id"].as_str().unwrap();
+            assert!(
+                span_ids.contains(span_id),
+                "{service} logged span {span_id}, not exported: {line}"
+            );
+            if s != ServiceName::Order {
+                // Baggage set by the order service, logged downstream.
+                assert_eq!(line["order.user_id"], "7", "{line}");
+                assert_eq!(line["order.correlation_id"], request_id.as_str(), "{line}");
+            }
+        }
+    }
+
+    // The same records reach the OTLP receiver, with the trace id.
+    let exported =
+        tracemart_testkit::eventually(crate::helpers::DEADLINE, "OTLP log records", || {
+            let found: Vec<String> = shop
+                .receiver()
+                .logs()
+                .into_iter()
+                .filter(|l| l.trace_id() == trace_id)
+                .map(|l| format!("{} {}", l.service, l.body()))
+                .collect();
+            let done = found
+                .iter()
+                .any(|l| l == "order-service Order created successfully")
+                && found.iter().any(|l| l.starts_with("user-service "));
+            async move { done.then_some(found) }
+        })
+        .await;
+    assert!(!exported.is_empty());
+}
+
+#[tokio::test]
+async fn every_request_is_logged_once_with_its_extra_fields() {
+    let shop = Shop::up().await;
+    let ok = shop.post_order(&order_body(5, &[(2, 1)])).await;
+    let bad = shop.post_order(&order_body(999_999, &[(2, 1)])).await;
+    assert_eq!((ok.status, bad.status), (201, 400));
+    let order_id = ok.body["order_id"].as_str().unwrap().to_owned();
+    let got = shop
+        .get(ServiceName::Order, &format!("/orders/{order_id}"))
+        .await;
+    assert_eq!(got.status, 200);
+
+    let lines = shop
+        .logs_until(ServiceName::Order, |l| {
+            l["message"] == "Request completed" && l["request_id"] == got.header("x-request-id")
+        })
+        .await;
+    for (answer, method, path, status) in [
+        (&ok, "POST", "/orders".to_owned(), 201),
+        (&bad, "POST", "/orders".to_owned(), 400),
+        (&got, "GET", format!("/orders/{order_id}"), 200),
+    ] {
+        let rid = answer.header("x-request-id");
+        let of = |msg: &str| -> Vec<&Value> {
+            lines
+                .iter()
+                .filter(|l| l["request_id"] == rid.as_str() && l["message"] == msg)
+                .collect()
+        };
+        let started = of("Request started");
+        let completed = of("Request completed");
+        assert_eq!(
+            (started.len(), completed.len()),
+            (1, 1),
+            "request {rid}: {lines:#?}"
+        );
+        let c = completed[0];
+        assert_eq!(c["method"], method);
+        assert_eq!(c["path"], path.as_str());
+        assert_eq!(c["status_code"], status);
+        assert!(c["duration_ms"].as_f64().is_some_and(|d| d >= 0.0), "{c}");
+        assert_eq!(c["trace_id"], answer.trace_id().as_str());
+    }
+    // The business line carries its own fields (the seed's `extra` never reached the JSON).
+    let created: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "Order created successfully")
+        .collect();
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert_eq!(created[0]["order_id"], order_id.as_str());
+    assert_eq!(created[0]["user_id"], 5);
+    assert_eq!(created[0]["total_amount"], ok.body["total_amount"]);
+    // No line is written twice.
+    let raw = shop.log_lines(ServiceName::Order);
+    let unique: HashSet<&String> = raw.iter().collect();
+    assert_eq!(unique.len(), raw.len(), "a log line was written twice");
+}
