@@ -91,7 +91,10 @@ impl Database {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
+        // A local file does not go stale like a network connection: skip sqlx's default ping
+        // before every acquire, which costs a round trip to the connection's worker thread.
         let writer = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(opts.clone())
@@ -108,6 +111,7 @@ impl Database {
                 source,
             })?;
         let reader = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(opts.read_only(true))
