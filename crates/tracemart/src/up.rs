@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::process::{Child, Command};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tracemart_platform::{ServiceName, ShopConfig};
 
 use crate::cli::UpArgs;
@@ -23,6 +23,31 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const STABLE_AFTER: Duration = Duration::from_secs(60);
 
 const CONSOLE: &str = "console";
+
+/// A child that exited on its own.
+struct Exited {
+    name: &'static str,
+    status: String,
+    log_file: Option<PathBuf>,
+}
+
+impl Exited {
+    /// What happened, with the end of the child's log when it has one.
+    fn describe(&self) -> String {
+        let mut text = format!("{} exited during start-up ({})", self.name, self.status);
+        if let Some(path) = &self.log_file {
+            let log = std::fs::read_to_string(path).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(5)..];
+            text.push_str(&format!(
+                "; last lines of {}:\n  {}",
+                path.display(),
+                tail.join("\n  ")
+            ));
+        }
+        text
+    }
+}
 
 /// One supervised process.
 struct ChildSpec {
@@ -62,6 +87,7 @@ pub(crate) async fn run(args: UpArgs) -> u8 {
     // The console stops last, so that the services' final spans and logs still reach it.
     let (stop_services, services_rx) = watch::channel(false);
     let (stop_console, console_rx) = watch::channel(false);
+    let (exits_tx, mut exits) = mpsc::unbounded_channel::<Exited>();
     let mut tasks = Vec::new();
     for spec in specs {
         let stop = if spec.name == CONSOLE {
@@ -72,7 +98,7 @@ pub(crate) async fn run(args: UpArgs) -> u8 {
         tasks.push((
             spec.name,
             spec.ready_url.clone(),
-            tokio::spawn(supervise(exe.clone(), spec, stop)),
+            tokio::spawn(supervise(exe.clone(), spec, stop, exits_tx.clone())),
         ));
     }
 
@@ -81,17 +107,29 @@ pub(crate) async fn run(args: UpArgs) -> u8 {
         .timeout(Duration::from_secs(1))
         .build()
         .unwrap_or_default();
-    let mut all_ready = true;
-    for (name, url, _) in &tasks {
-        if !wait_ready(&http, url, deadline).await {
-            eprintln!(
-                "error: {name} did not become ready within {}s ({url})",
-                args.ready_timeout
-            );
-            all_ready = false;
-            break;
+    let all_ready_in_time = async {
+        for (name, url, _) in &tasks {
+            if !wait_ready(&http, url, deadline).await {
+                return Err(format!(
+                    "{name} did not become ready within {}s ({url})",
+                    args.ready_timeout
+                ));
+            }
         }
-    }
+        Ok(())
+    };
+    // A child that dies while starting (a port in use, a bad value) fails `up` at once.
+    let started_up = tokio::select! {
+        r = all_ready_in_time => r,
+        Some(e) = exits.recv() => Err(e.describe()),
+    };
+    let all_ready = match started_up {
+        Ok(()) => true,
+        Err(why) => {
+            eprintln!("error: {why}");
+            false
+        }
+    };
     if all_ready {
         print_banner(&config, &args, started.elapsed());
         crate::shutdown::signal_received().await;
@@ -233,7 +271,12 @@ fn spawn(exe: &Path, spec: &ChildSpec) -> std::io::Result<Child> {
 }
 
 /// Keeps one child running until `stop` turns true, then stops it gracefully.
-async fn supervise(exe: PathBuf, spec: ChildSpec, mut stop: watch::Receiver<bool>) {
+async fn supervise(
+    exe: PathBuf,
+    spec: ChildSpec,
+    mut stop: watch::Receiver<bool>,
+    exits: mpsc::UnboundedSender<Exited>,
+) {
     let mut backoff = FIRST_BACKOFF;
     loop {
         let mut child = match spawn(&exe, &spec) {
@@ -250,6 +293,7 @@ async fn supervise(exe: PathBuf, spec: ChildSpec, mut stop: watch::Receiver<bool
                     return;
                 }
                 let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+                let _ = exits.send(Exited { name: spec.name, status: status.clone(), log_file: spec.log_file.clone() });
                 if started.elapsed() > STABLE_AFTER {
                     backoff = FIRST_BACKOFF;
                 }
