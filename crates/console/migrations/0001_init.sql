@@ -54,6 +54,31 @@ CREATE TABLE operations (
     PRIMARY KEY (service, operation, kind)
 ) WITHOUT ROWID;
 
+-- Cross-service calls (parent span's service -> child span's service) per minute of the
+-- child's start, counted by the writer as the second span of each pair arrives, so the
+-- dependency graph is a GROUP BY over a small table.
+CREATE TABLE dependency_edges (
+    bucket_us INTEGER NOT NULL,
+    parent    TEXT    NOT NULL,
+    child     TEXT    NOT NULL,
+    calls     INTEGER NOT NULL,
+    errors    INTEGER NOT NULL,
+    PRIMARY KEY (bucket_us, parent, child)
+) WITHOUT ROWID;
+
+-- Child spans stored before their parent: the parent's arrival turns them into edges.
+-- Rows whose parent never comes are pruned by retention after a while (stored_us).
+CREATE TABLE pending_edges (
+    trace_id       TEXT    NOT NULL,
+    parent_span_id TEXT    NOT NULL,
+    span_id        TEXT    NOT NULL,
+    service        TEXT    NOT NULL,
+    start_us       INTEGER NOT NULL,
+    error          INTEGER NOT NULL,
+    stored_us      INTEGER NOT NULL,
+    PRIMARY KEY (trace_id, parent_span_id, span_id)
+) WITHOUT ROWID;
+
 CREATE TABLE logs (
     id              INTEGER PRIMARY KEY,
     time_us         INTEGER NOT NULL,

@@ -20,6 +20,9 @@ const MAX_ROWS_PER_TRANSACTION: usize = 20_000;
 const SPAN_CHUNK: usize = 400;
 const TRACE_CHUNK: usize = 500;
 const LOG_CHUNK: usize = 500;
+const EDGE_CHUNK: usize = 400;
+/// Width of a `dependency_edges` time bucket.
+pub(crate) const EDGE_BUCKET_US: i64 = 60_000_000;
 
 const SPAN_COLUMNS: &str = "INSERT INTO spans (id, trace_id, span_id, parent_span_id, service, \
     operation, kind, start_us, duration_us, status_code, status_message, attributes, events, links, \
@@ -36,6 +39,23 @@ const TRACE_UPSERT: &str = " ON CONFLICT (trace_id) DO UPDATE SET \
     end_us = max(traces.end_us, excluded.end_us), \
     span_count = traces.span_count + excluded.span_count, \
     error_count = traces.error_count + excluded.error_count";
+const EDGE_COLUMNS: &str =
+    "INSERT INTO dependency_edges (bucket_us, parent, child, calls, errors) VALUES ";
+const EDGE_UPSERT: &str = " ON CONFLICT (bucket_us, parent, child) DO UPDATE SET \
+    calls = dependency_edges.calls + excluded.calls, \
+    errors = dependency_edges.errors + excluded.errors";
+const PENDING_COLUMNS: &str = "INSERT OR IGNORE INTO pending_edges (trace_id, parent_span_id, \
+    span_id, service, start_us, error, stored_us) VALUES ";
+// CROSS JOIN keeps the VALUES list as the outer loop, so each pair is one index probe.
+const PARENT_LOOKUP: &str = "SELECT v.column1, v.column2, s.service FROM (VALUES ";
+const PARENT_LOOKUP_END: &str =
+    ") v CROSS JOIN spans s ON s.trace_id = v.column1 AND s.span_id = v.column2";
+const PENDING_LOOKUP: &str = "SELECT p.trace_id, p.parent_span_id, p.span_id, p.service, \
+    p.start_us, p.error FROM (VALUES ";
+const PENDING_LOOKUP_END: &str = ") v CROSS JOIN pending_edges p \
+    ON p.trace_id = v.column1 AND p.parent_span_id = v.column2";
+const PENDING_DELETE: &str =
+    "DELETE FROM pending_edges WHERE (trace_id, parent_span_id, span_id) IN (VALUES ";
 const LOG_COLUMNS: &str = "INSERT INTO logs (id, time_us, trace_id, span_id, service, \
     severity_number, severity_text, body, attributes, resource_id) VALUES ";
 
@@ -144,6 +164,7 @@ async fn writer_loop(
                 if let Err(e) = retention::enforce(&mut conn, &policy).await {
                     tracing::warn!(error = %e, "console retention failed");
                 }
+                state.recount_pending(&mut conn).await;
                 continue;
             }
         };
@@ -179,6 +200,7 @@ async fn writer_loop(
                     let result = retention::enforce(&mut conn, &policy)
                         .await
                         .map_err(|e| e.to_string());
+                    state.recount_pending(&mut conn).await;
                     let _ = reply.send(result);
                 }
                 Command::Shutdown(reply) => {
@@ -229,6 +251,8 @@ struct TraceAgg<'a> {
 struct WriterState {
     next_span_id: i64,
     next_log_id: i64,
+    /// Rows in `pending_edges` (at least): none means no stored child waits for a parent.
+    pending_edges: i64,
     resources: HashMap<Arc<ResourceRow>, i64>,
     operations: HashSet<(String, String, i32)>,
     sql: HashMap<(&'static str, usize), Arc<str>>,
@@ -242,9 +266,13 @@ impl WriterState {
         let next_log_id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM logs")
             .fetch_one(&mut *conn)
             .await?;
+        let pending_edges: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pending_edges")
+            .fetch_one(&mut *conn)
+            .await?;
         Ok(Self {
             next_span_id,
             next_log_id,
+            pending_edges,
             resources: HashMap::new(),
             operations: HashSet::new(),
             sql: HashMap::new(),
@@ -322,6 +350,7 @@ impl WriterState {
         }
         if !spans.is_empty() {
             self.insert_spans(conn, &spans).await?;
+            self.record_edges(conn, &spans).await?;
         }
         if !logs.is_empty() {
             self.insert_logs(conn, &logs).await?;
@@ -453,6 +482,146 @@ impl WriterState {
         Ok(())
     }
 
+    async fn recount_pending(&mut self, conn: &mut SqliteConnection) {
+        match sqlx::query_scalar("SELECT COUNT(*) FROM pending_edges")
+            .fetch_one(&mut *conn)
+            .await
+        {
+            Ok(n) => self.pending_edges = n,
+            Err(e) => tracing::warn!(error = %e, "console could not count pending edges"),
+        }
+    }
+
+    /// Counts the cross-service calls these spans complete: a child whose parent is in the
+    /// transaction or already stored, and stored children (`pending_edges`) waiting for one
+    /// of these spans. Children whose parent has not arrived yet wait in `pending_edges`.
+    async fn record_edges(
+        &mut self,
+        conn: &mut SqliteConnection,
+        spans: &[&SpanRow],
+    ) -> Result<(), sqlx::Error> {
+        let services: HashMap<(&str, &str), &str> = spans
+            .iter()
+            .map(|s| {
+                (
+                    (s.trace_id.as_str(), s.span_id.as_str()),
+                    s.resource.service.as_str(),
+                )
+            })
+            .collect();
+        let mut edges = EdgeCounts::default();
+        let mut unresolved = Vec::new();
+        for s in spans.iter().filter(|s| !s.parent_span_id.is_empty()) {
+            match services.get(&(s.trace_id.as_str(), s.parent_span_id.as_str())) {
+                Some(parent) => {
+                    edges.add(parent, &s.resource.service, s.start_us, s.status_code == 2)
+                }
+                None => unresolved.push(*s),
+            }
+        }
+
+        // Parents stored by earlier transactions.
+        let mut stored: HashMap<(String, String), String> = HashMap::new();
+        for chunk in unresolved.chunks(EDGE_CHUNK) {
+            let sql = self.sql(PARENT_LOOKUP, 2, chunk.len(), PARENT_LOOKUP_END);
+            let mut args = SqliteArguments::default();
+            for s in chunk {
+                add(&mut args, s.trace_id.as_str())?;
+                add(&mut args, s.parent_span_id.as_str())?;
+            }
+            let rows: Vec<(String, String, String)> = sqlx::query_as_with(AssertSqlSafe(sql), args)
+                .fetch_all(&mut *conn)
+                .await?;
+            stored.extend(rows.into_iter().map(|(t, p, service)| ((t, p), service)));
+        }
+        let mut waiting = Vec::new();
+        for s in unresolved {
+            match stored.get(&(s.trace_id.clone(), s.parent_span_id.clone())) {
+                Some(parent) => {
+                    edges.add(parent, &s.resource.service, s.start_us, s.status_code == 2)
+                }
+                None => waiting.push(s),
+            }
+        }
+
+        // Children stored earlier whose parent is one of these spans.
+        if self.pending_edges > 0 {
+            let mut found: Vec<(String, String, String, String, i64, i64)> = Vec::new();
+            for chunk in spans.chunks(EDGE_CHUNK) {
+                let sql = self.sql(PENDING_LOOKUP, 2, chunk.len(), PENDING_LOOKUP_END);
+                let mut args = SqliteArguments::default();
+                for s in chunk {
+                    add(&mut args, s.trace_id.as_str())?;
+                    add(&mut args, s.span_id.as_str())?;
+                }
+                found.extend(
+                    sqlx::query_as_with::<_, (String, String, String, String, i64, i64), _>(
+                        AssertSqlSafe(sql),
+                        args,
+                    )
+                    .fetch_all(&mut *conn)
+                    .await?,
+                );
+            }
+            for (trace_id, parent_id, _, child, start_us, error) in &found {
+                if let Some(parent) = services.get(&(trace_id.as_str(), parent_id.as_str())) {
+                    edges.add(parent, child, *start_us, *error != 0);
+                }
+            }
+            for chunk in found.chunks(EDGE_CHUNK) {
+                let sql = self.sql(PENDING_DELETE, 3, chunk.len(), ")");
+                let mut args = SqliteArguments::default();
+                for (trace_id, parent_id, span_id, ..) in chunk {
+                    add(&mut args, trace_id.as_str())?;
+                    add(&mut args, parent_id.as_str())?;
+                    add(&mut args, span_id.as_str())?;
+                }
+                let deleted = sqlx::query_with(AssertSqlSafe(sql), args)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+                self.pending_edges -= i64::try_from(deleted).unwrap_or(0);
+            }
+        }
+
+        let now = retention::now_us();
+        for chunk in waiting.chunks(EDGE_CHUNK) {
+            let sql = self.sql(PENDING_COLUMNS, 7, chunk.len(), "");
+            let mut args = SqliteArguments::default();
+            for s in chunk {
+                add(&mut args, s.trace_id.as_str())?;
+                add(&mut args, s.parent_span_id.as_str())?;
+                add(&mut args, s.span_id.as_str())?;
+                add(&mut args, s.resource.service.as_str())?;
+                add(&mut args, s.start_us)?;
+                add(&mut args, i64::from(s.status_code == 2))?;
+                add(&mut args, now)?;
+            }
+            let inserted = sqlx::query_with(AssertSqlSafe(sql), args)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+            self.pending_edges += i64::try_from(inserted).unwrap_or(0);
+        }
+
+        let edges: Vec<_> = edges.0.into_iter().collect();
+        for chunk in edges.chunks(EDGE_CHUNK) {
+            let sql = self.sql(EDGE_COLUMNS, 5, chunk.len(), EDGE_UPSERT);
+            let mut args = SqliteArguments::default();
+            for ((bucket, parent, child), (calls, errors)) in chunk {
+                add(&mut args, *bucket)?;
+                add(&mut args, parent.as_str())?;
+                add(&mut args, child.as_str())?;
+                add(&mut args, *calls)?;
+                add(&mut args, *errors)?;
+            }
+            sqlx::query_with(AssertSqlSafe(sql), args)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn insert_logs(
         &mut self,
         conn: &mut SqliteConnection,
@@ -481,6 +650,26 @@ impl WriterState {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// Calls and errors per (time bucket, parent service, child service).
+#[derive(Default)]
+struct EdgeCounts(HashMap<(i64, String, String), (i64, i64)>);
+
+impl EdgeCounts {
+    /// Counts one call; calls within a service are not edges.
+    fn add(&mut self, parent: &str, child: &str, start_us: i64, error: bool) {
+        if parent == child {
+            return;
+        }
+        let bucket = start_us - start_us.rem_euclid(EDGE_BUCKET_US);
+        let entry = self
+            .0
+            .entry((bucket, parent.to_owned(), child.to_owned()))
+            .or_default();
+        entry.0 += 1;
+        entry.1 += i64::from(error);
     }
 }
 

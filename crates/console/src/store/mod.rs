@@ -41,6 +41,8 @@ pub(crate) async fn open(
         .busy_timeout(Duration::from_secs(10))
         .pragma("cache_size", "-32768")
         .pragma("temp_store", "MEMORY")
+        .pragma("mmap_size", "268435456")
+        .pragma("journal_size_limit", "67108864")
         // Checkpoint every ~64 MiB of WAL rather than every 4 MiB: fewer fsyncs under load.
         .pragma("wal_autocheckpoint", "16384");
     let mut writer = base

@@ -7,6 +7,7 @@ use sqlx::sqlite::SqliteArguments;
 use sqlx::{Arguments, AssertSqlSafe, FromRow};
 
 use super::Store;
+use super::ingest::EDGE_BUCKET_US;
 use super::model::tag_needle;
 
 /// A stored span as the API renders it.
@@ -331,21 +332,19 @@ impl Store {
         .await
     }
 
-    /// Parent/child service pairs of traces that started in the window.
+    /// Parent/child service pairs of calls whose child span started in the window (to the
+    /// minute: edges are counted per minute at ingest).
     pub(crate) async fn dependencies(
         &self,
         start_us: i64,
         end_us: i64,
     ) -> Result<Vec<Edge>, sqlx::Error> {
         sqlx::query_as(
-            "SELECT p.service AS parent, c.service AS child, COUNT(*) AS calls, \
-             SUM(c.status_code = 2) AS errors \
-             FROM traces tr JOIN spans c ON c.trace_id = tr.trace_id \
-             JOIN spans p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id \
-             WHERE tr.start_us >= ? AND tr.start_us <= ? AND c.parent_span_id <> '' \
-             AND p.service <> c.service GROUP BY p.service, c.service ORDER BY p.service, c.service",
+            "SELECT parent, child, SUM(calls) AS calls, SUM(errors) AS errors \
+             FROM dependency_edges WHERE bucket_us > ? AND bucket_us <= ? \
+             GROUP BY parent, child ORDER BY parent, child",
         )
-        .bind(start_us)
+        .bind(start_us.saturating_sub(EDGE_BUCKET_US))
         .bind(end_us)
         .fetch_all(&self.pool)
         .await

@@ -10,6 +10,8 @@ use sqlx::{AssertSqlSafe, Row};
 const DELETE_CHUNK: usize = 500;
 /// Upper bound of traces deleted per size-trimming round.
 const MAX_TRACES_PER_ROUND: i64 = 5_000;
+/// How long a child span waits in `pending_edges` for its parent to arrive.
+const PENDING_EDGE_TTL_US: i64 = 15 * 60 * 1_000_000;
 
 /// What retention keeps.
 #[derive(Debug, Clone)]
@@ -66,6 +68,15 @@ pub(crate) async fn enforce(
         .bind(cutoff)
         .execute(&mut *conn)
         .await?;
+    sqlx::query("DELETE FROM dependency_edges WHERE bucket_us < ?")
+        .bind(cutoff)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM pending_edges WHERE stored_us < ? OR start_us < ?")
+        .bind(now_us().saturating_sub(PENDING_EDGE_TTL_US))
+        .bind(cutoff)
+        .execute(&mut *conn)
+        .await?;
 
     loop {
         let used = used_bytes(conn).await?;
@@ -77,6 +88,12 @@ pub(crate) async fn enforce(
             .await?;
         if traces == 0 {
             sqlx::query("DELETE FROM logs").execute(&mut *conn).await?;
+            sqlx::query("DELETE FROM dependency_edges")
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("DELETE FROM pending_edges")
+                .execute(&mut *conn)
+                .await?;
             break;
         }
         // Delete about as many traces as the excess represents, at least one.
@@ -96,6 +113,10 @@ pub(crate) async fn enforce(
             .collect::<Result<Vec<_>, _>>()?;
         report.trimmed_traces += delete_traces(conn, &ids).await?;
         sqlx::query("DELETE FROM logs WHERE time_us < ?")
+            .bind(newest_deleted)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("DELETE FROM dependency_edges WHERE bucket_us < ?")
             .bind(newest_deleted)
             .execute(&mut *conn)
             .await?;

@@ -228,3 +228,45 @@ pub(crate) fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+#[tokio::test]
+async fn dependencies_resolve_when_the_second_span_of_a_pair_arrives() {
+    let app = spawn_app().await;
+    let start = now_ns() - 10_000_000_000;
+    let order = || SpanSpec::new("order", 1, None, "POST /orders", SpanKind::Server).at(0, 40);
+    // Parent first, child in a later export.
+    app.send_traces(&trace_request(0xa, start, vec![order()]))
+        .await;
+    app.send_traces(&trace_request(
+        0xa,
+        start,
+        vec![SpanSpec::new("payment", 2, Some(1), "POST /payments", SpanKind::Server).at(5, 20)],
+    ))
+    .await;
+    // Child first (from another service), its parent in a later export.
+    app.send_traces(&trace_request(
+        0xb,
+        start,
+        vec![SpanSpec::new("user", 2, Some(1), "GET /users/{id}", SpanKind::Server).at(5, 20)],
+    ))
+    .await;
+    app.send_traces(&trace_request(0xb, start, vec![order()]))
+        .await;
+    // A child whose parent never arrives is no edge.
+    app.send_traces(&trace_request(
+        0xc,
+        start,
+        vec![SpanSpec::new("user", 2, Some(7), "GET /users/{id}", SpanKind::Server).at(5, 20)],
+    ))
+    .await;
+
+    let (_, deps) = app.get("/api/dependencies").await;
+
+    assert_eq!(
+        deps["data"],
+        json!([
+            {"parent": "order", "child": "payment", "callCount": 1},
+            {"parent": "order", "child": "user", "callCount": 1},
+        ])
+    );
+}
