@@ -209,7 +209,10 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
         .with_sampler(sampler(config.sampler));
     let mut logger_provider = None;
     if let Some(endpoint) = &config.otlp_endpoint {
-        let exporter = span_exporter(endpoint, config.otlp_protocol)?;
+        let (exporter, queue) = crate::export_queue::bounded(
+            span_exporter(endpoint, config.otlp_protocol)?,
+            config.max_queue_size,
+        );
         let batch = BatchSpanProcessor::builder(exporter)
             .with_batch_config(
                 BatchConfigBuilder::default()
@@ -218,7 +221,7 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
                     .build(),
             )
             .build();
-        tracer_builder = tracer_builder.with_span_processor(batch);
+        tracer_builder = tracer_builder.with_span_processor(queue.around(batch));
         logger_provider = Some(
             SdkLoggerProvider::builder()
                 .with_resource(resource)

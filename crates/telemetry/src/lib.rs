@@ -2,6 +2,7 @@
 //! OTLP, W3C propagation, the seed's JSON log lines and Prometheus metrics.
 
 mod config;
+mod export_queue;
 mod init;
 mod logs;
 mod metrics;
@@ -11,6 +12,7 @@ mod server;
 mod spans;
 
 pub use config::{LogFormat, OtlpProtocol, SamplerSetting, TelemetryConfig};
+pub use export_queue::spans_dropped;
 pub use init::{TelemetryError, TelemetryGuard, init};
 pub use metrics::{
     HttpObservation, Metrics, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, UserSegment,

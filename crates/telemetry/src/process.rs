@@ -1,4 +1,5 @@
-//! Process metrics (`process_*`) read from `/proc` at scrape time.
+//! Process metrics (`process_*`) read from `/proc` at scrape time, and the count of spans this
+//! process dropped (`otel_spans_dropped_total`).
 //!
 //! Hand-written because prometheus-client ships no process collector; the names and meanings
 //! follow the Prometheus client libraries' standard process metrics.
@@ -49,6 +50,13 @@ fn read_stats() -> Option<ProcessStats> {
 
 impl Collector for ProcessCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let dropped = ConstCounter::new(crate::export_queue::spans_dropped());
+        dropped.encode(encoder.encode_descriptor(
+            "otel_spans_dropped",
+            "Spans dropped because the export queue was full (collector slow or unreachable)",
+            None,
+            MetricType::Counter,
+        )?)?;
         let Some(s) = read_stats() else {
             return Ok(());
         };
