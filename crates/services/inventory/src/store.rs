@@ -134,8 +134,25 @@ impl InventoryStore {
     ) -> Result<Reservation, ReserveError> {
         let db = self.db.clone();
         db.timed("RESERVE", "stock", async {
+            // Statements are few on purpose: each is a round trip to SQLite's thread.
             let mut tx = self.begin().await.map_err(into_sqlx)?;
-            if let Some((status, expires)) = Self::status_of(&mut tx, id).await.map_err(into_sqlx)? {
+            let now = ts(Utc::now());
+            let claimed = sqlx::query(
+                "INSERT INTO reservations (id, status, created_at, expires_at, updated_at) \
+                 VALUES (?, 'held', ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(&now)
+            .bind(ts(expires_at))
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+            if claimed.rows_affected() == 0 {
+                // A replay, or a reservation released before it arrived.
+                let (status, expires) = Self::status_of(&mut tx, id)
+                    .await
+                    .map_err(into_sqlx)?
+                    .unwrap_or_default();
                 let items = Self::items_of(&mut tx, id).await.map_err(into_sqlx)?;
                 return Ok(Err((status, expires, items)));
             }
@@ -153,22 +170,15 @@ impl InventoryStore {
                     return Ok(Ok(Some(item.product_id)));
                 }
             }
-            let now = ts(Utc::now());
-            sqlx::query("INSERT INTO reservations (id, status, created_at, expires_at, updated_at) VALUES (?, 'held', ?, ?, ?)")
-                .bind(id)
-                .bind(&now)
-                .bind(ts(expires_at))
-                .bind(&now)
-                .execute(&mut *tx)
-                .await?;
-            for item in items {
-                sqlx::query("INSERT INTO reservation_items (reservation_id, product_id, quantity) VALUES (?, ?, ?)")
-                    .bind(id)
-                    .bind(item.product_id)
-                    .bind(item.quantity)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            let mut rows = sqlx::QueryBuilder::new(
+                "INSERT INTO reservation_items (reservation_id, product_id, quantity) ",
+            );
+            rows.push_values(items, |mut b, item| {
+                b.push_bind(id)
+                    .push_bind(item.product_id)
+                    .push_bind(item.quantity);
+            });
+            rows.build().execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(Ok(None))
         })
@@ -182,8 +192,15 @@ impl InventoryStore {
                 status: "held".into(),
             }),
             Ok(Some(product_id)) => Err(ReserveError::InsufficientStock { product_id }),
-            Err((status, _, _)) if status == "released" => Err(ReserveError::AlreadyReleased(id.to_owned())),
-            Err((status, expires_at, items)) => Ok(Reservation { reservation_id: id.to_owned(), expires_at, items, status }),
+            Err((status, _, _)) if status == "released" => {
+                Err(ReserveError::AlreadyReleased(id.to_owned()))
+            }
+            Err((status, expires_at, items)) => Ok(Reservation {
+                reservation_id: id.to_owned(),
+                expires_at,
+                items,
+                status,
+            }),
         })
     }
 

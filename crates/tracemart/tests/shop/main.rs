@@ -4,6 +4,7 @@
 mod concurrency;
 mod downstream;
 mod helpers;
+mod inventory;
 mod orders;
 mod restart;
 mod validation;
