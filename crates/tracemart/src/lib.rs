@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use cli::{Cli, Command};
 
-/// Exit code for a configuration error (EX_CONFIG is 78; 64 is EX_USAGE, as our docs say).
+/// Exit code for an unusable configuration value (64, EX_USAGE).
 pub const EXIT_CONFIG: u8 = 64;
 
 /// Runs one subcommand to completion and returns the process exit code.
