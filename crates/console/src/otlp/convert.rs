@@ -56,8 +56,10 @@ pub(crate) fn spans(req: ExportTraceServiceRequest) -> Converted<SpanRow> {
     for rs in req.resource_spans {
         let resource = resource_row(rs.resource.as_ref());
         for ss in rs.scope_spans {
-            let (scope_name, scope_version) =
-                ss.scope.map(|s| (s.name, s.version)).unwrap_or_default();
+            let (scope_name, scope_version): (Arc<str>, Arc<str>) = ss
+                .scope
+                .map(|s| (s.name.into(), s.version.into()))
+                .unwrap_or_default();
             for span in ss.spans {
                 if !valid_id(&span.trace_id, 16) || !valid_id(&span.span_id, 8) {
                     out.rejected += 1;
@@ -98,26 +100,28 @@ pub(crate) fn spans(req: ExportTraceServiceRequest) -> Converted<SpanRow> {
                     })
                     .collect();
                 out.rows.push(SpanRow {
-                    trace_id: hex(&span.trace_id),
-                    span_id: hex(&span.span_id),
+                    trace_id: hex(&span.trace_id).into(),
+                    span_id: hex(&span.span_id).into(),
                     parent_span_id: if valid_id(&span.parent_span_id, 8) {
-                        hex(&span.parent_span_id)
+                        hex(&span.parent_span_id).into()
                     } else {
-                        String::new()
+                        Arc::from("")
                     },
-                    operation: span.name,
+                    operation: span.name.into(),
                     kind: span.kind,
                     start_us,
                     duration_us: end_us - start_us,
                     status_code,
-                    status_message,
-                    attributes: Value::Object(attributes(&span.attributes)).to_string(),
-                    events: Value::Array(events).to_string(),
-                    links: Value::Array(links).to_string(),
-                    scope_name: scope_name.clone(),
-                    scope_version: scope_version.clone(),
+                    status_message: status_message.into(),
+                    attributes: Value::Object(attributes(&span.attributes))
+                        .to_string()
+                        .into(),
+                    events: Value::Array(events).to_string().into(),
+                    links: Value::Array(links).to_string().into(),
+                    scope_name: Arc::clone(&scope_name),
+                    scope_version: Arc::clone(&scope_version),
                     resource: Arc::clone(&resource),
-                    tags: encode_tags(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+                    tags: encode_tags(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))).into(),
                 });
             }
         }
@@ -154,12 +158,14 @@ pub(crate) fn logs(req: ExportLogsServiceRequest) -> Converted<LogRow> {
                 };
                 out.rows.push(LogRow {
                     time_us: nanos_to_micros(time),
-                    trace_id,
-                    span_id,
+                    trace_id: trace_id.into(),
+                    span_id: span_id.into(),
                     severity_number: rec.severity_number,
-                    severity_text: rec.severity_text,
-                    body,
-                    attributes: Value::Object(attributes(&rec.attributes)).to_string(),
+                    severity_text: rec.severity_text.into(),
+                    body: body.into(),
+                    attributes: Value::Object(attributes(&rec.attributes))
+                        .to_string()
+                        .into(),
                     resource: Arc::clone(&resource),
                 });
             }
@@ -173,12 +179,12 @@ fn resource_row(resource: Option<&Resource>) -> Arc<ResourceRow> {
         .map(|r| attributes(&r.attributes))
         .unwrap_or_default();
     let service = match attrs.get("service.name") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        _ => UNKNOWN_SERVICE.to_owned(),
+        Some(Value::String(s)) if !s.is_empty() => Arc::from(s.as_str()),
+        _ => Arc::from(UNKNOWN_SERVICE),
     };
     Arc::new(ResourceRow {
         service,
-        attributes: Value::Object(attrs).to_string(),
+        attributes: Value::Object(attrs).to_string().into(),
     })
 }
 

@@ -254,7 +254,7 @@ struct WriterState {
     /// Rows in `pending_edges` (at least): none means no stored child waits for a parent.
     pending_edges: i64,
     resources: HashMap<Arc<ResourceRow>, i64>,
-    operations: HashSet<(String, String, i32)>,
+    operations: HashSet<(Arc<str>, Arc<str>, i32)>,
     sql: HashMap<(&'static str, usize), Arc<str>>,
 }
 
@@ -387,27 +387,28 @@ impl WriterState {
         for (chunk_no, chunk) in spans.chunks(SPAN_CHUNK).enumerate() {
             let sql = self.sql(SPAN_COLUMNS, 18, chunk.len(), "");
             let mut args = SqliteArguments::default();
+            args.reserve(18 * chunk.len(), 0);
             for (i, s) in chunk.iter().enumerate() {
                 let id = first_id + i64::try_from(chunk_no * SPAN_CHUNK + i).unwrap_or(0);
                 let resource_id = self.resources.get(&s.resource).copied().unwrap_or(0);
                 add(&mut args, id)?;
-                add(&mut args, s.trace_id.as_str())?;
-                add(&mut args, s.span_id.as_str())?;
-                add(&mut args, s.parent_span_id.as_str())?;
-                add(&mut args, s.resource.service.as_str())?;
-                add(&mut args, s.operation.as_str())?;
+                add(&mut args, Arc::clone(&s.trace_id))?;
+                add(&mut args, Arc::clone(&s.span_id))?;
+                add(&mut args, Arc::clone(&s.parent_span_id))?;
+                add(&mut args, Arc::clone(&s.resource.service))?;
+                add(&mut args, Arc::clone(&s.operation))?;
                 add(&mut args, s.kind)?;
                 add(&mut args, s.start_us)?;
                 add(&mut args, s.duration_us)?;
                 add(&mut args, s.status_code)?;
-                add(&mut args, s.status_message.as_str())?;
-                add(&mut args, s.attributes.as_str())?;
-                add(&mut args, s.events.as_str())?;
-                add(&mut args, s.links.as_str())?;
-                add(&mut args, s.scope_name.as_str())?;
-                add(&mut args, s.scope_version.as_str())?;
+                add(&mut args, Arc::clone(&s.status_message))?;
+                add(&mut args, Arc::clone(&s.attributes))?;
+                add(&mut args, Arc::clone(&s.events))?;
+                add(&mut args, Arc::clone(&s.links))?;
+                add(&mut args, Arc::clone(&s.scope_name))?;
+                add(&mut args, Arc::clone(&s.scope_version))?;
                 add(&mut args, resource_id)?;
-                add(&mut args, s.tags.as_str())?;
+                add(&mut args, Arc::clone(&s.tags))?;
             }
             sqlx::query_with(AssertSqlSafe(sql), args)
                 .execute(&mut *conn)
@@ -417,15 +418,19 @@ impl WriterState {
 
         // Operations seen for the first time.
         for s in spans {
-            let key = (s.resource.service.clone(), s.operation.clone(), s.kind);
+            let key = (
+                Arc::clone(&s.resource.service),
+                Arc::clone(&s.operation),
+                s.kind,
+            );
             if self.operations.contains(&key) {
                 continue;
             }
             sqlx::query(
                 "INSERT OR IGNORE INTO operations (service, operation, kind) VALUES (?, ?, ?)",
             )
-            .bind(&key.0)
-            .bind(&key.1)
+            .bind(Arc::clone(&key.0))
+            .bind(Arc::clone(&key.1))
             .bind(key.2)
             .execute(&mut *conn)
             .await?;
@@ -439,7 +444,7 @@ impl WriterState {
             let end = s.start_us + s.duration_us;
             let errors = i64::from(s.status_code == 2);
             traces
-                .entry(s.trace_id.as_str())
+                .entry(&*s.trace_id)
                 .and_modify(|t| {
                     t.count += 1;
                     t.errors += errors;
@@ -465,6 +470,7 @@ impl WriterState {
         for chunk in traces.chunks(TRACE_CHUNK) {
             let sql = self.sql(TRACE_COLUMNS, 8, chunk.len(), TRACE_UPSERT);
             let mut args = SqliteArguments::default();
+            args.reserve(8 * chunk.len(), 0);
             for (id, t) in chunk {
                 add(&mut args, *id)?;
                 add(&mut args, t.start)?;
@@ -472,8 +478,8 @@ impl WriterState {
                 add(&mut args, t.count)?;
                 add(&mut args, t.errors)?;
                 add(&mut args, i64::from(t.has_root))?;
-                add(&mut args, t.root.resource.service.as_str())?;
-                add(&mut args, t.root.operation.as_str())?;
+                add(&mut args, Arc::clone(&t.root.resource.service))?;
+                add(&mut args, Arc::clone(&t.root.operation))?;
             }
             sqlx::query_with(AssertSqlSafe(sql), args)
                 .execute(&mut *conn)
@@ -500,19 +506,14 @@ impl WriterState {
         conn: &mut SqliteConnection,
         spans: &[&SpanRow],
     ) -> Result<(), sqlx::Error> {
-        let services: HashMap<(&str, &str), &str> = spans
+        let services: HashMap<(&str, &str), &Arc<str>> = spans
             .iter()
-            .map(|s| {
-                (
-                    (s.trace_id.as_str(), s.span_id.as_str()),
-                    s.resource.service.as_str(),
-                )
-            })
+            .map(|s| ((&*s.trace_id, &*s.span_id), &s.resource.service))
             .collect();
         let mut edges = EdgeCounts::default();
         let mut unresolved = Vec::new();
         for s in spans.iter().filter(|s| !s.parent_span_id.is_empty()) {
-            match services.get(&(s.trace_id.as_str(), s.parent_span_id.as_str())) {
+            match services.get(&(&*s.trace_id, &*s.parent_span_id)) {
                 Some(parent) => {
                     edges.add(parent, &s.resource.service, s.start_us, s.status_code == 2)
                 }
@@ -521,22 +522,26 @@ impl WriterState {
         }
 
         // Parents stored by earlier transactions.
-        let mut stored: HashMap<(String, String), String> = HashMap::new();
+        let mut stored: HashMap<(Arc<str>, Arc<str>), Arc<str>> = HashMap::new();
         for chunk in unresolved.chunks(EDGE_CHUNK) {
             let sql = self.sql(PARENT_LOOKUP, 2, chunk.len(), PARENT_LOOKUP_END);
             let mut args = SqliteArguments::default();
+            args.reserve(2 * chunk.len(), 0);
             for s in chunk {
-                add(&mut args, s.trace_id.as_str())?;
-                add(&mut args, s.parent_span_id.as_str())?;
+                add(&mut args, Arc::clone(&s.trace_id))?;
+                add(&mut args, Arc::clone(&s.parent_span_id))?;
             }
             let rows: Vec<(String, String, String)> = sqlx::query_as_with(AssertSqlSafe(sql), args)
                 .fetch_all(&mut *conn)
                 .await?;
-            stored.extend(rows.into_iter().map(|(t, p, service)| ((t, p), service)));
+            stored.extend(
+                rows.into_iter()
+                    .map(|(t, p, service)| ((t.into(), p.into()), service.into())),
+            );
         }
         let mut waiting = Vec::new();
         for s in unresolved {
-            match stored.get(&(s.trace_id.clone(), s.parent_span_id.clone())) {
+            match stored.get(&(Arc::clone(&s.trace_id), Arc::clone(&s.parent_span_id))) {
                 Some(parent) => {
                     edges.add(parent, &s.resource.service, s.start_us, s.status_code == 2)
                 }
@@ -550,9 +555,10 @@ impl WriterState {
             for chunk in spans.chunks(EDGE_CHUNK) {
                 let sql = self.sql(PENDING_LOOKUP, 2, chunk.len(), PENDING_LOOKUP_END);
                 let mut args = SqliteArguments::default();
+                args.reserve(2 * chunk.len(), 0);
                 for s in chunk {
-                    add(&mut args, s.trace_id.as_str())?;
-                    add(&mut args, s.span_id.as_str())?;
+                    add(&mut args, Arc::clone(&s.trace_id))?;
+                    add(&mut args, Arc::clone(&s.span_id))?;
                 }
                 found.extend(
                     sqlx::query_as_with::<_, (String, String, String, String, i64, i64), _>(
@@ -565,12 +571,13 @@ impl WriterState {
             }
             for (trace_id, parent_id, _, child, start_us, error) in &found {
                 if let Some(parent) = services.get(&(trace_id.as_str(), parent_id.as_str())) {
-                    edges.add(parent, child, *start_us, *error != 0);
+                    edges.add(parent, &Arc::from(child.as_str()), *start_us, *error != 0);
                 }
             }
             for chunk in found.chunks(EDGE_CHUNK) {
                 let sql = self.sql(PENDING_DELETE, 3, chunk.len(), ")");
                 let mut args = SqliteArguments::default();
+                args.reserve(3 * chunk.len(), 0);
                 for (trace_id, parent_id, span_id, ..) in chunk {
                     add(&mut args, trace_id.as_str())?;
                     add(&mut args, parent_id.as_str())?;
@@ -588,11 +595,12 @@ impl WriterState {
         for chunk in waiting.chunks(EDGE_CHUNK) {
             let sql = self.sql(PENDING_COLUMNS, 7, chunk.len(), "");
             let mut args = SqliteArguments::default();
+            args.reserve(7 * chunk.len(), 0);
             for s in chunk {
-                add(&mut args, s.trace_id.as_str())?;
-                add(&mut args, s.parent_span_id.as_str())?;
-                add(&mut args, s.span_id.as_str())?;
-                add(&mut args, s.resource.service.as_str())?;
+                add(&mut args, Arc::clone(&s.trace_id))?;
+                add(&mut args, Arc::clone(&s.parent_span_id))?;
+                add(&mut args, Arc::clone(&s.span_id))?;
+                add(&mut args, Arc::clone(&s.resource.service))?;
                 add(&mut args, s.start_us)?;
                 add(&mut args, i64::from(s.status_code == 2))?;
                 add(&mut args, now)?;
@@ -608,10 +616,11 @@ impl WriterState {
         for chunk in edges.chunks(EDGE_CHUNK) {
             let sql = self.sql(EDGE_COLUMNS, 5, chunk.len(), EDGE_UPSERT);
             let mut args = SqliteArguments::default();
+            args.reserve(5 * chunk.len(), 0);
             for ((bucket, parent, child), (calls, errors)) in chunk {
                 add(&mut args, *bucket)?;
-                add(&mut args, parent.as_str())?;
-                add(&mut args, child.as_str())?;
+                add(&mut args, Arc::clone(parent))?;
+                add(&mut args, Arc::clone(child))?;
                 add(&mut args, *calls)?;
                 add(&mut args, *errors)?;
             }
@@ -630,19 +639,20 @@ impl WriterState {
         for chunk in logs.chunks(LOG_CHUNK) {
             let sql = self.sql(LOG_COLUMNS, 10, chunk.len(), "");
             let mut args = SqliteArguments::default();
+            args.reserve(10 * chunk.len(), 0);
             for l in chunk {
                 let id = self.next_log_id;
                 self.next_log_id += 1;
                 let resource_id = self.resources.get(&l.resource).copied().unwrap_or(0);
                 add(&mut args, id)?;
                 add(&mut args, l.time_us)?;
-                add(&mut args, l.trace_id.as_str())?;
-                add(&mut args, l.span_id.as_str())?;
-                add(&mut args, l.resource.service.as_str())?;
+                add(&mut args, Arc::clone(&l.trace_id))?;
+                add(&mut args, Arc::clone(&l.span_id))?;
+                add(&mut args, Arc::clone(&l.resource.service))?;
                 add(&mut args, l.severity_number)?;
-                add(&mut args, l.severity_text.as_str())?;
-                add(&mut args, l.body.as_str())?;
-                add(&mut args, l.attributes.as_str())?;
+                add(&mut args, Arc::clone(&l.severity_text))?;
+                add(&mut args, Arc::clone(&l.body))?;
+                add(&mut args, Arc::clone(&l.attributes))?;
                 add(&mut args, resource_id)?;
             }
             sqlx::query_with(AssertSqlSafe(sql), args)
@@ -655,18 +665,21 @@ impl WriterState {
 
 /// Calls and errors per (time bucket, parent service, child service).
 #[derive(Default)]
-struct EdgeCounts(HashMap<(i64, String, String), (i64, i64)>);
+struct EdgeCounts(HashMap<EdgeKey, (i64, i64)>);
+
+/// (time bucket, parent service, child service).
+type EdgeKey = (i64, Arc<str>, Arc<str>);
 
 impl EdgeCounts {
     /// Counts one call; calls within a service are not edges.
-    fn add(&mut self, parent: &str, child: &str, start_us: i64, error: bool) {
+    fn add(&mut self, parent: &Arc<str>, child: &Arc<str>, start_us: i64, error: bool) {
         if parent == child {
             return;
         }
         let bucket = start_us - start_us.rem_euclid(EDGE_BUCKET_US);
         let entry = self
             .0
-            .entry((bucket, parent.to_owned(), child.to_owned()))
+            .entry((bucket, Arc::clone(parent), Arc::clone(child)))
             .or_default();
         entry.0 += 1;
         entry.1 += i64::from(error);

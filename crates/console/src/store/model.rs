@@ -1,4 +1,5 @@
-//! Rows as the store writes them: OTLP flattened into what the queries need.
+//! Rows as the store writes them: OTLP flattened into what the queries need. Text is
+//! `Arc<str>` so the writer binds it without copying (sqlx copies `&str` and `String`).
 
 use std::sync::Arc;
 
@@ -6,38 +7,38 @@ use std::sync::Arc;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct ResourceRow {
     /// `service.name`, or `unknown_service`.
-    pub(crate) service: String,
+    pub(crate) service: Arc<str>,
     /// JSON object of the resource attributes.
-    pub(crate) attributes: String,
+    pub(crate) attributes: Arc<str>,
 }
 
 /// One span, ids hex-encoded, times in microseconds since the epoch.
 #[derive(Debug, Clone)]
 pub(crate) struct SpanRow {
-    pub(crate) trace_id: String,
-    pub(crate) span_id: String,
+    pub(crate) trace_id: Arc<str>,
+    pub(crate) span_id: Arc<str>,
     /// Empty for a root span.
-    pub(crate) parent_span_id: String,
-    pub(crate) operation: String,
+    pub(crate) parent_span_id: Arc<str>,
+    pub(crate) operation: Arc<str>,
     /// OTLP `SpanKind` number.
     pub(crate) kind: i32,
     pub(crate) start_us: i64,
     pub(crate) duration_us: i64,
     /// OTLP status code: 0 unset, 1 ok, 2 error.
     pub(crate) status_code: i32,
-    pub(crate) status_message: String,
+    pub(crate) status_message: Arc<str>,
     /// JSON object `{key: value}` of the span attributes.
-    pub(crate) attributes: String,
+    pub(crate) attributes: Arc<str>,
     /// JSON array of `{t, name, attrs}` events (t in µs).
-    pub(crate) events: String,
+    pub(crate) events: Arc<str>,
     /// JSON array of `{trace_id, span_id, attrs}` links.
-    pub(crate) links: String,
-    pub(crate) scope_name: String,
-    pub(crate) scope_version: String,
+    pub(crate) links: Arc<str>,
+    pub(crate) scope_name: Arc<str>,
+    pub(crate) scope_version: Arc<str>,
     pub(crate) resource: Arc<ResourceRow>,
     /// Searchable tags (scalar attributes plus Jaeger's derived tags), encoded by
     /// [`encode_tags`].
-    pub(crate) tags: String,
+    pub(crate) tags: Arc<str>,
 }
 
 /// One log record.
@@ -45,14 +46,14 @@ pub(crate) struct SpanRow {
 pub(crate) struct LogRow {
     pub(crate) time_us: i64,
     /// Empty when the record carries no trace context.
-    pub(crate) trace_id: String,
-    pub(crate) span_id: String,
+    pub(crate) trace_id: Arc<str>,
+    pub(crate) span_id: Arc<str>,
     pub(crate) severity_number: i32,
-    pub(crate) severity_text: String,
+    pub(crate) severity_text: Arc<str>,
     /// The body: text as is, structured bodies as JSON.
-    pub(crate) body: String,
+    pub(crate) body: Arc<str>,
     /// JSON object of the record's attributes.
-    pub(crate) attributes: String,
+    pub(crate) attributes: Arc<str>,
     pub(crate) resource: Arc<ResourceRow>,
 }
 
