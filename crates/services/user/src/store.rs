@@ -2,19 +2,12 @@
 
 use tracemart_contracts::User;
 use tracemart_platform::{Database, DbError};
+// Demo membership follows the seed's segment rule, so demo data and metrics agree.
+use tracemart_telemetry::UserSegment;
 
 #[derive(Clone)]
 pub struct UserStore {
     db: Database,
-}
-
-/// Membership follows the seed's segment rule so that demo data and metrics agree.
-fn membership_of(id: i64) -> &'static str {
-    match id % 10 {
-        0 | 1 => "premium",
-        2..=5 => "standard",
-        _ => "basic",
-    }
 }
 
 /// Why a user could not be created.
@@ -60,7 +53,7 @@ impl UserStore {
                 .bind(id)
                 .bind(format!("Demo User {id}"))
                 .bind(format!("user{id}@example.com"))
-                .bind(membership_of(id))
+                .bind(UserSegment::of(id).as_str())
                 .bind(&now)
                 .execute(&mut *tx)
                 .await
