@@ -49,14 +49,12 @@ impl ServiceRuntime {
     ) -> Result<(), ServiceError> {
         let db = self.db.clone();
         let ready: ReadyCheck = Arc::new(move || {
-            let db = db.clone();
-            Box::pin(async move {
-                if db.ping().await {
-                    Ok(())
-                } else {
-                    Err("database".to_owned())
-                }
-            })
+            let ready = if db.ping() {
+                Ok(())
+            } else {
+                Err("database".to_owned())
+            };
+            Box::pin(async move { ready })
         });
         let app = ServiceApp {
             name: self.name,
@@ -65,7 +63,7 @@ impl ServiceRuntime {
         }
         .into_router(routes);
         crate::http::serve(app, listener, shutdown).await?;
-        self.db.close().await;
+        self.db.close();
         Ok(())
     }
 }

@@ -35,7 +35,7 @@ async fn stock(
     Path(raw): Path<String>,
 ) -> Result<ApiJson<StockLevel>, ApiError> {
     let id = parse_id(&raw, "product")?;
-    store.stock(id).await?.map(ApiJson).ok_or_else(|| {
+    store.stock(id)?.map(ApiJson).ok_or_else(|| {
         ApiError::not_found(
             "product_not_found",
             format!("No stock record for product {id}"),
@@ -98,7 +98,7 @@ async fn reserve(
         None => uuid::Uuid::new_v4().to_string(),
     };
     let expires_at = chrono::Utc::now() + chrono::Duration::minutes(req.expires_in_minutes);
-    match store.reserve(&id, &items, expires_at).await {
+    match store.reserve(&id, &items, expires_at) {
         Ok(r) => {
             tracing::info!(reservation.id = %r.reservation_id, items = r.items.len(), "Reserved stock");
             Ok(ApiJson(r))
@@ -124,14 +124,14 @@ async fn commit(
     State(store): State<InventoryStore>,
     Path(id): Path<String>,
 ) -> Result<ApiJson<serde_json::Value>, ApiError> {
-    transition(store.commit(&id).await, &id, "committed")
+    transition(store.commit(&id), &id, "committed")
 }
 
 async fn release(
     State(store): State<InventoryStore>,
     Path(id): Path<String>,
 ) -> Result<ApiJson<serde_json::Value>, ApiError> {
-    transition(store.release(&id).await, &id, "released")
+    transition(store.release(&id), &id, "released")
 }
 
 fn transition(

@@ -23,9 +23,7 @@ pub async fn run(
 ) -> Result<(), ServiceError> {
     let rt = ServiceRuntime::open(ServiceName::Inventory, config, &MIGRATOR).await?;
     let store = InventoryStore::new(rt.db.clone());
-    store
-        .seed_demo(tracemart_platform::config::DEMO_PRODUCTS, config.demo_stock)
-        .await?;
+    store.seed_demo(tracemart_platform::config::DEMO_PRODUCTS, config.demo_stock)?;
     let sweeper = tokio::spawn(release_expired_loop(store.clone()));
     let result = rt.serve(router(store), listener, shutdown).await;
     sweeper.abort();

@@ -9,7 +9,6 @@ use serde::Deserialize;
 use serde_json::Value;
 use tracemart_platform::{ApiError, ApiJson};
 use tracemart_telemetry::names::span as span_name;
-use tracing::Instrument;
 
 use crate::domain::{IdempotencyKey, NewOrder, parse_order_id};
 use crate::error::OrderError;
@@ -55,13 +54,13 @@ async fn create_order(
         "user_id": order.user_id, "items": order.items, "shipping_address": order.shipping_address,
     })
     .to_string();
-    match flow.store.claim_key(&key.0, &canonical).await {
+    match flow.store.claim_key(&key.0, &canonical) {
         Ok(Claim::New) => {
             let result = flow
                 .create(order, &request_id, Some(IdempotentAnswer { key: &key.0 }))
                 .await;
             if result.is_err()
-                && let Err(e) = flow.store.release_key(&key.0).await
+                && let Err(e) = flow.store.release_key(&key.0)
             {
                 tracing::error!(error = %e, "Could not free the idempotency key");
             }
@@ -91,16 +90,13 @@ async fn get_order(
 ) -> Result<ApiJson<OrderRecord>, ApiError> {
     let id = parse_order_id(&raw).map_err(|e| e.to_api())?.to_string();
     let span = tracing::info_span!(target: "tracemart::order", "get_order", otel.name = span_name::GET_ORDER, order.id = %id);
-    async {
+    span.in_scope(|| {
         tracing::info!(order_id = %id, "Retrieving order");
         flow.store
-            .get(&id)
-            .await?
+            .get(&id)?
             .map(ApiJson)
             .ok_or_else(|| OrderError::OrderNotFound(id.clone()).to_api())
-    }
-    .instrument(span)
-    .await
+    })
 }
 
 #[derive(Deserialize)]
@@ -126,7 +122,7 @@ async fn list_orders(
         DEFAULT_LIST_LIMIT,
         1..=MAX_LIST_LIMIT,
     )?;
-    let orders = flow.store.list_for_user(user_id, limit).await?;
+    let orders = flow.store.list_for_user(user_id, limit)?;
     Ok(ApiJson(
         serde_json::json!({ "user_id": user_id, "limit": limit, "orders": orders }),
     ))
@@ -137,7 +133,7 @@ async fn order_events(
     Path(raw): Path<String>,
 ) -> Result<ApiJson<Value>, ApiError> {
     let id = parse_order_id(&raw).map_err(|e| e.to_api())?.to_string();
-    let events = flow.store.events(&id).await?;
+    let events = flow.store.events(&id)?;
     if events.is_empty() {
         return Err(OrderError::OrderNotFound(id).to_api());
     }

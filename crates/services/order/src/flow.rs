@@ -168,7 +168,7 @@ impl OrderFlow {
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             total_minor,
         };
-        if let Err(e) = self.persist(&record, idem).await {
+        if let Err(e) = self.persist(&record, idem) {
             tracing::error!(error = %e, reservation.id = %record.reservation_id, "Writing the order failed; releasing the reservation");
             self.downstream.release(&record.reservation_id).await;
             return Err(e.into());
@@ -241,76 +241,72 @@ impl OrderFlow {
         .await
     }
 
-    /// The order, its `OrderCreated` event and its outbox row, in one transaction.
-    async fn persist(
+    /// The order, its `OrderCreated` event, its outbox row and (with a key) the idempotent
+    /// answer, in one transaction. Synchronous: the writer is held for microseconds.
+    fn persist(
         &self,
         record: &OrderRecord,
         idem: Option<IdempotentAnswer<'_>>,
     ) -> Result<(), tracemart_platform::DbError> {
-        let mut tx = self.store.begin().await?;
-        let write = tracing::info_span!(
-            target: "tracemart::order",
-            "create_order_record",
-            otel.name = span_name::CREATE_ORDER_RECORD,
-            db.operation = "INSERT",
-            db.operation.name = "INSERT",
-            db.table = "orders",
-            db.collection.name = "orders",
-            db.system = "sqlite",
-            order.id = %record.order_id,
-        );
-        self.store
-            .insert_order(&mut tx, record)
-            .instrument(write.clone())
-            .await
-            .inspect_err(|e| record_error(&write, "DatabaseError", e))?;
+        let (write, publish) = self.store.transaction(|tx| {
+            let write = tracing::info_span!(
+                target: "tracemart::order",
+                "create_order_record",
+                otel.name = span_name::CREATE_ORDER_RECORD,
+                db.operation = "INSERT",
+                db.operation.name = "INSERT",
+                db.table = "orders",
+                db.collection.name = "orders",
+                db.system = "sqlite",
+                order.id = %record.order_id,
+            );
+            write
+                .in_scope(|| self.store.insert_order(tx, record))
+                .inspect_err(|e| record_error(&write, "DatabaseError", e))?;
 
-        let publish = tracing::info_span!(
-            target: "tracemart::order",
-            "publish_order_created_event",
-            otel.name = span_name::PUBLISH_ORDER_CREATED_EVENT,
-            event.type = ORDER_CREATED_TOPIC,
-            event.order_id = %record.order_id,
-            messaging.destination.name = ORDER_CREATED_TOPIC,
-            messaging.operation.type = "publish",
-        );
-        let mut headers = http::HeaderMap::new();
-        tracemart_telemetry::inject_context(&publish, &mut headers);
-        let headers: serde_json::Map<String, Value> = headers
-            .iter()
-            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.to_string(), Value::from(v))))
-            .collect();
-        let payload = json!({
-            "event_type": ORDER_CREATED_TOPIC,
-            "order_id": record.order_id,
-            "user_id": record.user_id,
-            "total_amount": record.total_amount,
-            "currency": record.currency,
-            "reservation_id": record.reservation_id,
-            "created_at": record.created_at,
-        });
-        async {
-            self.store.insert_outbox(&mut tx, ORDER_CREATED_TOPIC, &payload, &Value::Object(headers)).await?;
-            tracing::info!(event_type = ORDER_CREATED_TOPIC, order_id = %record.order_id, "Order created event published");
-            Ok::<_, tracemart_platform::DbError>(())
-        }
-        .instrument(publish.clone())
-        .await
-        .inspect_err(|e| record_error(&publish, "DatabaseError", e))?;
+            let publish = tracing::info_span!(
+                target: "tracemart::order",
+                "publish_order_created_event",
+                otel.name = span_name::PUBLISH_ORDER_CREATED_EVENT,
+                event.type = ORDER_CREATED_TOPIC,
+                event.order_id = %record.order_id,
+                messaging.destination.name = ORDER_CREATED_TOPIC,
+                messaging.operation.type = "publish",
+            );
+            let mut headers = http::HeaderMap::new();
+            tracemart_telemetry::inject_context(&publish, &mut headers);
+            let headers: serde_json::Map<String, Value> = headers
+                .iter()
+                .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.to_string(), Value::from(v))))
+                .collect();
+            let payload = json!({
+                "event_type": ORDER_CREATED_TOPIC,
+                "order_id": record.order_id,
+                "user_id": record.user_id,
+                "total_amount": record.total_amount,
+                "currency": record.currency,
+                "reservation_id": record.reservation_id,
+                "created_at": record.created_at,
+            });
+            publish
+                .in_scope(|| {
+                    self.store.insert_outbox(
+                        tx,
+                        ORDER_CREATED_TOPIC,
+                        &payload,
+                        &Value::Object(headers),
+                    )
+                })
+                .inspect_err(|e| record_error(&publish, "DatabaseError", e))?;
 
-        if let Some(idem) = idem {
-            let body = serde_json::to_string(record).unwrap_or_default();
-            self.store
-                .complete_key(&mut tx, idem.key, 201, &body)
-                .await?;
-        }
-        tx.commit()
-            .await
-            .map_err(|source| tracemart_platform::DbError::Query {
-                operation: "COMMIT",
-                table: "orders",
-                source,
-            })?;
+            if let Some(idem) = idem {
+                let body = serde_json::to_string(record).unwrap_or_default();
+                self.store.complete_key(tx, idem.key, 201, &body)?;
+            }
+            Ok((write, publish))
+        })?;
+        // Logged once committed, outside the writer.
+        publish.in_scope(|| tracing::info!(event_type = ORDER_CREATED_TOPIC, order_id = %record.order_id, "Order created event published"));
         record_event(
             &write,
             event::ORDER_RECORD_WRITTEN,

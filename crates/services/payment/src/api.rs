@@ -62,7 +62,7 @@ async fn pay(
         reason,
         created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
     };
-    let stored = a.store.insert_or_get(&payment, amount_minor).await?;
+    let stored = a.store.insert_or_get(&payment, amount_minor)?;
     tracing::info!(order.id = %stored.order_id, payment.status = %stored.status, "Payment decided");
     Ok(ApiJson(stored))
 }

@@ -34,7 +34,7 @@ async fn list_products(
 ) -> Result<ApiJson<serde_json::Value>, ApiError> {
     let limit = parse_query_int(q.limit.as_deref(), "limit", 50, 0..=MAX_PAGE)?;
     let offset = parse_query_int(q.offset.as_deref(), "offset", 0, 0..=i64::MAX)?;
-    let (products, total) = store.list(q.category.as_deref(), limit, offset).await?;
+    let (products, total) = store.list(q.category.as_deref(), limit, offset)?;
     Ok(ApiJson(serde_json::json!({
         "products": products,
         "total": total,
@@ -49,8 +49,7 @@ async fn get_product(
 ) -> Result<ApiJson<Product>, ApiError> {
     let id = parse_id(&raw, "product")?;
     store
-        .get(id)
-        .await?
+        .get(id)?
         .map(ApiJson)
         .ok_or_else(|| ApiError::not_found("product_not_found", format!("Product not found: {id}")))
 }
@@ -69,5 +68,5 @@ async fn batch(
     ids.sort_unstable();
     ids.dedup();
     tracing::info!(products.count = ids.len(), "Looking up products");
-    Ok(ApiJson(store.batch(&ids).await?))
+    Ok(ApiJson(store.batch(&ids)?))
 }

@@ -23,6 +23,6 @@ pub async fn run(
 ) -> Result<(), ServiceError> {
     let rt = ServiceRuntime::open(ServiceName::Product, config, &MIGRATOR).await?;
     let store = ProductStore::new(rt.db.clone());
-    store.seed_demo(DEMO_PRODUCTS).await?;
+    store.seed_demo(DEMO_PRODUCTS)?;
     rt.serve(router(store), listener, shutdown).await
 }

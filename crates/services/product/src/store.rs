@@ -1,6 +1,6 @@
 //! The catalogue in SQLite; prices in minor units.
 
-use sqlx::QueryBuilder;
+use rusqlite::{OptionalExtension, Row, params};
 use tracemart_contracts::{Product, minor_to_decimal};
 use tracemart_platform::{Database, DbError};
 
@@ -16,16 +16,16 @@ pub struct ProductStore {
     db: Database,
 }
 
-type Row = (i64, String, String, i64, String);
+const BY_ID: &str = "SELECT id, name, category, price_minor, currency FROM products WHERE id = ?1";
 
-fn to_product((id, name, category, price_minor, currency): Row) -> Product {
-    Product {
-        id,
-        name,
-        category,
-        price: minor_to_decimal(price_minor),
-        currency,
-    }
+fn to_product(row: &Row<'_>) -> rusqlite::Result<Product> {
+    Ok(Product {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        category: row.get(2)?,
+        price: minor_to_decimal(row.get(3)?),
+        currency: row.get(4)?,
+    })
 }
 
 impl ProductStore {
@@ -34,108 +34,80 @@ impl ProductStore {
     }
 
     /// Inserts products 1..=n unless the catalogue is not empty.
-    pub async fn seed_demo(&self, n: i64) -> Result<(), DbError> {
-        let count: i64 = self
-            .db
-            .timed(
-                "SELECT",
-                "products",
-                sqlx::query_scalar("SELECT COUNT(*) FROM products").fetch_one(&self.db.writer),
-            )
-            .await?;
-        if count > 0 {
-            return Ok(());
-        }
-        let mut qb =
-            QueryBuilder::new("INSERT INTO products (id, name, category, price_minor, currency) ");
-        qb.push_values(1..=n, |mut b, id| {
-            let category = CATEGORIES[(id as usize) % CATEGORIES.len()];
-            b.push_bind(id)
-                .push_bind(format!("Demo {category} item {id}"))
-                .push_bind(category)
-                .push_bind(demo_price_minor(id))
-                .push_bind("USD");
-        });
-        self.db
-            .timed("INSERT", "products", qb.build().execute(&self.db.writer))
-            .await?;
-        Ok(())
+    pub fn seed_demo(&self, n: i64) -> Result<(), DbError> {
+        self.db.write("INSERT", "products", |tx| {
+            let count: i64 = tx.query_row("SELECT COUNT(*) FROM products", [], |row| row.get(0))?;
+            if count > 0 {
+                return Ok(());
+            }
+            let mut insert = tx.prepare(
+                "INSERT INTO products (id, name, category, price_minor, currency) \
+                 VALUES (?1, ?2, ?3, ?4, 'USD')",
+            )?;
+            for id in 1..=n {
+                let category = CATEGORIES[(id as usize) % CATEGORIES.len()];
+                insert.execute(params![
+                    id,
+                    format!("Demo {category} item {id}"),
+                    category,
+                    demo_price_minor(id),
+                ])?;
+            }
+            Ok(())
+        })
     }
 
-    pub async fn get(&self, id: i64) -> Result<Option<Product>, DbError> {
-        let row: Option<Row> = self
-            .db
-            .timed(
-                "SELECT",
-                "products",
-                sqlx::query_as(
-                    "SELECT id, name, category, price_minor, currency FROM products WHERE id = ?",
-                )
-                .bind(id)
-                .fetch_optional(&self.db.reader),
-            )
-            .await?;
-        Ok(row.map(to_product))
+    pub fn get(&self, id: i64) -> Result<Option<Product>, DbError> {
+        self.db.read("SELECT", "products", |conn| {
+            conn.prepare_cached(BY_ID)?
+                .query_row([id], to_product)
+                .optional()
+        })
     }
 
-    /// Products of `ids` that exist, in id order.
-    pub async fn batch(&self, ids: &[i64]) -> Result<Vec<Product>, DbError> {
+    /// Products of `ids` that exist, in id order, each once.
+    pub fn batch(&self, ids: &[i64]) -> Result<Vec<Product>, DbError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut qb = QueryBuilder::new(
-            "SELECT id, name, category, price_minor, currency FROM products WHERE id IN (",
-        );
-        let mut sep = qb.separated(", ");
-        for id in ids {
-            sep.push_bind(*id);
-        }
-        qb.push(") ORDER BY id");
-        let rows: Vec<Row> = self
-            .db
-            .timed(
-                "SELECT",
-                "products",
-                qb.build_query_as().fetch_all(&self.db.reader),
-            )
-            .await?;
-        Ok(rows.into_iter().map(to_product).collect())
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        // One prepared point lookup per id: a few microseconds each, and one statement text
+        // whatever the batch size (an `IN (?, ?, ...)` list would be prepared anew per size).
+        self.db.read("SELECT", "products", |conn| {
+            let mut by_id = conn.prepare_cached(BY_ID)?;
+            let mut found = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(product) = by_id.query_row([id], to_product).optional()? {
+                    found.push(product);
+                }
+            }
+            Ok(found)
+        })
     }
 
     /// A page of the catalogue and the total count.
-    pub async fn list(
+    pub fn list(
         &self,
         category: Option<&str>,
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<Product>, i64), DbError> {
-        let rows: Vec<Row> = self
-            .db
-            .timed(
-                "SELECT",
-                "products",
-                sqlx::query_as(
+        self.db.read("SELECT", "products", |conn| {
+            let page = conn
+                .prepare_cached(
                     "SELECT id, name, category, price_minor, currency FROM products \
                      WHERE (?1 IS NULL OR category = ?1) ORDER BY id LIMIT ?2 OFFSET ?3",
-                )
-                .bind(category)
-                .bind(limit)
-                .bind(offset)
-                .fetch_all(&self.db.reader),
-            )
-            .await?;
-        let total: i64 = self
-            .db
-            .timed(
-                "SELECT",
-                "products",
-                sqlx::query_scalar(
+                )?
+                .query_map(params![category, limit, offset], to_product)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let total = conn
+                .prepare_cached(
                     "SELECT COUNT(*) FROM products WHERE (?1 IS NULL OR category = ?1)",
-                )
-                .bind(category)
-                .fetch_one(&self.db.reader),
-            )
-            .await?;
-        Ok((rows.into_iter().map(to_product).collect(), total))
+                )?
+                .query_row([category], |row| row.get(0))?;
+            Ok((page, total))
+        })
     }
 }

@@ -22,7 +22,7 @@ async fn get_user(
 ) -> Result<ApiJson<User>, ApiError> {
     let id = parse_id(&raw, "user")?;
     tracing::info!(user.id = id, "Looking up user");
-    match store.get(id).await? {
+    match store.get(id)? {
         Some(user) => Ok(ApiJson(user)),
         None => Err(ApiError::not_found(
             "user_not_found",
@@ -62,7 +62,7 @@ async fn create_user(
             format!("membership_level must be one of {LEVELS:?}"),
         ));
     }
-    match store.create(name, email, level).await {
+    match store.create(name, email, level) {
         Ok(user) => Ok((StatusCode::CREATED, ApiJson(user))),
         Err(CreateUserError::DuplicateEmail) => Err(ApiError::new(
             StatusCode::CONFLICT,

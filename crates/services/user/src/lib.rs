@@ -22,6 +22,6 @@ pub async fn run(
 ) -> Result<(), ServiceError> {
     let rt = ServiceRuntime::open(ServiceName::User, config, &MIGRATOR).await?;
     let store = UserStore::new(rt.db.clone());
-    store.seed_demo(DEMO_USERS).await?;
+    store.seed_demo(DEMO_USERS)?;
     rt.serve(router(store), listener, shutdown).await
 }

@@ -1,5 +1,6 @@
 //! Users in SQLite.
 
+use rusqlite::{OptionalExtension, params};
 use tracemart_contracts::User;
 use tracemart_platform::{Database, DbError};
 // Demo membership follows the seed's segment rule, so demo data and metrics agree.
@@ -25,88 +26,63 @@ impl UserStore {
     }
 
     /// Inserts users 1..=n unless users already exist (first start only).
-    pub async fn seed_demo(&self, n: i64) -> Result<(), DbError> {
-        let count: i64 = self
-            .db
-            .timed(
-                "SELECT",
-                "users",
-                sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.db.writer),
-            )
-            .await?;
-        if count > 0 {
-            return Ok(());
-        }
+    pub fn seed_demo(&self, n: i64) -> Result<(), DbError> {
         let now = chrono::Utc::now().to_rfc3339();
-        let mut tx = self
-            .db
-            .writer
-            .begin()
-            .await
-            .map_err(|source| DbError::Query {
-                operation: "BEGIN",
-                table: "users",
-                source,
-            })?;
-        for id in 1..=n {
-            sqlx::query("INSERT INTO users (id, name, email, membership_level, created_at) VALUES (?, ?, ?, ?, ?)")
-                .bind(id)
-                .bind(format!("Demo User {id}"))
-                .bind(format!("user{id}@example.com"))
-                .bind(UserSegment::of(id).as_str())
-                .bind(&now)
-                .execute(&mut *tx)
-                .await
-                .map_err(|source| DbError::Query { operation: "INSERT", table: "users", source })?;
-        }
-        tx.commit().await.map_err(|source| DbError::Query {
-            operation: "COMMIT",
-            table: "users",
-            source,
+        self.db.write("INSERT", "users", |tx| {
+            let count: i64 = tx.query_row("SELECT COUNT(*) FROM users", [], |row| row.get(0))?;
+            if count > 0 {
+                return Ok(());
+            }
+            let mut insert = tx.prepare(
+                "INSERT INTO users (id, name, email, membership_level, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for id in 1..=n {
+                insert.execute(params![
+                    id,
+                    format!("Demo User {id}"),
+                    format!("user{id}@example.com"),
+                    UserSegment::of(id).as_str(),
+                    now,
+                ])?;
+            }
+            Ok(())
         })
     }
 
-    pub async fn get(&self, id: i64) -> Result<Option<User>, DbError> {
-        let row: Option<(i64, String, String, String)> = self
-            .db
-            .timed(
-                "SELECT",
-                "users",
-                sqlx::query_as("SELECT id, name, email, membership_level FROM users WHERE id = ?")
-                    .bind(id)
-                    .fetch_optional(&self.db.reader),
-            )
-            .await?;
-        Ok(row.map(|(id, name, email, membership_level)| User {
-            id,
-            name,
-            email,
-            membership_level,
-        }))
+    pub fn get(&self, id: i64) -> Result<Option<User>, DbError> {
+        self.db.read("SELECT", "users", |conn| {
+            conn.prepare_cached(
+                "SELECT id, name, email, membership_level FROM users WHERE id = ?1",
+            )?
+            .query_row([id], |row| {
+                Ok(User {
+                    id: row.get(0)?,
+                    name: row.get(1)?,
+                    email: row.get(2)?,
+                    membership_level: row.get(3)?,
+                })
+            })
+            .optional()
+        })
     }
 
-    pub async fn create(
+    pub fn create(
         &self,
         name: &str,
         email: &str,
         membership_level: &str,
     ) -> Result<User, CreateUserError> {
         let now = chrono::Utc::now().to_rfc3339();
-        let result = self
-            .db
-            .timed(
-                "INSERT",
-                "users",
-                sqlx::query_scalar::<_, i64>(
-                    "INSERT INTO users (name, email, membership_level, created_at) VALUES (?, ?, ?, ?) RETURNING id",
-                )
-                .bind(name)
-                .bind(email)
-                .bind(membership_level)
-                .bind(&now)
-                .fetch_one(&self.db.writer),
-            )
-            .await;
+        let result = self.db.write("INSERT", "users", |tx| {
+            tx.prepare_cached(
+                "INSERT INTO users (name, email, membership_level, created_at) \
+                 VALUES (?1, ?2, ?3, ?4) RETURNING id",
+            )?
+            .query_row(params![name, email, membership_level, now], |row| {
+                row.get::<_, i64>(0)
+            })
+        });
         match result {
             Ok(id) => Ok(User {
                 id,
@@ -114,10 +90,7 @@ impl UserStore {
                 email: email.into(),
                 membership_level: membership_level.into(),
             }),
-            Err(DbError::Query {
-                source: sqlx::Error::Database(e),
-                ..
-            }) if e.is_unique_violation() => Err(CreateUserError::DuplicateEmail),
+            Err(e) if e.is_unique_violation() => Err(CreateUserError::DuplicateEmail),
             Err(e) => Err(e.into()),
         }
     }
