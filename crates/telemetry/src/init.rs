@@ -15,7 +15,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{LogFormat, OtlpProtocol, SamplerSetting, TelemetryConfig};
-use crate::logs::{ContextFieldsLayer, SeedJsonFormat};
+use crate::logs::{ContextFieldsLayer, JsonLogLayer, LogWriter, LogWriterGuard};
 
 /// Why telemetry could not start.
 #[derive(Debug, thiserror::Error)]
@@ -33,12 +33,17 @@ pub enum TelemetryError {
     },
     #[error("a global tracing subscriber is already installed")]
     AlreadyInstalled,
+    #[error("cannot start the log writer thread: {0}")]
+    LogWriter(#[source] std::io::Error),
 }
 
 /// Keeps the providers alive; flushes and shuts them down when dropped.
 pub struct TelemetryGuard {
     tracer_provider: Option<SdkTracerProvider>,
     logger_provider: Option<SdkLoggerProvider>,
+    /// JSON lines to stdout; dropped last, so that what the providers log on the way out is
+    /// written too.
+    log_writer: Option<LogWriterGuard>,
 }
 
 impl TelemetryGuard {
@@ -49,6 +54,9 @@ impl TelemetryGuard {
         }
         if let Some(lp) = &self.logger_provider {
             let _ = lp.force_flush();
+        }
+        if let Some(writer) = &self.log_writer {
+            writer.flush();
         }
     }
 }
@@ -61,6 +69,7 @@ impl Drop for TelemetryGuard {
         if let Some(lp) = self.logger_provider.take() {
             let _ = lp.shutdown();
         }
+        drop(self.log_writer.take());
     }
 }
 
@@ -174,24 +183,25 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
             filter: config.log_filter.clone(),
             source,
         })?;
+    let mut guard = TelemetryGuard {
+        tracer_provider: None,
+        logger_provider: None,
+        log_writer: None,
+    };
     let stdout_layer = match config.log_format {
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .event_format(SeedJsonFormat {
-                service: config.service_name.clone(),
-                version: config.service_version.clone(),
-            })
-            .with_filter(stdout_filter)
-            .boxed(),
+        LogFormat::Json => {
+            let (writer, writer_guard) = LogWriter::stdout().map_err(TelemetryError::LogWriter)?;
+            guard.log_writer = Some(writer_guard);
+            JsonLogLayer::new(&config.service_name, &config.service_version, writer)
+                .with_filter(stdout_filter)
+                .boxed()
+        }
         LogFormat::Pretty => tracing_subscriber::fmt::layer()
             .compact()
             .with_filter(stdout_filter)
             .boxed(),
     };
 
-    let mut guard = TelemetryGuard {
-        tracer_provider: None,
-        logger_provider: None,
-    };
     let registry = tracing_subscriber::registry()
         .with(ContextFieldsLayer)
         .with(stdout_layer);

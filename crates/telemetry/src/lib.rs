@@ -3,7 +3,9 @@
 
 mod config;
 mod export_queue;
+mod ids;
 mod init;
+mod intern;
 mod logs;
 mod metrics;
 pub mod names;

@@ -1,9 +1,11 @@
 //! The seed's Prometheus metrics, one registry per service, with trace-id exemplars.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use opentelemetry::trace::TraceId;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::exemplar::HistogramWithExemplars;
 use prometheus_client::metrics::family::{Family, MetricConstructor};
@@ -41,7 +43,18 @@ impl UserSegment {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TraceExemplar {
-    trace_id: String,
+    trace_id: TraceIdLabel,
+}
+
+/// A trace id kept as its 16 bytes and written as hex only when `/metrics` is scraped.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+struct TraceIdLabel(TraceId);
+
+impl EncodeLabelValue for TraceIdLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write;
+        encoder.write_str(crate::ids::trace_hex(self.0).as_str())
+    }
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -59,13 +72,15 @@ struct AmountLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ProcessingLabels {
     status: &'static str,
-    service: String,
+    service: Arc<str>,
 }
 
+/// Every field borrowed, so that recording a request allocates nothing (only an extension
+/// method's name is copied).
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
-    method: String,
-    endpoint: String,
+    method: Cow<'static, str>,
+    endpoint: &'static str,
     status_code: u16,
     status_class: &'static str,
 }
@@ -74,7 +89,7 @@ struct HttpLabels {
 struct DbLabels {
     operation: &'static str,
     table: &'static str,
-    service: String,
+    service: Arc<str>,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -110,7 +125,8 @@ pub struct Metrics {
 }
 
 struct Inner {
-    service: String,
+    /// Shared by the label sets that carry it, instead of a copy per observation.
+    service: Arc<str>,
     registry: Registry,
     orders_created: Family<OrderLabels, Counter>,
     order_amount: Histograms<AmountLabels>,
@@ -123,18 +139,19 @@ struct Inner {
 
 /// Result of an HTTP exchange as the RED metrics see it.
 pub struct HttpObservation<'a> {
-    pub method: &'a str,
+    pub method: &'a http::Method,
     /// The route template (`/orders/{order_id}`), never the raw path.
-    pub endpoint: &'a str,
+    pub endpoint: &'static str,
     pub status: u16,
     pub duration: Duration,
-    pub trace_id: Option<String>,
+    /// The exemplar of the duration histogram.
+    pub trace_id: Option<TraceId>,
 }
 
 impl Metrics {
     /// Registers the seed's metrics for `service` (e.g. `order-service`).
     pub fn new(service: impl Into<String>) -> Self {
-        let service = service.into();
+        let service: Arc<str> = service.into().into();
         let mut registry = Registry::default();
         let orders_created = Family::<OrderLabels, Counter>::default();
         let order_amount = Histograms::new_with_constructor(Buckets(AMOUNT_BUCKETS));
@@ -220,7 +237,7 @@ impl Metrics {
                 currency: currency.to_owned(),
                 user_segment: segment,
             })
-            .observe(amount, exemplar(trace_id), None);
+            .observe(amount, exemplar(trace_id.as_deref()), None);
     }
 
     /// The seed's `record_order_processing_time` (which the seed never called).
@@ -236,20 +253,26 @@ impl Metrics {
                 status,
                 service: self.inner.service.clone(),
             })
-            .observe(duration.as_secs_f64(), exemplar(trace_id), None);
+            .observe(duration.as_secs_f64(), exemplar(trace_id.as_deref()), None);
     }
 
     pub fn http_request(&self, o: HttpObservation<'_>) {
+        let method = match crate::intern::method(o.method) {
+            Some(m) => Cow::Borrowed(m),
+            None => Cow::Owned(o.method.as_str().to_owned()),
+        };
         let labels = HttpLabels {
-            method: o.method.to_owned(),
-            endpoint: o.endpoint.to_owned(),
+            method,
+            endpoint: o.endpoint,
             status_code: o.status,
             status_class: status_class(o.status),
         };
         self.inner.http_requests.get_or_create(&labels).inc();
         self.inner.http_duration.get_or_create(&labels).observe(
             o.duration.as_secs_f64(),
-            exemplar(o.trace_id),
+            o.trace_id.map(|id| TraceExemplar {
+                trace_id: TraceIdLabel(id),
+            }),
             None,
         );
     }
@@ -294,8 +317,12 @@ impl Metrics {
     }
 }
 
-fn exemplar(trace_id: Option<String>) -> Option<TraceExemplar> {
-    trace_id.map(|trace_id| TraceExemplar { trace_id })
+/// The exemplar of a trace id given as text (ids that are not hex are left out).
+fn exemplar(trace_id: Option<&str>) -> Option<TraceExemplar> {
+    let id = TraceId::from_hex(trace_id?).ok()?;
+    Some(TraceExemplar {
+        trace_id: TraceIdLabel(id),
+    })
 }
 
 fn status_class(status: u16) -> &'static str {
@@ -316,7 +343,37 @@ pub const PROMETHEUS_CONTENT_TYPE: &str =
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn requests_are_counted_by_method_route_and_status_with_the_trace_as_exemplar() {
+        let metrics = Metrics::new("order-service");
+        let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+        for method in [
+            http::Method::POST,
+            http::Method::POST,
+            http::Method::from_bytes(b"PURGE").unwrap(),
+        ] {
+            metrics.http_request(HttpObservation {
+                method: &method,
+                endpoint: "/orders",
+                status: 201,
+                duration: Duration::from_millis(3),
+                trace_id: Some(TraceId::from_hex(trace).unwrap()),
+            });
+        }
+        metrics.order_created(7, 42.5, "USD", Some(trace.to_owned()));
+        let text = metrics.render(true).unwrap();
+        for want in [
+            r#"http_requests_total{method="POST",endpoint="/orders",status_code="201",status_class="2xx"} 2"#,
+            r#"http_requests_total{method="PURGE",endpoint="/orders",status_code="201",status_class="2xx"} 1"#,
+            r#"http_request_duration_seconds_bucket{le="0.005",method="POST",endpoint="/orders",status_code="201",status_class="2xx"} 2 # {trace_id="4bf92f3577b34da6a3ce929d0e0e4736"} 0.003"#,
+            r#"order_amount_bucket{le="50.0",currency="USD",user_segment="basic"} 1 # {trace_id="4bf92f3577b34da6a3ce929d0e0e4736"} 42.5"#,
+        ] {
+            assert!(text.contains(want), "no {want} in\n{text}");
+        }
+    }
 
     #[test]
     fn segments_follow_the_seed_rule() {

@@ -2,28 +2,34 @@
 //! "Request started/completed" log lines and the `X-Request-ID` / `X-Trace-ID` / `X-Span-ID`
 //! response headers, in one axum middleware so their order can never drift apart.
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 use opentelemetry::baggage::BaggageExt;
 use opentelemetry::propagation::Extractor;
 use opentelemetry::trace::TraceContextExt;
 use tracing::{Instrument, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::ids::{span_hex, trace_hex};
+use crate::intern;
 use crate::metrics::{HttpObservation, Metrics};
 use crate::names::{baggage, header};
 
 tokio::task_local! {
-    static REQUEST_ID: String;
+    static REQUEST_ID: HeaderValue;
 }
 
 /// The id of the request being served, for error bodies; `None` outside a request.
 pub fn current_request_id() -> Option<String> {
-    REQUEST_ID.try_with(Clone::clone).ok()
+    REQUEST_ID
+        .try_with(|id| id.to_str().ok().map(str::to_owned))
+        .ok()
+        .flatten()
 }
 
 /// Label for requests that matched no route: keeps `endpoint` bounded.
@@ -32,6 +38,10 @@ pub const UNMATCHED_ROUTE: &str = "unmatched";
 /// Longest propagation header we accept; longer ones are ignored as malformed (W3C limits
 /// baggage to 8192 bytes; a traceparent is 55).
 const MAX_PROPAGATION_HEADER: usize = 8192;
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static(header::REQUEST_ID);
+const X_TRACE_ID: HeaderName = HeaderName::from_static(header::TRACE_ID);
+const X_SPAN_ID: HeaderName = HeaderName::from_static(header::SPAN_ID);
 
 struct BoundedHeaders<'a>(&'a http::HeaderMap);
 
@@ -48,18 +58,24 @@ impl Extractor for BoundedHeaders<'_> {
 }
 
 /// A caller's `X-Request-ID` is kept only if it is short and plain; otherwise we make one.
-fn request_id(headers: &http::HeaderMap) -> String {
-    headers
-        .get(header::REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            !v.is_empty()
-                && v.len() <= 128
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
-        })
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+/// Kept as the header value itself: echoing it back then copies nothing.
+fn request_id(headers: &http::HeaderMap) -> HeaderValue {
+    let plain = |v: &&HeaderValue| {
+        let b = v.as_bytes();
+        !b.is_empty()
+            && b.len() <= 128
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(c))
+    };
+    match headers.get(header::REQUEST_ID).filter(plain) {
+        Some(v) => v.clone(),
+        None => {
+            let mut buf = uuid::Uuid::encode_buffer();
+            let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+            // A UUID's text is always a valid header value; the fallback is never used.
+            HeaderValue::from_str(id).unwrap_or(HeaderValue::from_static("invalid-uuid"))
+        }
+    }
 }
 
 /// The middleware; install with `axum::middleware::from_fn_with_state(metrics, trace_http)`
@@ -70,54 +86,59 @@ pub async fn trace_http(State(metrics): State<Metrics>, req: Request, next: Next
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_else(|| UNMATCHED_ROUTE.to_owned());
-    let method = req.method().as_str().to_owned();
-    let path = req.uri().path().to_owned();
+        .map_or(UNMATCHED_ROUTE, |m| intern::route(m.as_str()));
+    // Cheap clones (shared buffers) of what the log lines need after `req` is handed on.
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    let user_agent = req.headers().get(http::header::USER_AGENT).cloned();
+    let path = uri.path();
     let parent = opentelemetry::global::get_text_map_propagator(|p| {
         p.extract(&BoundedHeaders(req.headers()))
     });
     let bag = parent.baggage();
-    let bag_user = bag.get(baggage::ORDER_USER_ID).map(|v| v.to_string());
-    let bag_correlation = bag
-        .get(baggage::ORDER_CORRELATION_ID)
-        .map(|v| v.to_string());
+    let name: Cow<'static, str> = match intern::method(&method) {
+        Some(m) => Cow::Borrowed(intern::span_name(m, route)),
+        None => Cow::Owned(format!("{method} {route}")),
+    };
 
     let span = tracing::info_span!(
         target: "tracemart::http",
         "http.server",
-        otel.name = %format!("{method} {route}"),
+        otel.name = &*name,
         otel.kind = "server",
         otel.status_code = Empty,
-        http.request.method = %method,
-        http.route = %route,
-        url.path = %path,
+        http.request.method = method.as_str(),
+        http.route = route,
+        url.path = path,
         url.scheme = "http",
-        http.method = %method,
-        http.target = %path,
+        http.method = method.as_str(),
+        http.target = path,
         http.response.status_code = Empty,
         http.status_code = Empty,
-        request_id = %request_id,
-        order.user_id = bag_user.as_deref(),
-        order.correlation_id = bag_correlation.as_deref(),
+        request_id = request_id.to_str().unwrap_or_default(),
+        order.user_id = bag.get(baggage::ORDER_USER_ID).map(|v| v.as_str()),
+        order.correlation_id = bag.get(baggage::ORDER_CORRELATION_ID).map(|v| v.as_str()),
     );
     let _ = span.set_parent(parent);
     let span_context = span.context().span().span_context().clone();
-    let trace_id = span_context
+    let ids = span_context
         .is_valid()
-        .then(|| span_context.trace_id().to_string());
+        .then(|| (span_context.trace_id(), span_context.span_id()));
 
-    let user_agent = req
-        .headers()
-        .get(http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
     let mut response = REQUEST_ID
         .scope(
             request_id.clone(),
             async {
-                tracing::info!(method = %method, path = %path, user_agent = %user_agent, "Request started");
+                let user_agent = user_agent
+                    .as_ref()
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info!(
+                    method = method.as_str(),
+                    path,
+                    user_agent,
+                    "Request started"
+                );
                 let response = next.run(req).await;
                 let status = response.status().as_u16();
                 let duration = start.elapsed();
@@ -128,8 +149,8 @@ pub async fn trace_http(State(metrics): State<Metrics>, req: Request, next: Next
                     current.record("otel.status_code", "ERROR");
                 }
                 tracing::info!(
-                    method = %method,
-                    path = %path,
+                    method = method.as_str(),
+                    path,
                     status_code = status,
                     duration_ms = duration.as_secs_f64() * 1000.0,
                     "Request completed"
@@ -142,22 +163,20 @@ pub async fn trace_http(State(metrics): State<Metrics>, req: Request, next: Next
 
     metrics.http_request(HttpObservation {
         method: &method,
-        endpoint: &route,
+        endpoint: route,
         status: response.status().as_u16(),
         duration: start.elapsed(),
-        trace_id: trace_id.clone(),
+        trace_id: ids.map(|(trace_id, _)| trace_id),
     });
 
     let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        headers.insert(header::REQUEST_ID, v);
-    }
-    if let Some(trace_id) = trace_id {
-        if let Ok(v) = HeaderValue::from_str(&trace_id) {
-            headers.insert(header::TRACE_ID, v);
+    headers.insert(X_REQUEST_ID, request_id);
+    if let Some((trace_id, span_id)) = ids {
+        if let Ok(v) = HeaderValue::from_str(trace_hex(trace_id).as_str()) {
+            headers.insert(X_TRACE_ID, v);
         }
-        if let Ok(v) = HeaderValue::from_str(&span_context.span_id().to_string()) {
-            headers.insert(header::SPAN_ID, v);
+        if let Ok(v) = HeaderValue::from_str(span_hex(span_id).as_str()) {
+            headers.insert(X_SPAN_ID, v);
         }
     }
     response

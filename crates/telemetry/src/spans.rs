@@ -31,7 +31,8 @@ pub fn current_trace_id() -> Option<String> {
     let cx = Span::current().context();
     let span = cx.span();
     let sc = span.span_context();
-    sc.is_valid().then(|| sc.trace_id().to_string())
+    sc.is_valid()
+        .then(|| crate::ids::trace_hex(sc.trace_id()).as_str().to_owned())
 }
 
 /// Makes `span` a child of the current span that also carries `entries` as baggage, keeping

@@ -1,0 +1,14 @@
+//! JSON log lines with the seed's fields and the current trace, span and request ids, written
+//! to stdout off the request's thread.
+
+mod context;
+mod json;
+mod line;
+mod writer;
+
+pub(crate) use context::ContextFieldsLayer;
+pub(crate) use json::JsonLogLayer;
+pub(crate) use writer::{LogWriter, LogWriterGuard};
+
+#[cfg(test)]
+mod tests;
