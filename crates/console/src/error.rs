@@ -25,9 +25,15 @@ pub enum ConsoleError {
     /// A listener failed while serving.
     #[error("console server: {0}")]
     Serve(#[from] std::io::Error),
-    /// The ingest writer stopped unexpectedly.
+    /// The ingest writer stopped unexpectedly (or is stopping).
     #[error("console ingest writer stopped")]
     WriterGone,
+    /// The ingest writer's database work failed.
+    #[error("console store writer: {0}")]
+    Writer(#[from] rusqlite::Error),
+    /// The ingest writer's thread could not be started.
+    #[error("cannot start the console writer thread: {0}")]
+    WriterThread(std::io::Error),
 }
 
 /// A failed API request; rendered in Jaeger's error shape.

@@ -54,7 +54,7 @@ pub struct Console {
     config: ConsoleConfig,
     store: store::Store,
     ingest: Ingest,
-    writer: tokio::task::JoinHandle<()>,
+    writer: store::ingest::WriterDone,
 }
 
 impl Console {

@@ -1,191 +1,149 @@
-//! OTLP protobuf types into store rows, with Jaeger's tag conventions applied once, at ingest.
+//! Decoded OTLP ([`wire`]) into store batches, with Jaeger's tag conventions applied once, at
+//! ingest.
+//!
+//! Every span's text (name, JSON attributes, events, tags) is appended to its batch's one
+//! buffer: JSON is streamed by serde_json straight from the decoded request, without an
+//! intermediate `serde_json::Value` or a `String` per attribute. Readers parse the JSON into
+//! maps, so span and log attribute objects keep the sender's key order (a repeated key reads
+//! as its last value, as before); resource attributes are sorted, because their text is the
+//! resource's identity in the store.
 
-use std::sync::Arc;
+use serde::ser::{Error as _, SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
+use serde_json::{Map, Value};
 
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
-use serde_json::{Map, Value, json};
-
-use crate::store::model::{LogRow, ResourceRow, SpanRow, encode_tags};
+use super::wire::{self, AnyValue, KeyValue, LogsRequest, NotUtf8, TraceRequest, utf8};
+use crate::store::model::{
+    Hex, LogBatch, LogRow, ResourceRow, ScopeRow, SpanBatch, SpanRow, TAG_SEPARATOR, Text,
+    UNKNOWN_SERVICE, push_tag,
+};
 
 /// Longest attribute value put in the tag index; longer values stay searchable only by eye.
 const MAX_TAG_VALUE_LEN: usize = 256;
-const UNKNOWN_SERVICE: &str = "unknown_service";
+/// OTLP status codes.
+const STATUS_OK: i32 = 1;
+const STATUS_ERROR: i32 = 2;
 
-/// Rows decoded from one request, and how many spans or records were refused (bad ids).
+/// A batch decoded from one request, and how many spans were refused (bad ids).
 #[derive(Debug)]
 pub(crate) struct Converted<T> {
-    pub(crate) rows: Vec<T>,
+    pub(crate) batch: T,
     pub(crate) rejected: i64,
 }
 
-impl<T> Default for Converted<T> {
-    fn default() -> Self {
-        Self {
-            rows: Vec::new(),
-            rejected: 0,
-        }
-    }
+/// Why a request could not be converted.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConvertError {
+    /// A string field is not UTF-8.
+    #[error(transparent)]
+    NotUtf8(#[from] NotUtf8),
+    /// An attribute could not be written as JSON (only a non-UTF-8 key or value does that).
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
 }
 
-/// Lowercase hex of an id.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    out
-}
-
-fn valid_id(id: &[u8], len: usize) -> bool {
-    id.len() == len && id.iter().any(|b| *b != 0)
-}
-
-fn nanos_to_micros(ns: u64) -> i64 {
-    i64::try_from(ns / 1000).unwrap_or(i64::MAX)
-}
-
-/// Flattens the spans of a trace export.
-pub(crate) fn spans(req: ExportTraceServiceRequest) -> Converted<SpanRow> {
-    let mut out = Converted::default();
-    for rs in req.resource_spans {
-        let resource = resource_row(rs.resource.as_ref());
-        for ss in rs.scope_spans {
-            let (scope_name, scope_version): (Arc<str>, Arc<str>) = ss
-                .scope
-                .map(|s| (s.name.into(), s.version.into()))
-                .unwrap_or_default();
-            for span in ss.spans {
-                if !valid_id(&span.trace_id, 16) || !valid_id(&span.span_id, 8) {
-                    out.rejected += 1;
+/// Flattens the spans of a trace export; `size_hint` is the encoded request's length.
+pub(crate) fn spans(
+    req: &TraceRequest,
+    size_hint: usize,
+) -> Result<Converted<SpanBatch>, ConvertError> {
+    let mut text = TextBuf::with_capacity(size_hint + size_hint / 2);
+    let empty_array = text.push("[]");
+    let mut batch = SpanBatch::default();
+    let mut rejected = 0;
+    for rs in &req.resource_spans {
+        let resource = index(batch.resources.len());
+        batch.resources.push(resource_row(rs.resource.as_ref())?);
+        for ss in &rs.scope_spans {
+            let scope = index(batch.scopes.len());
+            batch.scopes.push(match &ss.scope {
+                Some(s) => ScopeRow {
+                    name: text.push(utf8(&s.name)?),
+                    version: text.push(utf8(&s.version)?),
+                },
+                None => ScopeRow::default(),
+            });
+            for span in &ss.spans {
+                let (Some(trace_id), Some(span_id)) = (id(&span.trace_id), id(&span.span_id))
+                else {
+                    rejected += 1;
                     continue;
-                }
+                };
                 let start_us = nanos_to_micros(span.start_time_unix_nano);
                 let end_us = nanos_to_micros(span.end_time_unix_nano).max(start_us);
-                let (status_code, status_message) =
-                    span.status.map(|s| (s.code, s.message)).unwrap_or_default();
-                let mut tags = scalar_tags(&span.attributes);
-                if let Some(kind) = kind_name(span.kind) {
-                    tags.push(("span.kind".into(), kind.into()));
-                }
-                match status_code {
-                    c if c == StatusCode::Error as i32 => {
-                        tags.push(("error".into(), "true".into()));
-                        tags.push(("otel.status_code".into(), "ERROR".into()));
-                    }
-                    c if c == StatusCode::Ok as i32 => {
-                        tags.push(("otel.status_code".into(), "OK".into()));
-                    }
-                    _ => {}
-                }
-                let events: Vec<Value> = span
-                    .events
-                    .iter()
-                    .map(|e| {
-                        json!({"t": nanos_to_micros(e.time_unix_nano), "name": e.name,
-                               "attrs": attributes(&e.attributes)})
-                    })
-                    .collect();
-                let links: Vec<Value> = span
-                    .links
-                    .iter()
-                    .map(|l| {
-                        json!({"trace_id": hex(&l.trace_id), "span_id": hex(&l.span_id),
-                               "attrs": attributes(&l.attributes)})
-                    })
-                    .collect();
-                out.rows.push(SpanRow {
-                    trace_id: hex(&span.trace_id).into(),
-                    span_id: hex(&span.span_id).into(),
-                    parent_span_id: if valid_id(&span.parent_span_id, 8) {
-                        hex(&span.parent_span_id).into()
-                    } else {
-                        Arc::from("")
-                    },
-                    operation: span.name.into(),
+                let (status_code, status_message) = match &span.status {
+                    Some(s) => (s.code, text.push(utf8(&s.message)?)),
+                    None => (0, Text::default()),
+                };
+                batch.rows.push(SpanRow {
+                    trace_id,
+                    span_id,
+                    parent_span_id: id(&span.parent_span_id),
+                    operation: text.push(utf8(&span.name)?),
                     kind: span.kind,
                     start_us,
                     duration_us: end_us - start_us,
                     status_code,
-                    status_message: status_message.into(),
-                    attributes: Value::Object(attributes(&span.attributes))
-                        .to_string()
-                        .into(),
-                    events: Value::Array(events).to_string().into(),
-                    links: Value::Array(links).to_string().into(),
-                    scope_name: Arc::clone(&scope_name),
-                    scope_version: Arc::clone(&scope_version),
-                    resource: Arc::clone(&resource),
-                    tags: encode_tags(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))).into(),
+                    status_message,
+                    attributes: text.json(&Attributes(&span.attributes))?,
+                    events: if span.events.is_empty() {
+                        empty_array
+                    } else {
+                        text.json(&Events(&span.events))?
+                    },
+                    links: if span.links.is_empty() {
+                        empty_array
+                    } else {
+                        text.json(&Links(&span.links))?
+                    },
+                    tags: text.tags(&span.attributes, span.kind, status_code)?,
+                    scope,
+                    resource,
                 });
             }
         }
     }
-    out
+    batch.text = text.finish()?;
+    Ok(Converted { batch, rejected })
 }
 
-/// Flattens the records of a logs export.
-pub(crate) fn logs(req: ExportLogsServiceRequest) -> Converted<LogRow> {
-    let mut out = Converted::default();
-    for rl in req.resource_logs {
-        let resource = resource_row(rl.resource.as_ref());
-        for sl in rl.scope_logs {
-            for rec in sl.log_records {
+/// Flattens the records of a logs export; `size_hint` is the encoded request's length.
+pub(crate) fn logs(
+    req: &LogsRequest,
+    size_hint: usize,
+) -> Result<Converted<LogBatch>, ConvertError> {
+    let mut text = TextBuf::with_capacity(size_hint + size_hint / 2);
+    let mut batch = LogBatch::default();
+    for rl in &req.resource_logs {
+        let resource = index(batch.resources.len());
+        batch.resources.push(resource_row(rl.resource.as_ref())?);
+        for sl in &rl.scope_logs {
+            for rec in &sl.log_records {
                 let time = if rec.time_unix_nano != 0 {
                     rec.time_unix_nano
                 } else {
                     rec.observed_time_unix_nano
                 };
-                let body = match rec.body.and_then(|b| b.value) {
-                    Some(any_value::Value::StringValue(s)) => s,
-                    Some(other) => value(other).to_string(),
-                    None => String::new(),
+                let body = match rec.body.as_ref().and_then(|b| b.value.as_ref()) {
+                    Some(wire::Value::String(s)) => text.push(utf8(s)?),
+                    Some(other) => text.push(&value(other)?.to_string()),
+                    None => Text::default(),
                 };
-                let trace_id = if valid_id(&rec.trace_id, 16) {
-                    hex(&rec.trace_id)
-                } else {
-                    String::new()
-                };
-                let span_id = if valid_id(&rec.span_id, 8) {
-                    hex(&rec.span_id)
-                } else {
-                    String::new()
-                };
-                out.rows.push(LogRow {
+                batch.rows.push(LogRow {
                     time_us: nanos_to_micros(time),
-                    trace_id: trace_id.into(),
-                    span_id: span_id.into(),
+                    trace_id: id(&rec.trace_id),
+                    span_id: id(&rec.span_id),
                     severity_number: rec.severity_number,
-                    severity_text: rec.severity_text.into(),
-                    body: body.into(),
-                    attributes: Value::Object(attributes(&rec.attributes))
-                        .to_string()
-                        .into(),
-                    resource: Arc::clone(&resource),
+                    severity_text: text.push(utf8(&rec.severity_text)?),
+                    body,
+                    attributes: text.json(&Attributes(&rec.attributes))?,
+                    resource,
                 });
             }
         }
     }
-    out
-}
-
-fn resource_row(resource: Option<&Resource>) -> Arc<ResourceRow> {
-    let attrs = resource
-        .map(|r| attributes(&r.attributes))
-        .unwrap_or_default();
-    let service = match attrs.get("service.name") {
-        Some(Value::String(s)) if !s.is_empty() => Arc::from(s.as_str()),
-        _ => Arc::from(UNKNOWN_SERVICE),
-    };
-    Arc::new(ResourceRow {
-        service,
-        attributes: Value::Object(attrs).to_string().into(),
-    })
+    batch.text = text.finish()?;
+    Ok(Converted { batch, rejected: 0 })
 }
 
 /// Jaeger's `span.kind` values; unspecified has none.
@@ -200,68 +158,242 @@ pub(crate) fn kind_name(kind: i32) -> Option<&'static str> {
     }
 }
 
-fn attributes(kvs: &[KeyValue]) -> Map<String, Value> {
+/// A valid id: exactly `N` bytes, not all zero.
+fn id<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
+    <[u8; N]>::try_from(bytes)
+        .ok()
+        .filter(|id| id.iter().any(|b| *b != 0))
+}
+
+fn nanos_to_micros(ns: u64) -> i64 {
+    i64::try_from(ns / 1000).unwrap_or(i64::MAX)
+}
+
+/// Row indexes into a batch's resources or scopes (a request holds far fewer than 2^32).
+fn index(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+/// Lowercase hex of bytes of any length.
+fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push_str(Hex::<2>::new(std::slice::from_ref(b)).as_str());
+    }
+    out
+}
+
+fn resource_row(resource: Option<&wire::Resource>) -> Result<ResourceRow, NotUtf8> {
+    let attrs = match resource {
+        Some(r) => attribute_map(&r.attributes)?,
+        None => Map::new(),
+    };
+    let service = match attrs.get("service.name") {
+        Some(Value::String(s)) if !s.is_empty() => s.as_str().into(),
+        _ => UNKNOWN_SERVICE.into(),
+    };
+    Ok(ResourceRow {
+        service,
+        attributes: Value::Object(attrs).to_string(),
+    })
+}
+
+/// Attributes as a sorted JSON map (a repeated key keeps its last value).
+fn attribute_map(kvs: &[KeyValue]) -> Result<Map<String, Value>, NotUtf8> {
     kvs.iter()
-        .map(|kv| (kv.key.clone(), any(kv.value.as_ref())))
+        .map(|kv| Ok((utf8(&kv.key)?.to_owned(), any_value(kv.value.as_ref())?)))
         .collect()
 }
 
-fn any(v: Option<&AnyValue>) -> Value {
-    match v.and_then(|v| v.value.clone()) {
+fn any_value(v: Option<&AnyValue>) -> Result<Value, NotUtf8> {
+    match v.and_then(|v| v.value.as_ref()) {
         Some(v) => value(v),
-        None => Value::Null,
+        None => Ok(Value::Null),
     }
 }
 
 /// Scalars map to JSON scalars; arrays and maps become JSON text, as Jaeger shows them.
-fn value(v: any_value::Value) -> Value {
-    use any_value::Value as V;
-    match v {
-        V::StringValue(s) => Value::String(s),
-        V::BoolValue(b) => Value::Bool(b),
-        V::IntValue(i) => Value::from(i),
-        V::DoubleValue(d) => serde_json::Number::from_f64(d)
+fn value(v: &wire::Value) -> Result<Value, NotUtf8> {
+    use wire::Value as V;
+    Ok(match v {
+        V::String(s) => Value::String(utf8(s)?.to_owned()),
+        V::Bool(b) => Value::Bool(*b),
+        V::Int(i) => Value::from(*i),
+        V::Double(d) => serde_json::Number::from_f64(*d)
             .map(Value::Number)
             .unwrap_or_else(|| Value::String(d.to_string())),
-        V::BytesValue(b) => Value::String(hex(&b)),
-        V::ArrayValue(a) => {
-            Value::String(Value::Array(a.values.iter().map(|v| any(Some(v))).collect()).to_string())
-        }
-        V::KvlistValue(kv) => Value::String(Value::Object(attributes(&kv.values)).to_string()),
+        V::Bytes(b) => Value::String(hex(b)),
+        V::Array(a) => Value::String(
+            Value::Array(
+                a.values
+                    .iter()
+                    .map(|v| any_value(Some(v)))
+                    .collect::<Result<_, _>>()?,
+            )
+            .to_string(),
+        ),
+        V::Kvlist(kv) => Value::String(Value::Object(attribute_map(&kv.values)?).to_string()),
         // Dictionary-encoded strings (profiles only); the dictionary is not ours to resolve.
-        V::StringValueStrindex(i) => Value::String(format!("strindex:{i}")),
+        V::StringIndex(i) => Value::String(format!("strindex:{i}")),
+    })
+}
+
+/// Serializes attributes as a JSON object, in the sender's order.
+struct Attributes<'a>(&'a [KeyValue]);
+
+impl Serialize for Attributes<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for kv in self.0 {
+            let key = utf8(&kv.key).map_err(S::Error::custom)?;
+            map.serialize_entry(key, &Any(kv.value.as_ref()))?;
+        }
+        map.end()
     }
 }
 
-fn scalar_tags(kvs: &[KeyValue]) -> Vec<(String, String)> {
-    let mut tags = Vec::with_capacity(kvs.len() + 3);
-    for kv in kvs {
-        use any_value::Value as V;
-        let text = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-            Some(V::StringValue(s)) if s.len() <= MAX_TAG_VALUE_LEN => s.clone(),
-            Some(V::BoolValue(b)) => b.to_string(),
-            Some(V::IntValue(i)) => i.to_string(),
-            Some(V::DoubleValue(d)) => d.to_string(),
-            _ => continue,
-        };
-        tags.push((kv.key.clone(), text));
+/// Serializes one attribute value as [`value`] maps it.
+struct Any<'a>(Option<&'a AnyValue>);
+
+impl Serialize for Any<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use wire::Value as V;
+        match self.0.and_then(|v| v.value.as_ref()) {
+            None => s.serialize_unit(),
+            Some(V::String(b)) => s.serialize_str(utf8(b).map_err(S::Error::custom)?),
+            Some(V::Bool(b)) => s.serialize_bool(*b),
+            Some(V::Int(i)) => s.serialize_i64(*i),
+            Some(V::Double(d)) if d.is_finite() => s.serialize_f64(*d),
+            // Rare shapes go through the reference mapping.
+            Some(other) => value(other).map_err(S::Error::custom)?.serialize(s),
+        }
     }
-    tags
+}
+
+/// Serializes span events as `[{attrs, name, t}]`.
+struct Events<'a>(&'a [wire::Event]);
+
+impl Serialize for Events<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for e in self.0 {
+            seq.serialize_element(&Event(e))?;
+        }
+        seq.end()
+    }
+}
+
+struct Event<'a>(&'a wire::Event);
+
+impl Serialize for Event<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(3))?;
+        map.serialize_entry("attrs", &Attributes(&self.0.attributes))?;
+        map.serialize_entry("name", utf8(&self.0.name).map_err(S::Error::custom)?)?;
+        map.serialize_entry("t", &nanos_to_micros(self.0.time_unix_nano))?;
+        map.end()
+    }
+}
+
+/// Serializes span links as `[{attrs, span_id, trace_id}]`.
+struct Links<'a>(&'a [wire::Link]);
+
+impl Serialize for Links<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for l in self.0 {
+            seq.serialize_element(&Link(l))?;
+        }
+        seq.end()
+    }
+}
+
+struct Link<'a>(&'a wire::Link);
+
+impl Serialize for Link<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(3))?;
+        map.serialize_entry("attrs", &Attributes(&self.0.attributes))?;
+        map.serialize_entry("span_id", &hex(&self.0.span_id))?;
+        map.serialize_entry("trace_id", &hex(&self.0.trace_id))?;
+        map.end()
+    }
+}
+
+/// A batch's text under construction.
+struct TextBuf {
+    buf: Vec<u8>,
+    /// Scratch for formatting numbers into tags.
+    number: String,
+}
+
+impl TextBuf {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            buf: Vec::with_capacity(n),
+            number: String::new(),
+        }
+    }
+
+    fn push(&mut self, s: &str) -> Text {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(s.as_bytes());
+        Text::new(start, self.buf.len())
+    }
+
+    fn json(&mut self, value: &impl Serialize) -> Result<Text, serde_json::Error> {
+        let start = self.buf.len();
+        value.serialize(&mut serde_json::Serializer::new(&mut self.buf))?;
+        Ok(Text::new(start, self.buf.len()))
+    }
+
+    /// The `tags` column: scalar attributes, then `span.kind`, `error` and
+    /// `otel.status_code` as Jaeger derives them.
+    fn tags(&mut self, kvs: &[KeyValue], kind: i32, status_code: i32) -> Result<Text, NotUtf8> {
+        use std::fmt::Write as _;
+        use wire::Value as V;
+        let Self { buf, number } = self;
+        let start = buf.len();
+        buf.push(TAG_SEPARATOR);
+        for kv in kvs {
+            let value = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                Some(V::String(s)) if s.len() <= MAX_TAG_VALUE_LEN => utf8(s)?,
+                Some(V::Bool(true)) => "true",
+                Some(V::Bool(false)) => "false",
+                Some(V::Int(i)) => {
+                    number.clear();
+                    let _ = write!(number, "{i}");
+                    number.as_str()
+                }
+                Some(V::Double(d)) => {
+                    number.clear();
+                    let _ = write!(number, "{d}");
+                    number.as_str()
+                }
+                _ => continue,
+            };
+            push_tag(buf, utf8(&kv.key)?, value);
+        }
+        if let Some(kind) = kind_name(kind) {
+            push_tag(buf, "span.kind", kind);
+        }
+        match status_code {
+            STATUS_ERROR => {
+                push_tag(buf, "error", "true");
+                push_tag(buf, "otel.status_code", "ERROR");
+            }
+            STATUS_OK => push_tag(buf, "otel.status_code", "OK"),
+            _ => {}
+        }
+        Ok(Text::new(start, buf.len()))
+    }
+
+    fn finish(self) -> Result<String, NotUtf8> {
+        // Everything appended was `&str` or serde_json output, so this only scans.
+        String::from_utf8(self.buf).map_err(|_| NotUtf8)
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hex_encodes_lowercase() {
-        assert_eq!(hex(&[0x00, 0xab, 0x7f]), "00ab7f");
-    }
-
-    #[test]
-    fn zero_ids_are_invalid() {
-        assert!(!valid_id(&[0; 16], 16));
-        assert!(!valid_id(&[1; 8], 16));
-        assert!(valid_id(&[1; 16], 16));
-    }
-}
+#[path = "convert_tests.rs"]
+mod tests;

@@ -6,17 +6,14 @@ use axum::extract::{Request, State};
 use axum::http::HeaderValue;
 use axum::response::Response;
 use bytes::{Buf, BufMut, Bytes};
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::{Code, Status};
 
-use super::Receiver;
-use crate::store::ingest::SubmitError;
+use super::{ExportError, Receiver};
 
 pub(super) const TRACES_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 pub(super) const LOGS_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
@@ -61,10 +58,12 @@ impl Decoder for RawCodec {
     }
 }
 
-fn unavailable(e: SubmitError) -> Status {
+fn status(e: ExportError) -> Status {
     match e {
-        SubmitError::Full => Status::unavailable("ingest queue is full, retry later"),
-        SubmitError::Closed => Status::unavailable("console is shutting down"),
+        ExportError::Malformed(message) => {
+            Status::invalid_argument(format!("malformed OTLP message: {message}"))
+        }
+        ExportError::Submit(e) => Status::unavailable(e.to_string()),
     }
 }
 
@@ -109,8 +108,7 @@ where
 
 pub(super) async fn traces(State(receiver): State<Receiver>, req: Request) -> Response {
     unary(&receiver, req, |r: Receiver, bytes: Bytes| async move {
-        let msg: ExportTraceServiceRequest = decode(bytes)?;
-        let answer = r.export_traces(msg).await.map_err(unavailable)?;
+        let answer = r.export_traces(bytes).await.map_err(status)?;
         Ok(Bytes::from(answer.encode_to_vec()))
     })
     .await
@@ -118,8 +116,7 @@ pub(super) async fn traces(State(receiver): State<Receiver>, req: Request) -> Re
 
 pub(super) async fn logs(State(receiver): State<Receiver>, req: Request) -> Response {
     unary(&receiver, req, |r: Receiver, bytes: Bytes| async move {
-        let msg: ExportLogsServiceRequest = decode(bytes)?;
-        let answer = r.export_logs(msg).await.map_err(unavailable)?;
+        let answer = r.export_logs(bytes).await.map_err(status)?;
         Ok(Bytes::from(answer.encode_to_vec()))
     })
     .await

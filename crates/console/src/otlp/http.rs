@@ -7,16 +7,17 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::Receiver;
+use super::{ExportError, Receiver};
 use crate::error::RETRY_AFTER_SECS;
-use crate::store::ingest::SubmitError;
 
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
@@ -53,12 +54,21 @@ impl OtlpError {
         }
     }
 
-    fn submit(e: SubmitError, encoding: Encoding) -> Self {
-        let message = match e {
-            SubmitError::Full => "ingest queue is full, retry later",
-            SubmitError::Closed => "console is shutting down",
-        };
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, encoding, message)
+    fn malformed(encoding: Encoding, e: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            encoding,
+            format!("malformed OTLP payload: {e}"),
+        )
+    }
+
+    fn export(e: ExportError, encoding: Encoding) -> Self {
+        match e {
+            ExportError::Malformed(message) => Self::malformed(encoding, message),
+            ExportError::Submit(e) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, encoding, e.to_string())
+            }
+        }
     }
 }
 
@@ -159,17 +169,26 @@ fn decode<T: Message + Default + DeserializeOwned>(
     encoding: Encoding,
     bytes: &Bytes,
 ) -> Result<T, OtlpError> {
-    let result = match encoding {
-        Encoding::Protobuf => T::decode(bytes.clone()).map_err(|e| e.to_string()),
-        Encoding::Json => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
-    };
-    result.map_err(|e| {
-        OtlpError::new(
-            StatusCode::BAD_REQUEST,
-            encoding,
-            format!("malformed OTLP payload: {e}"),
-        )
-    })
+    match encoding {
+        Encoding::Protobuf => {
+            T::decode(bytes.clone()).map_err(|e| OtlpError::malformed(encoding, e))
+        }
+        Encoding::Json => {
+            serde_json::from_slice(bytes).map_err(|e| OtlpError::malformed(encoding, e))
+        }
+    }
+}
+
+/// The request as protobuf: the receiver decodes protobuf only, so a JSON body (rare, and
+/// slower anyway) is parsed into `T` and encoded once more.
+fn protobuf<T: Message + Default + DeserializeOwned>(
+    encoding: Encoding,
+    bytes: Bytes,
+) -> Result<Bytes, OtlpError> {
+    match encoding {
+        Encoding::Protobuf => Ok(bytes),
+        Encoding::Json => decode::<T>(encoding, &bytes).map(|req| req.encode_to_vec().into()),
+    }
 }
 
 pub(super) async fn traces(
@@ -179,12 +198,11 @@ pub(super) async fn traces(
 ) -> Response {
     let result = async {
         let (encoding, bytes) = read(&receiver, &headers, body).await?;
-        let req = decode(encoding, &bytes)?;
-        drop(bytes);
+        let body = protobuf::<ExportTraceServiceRequest>(encoding, bytes)?;
         let answer = receiver
-            .export_traces(req)
+            .export_traces(body)
             .await
-            .map_err(|e| OtlpError::submit(e, encoding))?;
+            .map_err(|e| OtlpError::export(e, encoding))?;
         Ok::<_, OtlpError>(encode(encoding, &answer))
     };
     result.await.unwrap_or_else(IntoResponse::into_response)
@@ -197,12 +215,11 @@ pub(super) async fn logs(
 ) -> Response {
     let result = async {
         let (encoding, bytes) = read(&receiver, &headers, body).await?;
-        let req = decode(encoding, &bytes)?;
-        drop(bytes);
+        let body = protobuf::<ExportLogsServiceRequest>(encoding, bytes)?;
         let answer = receiver
-            .export_logs(req)
+            .export_logs(body)
             .await
-            .map_err(|e| OtlpError::submit(e, encoding))?;
+            .map_err(|e| OtlpError::export(e, encoding))?;
         Ok::<_, OtlpError>(encode(encoding, &answer))
     };
     result.await.unwrap_or_else(IntoResponse::into_response)

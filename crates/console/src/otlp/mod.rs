@@ -5,15 +5,18 @@
 mod convert;
 mod grpc;
 mod http;
+mod wire;
 
 use axum::Router;
 use axum::routing::{get, post};
+use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+    ExportLogsPartialSuccess, ExportLogsServiceResponse,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
+use prost::Message;
 
 use crate::store::ingest::{Ingest, SubmitError};
 use crate::store::model::Batch;
@@ -40,14 +43,26 @@ pub(crate) fn router(receiver: Receiver) -> Router {
         .with_state(receiver)
 }
 
+/// Why an export was refused.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ExportError {
+    /// The message is not valid OTLP protobuf (or its text is not UTF-8).
+    #[error("{0}")]
+    Malformed(String),
+    /// The ingest queue did not take the batch.
+    #[error(transparent)]
+    Submit(#[from] SubmitError),
+}
+
 impl Receiver {
-    async fn export_traces(
-        &self,
-        req: ExportTraceServiceRequest,
-    ) -> Result<ExportTraceServiceResponse, SubmitError> {
-        let converted = convert::spans(req);
-        if !converted.rows.is_empty() {
-            self.ingest.submit(Batch::Spans(converted.rows)).await?;
+    /// Decodes, converts and queues an `ExportTraceServiceRequest` in protobuf.
+    async fn export_traces(&self, body: Bytes) -> Result<ExportTraceServiceResponse, ExportError> {
+        let size = body.len();
+        let req = wire::TraceRequest::decode(body).map_err(malformed)?;
+        let converted = convert::spans(&req, size).map_err(malformed)?;
+        drop(req);
+        if !converted.batch.rows.is_empty() {
+            self.ingest.submit(Batch::Spans(converted.batch)).await?;
         }
         Ok(ExportTraceServiceResponse {
             partial_success: (converted.rejected > 0).then(|| ExportTracePartialSuccess {
@@ -57,13 +72,14 @@ impl Receiver {
         })
     }
 
-    async fn export_logs(
-        &self,
-        req: ExportLogsServiceRequest,
-    ) -> Result<ExportLogsServiceResponse, SubmitError> {
-        let converted = convert::logs(req);
-        if !converted.rows.is_empty() {
-            self.ingest.submit(Batch::Logs(converted.rows)).await?;
+    /// Decodes, converts and queues an `ExportLogsServiceRequest` in protobuf.
+    async fn export_logs(&self, body: Bytes) -> Result<ExportLogsServiceResponse, ExportError> {
+        let size = body.len();
+        let req = wire::LogsRequest::decode(body).map_err(malformed)?;
+        let converted = convert::logs(&req, size).map_err(malformed)?;
+        drop(req);
+        if !converted.batch.rows.is_empty() {
+            self.ingest.submit(Batch::Logs(converted.batch)).await?;
         }
         Ok(ExportLogsServiceResponse {
             partial_success: (converted.rejected > 0).then(|| ExportLogsPartialSuccess {
@@ -72,4 +88,8 @@ impl Receiver {
             }),
         })
     }
+}
+
+fn malformed(e: impl std::fmt::Display) -> ExportError {
+    ExportError::Malformed(e.to_string())
 }

@@ -1,21 +1,23 @@
-//! The SQLite store: one writer connection behind the ingest queue, a pool of readers.
+//! The SQLite store: one writer connection (rusqlite, on its own thread) behind the ingest
+//! queue, a pool of sqlx readers.
 
 pub(crate) mod ingest;
 pub(crate) mod model;
 pub(crate) mod query;
 pub(crate) mod retention;
+pub(crate) mod write;
 
 use std::time::Duration;
 
-use sqlx::ConnectOptions;
 use sqlx::sqlite::{
     SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
+use sqlx::{ConnectOptions, Connection};
 
 use crate::config::ConsoleConfig;
 use crate::error::ConsoleError;
-use ingest::Ingest;
+use ingest::{Ingest, WriterDone};
 use retention::RetentionPolicy;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -29,7 +31,7 @@ pub(crate) struct Store {
 /// Opens (creating and migrating if needed) `data_dir/console.db` and starts the writer.
 pub(crate) async fn open(
     config: &ConsoleConfig,
-) -> Result<(Store, Ingest, tokio::task::JoinHandle<()>), ConsoleError> {
+) -> Result<(Store, Ingest, WriterDone), ConsoleError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|source| ConsoleError::DataDir {
         path: config.data_dir.clone(),
         source,
@@ -47,14 +49,18 @@ pub(crate) async fn open(
         .pragma("journal_size_limit", "67108864")
         // Checkpoint every ~64 MiB of WAL rather than every 4 MiB: fewer fsyncs under load.
         .pragma("wal_autocheckpoint", "16384");
-    let mut writer = base
+    // sqlx creates and migrates the database (its migrations table is the schema's record);
+    // the writer then opens its own rusqlite connection, before the migrator's closes so that
+    // closing it is not the last close (which would checkpoint the whole WAL).
+    let mut migrator = base
         .clone()
         .create_if_missing(true)
         .auto_vacuum(SqliteAutoVacuum::Incremental)
-        .statement_cache_capacity(256)
         .connect()
         .await?;
-    MIGRATOR.run(&mut writer).await?;
+    MIGRATOR.run(&mut migrator).await?;
+    let writer = write::Writer::new(write::open(&config.database_path())?)?;
+    migrator.close().await?;
     let pool = SqlitePoolOptions::new()
         .max_connections(config.read_connections.max(1))
         .connect_with(base.pragma("query_only", "ON"))
@@ -64,14 +70,13 @@ pub(crate) async fn open(
         max_bytes: config.retention_max_bytes,
         interval: config.retention_interval.max(Duration::from_secs(1)),
     };
-    let (ingest, writer_task) = ingest::spawn_writer(
+    let (ingest, writer_done) = ingest::spawn_writer(
         writer,
         config.queue_capacity,
         config.enqueue_timeout,
         policy,
-    )
-    .await?;
-    Ok((Store { pool }, ingest, writer_task))
+    )?;
+    Ok((Store { pool }, ingest, writer_done))
 }
 
 impl Store {

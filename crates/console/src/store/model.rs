@@ -1,100 +1,237 @@
-//! Rows as the store writes them: OTLP flattened into what the queries need. Text is
-//! `Arc<str>` so the writer binds it without copying (sqlx copies `&str` and `String`).
+//! Rows as the store writes them: OTLP flattened into what the queries need.
+//!
+//! One export becomes one batch whose variable-length text (names, JSON attributes, tags) sits
+//! in a single `String`; rows hold ranges of it and fixed-size ids, so converting a span
+//! allocates nothing of its own.
 
 use std::sync::Arc;
 
-/// A resource (process) shared by the spans and logs of one export.
+/// A range of a batch's text.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Text {
+    start: u32,
+    end: u32,
+}
+
+impl Text {
+    pub(crate) fn new(start: usize, end: usize) -> Self {
+        // Batches come from requests of at most `max_request_bytes` (16 MiB by default); JSON
+        // escaping cannot grow that past 4 GiB, so saturating never cuts real text.
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Self {
+            start: clamp(start),
+            end: clamp(end),
+        }
+    }
+
+    /// The text this range names in `text` (empty if it does not fit, which cannot happen
+    /// for ranges made by the same batch).
+    pub(crate) fn of<'t>(&self, text: &'t str) -> &'t str {
+        text.get(self.start as usize..self.end as usize)
+            .unwrap_or_default()
+    }
+}
+
+/// A trace id (16 bytes, not all zero).
+pub(crate) type TraceId = [u8; 16];
+/// A span id (8 bytes, not all zero).
+pub(crate) type SpanId = [u8; 8];
+
+/// A resource (process) shared by the spans or logs of one export.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct ResourceRow {
     /// `service.name`, or `unknown_service`.
     pub(crate) service: Arc<str>,
-    /// JSON object of the resource attributes.
-    pub(crate) attributes: Arc<str>,
+    /// JSON object of the resource attributes, keys sorted: the text is the resource's
+    /// identity in the `resources` table.
+    pub(crate) attributes: String,
 }
 
-/// One span, ids hex-encoded, times in microseconds since the epoch.
+/// One span, times in microseconds since the epoch.
 #[derive(Debug, Clone)]
 pub(crate) struct SpanRow {
-    pub(crate) trace_id: Arc<str>,
-    pub(crate) span_id: Arc<str>,
-    /// Empty for a root span.
-    pub(crate) parent_span_id: Arc<str>,
-    pub(crate) operation: Arc<str>,
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: SpanId,
+    /// `None` for a root span.
+    pub(crate) parent_span_id: Option<SpanId>,
+    pub(crate) operation: Text,
     /// OTLP `SpanKind` number.
     pub(crate) kind: i32,
     pub(crate) start_us: i64,
     pub(crate) duration_us: i64,
     /// OTLP status code: 0 unset, 1 ok, 2 error.
     pub(crate) status_code: i32,
-    pub(crate) status_message: Arc<str>,
+    pub(crate) status_message: Text,
     /// JSON object `{key: value}` of the span attributes.
-    pub(crate) attributes: Arc<str>,
-    /// JSON array of `{t, name, attrs}` events (t in µs).
-    pub(crate) events: Arc<str>,
-    /// JSON array of `{trace_id, span_id, attrs}` links.
-    pub(crate) links: Arc<str>,
-    pub(crate) scope_name: Arc<str>,
-    pub(crate) scope_version: Arc<str>,
-    pub(crate) resource: Arc<ResourceRow>,
-    /// Searchable tags (scalar attributes plus Jaeger's derived tags), encoded by
-    /// [`encode_tags`].
-    pub(crate) tags: Arc<str>,
+    pub(crate) attributes: Text,
+    /// JSON array of `{attrs, name, t}` events (t in µs).
+    pub(crate) events: Text,
+    /// JSON array of `{attrs, span_id, trace_id}` links.
+    pub(crate) links: Text,
+    /// Searchable tags (scalar attributes plus Jaeger's derived tags), encoded as
+    /// [`encode_tags`] does.
+    pub(crate) tags: Text,
+    /// Index into the batch's scopes.
+    pub(crate) scope: u32,
+    /// Index into the batch's resources.
+    pub(crate) resource: u32,
+}
+
+impl SpanRow {
+    pub(crate) fn is_error(&self) -> bool {
+        self.status_code == 2
+    }
+}
+
+/// An instrumentation scope: name and version.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ScopeRow {
+    pub(crate) name: Text,
+    pub(crate) version: Text,
 }
 
 /// One log record.
 #[derive(Debug, Clone)]
 pub(crate) struct LogRow {
     pub(crate) time_us: i64,
-    /// Empty when the record carries no trace context.
-    pub(crate) trace_id: Arc<str>,
-    pub(crate) span_id: Arc<str>,
+    /// `None` when the record carries no trace context.
+    pub(crate) trace_id: Option<TraceId>,
+    pub(crate) span_id: Option<SpanId>,
     pub(crate) severity_number: i32,
-    pub(crate) severity_text: Arc<str>,
+    pub(crate) severity_text: Text,
     /// The body: text as is, structured bodies as JSON.
-    pub(crate) body: Arc<str>,
+    pub(crate) body: Text,
     /// JSON object of the record's attributes.
-    pub(crate) attributes: Arc<str>,
-    pub(crate) resource: Arc<ResourceRow>,
+    pub(crate) attributes: Text,
+    /// Index into the batch's resources.
+    pub(crate) resource: u32,
 }
 
-/// What one export request becomes; the writer stores a batch in one transaction.
+/// The spans of one export.
+#[derive(Debug, Default)]
+pub(crate) struct SpanBatch {
+    pub(crate) text: String,
+    pub(crate) resources: Vec<ResourceRow>,
+    pub(crate) scopes: Vec<ScopeRow>,
+    pub(crate) rows: Vec<SpanRow>,
+}
+
+impl SpanBatch {
+    /// Service name of a span of this batch.
+    pub(crate) fn service(&self, row: &SpanRow) -> &Arc<str> {
+        resource_service(&self.resources, row.resource)
+    }
+}
+
+/// The log records of one export.
+#[derive(Debug, Default)]
+pub(crate) struct LogBatch {
+    pub(crate) text: String,
+    pub(crate) resources: Vec<ResourceRow>,
+    pub(crate) rows: Vec<LogRow>,
+}
+
+impl LogBatch {
+    /// Service name of a record of this batch.
+    pub(crate) fn service(&self, row: &LogRow) -> &Arc<str> {
+        resource_service(&self.resources, row.resource)
+    }
+}
+
+fn resource_service(resources: &[ResourceRow], index: u32) -> &Arc<str> {
+    static UNKNOWN: std::sync::LazyLock<Arc<str>> =
+        std::sync::LazyLock::new(|| Arc::from(UNKNOWN_SERVICE));
+    resources
+        .get(index as usize)
+        .map_or(&*UNKNOWN, |r| &r.service)
+}
+
+/// Service name of a resource without `service.name`.
+pub(crate) const UNKNOWN_SERVICE: &str = "unknown_service";
+
+/// What one export request becomes; the writer stores batches in one transaction.
 #[derive(Debug)]
 pub(crate) enum Batch {
-    Spans(Vec<SpanRow>),
-    Logs(Vec<LogRow>),
+    Spans(SpanBatch),
+    Logs(LogBatch),
 }
 
 impl Batch {
     pub(crate) fn len(&self) -> usize {
         match self {
-            Self::Spans(s) => s.len(),
-            Self::Logs(l) => l.len(),
+            Self::Spans(s) => s.rows.len(),
+            Self::Logs(l) => l.rows.len(),
         }
     }
 }
 
-/// Separates the `key=value` items of the `spans.tags` column.
-pub(crate) const TAG_SEPARATOR: char = '\u{1f}';
+/// Lowercase hex of an id, on the stack.
+#[derive(Clone, Copy)]
+pub(crate) struct Hex<const N: usize>([u8; N]);
+
+impl<const N: usize> Hex<N> {
+    /// `N` must be twice the id's length.
+    pub(crate) fn new(id: &[u8]) -> Self {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [b'0'; N];
+        for (pair, b) in out.chunks_exact_mut(2).zip(id) {
+            pair[0] = DIGITS[usize::from(b >> 4)];
+            pair[1] = DIGITS[usize::from(b & 0xf)];
+        }
+        Self(out)
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // Only ASCII digits are ever written.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+/// Hex of a trace id.
+pub(crate) fn trace_hex(id: &TraceId) -> Hex<32> {
+    Hex::new(id)
+}
+
+/// Hex of a span id.
+pub(crate) fn span_hex(id: &SpanId) -> Hex<16> {
+    Hex::new(id)
+}
+
+/// Separates the `key=value` items of the `spans.tags` column (ASCII unit separator).
+pub(crate) const TAG_SEPARATOR: u8 = 0x1f;
 
 /// `\x1fk=v\x1fk2=v2\x1f`; the separator inside a key or value becomes a space.
 pub(crate) fn encode_tags<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
-    let mut out = String::from(TAG_SEPARATOR);
+    let mut out = vec![TAG_SEPARATOR];
     for (k, v) in tags {
-        out.extend(k.chars().map(clean));
-        out.push('=');
-        out.extend(v.chars().map(clean));
-        out.push(TAG_SEPARATOR);
+        push_tag(&mut out, k, v);
     }
-    out
+    // Only whole `&str`s and ASCII bytes were appended.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Appends one `k=v` item and its trailing separator (the leading one is already there).
+pub(crate) fn push_tag(out: &mut Vec<u8>, key: &str, value: &str) {
+    push_clean(out, key);
+    out.push(b'=');
+    push_clean(out, value);
+    out.push(TAG_SEPARATOR);
+}
+
+fn push_clean(out: &mut Vec<u8>, s: &str) {
+    // The separator is ASCII, so replacing its bytes keeps the text UTF-8.
+    let start = out.len();
+    out.extend_from_slice(s.as_bytes());
+    for b in &mut out[start..] {
+        if *b == TAG_SEPARATOR {
+            *b = b' ';
+        }
+    }
 }
 
 /// The needle that finds one `key=value` item in an encoded tags column.
 pub(crate) fn tag_needle(key: &str, value: &str) -> String {
     encode_tags([(key, value)])
-}
-
-fn clean(c: char) -> char {
-    if c == TAG_SEPARATOR { ' ' } else { c }
 }
 
 #[cfg(test)]
@@ -108,5 +245,18 @@ mod tests {
         assert!(!tags.contains(&tag_needle("http.status", "50")));
         assert!(!tags.contains(&tag_needle("status", "500")));
         assert!(tags.contains(&tag_needle("odd key", "v")));
+    }
+
+    #[test]
+    fn ids_are_lowercase_hex() {
+        assert_eq!(Hex::<6>::new(&[0x00, 0xab, 0x7f]).as_str(), "00ab7f");
+        assert_eq!(span_hex(&[0xff; 8]).as_str(), "ffffffffffffffff");
+    }
+
+    #[test]
+    fn text_ranges_name_their_slice() {
+        let text = "hello world";
+        assert_eq!(Text::new(6, 11).of(text), "world");
+        assert_eq!(Text::new(6, 99).of(text), "");
     }
 }

@@ -7,8 +7,8 @@ use sqlx::sqlite::SqliteArguments;
 use sqlx::{Arguments, AssertSqlSafe, FromRow};
 
 use super::Store;
-use super::ingest::EDGE_BUCKET_US;
 use super::model::tag_needle;
+use super::write::EDGE_BUCKET_US;
 
 /// A stored span as the API renders it.
 #[derive(Debug, Clone, FromRow)]

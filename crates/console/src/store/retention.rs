@@ -3,8 +3,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sqlx::sqlite::SqliteConnection;
-use sqlx::{AssertSqlSafe, Row};
+use rusqlite::{Connection, params, params_from_iter};
 
 /// Traces deleted per statement group.
 const DELETE_CHUNK: usize = 500;
@@ -42,58 +41,48 @@ pub(crate) fn now_us() -> i64 {
         .unwrap_or(0)
 }
 
-pub(crate) async fn enforce(
-    conn: &mut SqliteConnection,
+pub(crate) fn enforce(
+    conn: &Connection,
     policy: &RetentionPolicy,
-) -> Result<RetentionReport, sqlx::Error> {
+) -> rusqlite::Result<RetentionReport> {
     let mut report = RetentionReport {
-        bytes_before: used_bytes(conn).await?,
+        bytes_before: used_bytes(conn)?,
         ..RetentionReport::default()
     };
     let max_age_us = i64::try_from(policy.max_age.as_micros()).unwrap_or(i64::MAX);
     let cutoff = now_us().saturating_sub(max_age_us);
     loop {
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT trace_id FROM traces WHERE start_us < ? ORDER BY start_us LIMIT 500",
-        )
-        .bind(cutoff)
-        .fetch_all(&mut *conn)
-        .await?;
+        let ids: Vec<String> = conn
+            .prepare_cached(
+                "SELECT trace_id FROM traces WHERE start_us < ?1 ORDER BY start_us LIMIT 500",
+            )?
+            .query_map([cutoff], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
         if ids.is_empty() {
             break;
         }
-        report.expired_traces += delete_traces(conn, &ids).await?;
+        report.expired_traces += delete_traces(conn, &ids)?;
     }
-    sqlx::query("DELETE FROM logs WHERE time_us < ?")
-        .bind(cutoff)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("DELETE FROM dependency_edges WHERE bucket_us < ?")
-        .bind(cutoff)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("DELETE FROM pending_edges WHERE stored_us < ? OR start_us < ?")
-        .bind(now_us().saturating_sub(PENDING_EDGE_TTL_US))
-        .bind(cutoff)
-        .execute(&mut *conn)
-        .await?;
+    conn.execute("DELETE FROM logs WHERE time_us < ?1", [cutoff])?;
+    conn.execute(
+        "DELETE FROM dependency_edges WHERE bucket_us < ?1",
+        [cutoff],
+    )?;
+    conn.execute(
+        "DELETE FROM pending_edges WHERE stored_us < ?1 OR start_us < ?2",
+        params![now_us().saturating_sub(PENDING_EDGE_TTL_US), cutoff],
+    )?;
 
     loop {
-        let used = used_bytes(conn).await?;
+        let used = used_bytes(conn)?;
         if used <= policy.max_bytes {
             break;
         }
-        let traces: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM traces")
-            .fetch_one(&mut *conn)
-            .await?;
+        let traces: i64 = conn.query_row("SELECT COUNT(*) FROM traces", [], |row| row.get(0))?;
         if traces == 0 {
-            sqlx::query("DELETE FROM logs").execute(&mut *conn).await?;
-            sqlx::query("DELETE FROM dependency_edges")
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query("DELETE FROM pending_edges")
-                .execute(&mut *conn)
-                .await?;
+            conn.execute_batch(
+                "DELETE FROM logs; DELETE FROM dependency_edges; DELETE FROM pending_edges;",
+            )?;
             break;
         }
         // Delete about as many traces as the excess represents, at least one.
@@ -102,31 +91,23 @@ pub(crate) async fn enforce(
         let n = i64::try_from(excess.div_ceil(per_trace))
             .unwrap_or(MAX_TRACES_PER_ROUND)
             .clamp(1, MAX_TRACES_PER_ROUND);
-        let rows = sqlx::query("SELECT trace_id, start_us FROM traces ORDER BY start_us LIMIT ?")
-            .bind(n)
-            .fetch_all(&mut *conn)
-            .await?;
-        let newest_deleted: i64 = rows.last().map(|r| r.try_get(1)).transpose()?.unwrap_or(0);
-        let ids = rows
-            .iter()
-            .map(|r| r.try_get::<String, _>(0))
-            .collect::<Result<Vec<_>, _>>()?;
-        report.trimmed_traces += delete_traces(conn, &ids).await?;
-        sqlx::query("DELETE FROM logs WHERE time_us < ?")
-            .bind(newest_deleted)
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query("DELETE FROM dependency_edges WHERE bucket_us < ?")
-            .bind(newest_deleted)
-            .execute(&mut *conn)
-            .await?;
+        let rows: Vec<(String, i64)> = conn
+            .prepare_cached("SELECT trace_id, start_us FROM traces ORDER BY start_us LIMIT ?1")?
+            .query_map([n], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let newest_deleted = rows.last().map_or(0, |(_, start)| *start);
+        let ids: Vec<String> = rows.into_iter().map(|(id, _)| id).collect();
+        report.trimmed_traces += delete_traces(conn, &ids)?;
+        conn.execute("DELETE FROM logs WHERE time_us < ?1", [newest_deleted])?;
+        conn.execute(
+            "DELETE FROM dependency_edges WHERE bucket_us < ?1",
+            [newest_deleted],
+        )?;
     }
     if report.expired_traces + report.trimmed_traces > 0 {
-        sqlx::query("PRAGMA incremental_vacuum")
-            .execute(&mut *conn)
-            .await?;
+        conn.execute_batch("PRAGMA incremental_vacuum")?;
     }
-    report.bytes_after = used_bytes(conn).await?;
+    report.bytes_after = used_bytes(conn)?;
     if report.expired_traces + report.trimmed_traces > 0 {
         tracing::info!(?report, "console retention deleted traces");
     }
@@ -134,21 +115,19 @@ pub(crate) async fn enforce(
 }
 
 /// Pages in use (not on the free list) times the page size.
-pub(crate) async fn used_bytes(conn: &mut SqliteConnection) -> Result<u64, sqlx::Error> {
-    let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
-        .fetch_one(&mut *conn)
-        .await?;
-    let free: i64 = sqlx::query_scalar("PRAGMA freelist_count")
-        .fetch_one(&mut *conn)
-        .await?;
-    let size: i64 = sqlx::query_scalar("PRAGMA page_size")
-        .fetch_one(&mut *conn)
-        .await?;
+pub(crate) fn used_bytes(conn: &Connection) -> rusqlite::Result<u64> {
+    let pragma =
+        |name: &str| conn.query_row(&format!("PRAGMA {name}"), [], |row| row.get::<_, i64>(0));
+    let (pages, free, size) = (
+        pragma("page_count")?,
+        pragma("freelist_count")?,
+        pragma("page_size")?,
+    );
     Ok(u64::try_from((pages - free).max(0) * size).unwrap_or(0))
 }
 
 /// Deletes the traces, their spans and logs, in one transaction per chunk.
-async fn delete_traces(conn: &mut SqliteConnection, ids: &[String]) -> Result<u64, sqlx::Error> {
+fn delete_traces(conn: &Connection, ids: &[String]) -> rusqlite::Result<u64> {
     let mut deleted = 0;
     for chunk in ids.chunks(DELETE_CHUNK) {
         let marks = vec!["?"; chunk.len()].join(",");
@@ -157,25 +136,21 @@ async fn delete_traces(conn: &mut SqliteConnection, ids: &[String]) -> Result<u6
             format!("DELETE FROM logs WHERE trace_id IN ({marks})"),
             format!("DELETE FROM traces WHERE trace_id IN ({marks})"),
         ];
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+        conn.execute_batch("BEGIN IMMEDIATE")?;
         let mut result = Ok(0);
-        for sql in statements {
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for id in chunk {
-                q = q.bind(id.clone());
-            }
-            result = q.execute(&mut *conn).await.map(|r| r.rows_affected());
+        for sql in &statements {
+            result = conn.execute(sql, params_from_iter(chunk));
             if result.is_err() {
                 break;
             }
         }
         match result {
             Ok(n) => {
-                sqlx::query("COMMIT").execute(&mut *conn).await?;
-                deleted += n;
+                conn.execute_batch("COMMIT")?;
+                deleted += u64::try_from(n).unwrap_or(0);
             }
             Err(e) => {
-                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                let _ = conn.execute_batch("ROLLBACK");
                 return Err(e);
             }
         }

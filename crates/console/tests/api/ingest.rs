@@ -2,6 +2,7 @@
 
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use prost::Message;
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -187,6 +188,31 @@ async fn logs_of_a_trace_come_back_in_time_order_with_their_span() {
     assert_eq!(logs[0]["service"], "order");
     assert_eq!(logs[0]["attributes"]["request_id"], "req-1");
     assert_eq!(logs[0]["time"], (start / 1000) as i64);
+}
+
+#[tokio::test]
+async fn accepted_spans_become_visible_without_a_flush() {
+    let app = spawn_app().await;
+    let body = quick_trace(0xD1, now_ns(), "order", 2).encode_to_vec();
+
+    let res = app.post_otlp("/v1/traces", PROTOBUF, body).await;
+
+    assert_eq!(res.status(), 200);
+    // The writer commits on its own within a fraction of a second; allow a loaded machine.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status, _) = app
+            .get(&format!("/api/traces/{}", hex(&trace_id(0xD1))))
+            .await;
+        if status == 200 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "trace still not visible: {status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]

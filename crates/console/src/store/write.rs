@@ -1,0 +1,360 @@
+//! The writer's SQLite work: batches go into an open transaction (each group under a savepoint,
+//! so a failing one leaves the others), which the ingest loop commits; one cached prepared
+//! statement per kind of row; dependency edges counted as spans arrive (`edges.rs`).
+//!
+//! Runs on the writer's own thread over rusqlite: binding a row is a direct call into SQLite,
+//! without the per-statement argument vectors, channel round trips and SQL-text hashing that
+//! multi-row inserts through sqlx's worker cost. It links the same `libsqlite3-sys` as sqlx
+//! (one SQLite in the build).
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::{Connection, params};
+
+use super::model::{
+    Batch, LogBatch, ResourceRow, SpanBatch, SpanRow, TraceId, span_hex, trace_hex,
+};
+use super::retention::{self, RetentionPolicy, RetentionReport};
+
+mod edges;
+
+pub(crate) use edges::EDGE_BUCKET_US;
+
+const INSERT_SPAN: &str = "INSERT INTO spans (trace_id, span_id, parent_span_id, service, \
+    operation, kind, start_us, duration_us, status_code, status_message, attributes, events, \
+    links, scope_name, scope_version, resource_id, tags) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+const INSERT_LOG: &str = "INSERT INTO logs (time_us, trace_id, span_id, service, \
+    severity_number, severity_text, body, attributes, resource_id) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+const UPSERT_RESOURCE: &str = "INSERT INTO resources (service, attributes) VALUES (?1, ?2) \
+    ON CONFLICT (attributes) DO UPDATE SET service = excluded.service RETURNING id";
+const INSERT_OPERATION: &str =
+    "INSERT OR IGNORE INTO operations (service, operation, kind) VALUES (?1, ?2, ?3)";
+const UPSERT_TRACE: &str = "INSERT INTO traces (trace_id, start_us, end_us, span_count, \
+    error_count, has_root, root_service, root_operation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+    ON CONFLICT (trace_id) DO UPDATE SET \
+    root_service = CASE WHEN excluded.has_root > traces.has_root OR (excluded.has_root = traces.has_root \
+        AND excluded.start_us < traces.start_us) THEN excluded.root_service ELSE traces.root_service END, \
+    root_operation = CASE WHEN excluded.has_root > traces.has_root OR (excluded.has_root = traces.has_root \
+        AND excluded.start_us < traces.start_us) THEN excluded.root_operation ELSE traces.root_operation END, \
+    has_root = max(traces.has_root, excluded.has_root), \
+    start_us = min(traces.start_us, excluded.start_us), \
+    end_us = max(traces.end_us, excluded.end_us), \
+    span_count = traces.span_count + excluded.span_count, \
+    error_count = traces.error_count + excluded.error_count";
+/// Opens the writer's connection to a migrated database.
+pub(crate) fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    // The same settings as the readers (store/mod.rs says why).
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -8192; \
+         PRAGMA temp_store = MEMORY; PRAGMA journal_size_limit = 67108864; \
+         PRAGMA wal_autocheckpoint = 16384;",
+    )?;
+    Ok(conn)
+}
+
+/// The writer's connection and what it remembers between transactions.
+pub(crate) struct Writer {
+    conn: Connection,
+    /// Rows in `pending_edges` (at least): none means no stored child waits for a parent.
+    pending_edges: i64,
+    resources: HashMap<ResourceRow, i64>,
+    /// `service \0 operation \0 kind` of the operations already stored.
+    operations: HashSet<String>,
+    scratch: String,
+    /// Rows written in the open transaction, if one is open.
+    uncommitted: Option<usize>,
+}
+
+impl Writer {
+    pub(crate) fn new(conn: Connection) -> rusqlite::Result<Self> {
+        let pending_edges = count_pending(&conn)?;
+        Ok(Self {
+            conn,
+            pending_edges,
+            resources: HashMap::new(),
+            operations: HashSet::new(),
+            scratch: String::new(),
+            uncommitted: None,
+        })
+    }
+
+    /// Writes the batches into the open transaction (beginning one if needed); on failure
+    /// nothing of them is written, and what the transaction already holds stays.
+    pub(crate) fn write(&mut self, batches: &[Batch]) -> rusqlite::Result<()> {
+        if self.uncommitted.is_none() {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            self.uncommitted = Some(0);
+        }
+        self.conn.execute_batch("SAVEPOINT batches")?;
+        match self.write_in_transaction(batches) {
+            Ok(()) => {
+                self.conn.execute_batch("RELEASE batches")?;
+                let rows: usize = batches.iter().map(Batch::len).sum();
+                self.uncommitted = self.uncommitted.map(|n| n + rows);
+                Ok(())
+            }
+            Err(e) => {
+                if self.conn.is_autocommit() {
+                    // Some errors (I/O, full disk) make SQLite roll the whole transaction back.
+                    let lost = self.uncommitted.take().unwrap_or(0);
+                    tracing::error!(rows = lost, "console lost rows its transaction held");
+                } else {
+                    let _ = self
+                        .conn
+                        .execute_batch("ROLLBACK TO batches; RELEASE batches");
+                }
+                self.forget_caches();
+                Err(e)
+            }
+        }
+    }
+
+    /// Rows written but not committed yet.
+    pub(crate) fn uncommitted_rows(&self) -> usize {
+        self.uncommitted.unwrap_or(0)
+    }
+
+    /// Commits the open transaction, if any, making its rows visible to queries.
+    pub(crate) fn commit(&mut self) -> rusqlite::Result<()> {
+        let Some(rows) = self.uncommitted.take() else {
+            return Ok(());
+        };
+        self.conn.execute_batch("COMMIT").inspect_err(|e| {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            tracing::error!(error = %e, rows, "console dropped rows it could not commit");
+            self.forget_caches();
+        })
+    }
+
+    /// Applies the retention policy (after committing), then recounts what waits in
+    /// `pending_edges`.
+    pub(crate) fn enforce_retention(
+        &mut self,
+        policy: &RetentionPolicy,
+    ) -> rusqlite::Result<RetentionReport> {
+        self.commit()?;
+        let report = retention::enforce(&self.conn, policy);
+        self.recount_pending();
+        report
+    }
+
+    /// After a rollback: the caches may name rows it removed.
+    fn forget_caches(&mut self) {
+        self.resources.clear();
+        self.operations.clear();
+        self.recount_pending();
+    }
+
+    fn recount_pending(&mut self) {
+        match count_pending(&self.conn) {
+            Ok(n) => self.pending_edges = n,
+            Err(e) => tracing::warn!(error = %e, "console could not count pending edges"),
+        }
+    }
+
+    fn write_in_transaction(&mut self, batches: &[Batch]) -> rusqlite::Result<()> {
+        let mut spans: Vec<(&SpanBatch, Vec<i64>)> = Vec::new();
+        let mut logs: Vec<(&LogBatch, Vec<i64>)> = Vec::new();
+        for batch in batches {
+            match batch {
+                Batch::Spans(b) => spans.push((b, self.resource_ids(&b.resources)?)),
+                Batch::Logs(b) => logs.push((b, self.resource_ids(&b.resources)?)),
+            }
+        }
+        if !spans.is_empty() {
+            self.insert_spans(&spans)?;
+            self.record_edges(&spans)?;
+        }
+        for (batch, resource_ids) in &logs {
+            self.insert_logs(batch, resource_ids)?;
+        }
+        Ok(())
+    }
+
+    /// Database ids of a batch's resources, inserting the new ones.
+    fn resource_ids(&mut self, resources: &[ResourceRow]) -> rusqlite::Result<Vec<i64>> {
+        let mut ids = Vec::with_capacity(resources.len());
+        for r in resources {
+            let id = match self.resources.get(r) {
+                Some(id) => *id,
+                None => {
+                    let id: i64 = self
+                        .conn
+                        .prepare_cached(UPSERT_RESOURCE)?
+                        .query_row(params![&*r.service, r.attributes], |row| row.get(0))?;
+                    self.resources.insert(r.clone(), id);
+                    id
+                }
+            };
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    fn insert_spans(&mut self, batches: &[(&SpanBatch, Vec<i64>)]) -> rusqlite::Result<()> {
+        let traces = self.insert_span_rows(batches)?;
+        self.insert_operations(batches)?;
+        self.upsert_traces(&traces)
+    }
+
+    /// Inserts the spans; returns the summary of each trace they belong to.
+    fn insert_span_rows<'a>(
+        &mut self,
+        batches: &[(&'a SpanBatch, Vec<i64>)],
+    ) -> rusqlite::Result<HashMap<TraceId, TraceAgg<'a>>> {
+        let mut insert = self.conn.prepare_cached(INSERT_SPAN)?;
+        let mut traces: HashMap<TraceId, TraceAgg<'_>> = HashMap::new();
+        for (batch, resource_ids) in batches {
+            let t = batch.text.as_str();
+            for s in &batch.rows {
+                let scope = batch
+                    .scopes
+                    .get(s.scope as usize)
+                    .copied()
+                    .unwrap_or_default();
+                let parent = s.parent_span_id.map(|p| span_hex(&p));
+                insert.execute(params![
+                    trace_hex(&s.trace_id).as_str(),
+                    span_hex(&s.span_id).as_str(),
+                    parent.as_ref().map_or("", |p| p.as_str()),
+                    &**batch.service(s),
+                    s.operation.of(t),
+                    s.kind,
+                    s.start_us,
+                    s.duration_us,
+                    s.status_code,
+                    s.status_message.of(t),
+                    s.attributes.of(t),
+                    s.events.of(t),
+                    s.links.of(t),
+                    scope.name.of(t),
+                    scope.version.of(t),
+                    resource_ids.get(s.resource as usize).copied().unwrap_or(0),
+                    s.tags.of(t),
+                ])?;
+                TraceAgg::add(&mut traces, batch, s);
+            }
+        }
+        Ok(traces)
+    }
+
+    /// Stores the operations seen for the first time.
+    fn insert_operations(&mut self, batches: &[(&SpanBatch, Vec<i64>)]) -> rusqlite::Result<()> {
+        let mut insert = self.conn.prepare_cached(INSERT_OPERATION)?;
+        for (batch, _) in batches {
+            for s in &batch.rows {
+                let (service, operation) = (batch.service(s), s.operation.of(&batch.text));
+                self.scratch.clear();
+                self.scratch.push_str(service);
+                self.scratch.push('\0');
+                self.scratch.push_str(operation);
+                self.scratch.push('\0');
+                let _ = write!(self.scratch, "{}", s.kind);
+                if self.operations.contains(self.scratch.as_str()) {
+                    continue;
+                }
+                insert.execute(params![&**service, operation, s.kind])?;
+                self.operations.insert(self.scratch.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds these spans to their traces' summaries.
+    fn upsert_traces(&self, traces: &HashMap<TraceId, TraceAgg<'_>>) -> rusqlite::Result<()> {
+        let mut upsert = self.conn.prepare_cached(UPSERT_TRACE)?;
+        for (id, t) in traces {
+            upsert.execute(params![
+                trace_hex(id).as_str(),
+                t.start,
+                t.end,
+                t.count,
+                t.errors,
+                i64::from(t.has_root),
+                &**t.root_service,
+                t.root_operation,
+            ])?;
+        }
+        Ok(())
+    }
+
+    fn insert_logs(&mut self, batch: &LogBatch, resource_ids: &[i64]) -> rusqlite::Result<()> {
+        let mut insert = self.conn.prepare_cached(INSERT_LOG)?;
+        let t = batch.text.as_str();
+        for l in &batch.rows {
+            let trace = l.trace_id.map(|id| trace_hex(&id));
+            let span = l.span_id.map(|id| span_hex(&id));
+            insert.execute(params![
+                l.time_us,
+                trace.as_ref().map_or("", |h| h.as_str()),
+                span.as_ref().map_or("", |h| h.as_str()),
+                &**batch.service(l),
+                l.severity_number,
+                l.severity_text.of(t),
+                l.body.of(t),
+                l.attributes.of(t),
+                resource_ids.get(l.resource as usize).copied().unwrap_or(0),
+            ])?;
+        }
+        Ok(())
+    }
+}
+
+fn count_pending(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT COUNT(*) FROM pending_edges", [], |row| row.get(0))
+}
+
+/// Per-trace summary of the spans of one transaction.
+struct TraceAgg<'a> {
+    start: i64,
+    end: i64,
+    count: i64,
+    errors: i64,
+    has_root: bool,
+    /// Start of the span the root fields come from.
+    root_start: i64,
+    root_service: &'a Arc<str>,
+    root_operation: &'a str,
+}
+
+impl<'a> TraceAgg<'a> {
+    fn add(traces: &mut HashMap<TraceId, Self>, batch: &'a SpanBatch, s: &'a SpanRow) {
+        let is_root = s.parent_span_id.is_none();
+        let end = s.start_us + s.duration_us;
+        let errors = i64::from(s.is_error());
+        let (service, operation) = (batch.service(s), s.operation.of(&batch.text));
+        traces
+            .entry(s.trace_id)
+            .and_modify(|t| {
+                t.count += 1;
+                t.errors += errors;
+                if (is_root && !t.has_root) || (is_root == t.has_root && s.start_us < t.root_start)
+                {
+                    t.has_root = is_root;
+                    t.root_start = s.start_us;
+                    t.root_service = service;
+                    t.root_operation = operation;
+                }
+                t.start = t.start.min(s.start_us);
+                t.end = t.end.max(end);
+            })
+            .or_insert(TraceAgg {
+                start: s.start_us,
+                end,
+                count: 1,
+                errors,
+                has_root: is_root,
+                root_start: s.start_us,
+                root_service: service,
+                root_operation: operation,
+            });
+    }
+}
