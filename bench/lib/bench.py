@@ -3,14 +3,15 @@
 of every process from /proc, writes results under bench/results/, and stops exactly what it
 started (also on Ctrl-C / SIGTERM / error).
 
-    python3 bench/lib/bench.py vs-seed|tracing-cost|floor|footprint|allocator
+    python3 bench/lib/bench.py vs-seed|tracing-cost|floor|footprint|allocator|versus
 
 Python 3 standard library only. Everything binds and targets 127.0.0.1. Environment knobs
 (defaults in brackets): DURATION [10] and WARMUP [3] seconds per measured run, REPEATS [3],
 CONNECTIONS ["8 32 128"], WRK_THREADS [2], TRACEMART_BIN [target/release/tracemart],
 PEER_DIR [../shared/peers/flask-seed], TM_PORT_BASE [28080] (services on BASE..BASE+4, console
 UI/OTLP-gRPC/OTLP-HTTP on 26686/24317/24318), PEER ports [18080-18083, sink 14318],
-FLOOR_PORT_BASE [38080], FOOTPRINT_LOAD_S [30], FOOTPRINT_STARTS [5].
+FLOOR_PORT_BASE [38080], FOOTPRINT_LOAD_S [30], FOOTPRINT_STARTS [5], WITH_FLOOR [1] (vs-seed also runs the floor); for `versus`:
+BASE_BIN (an earlier build to compare with) and MODE [full] or off (OTEL_SDK_DISABLED=true).
 """
 
 import json
@@ -86,6 +87,19 @@ def rss_kb(pid):
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])
     except (FileNotFoundError, ProcessLookupError):
+        pass
+    return None
+
+
+def pss_kb(pid):
+    """Proportional set size: shared pages (the one tracemart binary mapped by every process)
+    counted once across processes instead of once per process as in VmRSS."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
         pass
     return None
 
@@ -185,8 +199,9 @@ class System:
 class Tracemart(System):
     """`tracemart up` with a fresh data dir. `console=False` exports to `otlp` instead."""
 
-    def __init__(self, name, console=True, otlp=None, env=None, sink=None):
+    def __init__(self, name, console=True, otlp=None, env=None, sink=None, binary=None):
         self.name, self.console, self.otlp, self.extra_env, self.sink = name, console, otlp, env or {}, sink
+        self.binary = binary  # None: the build under test (TRACEMART_BIN)
         self.url = f"http://127.0.0.1:{TM_PORT}/orders"
         self.proc = None
         self.known = {}
@@ -213,7 +228,7 @@ class Tracemart(System):
         self.data_dir = data_dir or run_dir / f"data-{self.name}-{self.count}"
         if data_dir is None:
             shutil.rmtree(self.data_dir, ignore_errors=True)
-        args = [str(TM_BIN), "up", "--data-dir", str(self.data_dir), "--demo-stock", str(DEMO_STOCK)]
+        args = [str(self.binary or TM_BIN), "up", "--data-dir", str(self.data_dir), "--demo-stock", str(DEMO_STOCK)]
         if not self.console:
             args.append("--no-console")
         if self.otlp:
@@ -433,6 +448,7 @@ class RssSampler(threading.Thread):
         self.system, self.every = system, every
         self.max_by_name = {}
         self.max_total = 0
+        self.max_pss_total = 0
         self.timeline = []
         self.stop_flag = threading.Event()
 
@@ -452,6 +468,8 @@ class RssSampler(threading.Thread):
             for n, kb in by_name.items():
                 self.max_by_name[n] = max(self.max_by_name.get(n, 0), kb)
             self.max_total = max(self.max_total, total)
+            self.max_pss_total = max(self.max_pss_total,
+                                     sum(pss_kb(pid) or 0 for pid in self.system.processes()))
             self.timeline.append((round(time.monotonic() - t0, 1), total))
             self.stop_flag.wait(self.every)
 
@@ -522,10 +540,11 @@ def measure(system, conns, run_dir, tag):
         "idle_pct": round(100 * idle / total_ticks, 1) if total_ticks else 0,
         "probe_s": probe,
         "rss_max_kb_by_process": sampler.max_by_name, "rss_max_total_kb": sampler.max_total,
+        "pss_max_total_kb": sampler.max_pss_total,
     }
     log(f"  {system.name:10} c={conns:<4} rps={rec['rps']:8.1f} p50={rec['p50_ms']:7.2f}ms p99={rec['p99_ms']:8.2f}ms "
         f"non2xx={rec['non2xx']} err={rec['errors']} cpu/order={rec['cpu_ms_per_order']}ms "
-        f"rss={sampler.max_total / 1024:.0f}MB others={rec['others_cores']} probe={probe}s")
+        f"rss={sampler.max_total / 1024:.0f}MB pss={sampler.max_pss_total / 1024:.0f}MB others={rec['others_cores']} probe={probe}s")
     return rec
 
 
@@ -689,9 +708,10 @@ def footprint():
     tm.start(run_dir, data_dir=data)
     try:
         time.sleep(3)
-        rest = {}
+        rest, rest_pss = {}, 0
         for pid, name in tm.processes().items():
             rest[name] = rss_kb(pid)
+            rest_pss += pss_kb(pid) or 0
         log(f"  at rest: {sum(rest.values()) / 1024:.1f} MB  " + ", ".join(f"{n} {kb / 1024:.1f}" for n, kb in sorted(rest.items())))
         loads = []
         for c in (32, 128):
@@ -704,10 +724,12 @@ def footprint():
             loads.append(rec)
         time.sleep(3)
         after = {name: rss_kb(pid) for pid, name in tm.processes().items()}
+        after_pss = sum(pss_kb(pid) or 0 for pid in tm.processes())
     finally:
         tm.stop()
         RUNNING.remove(tm)
-    res = {"ready": out, "rss_rest_kb": rest, "rss_after_load_kb": after, "load": loads}
+    res = {"ready": out, "rss_rest_kb": rest, "rss_after_load_kb": after, "load": loads,
+           "pss_rest_kb": rest_pss, "pss_after_load_kb": after_pss}
     (run_dir / "footprint.json").write_text(json.dumps(res, indent=1))
     lines = ["| start | ready, wall ms: median (min–max) | reported by up |", "|---|---|---|"]
     for kind in ("fresh", "existing"):
@@ -719,6 +741,8 @@ def footprint():
                      + f" | {(after.get(n) or 0) / 1024:.1f} |")
     lines.append(f"| **all** | {sum(rest.values()) / 1024:.1f} | " + ", ".join(f"{l['rss_max_total_kb'] / 1024:.1f}" for l in loads)
                  + f" | {sum(v or 0 for v in after.values()) / 1024:.1f} |")
+    lines.append(f"| **all, PSS** (shared pages counted once) | {rest_pss / 1024:.1f} | "
+                 + ", ".join(f"{l['pss_max_total_kb'] / 1024:.1f}" for l in loads) + f" | {after_pss / 1024:.1f} |")
     lines.append("")
     lines.append(f"Load: wrk POST /orders for {load_s}s each: " + "; ".join(
         f"c={l['connections']}: {l['ok_rps']:.0f} orders/s, p99 {l['p99_ms']:.1f} ms" for l in loads))
@@ -738,6 +762,18 @@ def snapshot_binary():
         shutil.copy2(TM_BIN, tmp)
         tmp.replace(dst)
     TM_BIN = dst.resolve()
+
+
+def snapshot_base():
+    """A private copy of BASE_BIN (an earlier build), for the `versus` comparison."""
+    src = os.environ.get("BASE_BIN")
+    if not src or not Path(src).exists():
+        raise SystemExit("versus needs BASE_BIN=<path to an earlier release build of tracemart>")
+    dst = RESULTS / "bin" / "tracemart-base"
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src, dst.with_suffix(".tmp"))
+    dst.with_suffix(".tmp").replace(dst)
+    return dst.resolve()
 
 
 def build_floor():
@@ -768,9 +804,15 @@ def main():
     try:
         if which == "vs-seed":
             sink = Sink()
-            alternate("vs-seed", [Peer(), Tracemart("tracemart"),
-                                  Tracemart("tracemart-sink", console=False, sink=sink,
-                                            otlp=f"http://127.0.0.1:{sink.port}")], "peer")
+            systems = [Peer(), Tracemart("tracemart"),
+                       Tracemart("tracemart-sink", console=False, sink=sink,
+                                 otlp=f"http://127.0.0.1:{sink.port}")]
+            if os.environ.get("WITH_FLOOR", "1") != "0":
+                # The floor in the same run shows the ceiling: how many times the seed any
+                # program making these hops can reach on this machine.
+                build_floor()
+                systems.append(Floor())
+            alternate("vs-seed", systems, "peer")
         elif which == "tracing-cost":
             alternate("tracing-cost", [Tracemart("tracing-off", env={"OTEL_SDK_DISABLED": "true"}),
                                        Tracemart("tracing-full")], "tracing-off")
@@ -784,6 +826,13 @@ def main():
             jemalloc = os.environ.get("JEMALLOC", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")
             alternate("allocator", [Tracemart("glibc-malloc"),
                                     Tracemart("jemalloc", env={"LD_PRELOAD": jemalloc})], "glibc-malloc")
+        elif which == "versus":
+            # Not one of the issue's benchmarks: an earlier build (BASE_BIN) against this one,
+            # alternating, to size a change side by side. MODE=off compares with tracing off.
+            base = snapshot_base()
+            env = {"OTEL_SDK_DISABLED": "true"} if os.environ.get("MODE") == "off" else {}
+            alternate("versus", [Tracemart("base", env=env, binary=base),
+                                 Tracemart("new", env=env)], "base")
         elif which == "footprint":
             footprint()
         else:
