@@ -3,19 +3,16 @@
 
 use opentelemetry::trace::{SpanId, TraceId};
 
-const DIGITS: &[u8; 16] = b"0123456789abcdef";
-
 /// An id's hex text, `N` digits (twice its bytes), as `TraceId`/`SpanId`'s `Display` writes it.
 #[derive(Clone, Copy)]
 pub(crate) struct Hex<const N: usize>([u8; N]);
 
 impl<const N: usize> Hex<N> {
     fn of(bytes: &[u8]) -> Self {
-        let mut out = [0u8; N];
-        for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
-            pair[0] = DIGITS[usize::from(b >> 4)];
-            pair[1] = DIGITS[usize::from(b & 0x0f)];
-        }
+        let mut out = [b'0'; N];
+        // `N` is twice the id's length by construction (`trace_hex`, `span_hex`), so the
+        // length check inside cannot fail.
+        let _ = hex::encode_to_slice(bytes, &mut out);
         Self(out)
     }
 

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use super::wire::{self, AnyValue, KeyValue, LogsRequest, NotUtf8, TraceRequest, utf8};
 use crate::store::model::{
-    Hex, LogBatch, LogRow, ResourceRow, ScopeRow, SpanBatch, SpanRow, TAG_SEPARATOR, Text,
+    LogBatch, LogRow, ResourceRow, ScopeRow, SpanBatch, SpanRow, TAG_SEPARATOR, Text,
     UNKNOWN_SERVICE, push_tag,
 };
 
@@ -174,15 +174,6 @@ fn index(len: usize) -> u32 {
     u32::try_from(len).unwrap_or(u32::MAX)
 }
 
-/// Lowercase hex of bytes of any length.
-fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push_str(Hex::<2>::new(std::slice::from_ref(b)).as_str());
-    }
-    out
-}
-
 fn resource_row(resource: Option<&wire::Resource>) -> Result<ResourceRow, NotUtf8> {
     let attrs = match resource {
         Some(r) => attribute_map(&r.attributes)?,
@@ -222,7 +213,7 @@ fn value(v: &wire::Value) -> Result<Value, NotUtf8> {
         V::Double(d) => serde_json::Number::from_f64(*d)
             .map(Value::Number)
             .unwrap_or_else(|| Value::String(d.to_string())),
-        V::Bytes(b) => Value::String(hex(b)),
+        V::Bytes(b) => Value::String(hex::encode(b)),
         V::Array(a) => Value::String(
             Value::Array(
                 a.values
@@ -314,8 +305,8 @@ impl Serialize for Link<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(3))?;
         map.serialize_entry("attrs", &Attributes(&self.0.attributes))?;
-        map.serialize_entry("span_id", &hex(&self.0.span_id))?;
-        map.serialize_entry("trace_id", &hex(&self.0.trace_id))?;
+        map.serialize_entry("span_id", &hex::encode(&self.0.span_id))?;
+        map.serialize_entry("trace_id", &hex::encode(&self.0.trace_id))?;
         map.end()
     }
 }

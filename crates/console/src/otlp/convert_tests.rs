@@ -100,7 +100,7 @@ fn ref_value(v: PV) -> Value {
         PV::DoubleValue(d) => serde_json::Number::from_f64(d)
             .map(Value::Number)
             .unwrap_or_else(|| Value::String(d.to_string())),
-        PV::BytesValue(b) => Value::String(hex(&b)),
+        PV::BytesValue(b) => Value::String(hex::encode(&b)),
         PV::ArrayValue(a) => Value::String(
             Value::Array(a.values.iter().map(|v| ref_any(Some(v))).collect()).to_string(),
         ),
@@ -249,11 +249,14 @@ fn spans_convert_as_the_reference_mapping_does() {
         r#"{"service.name":"order","service.version":"1"}"#
     );
     for (row, span) in batch.rows.iter().zip(sent) {
-        assert_eq!(trace_hex(&row.trace_id).as_str(), hex(&span.trace_id));
-        assert_eq!(span_hex(&row.span_id).as_str(), hex(&span.span_id));
+        assert_eq!(
+            trace_hex(&row.trace_id).as_str(),
+            hex::encode(&span.trace_id)
+        );
+        assert_eq!(span_hex(&row.span_id).as_str(), hex::encode(&span.span_id));
         assert_eq!(
             row.parent_span_id.map(|p| span_hex(&p).as_str().to_owned()),
-            (!span.parent_span_id.is_empty()).then(|| hex(&span.parent_span_id))
+            (!span.parent_span_id.is_empty()).then(|| hex::encode(&span.parent_span_id))
         );
         assert_eq!(row.operation.of(t), span.name);
         assert_eq!(row.kind, span.kind);
@@ -282,7 +285,7 @@ fn spans_convert_as_the_reference_mapping_does() {
             .links
             .iter()
             .map(|l| {
-                json!({"trace_id": hex(&l.trace_id), "span_id": hex(&l.span_id),
+                json!({"trace_id": hex::encode(&l.trace_id), "span_id": hex::encode(&l.span_id),
                        "attrs": ref_attributes(&l.attributes)})
             })
             .collect();

@@ -172,12 +172,9 @@ pub(crate) struct Hex<const N: usize>([u8; N]);
 impl<const N: usize> Hex<N> {
     /// `N` must be twice the id's length.
     pub(crate) fn new(id: &[u8]) -> Self {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut out = [b'0'; N];
-        for (pair, b) in out.chunks_exact_mut(2).zip(id) {
-            pair[0] = DIGITS[usize::from(b >> 4)];
-            pair[1] = DIGITS[usize::from(b & 0xf)];
-        }
+        // Only fails on a length mismatch, which the callers' fixed sizes rule out.
+        let _ = hex::encode_to_slice(id, &mut out);
         Self(out)
     }
 
