@@ -160,7 +160,8 @@ impl Store {
             return Ok(SpanSet::default());
         }
         let sql = format!(
-            "SELECT {SPAN_COLUMNS} FROM spans WHERE trace_id IN ({}) ORDER BY start_us, id",
+            "SELECT {SPAN_COLUMNS} FROM spans WHERE trace_seq IN \
+             (SELECT seq FROM traces WHERE trace_id IN ({})) ORDER BY start_us, id",
             marks(trace_ids.len())
         );
         let mut q = sqlx::query_as::<_, StoredSpan>(AssertSqlSafe(sql));
@@ -239,13 +240,14 @@ impl Store {
             return Ok(ids);
         }
         let sql = if span_filter.is_empty() {
+            // span_count 0: only log records of the trace have arrived.
             "SELECT trace_id FROM traces WHERE start_us >= ? AND start_us <= ? \
-             ORDER BY start_us DESC LIMIT ?"
+             AND span_count > 0 ORDER BY start_us DESC LIMIT ?"
                 .to_owned()
         } else {
             format!(
                 "SELECT tr.trace_id FROM traces tr WHERE tr.start_us >= ? AND tr.start_us <= ? \
-                 AND EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = tr.trace_id{span_filter}) \
+                 AND EXISTS (SELECT 1 FROM spans s WHERE s.trace_seq = tr.seq{span_filter}) \
                  ORDER BY tr.start_us DESC LIMIT ?"
             )
         };
@@ -272,7 +274,7 @@ impl Store {
         }
         let sql = format!(
             "SELECT trace_id, start_us, end_us - start_us, span_count, error_count, root_service, \
-             root_operation FROM traces WHERE trace_id IN ({})",
+             root_operation FROM traces WHERE trace_id IN ({}) AND span_count > 0",
             marks(ids.len())
         );
         let mut q =
@@ -301,8 +303,9 @@ impl Store {
             )
             .collect();
         let sql = format!(
-            "SELECT trace_id, service, COUNT(*), SUM(status_code = 2) FROM spans \
-             WHERE trace_id IN ({}) GROUP BY trace_id, service ORDER BY trace_id, MIN(start_us)",
+            "SELECT t.trace_id, s.service, COUNT(*), SUM(s.status_code = 2) \
+             FROM traces t JOIN spans s ON s.trace_seq = t.seq WHERE t.trace_id IN ({}) \
+             GROUP BY t.seq, s.service ORDER BY t.seq, MIN(s.start_us)",
             marks(ids.len())
         );
         let mut q = sqlx::query_as::<_, (String, String, i64, i64)>(AssertSqlSafe(sql));
@@ -325,7 +328,8 @@ impl Store {
     pub(crate) async fn logs_of(&self, trace_id: &str) -> Result<Vec<StoredLog>, sqlx::Error> {
         sqlx::query_as(
             "SELECT time_us, trace_id, span_id, service, severity_number, severity_text, body, \
-             attributes FROM logs WHERE trace_id = ? ORDER BY time_us, id",
+             attributes FROM logs \
+             WHERE trace_seq = (SELECT seq FROM traces WHERE trace_id = ?) ORDER BY time_us, id",
         )
         .bind(trace_id)
         .fetch_all(&self.pool)

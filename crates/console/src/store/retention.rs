@@ -52,16 +52,16 @@ pub(crate) fn enforce(
     let max_age_us = i64::try_from(policy.max_age.as_micros()).unwrap_or(i64::MAX);
     let cutoff = now_us().saturating_sub(max_age_us);
     loop {
-        let ids: Vec<String> = conn
+        let seqs: Vec<i64> = conn
             .prepare_cached(
-                "SELECT trace_id FROM traces WHERE start_us < ?1 ORDER BY start_us LIMIT 500",
+                "SELECT seq FROM traces WHERE start_us < ?1 ORDER BY start_us LIMIT 500",
             )?
             .query_map([cutoff], |row| row.get(0))?
             .collect::<rusqlite::Result<_>>()?;
-        if ids.is_empty() {
+        if seqs.is_empty() {
             break;
         }
-        report.expired_traces += delete_traces(conn, &ids)?;
+        report.expired_traces += delete_traces(conn, &seqs)?;
     }
     conn.execute("DELETE FROM logs WHERE time_us < ?1", [cutoff])?;
     conn.execute(
@@ -91,13 +91,13 @@ pub(crate) fn enforce(
         let n = i64::try_from(excess.div_ceil(per_trace))
             .unwrap_or(MAX_TRACES_PER_ROUND)
             .clamp(1, MAX_TRACES_PER_ROUND);
-        let rows: Vec<(String, i64)> = conn
-            .prepare_cached("SELECT trace_id, start_us FROM traces ORDER BY start_us LIMIT ?1")?
+        let rows: Vec<(i64, i64)> = conn
+            .prepare_cached("SELECT seq, start_us FROM traces ORDER BY start_us LIMIT ?1")?
             .query_map([n], |row| Ok((row.get(0)?, row.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
         let newest_deleted = rows.last().map_or(0, |(_, start)| *start);
-        let ids: Vec<String> = rows.into_iter().map(|(id, _)| id).collect();
-        report.trimmed_traces += delete_traces(conn, &ids)?;
+        let seqs: Vec<i64> = rows.into_iter().map(|(seq, _)| seq).collect();
+        report.trimmed_traces += delete_traces(conn, &seqs)?;
         conn.execute("DELETE FROM logs WHERE time_us < ?1", [newest_deleted])?;
         conn.execute(
             "DELETE FROM dependency_edges WHERE bucket_us < ?1",
@@ -126,15 +126,17 @@ pub(crate) fn used_bytes(conn: &Connection) -> rusqlite::Result<u64> {
     Ok(u64::try_from((pages - free).max(0) * size).unwrap_or(0))
 }
 
-/// Deletes the traces, their spans and logs, in one transaction per chunk.
-fn delete_traces(conn: &Connection, ids: &[String]) -> rusqlite::Result<u64> {
+/// Deletes the traces (by number), their spans, logs and pending edges, in one transaction
+/// per chunk.
+fn delete_traces(conn: &Connection, seqs: &[i64]) -> rusqlite::Result<u64> {
     let mut deleted = 0;
-    for chunk in ids.chunks(DELETE_CHUNK) {
+    for chunk in seqs.chunks(DELETE_CHUNK) {
         let marks = vec!["?"; chunk.len()].join(",");
         let statements = [
-            format!("DELETE FROM spans WHERE trace_id IN ({marks})"),
-            format!("DELETE FROM logs WHERE trace_id IN ({marks})"),
-            format!("DELETE FROM traces WHERE trace_id IN ({marks})"),
+            format!("DELETE FROM spans WHERE trace_seq IN ({marks})"),
+            format!("DELETE FROM logs WHERE trace_seq IN ({marks})"),
+            format!("DELETE FROM pending_edges WHERE trace_seq IN ({marks})"),
+            format!("DELETE FROM traces WHERE seq IN ({marks})"),
         ];
         conn.execute_batch("BEGIN IMMEDIATE")?;
         let mut result = Ok(0);

@@ -21,32 +21,34 @@ use super::model::{
 use super::retention::{self, RetentionPolicy, RetentionReport};
 
 mod edges;
+mod trace_seq;
 
 pub(crate) use edges::EDGE_BUCKET_US;
 
 const INSERT_SPAN: &str = "INSERT INTO spans (trace_id, span_id, parent_span_id, service, \
     operation, kind, start_us, duration_us, status_code, status_message, attributes, events, \
-    links, scope_name, scope_version, resource_id, tags) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+    links, scope_name, scope_version, resource_id, tags, trace_seq) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
 const INSERT_LOG: &str = "INSERT INTO logs (time_us, trace_id, span_id, service, \
-    severity_number, severity_text, body, attributes, resource_id) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    severity_number, severity_text, body, attributes, resource_id, trace_seq) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 const UPSERT_RESOURCE: &str = "INSERT INTO resources (service, attributes) VALUES (?1, ?2) \
     ON CONFLICT (attributes) DO UPDATE SET service = excluded.service RETURNING id";
 const INSERT_OPERATION: &str =
     "INSERT OR IGNORE INTO operations (service, operation, kind) VALUES (?1, ?2, ?3)";
-const UPSERT_TRACE: &str = "INSERT INTO traces (trace_id, start_us, end_us, span_count, \
-    error_count, has_root, root_service, root_operation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-    ON CONFLICT (trace_id) DO UPDATE SET \
-    root_service = CASE WHEN excluded.has_root > traces.has_root OR (excluded.has_root = traces.has_root \
-        AND excluded.start_us < traces.start_us) THEN excluded.root_service ELSE traces.root_service END, \
-    root_operation = CASE WHEN excluded.has_root > traces.has_root OR (excluded.has_root = traces.has_root \
-        AND excluded.start_us < traces.start_us) THEN excluded.root_operation ELSE traces.root_operation END, \
-    has_root = max(traces.has_root, excluded.has_root), \
-    start_us = min(traces.start_us, excluded.start_us), \
-    end_us = max(traces.end_us, excluded.end_us), \
-    span_count = traces.span_count + excluded.span_count, \
-    error_count = traces.error_count + excluded.error_count";
+/// Adds spans to a trace's summary; the root fields come from the root span, else from the
+/// earliest span. SET expressions read the row as it was before the update.
+const ADD_TO_TRACE: &str = "UPDATE traces SET \
+    root_service = CASE WHEN span_count = 0 OR ?6 > has_root OR (?6 = has_root \
+        AND ?2 < start_us) THEN ?7 ELSE root_service END, \
+    root_operation = CASE WHEN span_count = 0 OR ?6 > has_root OR (?6 = has_root \
+        AND ?2 < start_us) THEN ?8 ELSE root_operation END, \
+    has_root = max(has_root, ?6), \
+    start_us = CASE WHEN span_count = 0 THEN ?2 ELSE min(start_us, ?2) END, \
+    end_us = CASE WHEN span_count = 0 THEN ?3 ELSE max(end_us, ?3) END, \
+    span_count = span_count + ?4, \
+    error_count = error_count + ?5 \
+    WHERE seq = ?1";
 /// Opens the writer's connection to a migrated database.
 pub(crate) fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
@@ -69,6 +71,7 @@ pub(crate) struct Writer {
     /// `service \0 operation \0 kind` of the operations already stored.
     operations: HashSet<String>,
     scratch: String,
+    trace_seqs: trace_seq::TraceSeqs,
     /// Rows written in the open transaction, if one is open.
     uncommitted: Option<usize>,
 }
@@ -82,6 +85,7 @@ impl Writer {
             resources: HashMap::new(),
             operations: HashSet::new(),
             scratch: String::new(),
+            trace_seqs: trace_seq::TraceSeqs::default(),
             uncommitted: None,
         })
     }
@@ -142,6 +146,8 @@ impl Writer {
     ) -> rusqlite::Result<RetentionReport> {
         self.commit()?;
         let report = retention::enforce(&self.conn, policy);
+        // Deleted traces must not keep their numbers.
+        self.trace_seqs.clear();
         self.recount_pending();
         report
     }
@@ -150,6 +156,7 @@ impl Writer {
     fn forget_caches(&mut self) {
         self.resources.clear();
         self.operations.clear();
+        self.trace_seqs.clear();
         self.recount_pending();
     }
 
@@ -170,8 +177,8 @@ impl Writer {
             }
         }
         if !spans.is_empty() {
-            self.insert_spans(&spans)?;
-            self.record_edges(&spans)?;
+            let traces = self.insert_spans(&spans)?;
+            self.record_edges(&spans, &traces)?;
         }
         for (batch, resource_ids) in &logs {
             self.insert_logs(batch, resource_ids)?;
@@ -199,19 +206,33 @@ impl Writer {
         Ok(ids)
     }
 
-    fn insert_spans(&mut self, batches: &[(&SpanBatch, Vec<i64>)]) -> rusqlite::Result<()> {
-        let traces = self.insert_span_rows(batches)?;
+    /// Inserts the spans and adds them to their traces; returns each trace's number.
+    fn insert_spans(
+        &mut self,
+        batches: &[(&SpanBatch, Vec<i64>)],
+    ) -> rusqlite::Result<HashMap<TraceId, i64>> {
+        let mut traces: HashMap<TraceId, TraceAgg<'_>> = HashMap::new();
+        for (batch, _) in batches {
+            for s in &batch.rows {
+                TraceAgg::add(&mut traces, batch, s);
+            }
+        }
+        let mut seqs = HashMap::with_capacity(traces.len());
+        for (id, t) in &traces {
+            seqs.insert(*id, self.trace_seq(id, t.start)?);
+        }
+        self.insert_span_rows(batches, &seqs)?;
         self.insert_operations(batches)?;
-        self.upsert_traces(&traces)
+        self.add_to_traces(&traces, &seqs)?;
+        Ok(seqs)
     }
 
-    /// Inserts the spans; returns the summary of each trace they belong to.
-    fn insert_span_rows<'a>(
+    fn insert_span_rows(
         &mut self,
-        batches: &[(&'a SpanBatch, Vec<i64>)],
-    ) -> rusqlite::Result<HashMap<TraceId, TraceAgg<'a>>> {
+        batches: &[(&SpanBatch, Vec<i64>)],
+        seqs: &HashMap<TraceId, i64>,
+    ) -> rusqlite::Result<()> {
         let mut insert = self.conn.prepare_cached(INSERT_SPAN)?;
-        let mut traces: HashMap<TraceId, TraceAgg<'_>> = HashMap::new();
         for (batch, resource_ids) in batches {
             let t = batch.text.as_str();
             for s in &batch.rows {
@@ -239,11 +260,11 @@ impl Writer {
                     scope.version.of(t),
                     resource_ids.get(s.resource as usize).copied().unwrap_or(0),
                     s.tags.of(t),
+                    seqs.get(&s.trace_id).copied().unwrap_or(0),
                 ])?;
-                TraceAgg::add(&mut traces, batch, s);
             }
         }
-        Ok(traces)
+        Ok(())
     }
 
     /// Stores the operations seen for the first time.
@@ -269,11 +290,15 @@ impl Writer {
     }
 
     /// Adds these spans to their traces' summaries.
-    fn upsert_traces(&self, traces: &HashMap<TraceId, TraceAgg<'_>>) -> rusqlite::Result<()> {
-        let mut upsert = self.conn.prepare_cached(UPSERT_TRACE)?;
+    fn add_to_traces(
+        &self,
+        traces: &HashMap<TraceId, TraceAgg<'_>>,
+        seqs: &HashMap<TraceId, i64>,
+    ) -> rusqlite::Result<()> {
+        let mut update = self.conn.prepare_cached(ADD_TO_TRACE)?;
         for (id, t) in traces {
-            upsert.execute(params![
-                trace_hex(id).as_str(),
+            update.execute(params![
+                seqs.get(id).copied().unwrap_or(0),
                 t.start,
                 t.end,
                 t.count,
@@ -287,9 +312,13 @@ impl Writer {
     }
 
     fn insert_logs(&mut self, batch: &LogBatch, resource_ids: &[i64]) -> rusqlite::Result<()> {
-        let mut insert = self.conn.prepare_cached(INSERT_LOG)?;
         let t = batch.text.as_str();
         for l in &batch.rows {
+            let seq = match &l.trace_id {
+                Some(id) => self.trace_seq(id, l.time_us)?,
+                None => 0,
+            };
+            let mut insert = self.conn.prepare_cached(INSERT_LOG)?;
             let trace = l.trace_id.map(|id| trace_hex(&id));
             let span = l.span_id.map(|id| span_hex(&id));
             insert.execute(params![
@@ -302,6 +331,7 @@ impl Writer {
                 l.body.of(t),
                 l.attributes.of(t),
                 resource_ids.get(l.resource as usize).copied().unwrap_or(0),
+                seq,
             ])?;
         }
         Ok(())

@@ -270,3 +270,47 @@ async fn dependencies_resolve_when_the_second_span_of_a_pair_arrives() {
         ])
     );
 }
+
+#[tokio::test]
+async fn log_records_that_arrive_before_their_spans_join_the_trace() {
+    let app = spawn_app().await;
+    let start = now_ns() - 10_000_000_000;
+    // The logs are exported first, stamped before the spans' start: a trace's start and
+    // duration still come from its spans alone.
+    app.send_logs(&log_request(
+        0xd,
+        "order",
+        start - 5_000_000,
+        &[(1, "INFO", "Request started")],
+    ))
+    .await;
+    let (_, listed) = app.get("/api/console/traces?service=order").await;
+    assert_eq!(listed["data"], json!([]), "no trace before a span arrives");
+    let (_, all) = app.get("/api/console/traces").await;
+    assert_eq!(all["data"], json!([]), "{all}");
+
+    app.send_traces(&trace_request(
+        0xd,
+        start,
+        vec![
+            SpanSpec::new("user", 2, Some(1), "GET /users/{id}", SpanKind::Server).at(5, 20),
+            SpanSpec::new("order", 1, None, "POST /orders", SpanKind::Server).at(0, 40),
+        ],
+    ))
+    .await;
+
+    let (_, all) = app.get("/api/console/traces").await;
+    let summary = &all["data"][0];
+    assert_eq!(summary["trace_id"], hex(&trace_id(0xd)), "{all}");
+    assert_eq!(summary["root_service"], "order");
+    assert_eq!(summary["span_count"], 2);
+    assert_eq!(summary["duration_us"], 40_000);
+    let (_, logs) = app
+        .get(&format!("/api/console/traces/{}/logs", hex(&trace_id(0xd))))
+        .await;
+    assert_eq!(logs["data"][0]["body"], "Request started", "{logs}");
+    let (_, trace) = app
+        .get(&format!("/api/traces/{}", hex(&trace_id(0xd))))
+        .await;
+    assert_eq!(trace["data"][0]["spans"].as_array().unwrap().len(), 2);
+}

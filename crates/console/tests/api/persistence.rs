@@ -64,3 +64,109 @@ async fn shutdown_stores_what_was_accepted() {
     let (_, body) = app.get("/api/console/traces?service=order&limit=100").await;
     assert_eq!(body["data"].as_array().unwrap().len(), 20);
 }
+
+/// The schema of the first release, as its migration created it.
+const FIRST_SCHEMA: &str = include_str!("../../migrations/0001_init.sql");
+
+#[tokio::test]
+async fn a_database_of_the_first_schema_is_upgraded_with_its_data() {
+    use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+    use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_dir(&dir);
+    std::fs::create_dir_all(&data).unwrap();
+    let migrations = tempfile::tempdir().unwrap();
+    std::fs::write(migrations.path().join("0001_init.sql"), FIRST_SCHEMA).unwrap();
+    let start_ns = now_ns() - 60_000_000_000;
+    let start = start_ns / 1_000;
+    let (a, b) = (hex(&trace_id(0x71)), hex(&trace_id(0x72)));
+    let span = |n| hex(&span_id(n));
+    let (s1, s2, s3, s9) = (span(1), span(2), span(3), span(9));
+    // Trace a: order -> user, with a log record. Trace b: a payment span whose parent (9)
+    // has not arrived, so it waits in pending_edges.
+    let rows = format!(
+        "INSERT INTO resources VALUES (1, 'order', '{{\"service.name\":\"order\"}}'), \
+             (2, 'user', '{{\"service.name\":\"user\"}}'), \
+             (3, 'payment', '{{\"service.name\":\"payment\"}}');
+         INSERT INTO spans (trace_id, span_id, parent_span_id, service, operation, kind, \
+             start_us, duration_us, status_code, status_message, attributes, events, links, \
+             scope_name, scope_version, resource_id, tags) VALUES \
+             ('{a}', '{s1}', '', 'order', 'POST /orders', 2, {start}, 40000, 0, '', '{{}}', \
+              '[]', '[]', 'tracemart', '', 1, char(31)), \
+             ('{a}', '{s2}', '{s1}', 'user', 'GET /users/{{id}}', 2, {start} + 5000, 20000, 0, '', \
+              '{{}}', '[]', '[]', 'tracemart', '', 2, char(31)), \
+             ('{b}', '{s3}', '{s9}', 'payment', 'POST /payments', 2, {start} + 5000, 20000, 0, \
+              '', '{{}}', '[]', '[]', 'tracemart', '', 3, char(31));
+         INSERT INTO traces VALUES ('{a}', {start}, {start} + 40000, 2, 0, 1, 'order', \
+             'POST /orders'), ('{b}', {start} + 5000, {start} + 25000, 1, 0, 0, 'payment', \
+             'POST /payments');
+         INSERT INTO logs (time_us, trace_id, span_id, service, severity_number, severity_text, \
+             body, attributes, resource_id) VALUES ({start} + 1000, '{a}', '{s1}', 'order', 9, \
+             'INFO', 'written by the first schema', '{{}}', 1);
+         INSERT INTO pending_edges VALUES ('{b}', '{s9}', '{s3}', 'payment', {start} + 5000, 0, \
+             {start});"
+    );
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(data.join("console.db"))
+        .create_if_missing(true)
+        .connect()
+        .await
+        .unwrap();
+    sqlx::migrate::Migrator::new(migrations.path())
+        .await
+        .unwrap()
+        .run(&mut conn)
+        .await
+        .unwrap();
+    sqlx::raw_sql(AssertSqlSafe(rows))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+
+    let app = spawn_app_with(ConsoleConfig::with_data_dir(data)).await;
+    let (status, trace) = app.get(&format!("/api/traces/{a}")).await;
+    assert_eq!(status, 200, "{trace}");
+    assert_eq!(trace["data"][0]["spans"].as_array().unwrap().len(), 2);
+    let (_, logs) = app.get(&format!("/api/console/traces/{a}/logs")).await;
+    assert_eq!(logs["data"][0]["body"], "written by the first schema");
+
+    // New spans join the upgraded traces: a third span of a, and b's missing parent, which
+    // completes the waiting order -> payment edge.
+    app.send_traces(&trace_request(
+        0x71,
+        start_ns,
+        vec![
+            SpanSpec::new(
+                "product",
+                4,
+                Some(1),
+                "GET /products/{id}",
+                SpanKind::Server,
+            )
+            .at(6, 2),
+        ],
+    ))
+    .await;
+    app.send_traces(&trace_request(
+        0x72,
+        start_ns,
+        vec![SpanSpec::new("order", 9, None, "POST /orders", SpanKind::Server).at(0, 40)],
+    ))
+    .await;
+    let (_, listed) = app.get("/api/console/traces?service=user").await;
+    assert_eq!(listed["data"][0]["trace_id"], a.as_str(), "{listed}");
+    assert_eq!(listed["data"][0]["span_count"], 3);
+    let (_, b_listed) = app.get("/api/console/traces?service=payment").await;
+    assert_eq!(b_listed["data"][0]["root_service"], "order", "{b_listed}");
+    assert_eq!(b_listed["data"][0]["span_count"], 2);
+    let (_, deps) = app.get("/api/dependencies?lookback=86400000").await;
+    assert!(
+        deps["data"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!({"parent": "order", "child": "payment", "callCount": 1})),
+        "{deps}"
+    );
+}

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rusqlite::{OptionalExtension, params};
 
 use super::Writer;
-use crate::store::model::{SpanBatch, SpanId, SpanRow, TraceId, span_hex, trace_hex};
+use crate::store::model::{SpanBatch, SpanId, SpanRow, TraceId, span_hex};
 use crate::store::retention;
 
 /// Width of a `dependency_edges` time bucket.
@@ -19,22 +19,25 @@ const UPSERT_EDGE: &str = "INSERT INTO dependency_edges (bucket_us, parent, chil
     calls = dependency_edges.calls + excluded.calls, \
     errors = dependency_edges.errors + excluded.errors";
 const PARENT_SERVICE: &str =
-    "SELECT service FROM spans WHERE trace_id = ?1 AND span_id = ?2 LIMIT 1";
+    "SELECT service FROM spans WHERE trace_seq = ?1 AND span_id = ?2 LIMIT 1";
 const PENDING_CHILDREN: &str = "SELECT span_id, service, start_us, error FROM pending_edges \
-    WHERE trace_id = ?1 AND parent_span_id = ?2";
+    WHERE trace_seq = ?1 AND parent_span_id = ?2";
 const DELETE_PENDING: &str =
-    "DELETE FROM pending_edges WHERE trace_id = ?1 AND parent_span_id = ?2 AND span_id = ?3";
-const INSERT_PENDING: &str = "INSERT OR IGNORE INTO pending_edges (trace_id, parent_span_id, \
+    "DELETE FROM pending_edges WHERE trace_seq = ?1 AND parent_span_id = ?2 AND span_id = ?3";
+const INSERT_PENDING: &str = "INSERT OR IGNORE INTO pending_edges (trace_seq, parent_span_id, \
     span_id, service, start_us, error, stored_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
 impl Writer {
     /// Counts the cross-service calls these spans complete: a child whose parent is among
     /// them or already stored, and stored children (`pending_edges`) waiting for one of them.
-    /// Children whose parent has not arrived yet wait in `pending_edges`.
+    /// Children whose parent has not arrived yet wait in `pending_edges`. `seqs`: the number
+    /// of each of their traces.
     pub(super) fn record_edges(
         &mut self,
         batches: &[(&SpanBatch, Vec<i64>)],
+        seqs: &HashMap<TraceId, i64>,
     ) -> rusqlite::Result<()> {
+        let seq_of = |id: &TraceId| seqs.get(id).copied().unwrap_or(0);
         let spans: Vec<(&SpanBatch, &SpanRow)> = batches
             .iter()
             .flat_map(|(b, _)| b.rows.iter().map(move |s| (*b, s)))
@@ -58,9 +61,9 @@ impl Writer {
                 }),
             }
         }
-        let waiting = self.resolve_stored_parents(unresolved, &mut edges)?;
-        self.take_pending_children(&spans, &mut edges)?;
-        self.park(waiting)?;
+        let waiting = self.resolve_stored_parents(unresolved, &seq_of, &mut edges)?;
+        self.take_pending_children(&spans, &seq_of, &mut edges)?;
+        self.park(waiting, &seq_of)?;
         let mut upsert = self.conn.prepare_cached(UPSERT_EDGE)?;
         for ((bucket, parent, child), (calls, errors)) in &edges.0 {
             upsert.execute(params![bucket, &**parent, &**child, calls, errors])?;
@@ -72,14 +75,18 @@ impl Writer {
     fn resolve_stored_parents<'a>(
         &mut self,
         unresolved: Vec<Child<'a>>,
+        seq_of: &impl Fn(&TraceId) -> i64,
         edges: &mut EdgeCounts,
     ) -> rusqlite::Result<Vec<Child<'a>>> {
         let mut waiting = Vec::new();
         let mut lookup = self.conn.prepare_cached(PARENT_SERVICE)?;
         for child in unresolved {
-            let (trace, parent) = (trace_hex(&child.span.trace_id), span_hex(&child.parent_id));
+            let parent = span_hex(&child.parent_id);
             let service: Option<String> = lookup
-                .query_row(params![trace.as_str(), parent.as_str()], |row| row.get(0))
+                .query_row(
+                    params![seq_of(&child.span.trace_id), parent.as_str()],
+                    |row| row.get(0),
+                )
                 .optional()?;
             match service {
                 Some(parent) => edges.add(
@@ -98,6 +105,7 @@ impl Writer {
     fn take_pending_children(
         &mut self,
         spans: &[(&SpanBatch, &SpanRow)],
+        seq_of: &impl Fn(&TraceId) -> i64,
         edges: &mut EdgeCounts,
     ) -> rusqlite::Result<()> {
         if self.pending_edges == 0 {
@@ -106,9 +114,9 @@ impl Writer {
         let mut lookup = self.conn.prepare_cached(PENDING_CHILDREN)?;
         let mut delete = self.conn.prepare_cached(DELETE_PENDING)?;
         for (b, s) in spans {
-            let (trace, parent) = (trace_hex(&s.trace_id), span_hex(&s.span_id));
+            let (trace, parent) = (seq_of(&s.trace_id), span_hex(&s.span_id));
             let found = lookup
-                .query_map(params![trace.as_str(), parent.as_str()], |row| {
+                .query_map(params![trace, parent.as_str()], |row| {
                     Ok((
                         row.get::<_, String>(0)?,
                         row.get::<_, String>(1)?,
@@ -119,8 +127,7 @@ impl Writer {
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             for (child_span, child, start_us, error) in found {
                 edges.add(b.service(s), &child.into(), start_us, error != 0);
-                let deleted =
-                    delete.execute(params![trace.as_str(), parent.as_str(), child_span])?;
+                let deleted = delete.execute(params![trace, parent.as_str(), child_span])?;
                 self.pending_edges -= i64::try_from(deleted).unwrap_or(0);
             }
         }
@@ -128,7 +135,11 @@ impl Writer {
     }
 
     /// Stores children whose parent has not arrived, for the parent's arrival to count.
-    fn park(&mut self, waiting: Vec<Child<'_>>) -> rusqlite::Result<()> {
+    fn park(
+        &mut self,
+        waiting: Vec<Child<'_>>,
+        seq_of: &impl Fn(&TraceId) -> i64,
+    ) -> rusqlite::Result<()> {
         let now = retention::now_us();
         let mut insert = self.conn.prepare_cached(INSERT_PENDING)?;
         for Child {
@@ -138,7 +149,7 @@ impl Writer {
         } in waiting
         {
             let inserted = insert.execute(params![
-                trace_hex(&s.trace_id).as_str(),
+                seq_of(&s.trace_id),
                 span_hex(&parent_id).as_str(),
                 span_hex(&s.span_id).as_str(),
                 &**batch.service(s),
