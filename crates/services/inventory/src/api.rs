@@ -95,7 +95,7 @@ async fn reserve(
                 "reservation_id must be 1 to 64 letters, digits or '-'",
             ));
         }
-        None => uuid::Uuid::new_v4().to_string(),
+        None => uuid::Uuid::now_v7().to_string(),
     };
     let expires_at = chrono::Utc::now() + chrono::Duration::minutes(req.expires_in_minutes);
     match store.reserve(&id, &items, expires_at) {
