@@ -7,6 +7,10 @@
 //! Log lines go to a temporary file, as in `tracemart up`. With tracing on, spans and log records
 //! are exported over OTLP/HTTP to a discarding sink in another process (its CPU is not counted).
 //!
+//! `encode` (also run last by the comparison) times what one export of 512 server spans costs
+//! before the HTTP request: opentelemetry-proto's transform + prost encoding + dropping (what
+//! opentelemetry-otlp's exporter did) against our encoder, spans dropped in both.
+//!
 //! One mode in this process, e.g. for an instruction count (run it with two request counts and
 //! take the difference, so that start-up and the final flush cancel out):
 //! `valgrind --tool=callgrind target/release/deps/trace_http-<hash> run on 2000 >/tmp/bench.log`
@@ -14,14 +18,25 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Path;
 use axum::routing::get;
 use http::Request;
+use opentelemetry::trace::{
+    SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
+};
+use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
+use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
+use prost::Message;
 use tower::ServiceExt;
+use tracemart_telemetry::bench::{ScopeGroups, TraceEncoder};
 use tracemart_telemetry::{Metrics, TelemetryConfig, trace_http};
 
 const ROUNDS: usize = 3;
@@ -42,6 +57,7 @@ fn main() {
         ["sink"] => sink(),
         ["run", mode, n] => run(mode, n.parse().expect("a request count")),
         ["run", mode] => run(mode, REQUESTS),
+        ["encode"] => encode(),
         _ => compare(),
     }
 }
@@ -68,6 +84,95 @@ fn compare() {
             print!("{report}");
             assert!(out.status.success(), "{mode} run failed");
         }
+    }
+    encode();
+}
+
+const ENCODE_SPANS: usize = 512;
+const ENCODE_ROUNDS: usize = 300;
+
+/// Prints the fastest round of each way to encode a batch, per span.
+fn encode() {
+    let resource = Resource::builder()
+        .with_service_name("bench-service")
+        .build();
+    let scope = InstrumentationScope::builder("bench-service").build();
+    let batch: Vec<SpanData> = (0..ENCODE_SPANS as u64)
+        .map(|n| server_span(&scope, n))
+        .collect();
+
+    let attributes = ResourceAttributesWithSchema::from(&resource);
+    let proto = fastest(&batch, |spans| {
+        let request = ExportTraceServiceRequest {
+            resource_spans: group_spans_by_resource_and_scope(spans, &attributes),
+        };
+        request.encode_to_vec().len()
+    });
+    let encoder = TraceEncoder::new(&resource);
+    let (mut groups, mut body) = (ScopeGroups::default(), Vec::new());
+    let ours = fastest(&batch, |spans| {
+        encoder.encode(&spans, &mut groups, &mut body);
+        body.len()
+    });
+    println!("encode {ENCODE_SPANS} spans  ns/span");
+    println!("  opentelemetry-proto + prost  {proto:>6}");
+    println!("  tracemart encoder            {ours:>6}");
+}
+
+/// The fastest of `ENCODE_ROUNDS` rounds of `f` on a fresh copy of `batch`, in ns per span.
+fn fastest(batch: &[SpanData], mut f: impl FnMut(Vec<SpanData>) -> usize) -> u128 {
+    let mut best = Duration::MAX;
+    for _ in 0..ENCODE_ROUNDS {
+        let spans = batch.to_vec();
+        let start = Instant::now();
+        std::hint::black_box(f(std::hint::black_box(spans)));
+        best = best.min(start.elapsed());
+    }
+    best.as_nanos() / ENCODE_SPANS as u128
+}
+
+/// A server span as `trace_http` records it, child of a remote parent.
+fn server_span(scope: &InstrumentationScope, n: u64) -> SpanData {
+    let path = format!("/products/{}", n % 100);
+    let start = SystemTime::UNIX_EPOCH + Duration::from_nanos(1_764_110_867_615_681_000 + n);
+    SpanData {
+        span_context: SpanContext::new(
+            TraceId::from(u128::from(n) + 1),
+            SpanId::from(n + 1),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::NONE,
+        ),
+        parent_span_id: SpanId::from(n + 1_000_000),
+        parent_span_is_remote: true,
+        span_kind: SpanKind::Server,
+        name: "GET /products/{id}".into(),
+        start_time: start,
+        end_time: start + Duration::from_micros(300),
+        attributes: vec![
+            KeyValue::new("http.request.method", "GET"),
+            KeyValue::new("http.route", "/products/{id}"),
+            KeyValue::new("url.path", path.clone()),
+            KeyValue::new("url.scheme", "http"),
+            KeyValue::new("http.method", "GET"),
+            KeyValue::new("http.target", path),
+            KeyValue::new("request_id", "5fa3339a-90b1-4dd3-b595-68c368b203d5"),
+            KeyValue::new("order.user_id", "7"),
+            KeyValue::new(
+                "order.correlation_id",
+                "5fa3339a-90b1-4dd3-b595-68c368b203d5",
+            ),
+            KeyValue::new("code.file.path", "crates/telemetry/src/server.rs"),
+            KeyValue::new("code.module.name", "tracemart_telemetry::server"),
+            KeyValue::new("code.line.number", 104_i64),
+            KeyValue::new("http.response.status_code", 200_i64),
+            KeyValue::new("http.status_code", 200_i64),
+        ],
+        dropped_attributes_count: 0,
+        events: SpanEvents::default(),
+        links: SpanLinks::default(),
+        status: Status::Unset,
+        instrumentation_scope: scope.clone(),
     }
 }
 

@@ -1,6 +1,10 @@
 //! Telemetry settings: the caller's values, overridden by the standard `OTEL_*` variables.
 
 use std::collections::HashMap;
+use std::time::Duration;
+
+/// opentelemetry-otlp's export timeout when no variable sets one.
+const DEFAULT_OTLP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How log lines are written to standard output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -31,6 +35,14 @@ pub struct TelemetryConfig {
     /// Base OTLP endpoint (`http://host:4318` for HTTP, `http://host:4317` for gRPC); `None` exports nothing.
     pub otlp_endpoint: Option<String>,
     pub otlp_protocol: OtlpProtocol,
+    /// `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, else `OTEL_EXPORTER_OTLP_HEADERS`: sent with every
+    /// OTLP/HTTP trace export (`k=v` pairs, values URL-decoded).
+    pub otlp_trace_headers: Vec<(String, String)>,
+    /// `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`, else `OTEL_EXPORTER_OTLP_TIMEOUT` (milliseconds).
+    pub otlp_trace_timeout: Duration,
+    /// `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION`, else `OTEL_EXPORTER_OTLP_COMPRESSION`, unless
+    /// `none`: traces are then exported by opentelemetry-otlp's exporter, which reads it.
+    pub otlp_trace_compression: Option<String>,
     /// `OTEL_SDK_DISABLED=true`: no spans, no OTLP logs; metrics and stdout logs stay.
     pub sdk_disabled: bool,
     /// Ratio for `traceidratio` samplers; `1.0` samples everything.
@@ -62,6 +74,9 @@ impl TelemetryConfig {
             environment: "development".into(),
             otlp_endpoint: None,
             otlp_protocol: OtlpProtocol::HttpProtobuf,
+            otlp_trace_headers: Vec::new(),
+            otlp_trace_timeout: DEFAULT_OTLP_TIMEOUT,
+            otlp_trace_compression: None,
             sdk_disabled: false,
             sampler: SamplerSetting::ParentBasedAlwaysOn,
             extra_resource: Vec::new(),
@@ -99,6 +114,28 @@ impl TelemetryConfig {
                 _ => OtlpProtocol::HttpProtobuf,
             };
         }
+        // Read as opentelemetry-otlp reads them: the headers variable used even when empty,
+        // a timeout only when it parses.
+        if let Some(v) = vars
+            .get("OTEL_EXPORTER_OTLP_TRACES_HEADERS")
+            .or_else(|| vars.get("OTEL_EXPORTER_OTLP_HEADERS"))
+        {
+            self.otlp_trace_headers = parse_headers(v);
+        }
+        let timeout = [
+            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+            "OTEL_EXPORTER_OTLP_TIMEOUT",
+        ]
+        .into_iter()
+        .find_map(|k| vars.get(k)?.parse().ok());
+        if let Some(ms) = timeout {
+            self.otlp_trace_timeout = Duration::from_millis(ms);
+        }
+        if let Some(v) = get("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION")
+            .or_else(|| get("OTEL_EXPORTER_OTLP_COMPRESSION"))
+        {
+            self.otlp_trace_compression = (!v.eq_ignore_ascii_case("none")).then(|| v.to_owned());
+        }
         if let Some(v) = get("OTEL_BSP_MAX_QUEUE_SIZE").and_then(|v| v.parse().ok()) {
             self.max_queue_size = v;
         }
@@ -134,6 +171,37 @@ impl TelemetryConfig {
     }
 }
 
+/// `k1=v1,k2=v2` as opentelemetry-otlp parses `OTEL_EXPORTER_OTLP_HEADERS`: pairs trimmed,
+/// values URL-decoded (kept as written when that fails), pairs with an empty side dropped.
+fn parse_headers(value: &str) -> Vec<(String, String)> {
+    value
+        .split_terminator(',')
+        .map(str::trim)
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| {
+            let decoded = url_decode(v.trim()).unwrap_or_else(|| v.to_owned());
+            (k.trim().to_owned(), decoded)
+        })
+        .filter(|(k, v)| !k.is_empty() && !v.is_empty())
+        .collect()
+}
+
+/// Percent-decoding; `None` for a malformed escape or bytes that are not UTF-8.
+fn url_decode(value: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(value.len());
+    let mut bytes = value.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let hi = char::from(bytes.next()?).to_digit(16)?;
+            let lo = char::from(bytes.next()?).to_digit(16)?;
+            out.push(u8::try_from(hi * 16 + lo).ok()?);
+        } else {
+            out.push(b);
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,5 +231,48 @@ mod tests {
         assert_eq!(c.sampler, SamplerSetting::ParentBasedTraceIdRatio(0.25));
         assert_eq!(c.environment, "staging");
         assert!(c.extra_resource.contains(&("team".into(), "shop".into())));
+    }
+
+    #[test]
+    fn otlp_trace_headers_timeout_and_compression_are_read_as_opentelemetry_otlp_reads_them() {
+        let vars = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let c = TelemetryConfig::new("s", "1").with_vars(&vars(&[
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                " api-key = a%20b%2Cc ,=x,empty=,bad=%zz",
+            ),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+        ]));
+        assert_eq!(
+            c.otlp_trace_headers,
+            [
+                ("api-key".into(), "a b,c".into()),
+                ("bad".into(), "%zz".into())
+            ]
+        );
+        assert_eq!(c.otlp_trace_timeout, Duration::from_millis(2500));
+        assert_eq!(c.otlp_trace_compression.as_deref(), Some("gzip"));
+
+        let c = TelemetryConfig::new("s", "1").with_vars(&vars(&[
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "a=1"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "b=2"),
+            ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "soon"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "700"),
+            ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "none"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+        ]));
+        assert_eq!(c.otlp_trace_headers, [("a".into(), "1".into())]);
+        assert_eq!(c.otlp_trace_timeout, Duration::from_millis(700));
+        assert_eq!(c.otlp_trace_compression, None);
+
+        let c = TelemetryConfig::new("s", "1").with_vars(&HashMap::new());
+        assert!(c.otlp_trace_headers.is_empty());
+        assert_eq!(c.otlp_trace_timeout, Duration::from_secs(10));
     }
 }

@@ -8,13 +8,14 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider,
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SpanExporter,
 };
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{LogFormat, OtlpProtocol, SamplerSetting, TelemetryConfig};
+use crate::export_queue::BoundedQueue;
 use crate::logs::{ContextFieldsLayer, JsonLogLayer, LogWriter, LogWriterGuard};
 
 /// Why telemetry could not start.
@@ -108,6 +109,50 @@ fn sampler(setting: SamplerSetting) -> Sampler {
             Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(r)))
         }
     }
+}
+
+/// Batches ended spans for the exporter the protocol calls for, behind the bounded queue.
+fn span_processor(
+    config: &TelemetryConfig,
+    endpoint: &str,
+) -> Result<BoundedQueue<BatchSpanProcessor>, TelemetryError> {
+    match config.otlp_protocol {
+        OtlpProtocol::HttpProtobuf if config.otlp_trace_compression.is_none() => {
+            let exporter = crate::otlp::HttpProtoSpanExporter::new(
+                endpoint,
+                &config.otlp_trace_headers,
+                config.otlp_trace_timeout,
+            )
+            .map_err(|source| TelemetryError::Exporter {
+                signal: "traces",
+                endpoint: endpoint.to_owned(),
+                source,
+            })?;
+            Ok(batch_processor(exporter, config.max_queue_size))
+        }
+        // The hand-written exporter does not compress: with OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION
+        // set, opentelemetry-otlp's exporter serves http/protobuf too, and reads it itself.
+        protocol => Ok(batch_processor(
+            span_exporter(endpoint, protocol)?,
+            config.max_queue_size,
+        )),
+    }
+}
+
+fn batch_processor<E: SpanExporter + 'static>(
+    exporter: E,
+    max_queue_size: usize,
+) -> BoundedQueue<BatchSpanProcessor> {
+    let (exporter, queue) = crate::export_queue::bounded(exporter, max_queue_size);
+    let batch = BatchSpanProcessor::builder(exporter)
+        .with_batch_config(
+            BatchConfigBuilder::default()
+                .with_max_queue_size(max_queue_size)
+                .with_max_export_batch_size(512)
+                .build(),
+        )
+        .build();
+    queue.around(batch)
 }
 
 fn span_exporter(
@@ -219,19 +264,7 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
         .with_sampler(sampler(config.sampler));
     let mut logger_provider = None;
     if let Some(endpoint) = &config.otlp_endpoint {
-        let (exporter, queue) = crate::export_queue::bounded(
-            span_exporter(endpoint, config.otlp_protocol)?,
-            config.max_queue_size,
-        );
-        let batch = BatchSpanProcessor::builder(exporter)
-            .with_batch_config(
-                BatchConfigBuilder::default()
-                    .with_max_queue_size(config.max_queue_size)
-                    .with_max_export_batch_size(512)
-                    .build(),
-            )
-            .build();
-        tracer_builder = tracer_builder.with_span_processor(queue.around(batch));
+        tracer_builder = tracer_builder.with_span_processor(span_processor(config, endpoint)?);
         logger_provider = Some(
             SdkLoggerProvider::builder()
                 .with_resource(resource)
@@ -246,7 +279,7 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
     let otel_logs = logger_provider.as_ref().map(|lp| {
         // Exporter internals must not feed back into export.
         let filter = EnvFilter::new(
-            "info,hyper=off,h2=off,tonic=off,reqwest=off,opentelemetry=off,opentelemetry_sdk=off,opentelemetry_otlp=off,tower=off",
+            "info,hyper=off,h2=off,tonic=off,reqwest=off,opentelemetry=off,opentelemetry_sdk=off,opentelemetry_otlp=off,tracemart_telemetry::otlp=off,tower=off",
         );
         opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(lp)
             .with_filter(filter)

@@ -9,6 +9,7 @@ mod intern;
 mod logs;
 mod metrics;
 pub mod names;
+mod otlp;
 mod process;
 mod server;
 mod spans;
@@ -21,3 +22,9 @@ pub use metrics::{
 };
 pub use server::{UNMATCHED_ROUTE, current_request_id, trace_http};
 pub use spans::{current_trace_id, inject_context, record_error, record_event, with_baggage};
+
+/// Not API: what `benches/trace_http.rs` measures on its own.
+#[doc(hidden)]
+pub mod bench {
+    pub use crate::otlp::{ScopeGroups, TraceEncoder};
+}
