@@ -5,11 +5,16 @@ POST /orders at 32 connections, `perf record -F 499 -g` on the services and the 
 
     python3 bench/lib/profile.py [off]     (off: OTEL_SDK_DISABLED=true)
 
+With CALLGRAPH=1 it records call graphs instead (`--call-graph dwarf`, 199 Hz, 8 s) and prints,
+per process, the share of samples that have each of tracemart's, the OTel / tracing crates',
+reqwest's, serde's and SQLite's entry functions on their stack (inclusive cost).
+
 Needs perf (Debian: linux-perf) and root or perf_event_paranoid <= 1. Writes
 bench/results/profile/perf-<full|off>.data and prints the table of docs/benchmarks.md.
 """
 
 import collections
+import os
 import re
 import subprocess
 import sys
@@ -27,13 +32,43 @@ CATEGORIES = [  # first match wins; matched against "symbol (dso)"
 ]
 
 
+CALLGRAPH = os.environ.get("CALLGRAPH", "") not in ("", "0")
+# Frames worth naming in the inclusive view: our code and the crates the per-request work goes
+# through (inlined frames and generic glue are left out).
+INCLUSIVE = re.compile(r"^<?(tracemart|opentelemetry|tracing_opentelemetry|tracing_subscriber|reqwest|serde_json|rusqlite|sqlite3_step|prost)")
+
+
+def inclusive(data, names):
+    """Per process: the share of samples with each interesting function anywhere on the stack."""
+    script = subprocess.run(["perf", "script", "-i", str(data), "-F", "pid,ip,sym"],
+                            capture_output=True, text=True).stdout
+    stacks = collections.defaultdict(list)
+    current = None
+    for line in script.splitlines():
+        if line and not line[0].isspace():
+            current = set()
+            stacks[int(line.split()[0])].append(current)
+        elif line.strip() and current is not None:
+            parts = line.split(None, 1)
+            if len(parts) == 2 and "(inlined)" not in parts[1]:
+                current.add(parts[1].strip())
+    total = sum(len(v) for v in stacks.values())
+    print(f"{total} samples with call graphs; per process: share of all samples, then the "
+          "share of its samples that have each function on the stack")
+    for pid, samples in sorted(stacks.items(), key=lambda kv: -len(kv[1])):
+        counts = collections.Counter(sym for stack in samples for sym in stack if INCLUSIVE.match(sym))
+        print(f"{names.get(pid, pid)}: {100 * len(samples) / total:.0f} %")
+        for sym, n in counts.most_common(25):
+            print(f"   {100 * n / len(samples):5.1f} %  {sym[:120]}")
+
+
 def main():
     variant = sys.argv[1] if len(sys.argv) > 1 else "full"
     bench.prepare_peer()
     bench.snapshot_binary()
     out = bench.RESULTS / "profile"
     out.mkdir(parents=True, exist_ok=True)
-    data = out / f"perf-{variant}.data"
+    data = out / f"perf-{variant}{'-callgraph' if CALLGRAPH else ''}.data"
     tm = bench.Tracemart("profile", env={"OTEL_SDK_DISABLED": "true"} if variant == "off" else {})
     tm.start(out)
     try:
@@ -41,12 +76,17 @@ def main():
         wrk = subprocess.Popen(["timeout", "60", "wrk", "-t2", "-c32", "-d25s", "-s", str(bench.POST_ORDER_LUA), tm.url],
                                stdout=open(out / f"wrk-{variant}.txt", "w"))
         time.sleep(4)
-        subprocess.run(["timeout", "60", "perf", "record", "-F", "499", "-g", "-o", str(data),
-                        "-p", ",".join(map(str, names)), "--", "sleep", "15"], stderr=subprocess.DEVNULL, check=True)
+        sampling = (["-F", "199", "--call-graph", "dwarf,32768"] if CALLGRAPH else ["-F", "499", "-g"])
+        subprocess.run(["timeout", "60", "perf", "record", *sampling, "-o", str(data),
+                        "-p", ",".join(map(str, names)), "--", "sleep", "8" if CALLGRAPH else "15"],
+                       stderr=subprocess.DEVNULL, check=True)
         wrk.wait()
     finally:
         tm.stop()
         bench.clean_data(out)
+    if CALLGRAPH:
+        inclusive(data, names)
+        return
     script = subprocess.run(["perf", "script", "-i", str(data), "-F", "pid,ip,sym,dso", "-G"],
                             capture_output=True, text=True).stdout
     cats, tot, syms = collections.defaultdict(collections.Counter), collections.Counter(), collections.defaultdict(collections.Counter)
