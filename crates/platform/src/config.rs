@@ -121,6 +121,9 @@ pub struct ShopConfig {
     pub log_format: String,
     /// Timeout of every call to another service, in milliseconds (the seed: 10 s).
     pub downstream_timeout_ms: u64,
+    /// Bulkhead: calls in flight to each other service at most; further calls wait for a slot
+    /// (within their timeout), so a slow service cannot take every connection and thread.
+    pub downstream_concurrency: usize,
     /// Initial stock of each demo product.
     pub demo_stock: i64,
     /// Payments above this amount (in currency units) are declined.
@@ -147,6 +150,7 @@ impl Default for ShopConfig {
             environment: "development".into(),
             log_format: "json".into(),
             downstream_timeout_ms: 10_000,
+            downstream_concurrency: 32,
             demo_stock: 1_000_000,
             payment_decline_over: 10_000.0,
             otlp_endpoint: String::new(),
@@ -233,6 +237,7 @@ impl ShopConfig {
                 "ENVIRONMENT" => self.environment = value.clone(),
                 "LOG_FORMAT" => self.log_format = value.clone(),
                 "DOWNSTREAM_TIMEOUT_MS" => self.downstream_timeout_ms = parse_var(key, value)?,
+                "DOWNSTREAM_CONCURRENCY" => self.downstream_concurrency = parse_var(key, value)?,
                 "DEMO_STOCK" => self.demo_stock = parse_var(key, value)?,
                 "PAYMENT_DECLINE_OVER" => self.payment_decline_over = parse_var(key, value)?,
                 "OTLP_ENDPOINT" => self.otlp_endpoint = value.clone(),
@@ -279,6 +284,9 @@ impl ShopConfig {
         }
         if self.downstream_timeout_ms == 0 {
             return bad("downstream_timeout_ms", "0".into(), "must be at least 1");
+        }
+        if self.downstream_concurrency == 0 {
+            return bad("downstream_concurrency", "0".into(), "must be at least 1");
         }
         if !(self.payment_decline_over.is_finite() && self.payment_decline_over >= 0.0) {
             return bad(

@@ -48,6 +48,10 @@ pub struct ShopFlags {
     /// Timeout of each call to another service, in milliseconds [default: 10000].
     #[arg(long, value_name = "MS")]
     pub downstream_timeout_ms: Option<u64>,
+    /// Calls in flight to each other service at most (a bulkhead); further calls wait for a slot
+    /// within their timeout [default: 32].
+    #[arg(long, value_name = "N")]
+    pub downstream_concurrency: Option<usize>,
     /// Log format on standard output [default: json].
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormatArg>,

@@ -34,6 +34,7 @@ pub async fn run(
             s.service_name(),
             config.url_of(s),
             config.downstream_timeout(),
+            config.downstream_concurrency,
             rt.metrics.clone(),
         )
     };

@@ -140,3 +140,57 @@ async fn an_inventory_that_times_out_after_reserving_is_compensated() {
     );
     assert_eq!(shop.reservations_in("held").await, 0);
 }
+
+#[tokio::test]
+async fn the_bulkhead_lets_calls_to_a_slow_service_through_one_at_a_time() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    // A slow user service: the real one behind a proxy that takes 150 ms per request and
+    // records how many requests it had at once.
+    let mut shop = Shop::start(|c| c.downstream_concurrency = 1).await;
+    let real = shop.url(ServiceName::User);
+    let (in_flight, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let app = axum::Router::new().fallback({
+        let (in_flight, most) = (in_flight.clone(), most.clone());
+        let http = reqwest::Client::new();
+        move |req: axum::extract::Request| async move {
+            let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            let r = http
+                .get(format!("{real}{}", req.uri().path()))
+                .send()
+                .await
+                .unwrap();
+            let answer = (
+                axum::http::StatusCode::from_u16(r.status().as_u16()).unwrap(),
+                [("content-type", "application/json")],
+                r.text().await.unwrap(),
+            );
+            in_flight.fetch_sub(1, Ordering::SeqCst);
+            answer
+        }
+    });
+    let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    shop.config.user.url = format!("http://{}", proxy.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(proxy, app).await });
+    shop.restart(ServiceName::Order).await;
+
+    let body = order_body(5, &[(1, 1)]);
+    let start = Instant::now();
+    let (a, b, c) = tokio::join!(
+        shop.post_order(&body),
+        shop.post_order(&body),
+        shop.post_order(&body)
+    );
+
+    for (status, body) in [a, b, c] {
+        assert_eq!(status, 201, "{body}");
+    }
+    assert_eq!(most.load(Ordering::SeqCst), 1, "one call at a time");
+    assert!(
+        start.elapsed() >= Duration::from_millis(450),
+        "the three calls waited for each other"
+    );
+}
