@@ -126,13 +126,12 @@ impl ServiceClient {
         );
         let start = Instant::now();
         // Without a free slot the wait is part of the call: recorded, and within its timeout.
-        let _permit = match self.in_flight.clone().try_acquire_owned() {
+        let _permit = match self.in_flight.try_acquire() {
             Ok(permit) => permit,
             Err(_) => {
-                let waited =
-                    tokio::time::timeout(self.timeout, self.in_flight.clone().acquire_owned())
-                        .instrument(span.clone())
-                        .await;
+                let waited = tokio::time::timeout(self.timeout, self.in_flight.acquire())
+                    .instrument(span.clone())
+                    .await;
                 span.record("bulkhead.wait_ms", start.elapsed().as_secs_f64() * 1000.0);
                 match waited {
                     Ok(Ok(permit)) => permit,

@@ -18,25 +18,22 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Path;
 use axum::routing::get;
 use http::Request;
-use opentelemetry::trace::{
-    SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
-};
-use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry::InstrumentationScope;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
 use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
+use opentelemetry_sdk::trace::SpanData;
 use prost::Message;
 use tower::ServiceExt;
-use tracemart_telemetry::bench::{ScopeGroups, TraceEncoder};
+use tracemart_telemetry::bench::{ScopeGroups, TraceEncoder, server_span};
 use tracemart_telemetry::{Metrics, TelemetryConfig, trace_http};
 
 const ROUNDS: usize = 3;
@@ -129,51 +126,6 @@ fn fastest(batch: &[SpanData], mut f: impl FnMut(Vec<SpanData>) -> usize) -> u12
         best = best.min(start.elapsed());
     }
     best.as_nanos() / ENCODE_SPANS as u128
-}
-
-/// A server span as `trace_http` records it, child of a remote parent.
-fn server_span(scope: &InstrumentationScope, n: u64) -> SpanData {
-    let path = format!("/products/{}", n % 100);
-    let start = SystemTime::UNIX_EPOCH + Duration::from_nanos(1_764_110_867_615_681_000 + n);
-    SpanData {
-        span_context: SpanContext::new(
-            TraceId::from(u128::from(n) + 1),
-            SpanId::from(n + 1),
-            TraceFlags::SAMPLED,
-            false,
-            TraceState::NONE,
-        ),
-        parent_span_id: SpanId::from(n + 1_000_000),
-        parent_span_is_remote: true,
-        span_kind: SpanKind::Server,
-        name: "GET /products/{id}".into(),
-        start_time: start,
-        end_time: start + Duration::from_micros(300),
-        attributes: vec![
-            KeyValue::new("http.request.method", "GET"),
-            KeyValue::new("http.route", "/products/{id}"),
-            KeyValue::new("url.path", path.clone()),
-            KeyValue::new("url.scheme", "http"),
-            KeyValue::new("http.method", "GET"),
-            KeyValue::new("http.target", path),
-            KeyValue::new("request_id", "5fa3339a-90b1-4dd3-b595-68c368b203d5"),
-            KeyValue::new("order.user_id", "7"),
-            KeyValue::new(
-                "order.correlation_id",
-                "5fa3339a-90b1-4dd3-b595-68c368b203d5",
-            ),
-            KeyValue::new("code.file.path", "crates/telemetry/src/server.rs"),
-            KeyValue::new("code.module.name", "tracemart_telemetry::server"),
-            KeyValue::new("code.line.number", 104_i64),
-            KeyValue::new("http.response.status_code", 200_i64),
-            KeyValue::new("http.status_code", 200_i64),
-        ],
-        dropped_attributes_count: 0,
-        events: SpanEvents::default(),
-        links: SpanLinks::default(),
-        status: Status::Unset,
-        instrumentation_scope: scope.clone(),
-    }
 }
 
 /// Serves `REQUESTS` requests in process and reports the cost of the measured ones to stderr.

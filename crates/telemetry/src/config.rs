@@ -172,34 +172,21 @@ impl TelemetryConfig {
 }
 
 /// `k1=v1,k2=v2` as opentelemetry-otlp parses `OTEL_EXPORTER_OTLP_HEADERS`: pairs trimmed,
-/// values URL-decoded (kept as written when that fails), pairs with an empty side dropped.
+/// values percent-decoded (kept as written when that is not UTF-8; a malformed escape stays as
+/// it is), pairs with an empty side dropped.
 fn parse_headers(value: &str) -> Vec<(String, String)> {
     value
         .split_terminator(',')
         .map(str::trim)
         .filter_map(|pair| pair.split_once('='))
         .map(|(k, v)| {
-            let decoded = url_decode(v.trim()).unwrap_or_else(|| v.to_owned());
+            let decoded = percent_encoding::percent_decode_str(v.trim())
+                .decode_utf8()
+                .map_or_else(|_| v.to_owned(), Into::into);
             (k.trim().to_owned(), decoded)
         })
         .filter(|(k, v)| !k.is_empty() && !v.is_empty())
         .collect()
-}
-
-/// Percent-decoding; `None` for a malformed escape or bytes that are not UTF-8.
-fn url_decode(value: &str) -> Option<String> {
-    let mut out = Vec::with_capacity(value.len());
-    let mut bytes = value.bytes();
-    while let Some(b) = bytes.next() {
-        if b == b'%' {
-            let hi = char::from(bytes.next()?).to_digit(16)?;
-            let lo = char::from(bytes.next()?).to_digit(16)?;
-            out.push(u8::try_from(hi * 16 + lo).ok()?);
-        } else {
-            out.push(b);
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]

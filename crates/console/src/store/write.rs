@@ -312,13 +312,18 @@ impl Writer {
     }
 
     fn insert_logs(&mut self, batch: &LogBatch, resource_ids: &[i64]) -> rusqlite::Result<()> {
+        // Numbers first (they may insert trace rows), so that one statement inserts every row.
+        let seqs = batch
+            .rows
+            .iter()
+            .map(|l| match &l.trace_id {
+                Some(id) => self.trace_seq(id, l.time_us),
+                None => Ok(0),
+            })
+            .collect::<rusqlite::Result<Vec<i64>>>()?;
+        let mut insert = self.conn.prepare_cached(INSERT_LOG)?;
         let t = batch.text.as_str();
-        for l in &batch.rows {
-            let seq = match &l.trace_id {
-                Some(id) => self.trace_seq(id, l.time_us)?,
-                None => 0,
-            };
-            let mut insert = self.conn.prepare_cached(INSERT_LOG)?;
+        for (l, seq) in batch.rows.iter().zip(seqs) {
             let trace = l.trace_id.map(|id| trace_hex(&id));
             let span = l.span_id.map(|id| span_hex(&id));
             insert.execute(params![

@@ -199,20 +199,13 @@ async fn accepted_spans_become_visible_without_a_flush() {
 
     assert_eq!(res.status(), 200);
     // The writer commits on its own within a fraction of a second; allow a loaded machine.
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let (status, _) = app
-            .get(&format!("/api/traces/{}", hex(&trace_id(0xD1))))
-            .await;
-        if status == 200 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "trace still not visible: {status}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let path = format!("/api/traces/{}", hex(&trace_id(0xD1)));
+    tracemart_testkit::eventually(
+        std::time::Duration::from_secs(10),
+        "the trace to be visible",
+        || async { (app.get(&path).await.0 == 200).then_some(()) },
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -15,6 +15,8 @@ use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_sc
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 
+pub(super) use super::sample::server_span;
+
 /// What opentelemetry-otlp's HTTP exporter would have sent.
 pub(super) fn transformed(spans: &[SpanData], resource: &Resource) -> ExportTraceServiceRequest {
     ExportTraceServiceRequest {
@@ -117,38 +119,6 @@ pub(super) fn bare_span(scope: &InstrumentationScope) -> SpanData {
         status: Status::Unset,
         instrumentation_scope: scope.clone(),
     }
-}
-
-/// A server span as `trace_http` makes it, child of a remote parent.
-pub(super) fn server_span(scope: &InstrumentationScope, n: u64) -> SpanData {
-    let mut span = bare_span(scope);
-    span.span_context = context(u128::from(n) << 64 | 0xabc, n + 1, true, false, "");
-    span.parent_span_id = SpanId::from(n + 1_000_000);
-    span.parent_span_is_remote = true;
-    span.span_kind = SpanKind::Server;
-    span.name = Cow::Borrowed("GET /products/{id}");
-    span.start_time = time(1_764_110_867_615_681_000 + n * 1_000);
-    span.end_time = time(1_764_110_867_615_981_000 + n * 1_000);
-    span.attributes = vec![
-        KeyValue::new("http.request.method", "GET"),
-        KeyValue::new("http.route", "/products/{id}"),
-        KeyValue::new("url.path", format!("/products/{}", n % 100)),
-        KeyValue::new("url.scheme", "http"),
-        KeyValue::new("http.method", "GET"),
-        KeyValue::new("http.target", format!("/products/{}", n % 100)),
-        KeyValue::new("request_id", "5fa3339a-90b1-4dd3-b595-68c368b203d5"),
-        KeyValue::new("order.user_id", "7"),
-        KeyValue::new(
-            "order.correlation_id",
-            "5fa3339a-90b1-4dd3-b595-68c368b203d5",
-        ),
-        KeyValue::new("code.file.path", "crates/telemetry/src/server.rs"),
-        KeyValue::new("code.module.name", "tracemart_telemetry::server"),
-        KeyValue::new("code.line.number", 104_i64),
-        KeyValue::new("http.response.status_code", 200_i64),
-        KeyValue::new("http.status_code", 200_i64),
-    ];
-    span
 }
 
 /// Every field the transform writes, across three scopes met in interleaved order.

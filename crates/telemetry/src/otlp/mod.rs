@@ -15,7 +15,9 @@ mod encode;
 mod exporter;
 #[cfg(test)]
 mod fixtures;
+mod sample;
 mod wire;
 
 pub use encode::{ScopeGroups, TraceEncoder};
 pub(crate) use exporter::HttpProtoSpanExporter;
+pub use sample::server_span;
