@@ -46,9 +46,7 @@ pub(crate) async fn open(
         // took it past 110 MB under load).
         .pragma("cache_size", "-8192")
         .pragma("temp_store", "MEMORY")
-        .pragma("journal_size_limit", "67108864")
-        // Checkpoint every ~64 MiB of WAL rather than every 4 MiB: fewer fsyncs under load.
-        .pragma("wal_autocheckpoint", "16384");
+        .pragma("journal_size_limit", "67108864");
     // sqlx creates and migrates the database (its migrations table is the schema's record);
     // the writer then opens its own rusqlite connection, before the migrator's closes so that
     // closing it is not the last close (which would checkpoint the whole WAL).
@@ -56,6 +54,11 @@ pub(crate) async fn open(
         .clone()
         .create_if_missing(true)
         .auto_vacuum(SqliteAutoVacuum::Incremental)
+        // 16 KiB pages for a new database (an existing one keeps its own): spans and logs are
+        // appended in order, so bigger pages mean fewer pages, splits and WAL frames per stored
+        // item. The console bench measured 14-16 % less CPU per item than with 4 KiB pages,
+        // a 7-11 % smaller file and queries as fast.
+        .page_size(16384)
         .connect()
         .await?;
     MIGRATOR.run(&mut migrator).await?;

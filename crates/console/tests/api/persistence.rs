@@ -17,6 +17,12 @@ async fn a_restarted_console_still_has_its_traces_and_logs() {
     ))
     .await;
     let config = app.stop().await;
+    // A new database gets 16 KiB pages (store/mod.rs says why); the size is fixed at creation.
+    let page_size: i64 = rusqlite::Connection::open(config.database_path())
+        .unwrap()
+        .query_row("PRAGMA page_size", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(page_size, 16384);
 
     let app = spawn_app_with(config).await;
     let (status, body) = app
