@@ -9,7 +9,9 @@
 //!
 //! `encode` (also run last by the comparison) times what one export of 512 server spans costs
 //! before the HTTP request: opentelemetry-proto's transform + prost encoding + dropping (what
-//! opentelemetry-otlp's exporter did) against our encoder, spans dropped in both.
+//! opentelemetry-otlp's exporter did) against our encoder, spans dropped in both; and the same
+//! for one export of 512 log records as the tracing bridge makes them (the records are only
+//! borrowed by both).
 //!
 //! One mode in this process, e.g. for an instruction count (run it with two request counts and
 //! take the difference, so that start-up and the final flush cancel out):
@@ -26,14 +28,19 @@ use axum::extract::Path;
 use axum::routing::get;
 use http::Request;
 use opentelemetry::InstrumentationScope;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
+use opentelemetry_proto::transform::logs::tonic::group_logs_by_resource_and_scope;
 use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
 use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::logs::{LogBatch, SdkLogRecord};
 use opentelemetry_sdk::trace::SpanData;
 use prost::Message;
 use tower::ServiceExt;
-use tracemart_telemetry::bench::{ScopeGroups, TraceEncoder, server_span};
+use tracemart_telemetry::bench::{
+    LogEncoder, ScopeGroups, TraceEncoder, server_log_record, server_span,
+};
 use tracemart_telemetry::{Metrics, TelemetryConfig, trace_http};
 
 const ROUNDS: usize = 3;
@@ -114,6 +121,43 @@ fn encode() {
     println!("encode {ENCODE_SPANS} spans  ns/span");
     println!("  opentelemetry-proto + prost  {proto:>6}");
     println!("  tracemart encoder            {ours:>6}");
+    encode_logs(&resource, &attributes);
+}
+
+/// Prints the fastest round of each way to encode a batch of log records, per record.
+fn encode_logs(resource: &Resource, attributes: &ResourceAttributesWithSchema) {
+    let scope = InstrumentationScope::builder("").build();
+    let records: Vec<SdkLogRecord> = (0..ENCODE_SPANS as u64).map(server_log_record).collect();
+    let pairs: Vec<(&SdkLogRecord, &InstrumentationScope)> =
+        records.iter().map(|r| (r, &scope)).collect();
+    let batch = LogBatch::new(&pairs);
+
+    let proto = fastest_logs(|| {
+        let request = ExportLogsServiceRequest {
+            resource_logs: group_logs_by_resource_and_scope(&batch, attributes),
+        };
+        request.encode_to_vec().len()
+    });
+    let encoder = LogEncoder::new(resource);
+    let (mut groups, mut body) = (ScopeGroups::default(), Vec::new());
+    let ours = fastest_logs(|| {
+        encoder.encode(&batch, &mut groups, &mut body);
+        body.len()
+    });
+    println!("encode {ENCODE_SPANS} log records  ns/record");
+    println!("  opentelemetry-proto + prost  {proto:>6}");
+    println!("  tracemart encoder            {ours:>6}");
+}
+
+/// The fastest of `ENCODE_ROUNDS` rounds of `f`, in ns per record.
+fn fastest_logs(mut f: impl FnMut() -> usize) -> u128 {
+    let mut best = Duration::MAX;
+    for _ in 0..ENCODE_ROUNDS {
+        let start = Instant::now();
+        std::hint::black_box(f());
+        best = best.min(start.elapsed());
+    }
+    best.as_nanos() / ENCODE_SPANS as u128
 }
 
 /// The fastest of `ENCODE_ROUNDS` rounds of `f` on a fresh copy of `batch`, in ns per span.

@@ -43,6 +43,13 @@ pub struct TelemetryConfig {
     /// `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION`, else `OTEL_EXPORTER_OTLP_COMPRESSION`, unless
     /// `none`: traces are then exported by opentelemetry-otlp's exporter, which reads it.
     pub otlp_trace_compression: Option<String>,
+    /// `OTEL_EXPORTER_OTLP_LOGS_HEADERS`, else `OTEL_EXPORTER_OTLP_HEADERS`: as for traces.
+    pub otlp_log_headers: Vec<(String, String)>,
+    /// `OTEL_EXPORTER_OTLP_LOGS_TIMEOUT`, else `OTEL_EXPORTER_OTLP_TIMEOUT` (milliseconds).
+    pub otlp_log_timeout: Duration,
+    /// `OTEL_EXPORTER_OTLP_LOGS_COMPRESSION`, else `OTEL_EXPORTER_OTLP_COMPRESSION`, unless
+    /// `none`: logs are then exported by opentelemetry-otlp's exporter, which reads it.
+    pub otlp_log_compression: Option<String>,
     /// `OTEL_SDK_DISABLED=true`: no spans, no OTLP logs; metrics and stdout logs stay.
     pub sdk_disabled: bool,
     /// Ratio for `traceidratio` samplers; `1.0` samples everything.
@@ -77,6 +84,9 @@ impl TelemetryConfig {
             otlp_trace_headers: Vec::new(),
             otlp_trace_timeout: DEFAULT_OTLP_TIMEOUT,
             otlp_trace_compression: None,
+            otlp_log_headers: Vec::new(),
+            otlp_log_timeout: DEFAULT_OTLP_TIMEOUT,
+            otlp_log_compression: None,
             sdk_disabled: false,
             sampler: SamplerSetting::ParentBasedAlwaysOn,
             extra_resource: Vec::new(),
@@ -114,27 +124,25 @@ impl TelemetryConfig {
                 _ => OtlpProtocol::HttpProtobuf,
             };
         }
-        // Read as opentelemetry-otlp reads them: the headers variable used even when empty,
-        // a timeout only when it parses.
-        if let Some(v) = vars
-            .get("OTEL_EXPORTER_OTLP_TRACES_HEADERS")
-            .or_else(|| vars.get("OTEL_EXPORTER_OTLP_HEADERS"))
-        {
-            self.otlp_trace_headers = parse_headers(v);
+        let (headers, timeout, compression) = export_settings(vars, "TRACES");
+        if let Some(headers) = headers {
+            self.otlp_trace_headers = headers;
         }
-        let timeout = [
-            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-            "OTEL_EXPORTER_OTLP_TIMEOUT",
-        ]
-        .into_iter()
-        .find_map(|k| vars.get(k)?.parse().ok());
-        if let Some(ms) = timeout {
-            self.otlp_trace_timeout = Duration::from_millis(ms);
+        if let Some(timeout) = timeout {
+            self.otlp_trace_timeout = timeout;
         }
-        if let Some(v) = get("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION")
-            .or_else(|| get("OTEL_EXPORTER_OTLP_COMPRESSION"))
-        {
-            self.otlp_trace_compression = (!v.eq_ignore_ascii_case("none")).then(|| v.to_owned());
+        if let Some(compression) = compression {
+            self.otlp_trace_compression = compression;
+        }
+        let (headers, timeout, compression) = export_settings(vars, "LOGS");
+        if let Some(headers) = headers {
+            self.otlp_log_headers = headers;
+        }
+        if let Some(timeout) = timeout {
+            self.otlp_log_timeout = timeout;
+        }
+        if let Some(compression) = compression {
+            self.otlp_log_compression = compression;
         }
         if let Some(v) = get("OTEL_BSP_MAX_QUEUE_SIZE").and_then(|v| v.parse().ok()) {
             self.max_queue_size = v;
@@ -169,6 +177,39 @@ impl TelemetryConfig {
         }
         self
     }
+}
+
+/// One signal's (`TRACES`, `LOGS`) headers, timeout and compression, each `None` when no
+/// variable sets it: read as opentelemetry-otlp reads them, the signal's variable before the
+/// general one, the headers variable used even when empty, a timeout only when it parses.
+#[allow(clippy::type_complexity)]
+fn export_settings(
+    vars: &HashMap<String, String>,
+    signal: &str,
+) -> (
+    Option<Vec<(String, String)>>,
+    Option<Duration>,
+    Option<Option<String>>,
+) {
+    let signal_first = |name: &str| {
+        [
+            format!("OTEL_EXPORTER_OTLP_{signal}_{name}"),
+            format!("OTEL_EXPORTER_OTLP_{name}"),
+        ]
+    };
+    let headers = signal_first("HEADERS")
+        .iter()
+        .find_map(|k| vars.get(k))
+        .map(|v| parse_headers(v));
+    let timeout = signal_first("TIMEOUT")
+        .iter()
+        .find_map(|k| vars.get(k)?.parse().ok())
+        .map(Duration::from_millis);
+    let compression = signal_first("COMPRESSION")
+        .iter()
+        .find_map(|k| vars.get(k).map(|v| v.trim()).filter(|v| !v.is_empty()))
+        .map(|v| (!v.eq_ignore_ascii_case("none")).then(|| v.to_owned()));
+    (headers, timeout, compression)
 }
 
 /// `k1=v1,k2=v2` as opentelemetry-otlp parses `OTEL_EXPORTER_OTLP_HEADERS`: pairs trimmed,
@@ -221,7 +262,7 @@ mod tests {
     }
 
     #[test]
-    fn otlp_trace_headers_timeout_and_compression_are_read_as_opentelemetry_otlp_reads_them() {
+    fn otlp_headers_timeout_and_compression_are_read_per_signal_as_opentelemetry_otlp_reads_them() {
         let vars = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
             pairs
                 .iter()
@@ -258,8 +299,22 @@ mod tests {
         assert_eq!(c.otlp_trace_timeout, Duration::from_millis(700));
         assert_eq!(c.otlp_trace_compression, None);
 
+        let c = TelemetryConfig::new("s", "1").with_vars(&vars(&[
+            ("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "l=1"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "b=2"),
+            ("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "900"),
+            ("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "gzip"),
+        ]));
+        assert_eq!(c.otlp_log_headers, [("l".into(), "1".into())]);
+        assert_eq!(c.otlp_log_timeout, Duration::from_millis(900));
+        assert_eq!(c.otlp_log_compression.as_deref(), Some("gzip"));
+        assert_eq!(c.otlp_trace_headers, [("b".into(), "2".into())]);
+        assert_eq!(c.otlp_trace_timeout, Duration::from_secs(10));
+        assert_eq!(c.otlp_trace_compression, None);
+
         let c = TelemetryConfig::new("s", "1").with_vars(&HashMap::new());
         assert!(c.otlp_trace_headers.is_empty());
+        assert!(c.otlp_log_headers.is_empty());
         assert_eq!(c.otlp_trace_timeout, Duration::from_secs(10));
     }
 }

@@ -111,32 +111,63 @@ fn sampler(setting: SamplerSetting) -> Sampler {
     }
 }
 
+/// Whether the hand-written OTLP/HTTP protobuf exporter serves a signal: it does not compress,
+/// so with `OTEL_EXPORTER_OTLP_[SIGNAL_]COMPRESSION` set opentelemetry-otlp's exporter serves
+/// http/protobuf too (and reads the variable itself), as it serves gRPC and http/json.
+fn hand_written_export(protocol: OtlpProtocol, compression: Option<&str>) -> bool {
+    protocol == OtlpProtocol::HttpProtobuf && compression.is_none()
+}
+
 /// Batches ended spans for the exporter the protocol calls for, behind the bounded queue.
 fn span_processor(
     config: &TelemetryConfig,
     endpoint: &str,
 ) -> Result<BoundedQueue<BatchSpanProcessor>, TelemetryError> {
-    match config.otlp_protocol {
-        OtlpProtocol::HttpProtobuf if config.otlp_trace_compression.is_none() => {
-            let exporter = crate::otlp::HttpProtoSpanExporter::new(
-                endpoint,
-                &config.otlp_trace_headers,
-                config.otlp_trace_timeout,
-            )
-            .map_err(|source| TelemetryError::Exporter {
-                signal: "traces",
-                endpoint: endpoint.to_owned(),
-                source,
-            })?;
-            Ok(batch_processor(exporter, config.max_queue_size))
-        }
-        // The hand-written exporter does not compress: with OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION
-        // set, opentelemetry-otlp's exporter serves http/protobuf too, and reads it itself.
-        protocol => Ok(batch_processor(
+    let protocol = config.otlp_protocol;
+    if hand_written_export(protocol, config.otlp_trace_compression.as_deref()) {
+        let exporter = crate::otlp::HttpProtoSpanExporter::new(
+            endpoint,
+            &config.otlp_trace_headers,
+            config.otlp_trace_timeout,
+        )
+        .map_err(|source| TelemetryError::Exporter {
+            signal: "traces",
+            endpoint: endpoint.to_owned(),
+            source,
+        })?;
+        Ok(batch_processor(exporter, config.max_queue_size))
+    } else {
+        Ok(batch_processor(
             span_exporter(endpoint, protocol)?,
             config.max_queue_size,
-        )),
+        ))
     }
+}
+
+/// The logger provider, its records batched for the exporter the protocol calls for.
+fn build_logger_provider(
+    config: &TelemetryConfig,
+    endpoint: &str,
+    resource: Resource,
+) -> Result<SdkLoggerProvider, TelemetryError> {
+    let builder = SdkLoggerProvider::builder().with_resource(resource);
+    let protocol = config.otlp_protocol;
+    let builder = if hand_written_export(protocol, config.otlp_log_compression.as_deref()) {
+        let exporter = crate::otlp::HttpProtoLogExporter::new(
+            endpoint,
+            &config.otlp_log_headers,
+            config.otlp_log_timeout,
+        )
+        .map_err(|source| TelemetryError::Exporter {
+            signal: "logs",
+            endpoint: endpoint.to_owned(),
+            source,
+        })?;
+        builder.with_batch_exporter(exporter)
+    } else {
+        builder.with_batch_exporter(log_exporter(endpoint, protocol)?)
+    };
+    Ok(builder.build())
 }
 
 fn batch_processor<E: SpanExporter + 'static>(
@@ -265,12 +296,7 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
     let mut logger_provider = None;
     if let Some(endpoint) = &config.otlp_endpoint {
         tracer_builder = tracer_builder.with_span_processor(span_processor(config, endpoint)?);
-        logger_provider = Some(
-            SdkLoggerProvider::builder()
-                .with_resource(resource)
-                .with_batch_exporter(log_exporter(endpoint, config.otlp_protocol)?)
-                .build(),
-        );
+        logger_provider = Some(build_logger_provider(config, endpoint, resource)?);
     }
     let tracer_provider = tracer_builder.build();
     global::set_tracer_provider(tracer_provider.clone());

@@ -26,5 +26,5 @@ pub use spans::{current_trace_id, inject_context, record_error, record_event, wi
 /// Not API: what `benches/trace_http.rs` measures on its own.
 #[doc(hidden)]
 pub mod bench {
-    pub use crate::otlp::{ScopeGroups, TraceEncoder, server_span};
+    pub use crate::otlp::{LogEncoder, ScopeGroups, TraceEncoder, server_log_record, server_span};
 }

@@ -8,14 +8,16 @@
 //! written; larger messages (span, event, link, scope, the batch) reserve the number of length
 //! bytes they usually need and move their body in the rare case it needed another number.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use opentelemetry::trace::{Event, Link, SpanId, SpanKind, Status, TraceFlags, TraceState};
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SpanData;
 
 use super::attributes::put_key_value;
+use super::envelope::{
+    EncodedResource, MEDIUM, SCOPE_GROUP_ITEMS, SMALL, ScopeGroups, nanos, put_scope_group,
+    same_attributes,
+};
 use super::wire::{
     nested, put_bytes, put_fixed32, put_fixed64, put_len_key, put_str, put_uint, str_field_len,
 };
@@ -23,18 +25,8 @@ use super::wire::{
 #[cfg(test)]
 mod tests;
 
-// Field numbers (opentelemetry-proto: collector/trace/v1, trace/v1, common/v1, resource/v1).
-const REQUEST_RESOURCE_SPANS: u32 = 1;
-const RESOURCE_SPANS_RESOURCE: u32 = 1;
-const RESOURCE_SPANS_SCOPE_SPANS: u32 = 2;
-const RESOURCE_SPANS_SCHEMA_URL: u32 = 3;
-const RESOURCE_ATTRIBUTES: u32 = 1;
-const SCOPE_SPANS_SCOPE: u32 = 1;
-const SCOPE_SPANS_SPANS: u32 = 2;
-const SCOPE_SPANS_SCHEMA_URL: u32 = 3;
-const SCOPE_NAME: u32 = 1;
-const SCOPE_VERSION: u32 = 2;
-const SCOPE_ATTRIBUTES: u32 = 3;
+// Field numbers (opentelemetry-proto: trace/v1); the request's, resource's and scope's are
+// in `envelope`.
 const SPAN_TRACE_ID: u32 = 1;
 const SPAN_SPAN_ID: u32 = 2;
 const SPAN_TRACE_STATE: u32 = 3;
@@ -68,138 +60,54 @@ const STATUS_CODE: u32 = 3;
 const FLAG_CONTEXT_HAS_IS_REMOTE: u32 = 0x100;
 const FLAG_CONTEXT_IS_REMOTE: u32 = 0x200;
 
-/// Length bytes reserved before a message of unknown length: 1 up to 127 bytes (events,
-/// links, scopes), 2 up to 16 KiB (a span), 3 up to 2 MiB (a batch).
-const SMALL: usize = 1;
-const SPAN: usize = 2;
-const BATCH: usize = 3;
-
 /// Encodes batches of spans of one resource, which is encoded once.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct TraceEncoder {
-    /// `ResourceSpans.resource`, key and length included.
-    resource: Vec<u8>,
-    /// `ResourceSpans.schema_url`, key and length included; empty without a schema URL.
-    schema_url: Vec<u8>,
-}
-
-/// Grouping state reused from batch to batch, so that grouping allocates nothing.
-#[derive(Debug, Default)]
-pub struct ScopeGroups {
-    /// For every span, its scope's index in `first_span`.
-    scope_of_span: Vec<usize>,
-    /// For every scope, in order of appearance, the index of its first span.
-    first_span: Vec<usize>,
-}
-
-impl Default for TraceEncoder {
-    /// What opentelemetry-otlp sends before `set_resource`: an empty resource.
-    fn default() -> Self {
-        let mut resource = Vec::new();
-        nested(&mut resource, RESOURCE_SPANS_RESOURCE, SMALL, |_| {});
-        Self {
-            resource,
-            schema_url: Vec::new(),
-        }
-    }
+    /// Empty, as opentelemetry-otlp sends it, until `new` is given one.
+    resource: EncodedResource,
 }
 
 impl TraceEncoder {
     /// Encodes `resource`'s attributes and schema URL, once for all batches.
     pub fn new(resource: &Resource) -> Self {
-        let mut encoded = Vec::new();
-        nested(&mut encoded, RESOURCE_SPANS_RESOURCE, BATCH, |buf| {
-            for (key, value) in resource.iter() {
-                put_key_value(buf, RESOURCE_ATTRIBUTES, key.as_str(), value);
-            }
-        });
-        let mut schema_url = Vec::new();
-        put_str(
-            &mut schema_url,
-            RESOURCE_SPANS_SCHEMA_URL,
-            resource.schema_url().unwrap_or_default(),
-        );
         Self {
-            resource: encoded,
-            schema_url,
+            resource: EncodedResource::new(resource),
         }
     }
 
     /// Replaces `buf` with the request carrying `spans`, grouped by instrumentation scope in
     /// order of first appearance (each scope's spans in their batch order).
     pub fn encode(&self, spans: &[SpanData], groups: &mut ScopeGroups, buf: &mut Vec<u8>) {
-        buf.clear();
-        groups.assign(spans);
-        let groups = &*groups;
-        nested(buf, REQUEST_RESOURCE_SPANS, BATCH, |buf| {
-            buf.extend_from_slice(&self.resource);
-            for (index, &first) in groups.first_span.iter().enumerate() {
+        groups.assign(spans.len(), |a, b| {
+            same_scope(
+                &spans[a].instrumentation_scope,
+                &spans[b].instrumentation_scope,
+            )
+        });
+        self.resource.put_request(buf, |buf| {
+            for (first, members) in groups.groups() {
                 let scope = &spans[first].instrumentation_scope;
-                nested(buf, RESOURCE_SPANS_SCOPE_SPANS, BATCH, |buf| {
-                    put_scope(buf, scope);
-                    let members = spans[first..]
-                        .iter()
-                        .zip(&groups.scope_of_span[first..])
-                        .filter(|&(_, &of)| of == index);
-                    for (span, _) in members {
-                        put_span(buf, span);
+                put_scope_group(buf, scope.name(), scope, |buf| {
+                    for i in members {
+                        put_span(buf, &spans[i]);
                     }
-                    put_str(
-                        buf,
-                        SCOPE_SPANS_SCHEMA_URL,
-                        scope.schema_url().unwrap_or_default(),
-                    );
                 });
             }
-            buf.extend_from_slice(&self.schema_url);
         });
     }
 }
 
-impl ScopeGroups {
-    fn assign(&mut self, spans: &[SpanData]) {
-        self.scope_of_span.clear();
-        self.first_span.clear();
-        let mut last = 0;
-        for (i, span) in spans.iter().enumerate() {
-            let scope = &span.instrumentation_scope;
-            let is = |&first: &usize| same_scope(&spans[first].instrumentation_scope, scope);
-            let index = if self.first_span.get(last).is_some_and(is) {
-                last
-            } else if let Some(index) = self.first_span.iter().position(is) {
-                index
-            } else {
-                self.first_span.push(i);
-                self.first_span.len() - 1
-            };
-            self.scope_of_span.push(index);
-            last = index;
-        }
-    }
-}
-
-/// `InstrumentationScope`'s equality, which the transform groups by; its `==` allocates when
-/// there are attributes, so it only decides when the attributes differ in order.
+/// `InstrumentationScope`'s equality, which the transform groups spans by.
 fn same_scope(a: &InstrumentationScope, b: &InstrumentationScope) -> bool {
     a.name() == b.name()
         && a.version() == b.version()
         && a.schema_url() == b.schema_url()
-        && (a.attributes().eq(b.attributes()) || a == b)
-}
-
-fn put_scope(buf: &mut Vec<u8>, scope: &InstrumentationScope) {
-    nested(buf, SCOPE_SPANS_SCOPE, SMALL, |buf| {
-        put_str(buf, SCOPE_NAME, scope.name());
-        put_str(buf, SCOPE_VERSION, scope.version().unwrap_or_default());
-        for kv in scope.attributes() {
-            put_key_value(buf, SCOPE_ATTRIBUTES, kv.key.as_str(), &kv.value);
-        }
-    });
+        && same_attributes(a, b)
 }
 
 fn put_span(buf: &mut Vec<u8>, span: &SpanData) {
     let context = &span.span_context;
-    nested(buf, SCOPE_SPANS_SPANS, SPAN, |buf| {
+    nested(buf, SCOPE_GROUP_ITEMS, MEDIUM, |buf| {
         put_bytes(buf, SPAN_TRACE_ID, &context.trace_id().to_bytes());
         put_bytes(buf, SPAN_SPAN_ID, &context.span_id().to_bytes());
         put_trace_state(buf, SPAN_TRACE_STATE, context.trace_state());
@@ -300,12 +208,6 @@ fn kind(kind: &SpanKind) -> u64 {
 fn flags(is_remote: bool, trace_flags: TraceFlags) -> u32 {
     let remote = if is_remote { FLAG_CONTEXT_IS_REMOTE } else { 0 };
     FLAG_CONTEXT_HAS_IS_REMOTE | remote | u32::from(trace_flags.to_u8())
-}
-
-/// Nanoseconds since the epoch; 0 before it, as the transform's `to_nanos`.
-fn nanos(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 fn put_attributes(buf: &mut Vec<u8>, tag: u32, attributes: &[KeyValue]) {

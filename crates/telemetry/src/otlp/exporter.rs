@@ -1,55 +1,54 @@
-//! The OTLP/HTTP protobuf span exporter: each batch encoded into one reused buffer, POSTed with
-//! the blocking reqwest client opentelemetry-otlp's HTTP exporter uses, retried as it retries.
+//! The OTLP/HTTP protobuf span and log exporters: each batch encoded into one reused buffer and
+//! handed to the shared `ProtobufPoster`.
 
-use std::io::Read;
-use std::str::FromStr;
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use http::header::{CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
-use http::{HeaderMap, HeaderName, HeaderValue};
-use opentelemetry_http::Bytes;
 use opentelemetry_otlp::ExporterBuildError;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::logs::{LogBatch, LogExporter};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
-use prost::Message;
-use reqwest::blocking::Client;
 
-use super::encode::{ScopeGroups, TraceEncoder};
+use super::encode::TraceEncoder;
+use super::encode_logs::LogEncoder;
+use super::envelope::ScopeGroups;
+use super::poster::{ProtobufPoster, Signal};
 
 #[cfg(test)]
 mod tests;
 
-const PROTOBUF: &str = "application/x-protobuf";
-const USER_AGENT_VALUE: &str = concat!("tracemart-telemetry/", env!("CARGO_PKG_VERSION"));
-/// opentelemetry-otlp's limit: a larger body is discarded, not sent.
-const MAX_REQUEST_BODY: usize = 64 * 1024 * 1024;
-/// A success answer is read this far for a partial-success notice; an error's body for a
-/// short excerpt.
-const MAX_SUCCESS_BODY: u64 = 64 * 1024;
-const EXCERPT: usize = 200;
-
-// opentelemetry-otlp's default `RetryPolicy` (`recommended()`), bounded by the timeout.
-const MAX_RETRIES: usize = 3;
-const INITIAL_DELAY: Duration = Duration::from_millis(100);
-const MAX_DELAY: Duration = Duration::from_millis(1600);
-const MAX_JITTER_MS: u32 = 100;
-/// The longest a `Retry-After` answer makes us wait.
-const MAX_THROTTLE: Duration = Duration::from_secs(30);
-
 /// Exports spans as OTLP protobuf over HTTP without building opentelemetry-proto's structs.
+pub(crate) type HttpProtoSpanExporter = HttpProtoExporter<TraceEncoder>;
+/// Exports log records as OTLP protobuf over HTTP without building opentelemetry-proto's
+/// structs.
+pub(crate) type HttpProtoLogExporter = HttpProtoExporter<LogEncoder>;
+
+/// An encoder of one signal's export requests.
+pub(crate) trait SignalEncoder: Default {
+    const SIGNAL: Signal;
+    /// An encoder that writes `resource` into every request.
+    fn for_resource(resource: &Resource) -> Self;
+}
+
+impl SignalEncoder for TraceEncoder {
+    const SIGNAL: Signal = Signal::Traces;
+    fn for_resource(resource: &Resource) -> Self {
+        TraceEncoder::new(resource)
+    }
+}
+
+impl SignalEncoder for LogEncoder {
+    const SIGNAL: Signal = Signal::Logs;
+    fn for_resource(resource: &Resource) -> Self {
+        LogEncoder::new(resource)
+    }
+}
+
 #[derive(Debug)]
-pub(crate) struct HttpProtoSpanExporter {
-    /// `None` once shut down.
-    client: Mutex<Option<Client>>,
-    url: reqwest::Url,
-    /// Content type, user agent, then the configured headers (which win).
-    headers: HeaderMap,
-    /// Bounds every attempt and, with the retries, the whole export.
-    timeout: Duration,
-    encoder: TraceEncoder,
+pub(crate) struct HttpProtoExporter<E> {
+    poster: ProtobufPoster,
+    encoder: E,
     buffers: Mutex<Buffers>,
 }
 
@@ -60,246 +59,64 @@ struct Buffers {
     groups: ScopeGroups,
 }
 
-/// Why one attempt failed, and whether trying again may help.
-#[derive(Debug)]
-struct Failure {
-    message: String,
-    retry: Retry,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Retry {
-    Never,
-    Backoff,
-    /// A throttling answer's `Retry-After`.
-    After(Duration),
-}
-
-impl HttpProtoSpanExporter {
-    /// Exports to `{endpoint}/v1/traces`, sending `headers` with every request.
+impl<E: SignalEncoder> HttpProtoExporter<E> {
+    /// Exports to `{endpoint}/v1/traces` or `{endpoint}/v1/logs`, sending `headers` with every
+    /// request.
     pub(crate) fn new(
         endpoint: &str,
         headers: &[(String, String)],
         timeout: Duration,
     ) -> Result<Self, ExporterBuildError> {
-        let url = format!("{endpoint}/v1/traces");
-        let url = reqwest::Url::parse(&url).map_err(|e| {
-            ExporterBuildError::InvalidConfiguration(format!("invalid endpoint '{url}': {e}"))
-        })?;
-        let mut header_map = HeaderMap::new();
-        header_map.insert(CONTENT_TYPE, HeaderValue::from_static(PROTOBUF));
-        header_map.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
-        // Names or values that are not valid in HTTP are skipped, as opentelemetry-otlp does.
-        for (name, value) in headers {
-            if let (Ok(name), Ok(value)) =
-                (HeaderName::from_str(name), HeaderValue::from_str(value))
-            {
-                header_map.insert(name, value);
-            }
-        }
         Ok(Self {
-            client: Mutex::new(Some(blocking_client(timeout)?)),
-            url,
-            headers: header_map,
-            timeout,
-            encoder: TraceEncoder::default(),
+            poster: ProtobufPoster::new(E::SIGNAL, endpoint, headers, timeout)?,
+            encoder: E::default(),
             buffers: Mutex::default(),
         })
     }
 
-    fn export_batch(&self, batch: &[SpanData]) -> OTelSdkResult {
-        let client = self
-            .client
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-            .ok_or(OTelSdkError::AlreadyShutdown)?;
+    /// Encodes into the kept buffers with `encode`, then posts. Blocking, as opentelemetry-otlp's
+    /// exporters with the blocking client: the SDK's batch processors call it on threads of
+    /// their own.
+    fn export_with(
+        &self,
+        items: usize,
+        encode: impl FnOnce(&E, &mut ScopeGroups, &mut Vec<u8>),
+    ) -> OTelSdkResult {
         let mut buffers = self.buffers.lock().unwrap_or_else(PoisonError::into_inner);
         let Buffers { body, groups } = &mut *buffers;
-        self.encoder.encode(batch, groups, body);
-        if body.len() > MAX_REQUEST_BODY {
-            return Err(OTelSdkError::InternalFailure(format!(
-                "OTLP/HTTP trace export of {} bytes exceeds the {MAX_REQUEST_BODY}-byte limit; \
-                 {} spans discarded",
-                body.len(),
-                batch.len()
-            )));
-        }
-        // Lent to the client as shared bytes (a retry sends them again), and taken back for the
-        // next batch: without a copy once the client has let go of them, as it usually has.
-        let shared = Bytes::from(std::mem::take(body));
-        let result = self.send(&client, &shared);
-        *body = Vec::from(shared);
-        result
-    }
-
-    /// POSTs `body`, retrying as opentelemetry-otlp does by default: connection errors, 429,
-    /// 502, 503 and 504 are tried again up to three times with exponential backoff and jitter
-    /// (a 429 or 503 waits at least its `Retry-After` seconds), while the timeout allows.
-    fn send(&self, client: &Client, body: &Bytes) -> OTelSdkResult {
-        let start = Instant::now();
-        let mut delay = INITIAL_DELAY;
-        let mut cap = MAX_DELAY;
-        let mut retries = 0;
-        loop {
-            let failure = match self.post(client, body.clone()) {
-                Ok(()) => return Ok(()),
-                Err(failure) => failure,
-            };
-            let wait = match failure.retry {
-                Retry::Never => None,
-                Retry::Backoff => Some(delay),
-                Retry::After(asked) => {
-                    let asked = asked.min(MAX_THROTTLE);
-                    if asked > cap {
-                        cap = MAX_THROTTLE;
-                    }
-                    delay = delay.max(asked);
-                    Some(delay)
-                }
-            };
-            let remaining = self.timeout.saturating_sub(start.elapsed());
-            let wait = wait
-                .filter(|_| retries < MAX_RETRIES)
-                .map(|d| (d + jitter()).min(cap))
-                .filter(|d| *d < remaining);
-            let Some(wait) = wait else {
-                return Err(OTelSdkError::InternalFailure(failure.message));
-            };
-            retries += 1;
-            pause(wait);
-            delay = (delay * 2).min(cap);
-        }
-    }
-
-    /// One attempt.
-    fn post(&self, client: &Client, body: Bytes) -> Result<(), Failure> {
-        let response = client
-            .post(self.url.clone())
-            .headers(self.headers.clone())
-            .body(body)
-            .send()
-            .map_err(|e| Failure {
-                message: format!("OTLP/HTTP trace export failed: {}", error_chain(&e)),
-                retry: Retry::Backoff,
-            })?;
-        let status = response.status();
-        if status.is_success() {
-            warn_on_partial_success(response);
-            return Ok(());
-        }
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok()?.trim().parse().ok())
-            .map(Duration::from_secs);
-        let retry = match status.as_u16() {
-            429 | 503 => retry_after.map_or(Retry::Backoff, Retry::After),
-            502 | 504 => Retry::Backoff,
-            _ => Retry::Never,
-        };
-        Err(Failure {
-            message: format!(
-                "OTLP/HTTP trace export to {} failed with status {status}: {}",
-                self.url,
-                excerpt(response)
-            ),
-            retry,
-        })
+        self.poster
+            .export(body, items, |body| encode(&self.encoder, groups, body))
     }
 }
 
-impl SpanExporter for HttpProtoSpanExporter {
-    /// Blocking, as opentelemetry-otlp's exporter with the blocking client: the SDK's batch
-    /// processor calls it on a thread of its own.
+impl SpanExporter for HttpProtoExporter<TraceEncoder> {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        self.export_batch(&batch)
+        self.export_with(batch.len(), |encoder, groups, body| {
+            encoder.encode(&batch, groups, body);
+        })
     }
 
     fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
-        let mut client = self.client.lock().unwrap_or_else(PoisonError::into_inner);
-        client.take().map(drop).ok_or(OTelSdkError::AlreadyShutdown)
+        self.poster.shutdown()
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        self.encoder = TraceEncoder::new(resource);
+        self.encoder = TraceEncoder::for_resource(resource);
     }
 }
 
-/// reqwest's blocking client runs a Tokio runtime of its own, which cannot be created inside
-/// another runtime: it is built on a thread of its own, as opentelemetry-otlp builds it.
-fn blocking_client(timeout: Duration) -> Result<Client, ExporterBuildError> {
-    let failed = |what: String| ExporterBuildError::InternalFailure(what);
-    std::thread::Builder::new()
-        .name("otlp-http-client".into())
-        .spawn(move || Client::builder().timeout(timeout).build())
-        .map_err(|e| failed(format!("cannot start a thread for the HTTP client: {e}")))?
-        .join()
-        .map_err(|_| failed("building the HTTP client panicked".into()))?
-        .map_err(|e| failed(format!("cannot build the HTTP client: {e}")))
-}
-
-/// A collector that rejected some spans says so in a 2xx answer; worth a warning.
-fn warn_on_partial_success(response: reqwest::blocking::Response) {
-    let mut body = Vec::new();
-    if response
-        .take(MAX_SUCCESS_BODY)
-        .read_to_end(&mut body)
-        .is_err()
-        || body.is_empty()
-    {
-        return;
+impl LogExporter for HttpProtoExporter<LogEncoder> {
+    async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
+        self.export_with(batch.iter().count(), |encoder, groups, body| {
+            encoder.encode(&batch, groups, body);
+        })
     }
-    let Ok(answer) = ExportTraceServiceResponse::decode(body.as_slice()) else {
-        return;
-    };
-    if let Some(partial) = answer.partial_success
-        && (partial.rejected_spans > 0 || !partial.error_message.is_empty())
-    {
-        tracing::warn!(
-            rejected_spans = partial.rejected_spans,
-            error_message = partial.error_message,
-            "OTLP/HTTP trace export partially rejected"
-        );
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        self.poster.shutdown()
     }
-}
 
-/// The start of an error answer's body, on one line.
-fn excerpt(response: reqwest::blocking::Response) -> String {
-    let mut body = Vec::new();
-    let _ = response.take(EXCERPT as u64 + 1).read_to_end(&mut body);
-    let cut = body.len() > EXCERPT;
-    body.truncate(EXCERPT);
-    let mut text: String = String::from_utf8_lossy(&body)
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if cut {
-        text.push('…');
+    fn set_resource(&mut self, resource: &Resource) {
+        self.encoder = LogEncoder::for_resource(resource);
     }
-    text
-}
-
-/// An error and its causes: reqwest's own message leaves out why a connection failed.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    std::iter::successors(Some(error), |e| e.source())
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(": ")
-}
-
-/// Up to `MAX_JITTER_MS`, so that exporters restarted together do not retry in step.
-fn jitter() -> Duration {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .subsec_nanos();
-    Duration::from_millis(u64::from(nanos % (MAX_JITTER_MS + 1)))
-}
-
-/// The wait between attempts, on the export thread (the SDK's batch processor's own): what
-/// opentelemetry-otlp's exporter does there too.
-#[allow(clippy::disallowed_methods)]
-fn pause(wait: Duration) {
-    std::thread::sleep(wait);
 }

@@ -121,26 +121,25 @@ pub(super) fn bare_span(scope: &InstrumentationScope) -> SpanData {
     }
 }
 
+/// A scope with a version, schema URL and attributes, twice: the attributes in two orders.
+pub(super) fn store_scopes() -> [InstrumentationScope; 2] {
+    let scope = |attributes: [KeyValue; 2]| {
+        InstrumentationScope::builder("tracemart::store")
+            .with_version("0.1.0")
+            .with_schema_url("https://opentelemetry.io/schemas/1.36.0")
+            .with_attributes(attributes)
+            .build()
+    };
+    let system = KeyValue::new("db.system", "sqlite");
+    let name = KeyValue::new("db.name", "orders");
+    [scope([system.clone(), name.clone()]), scope([name, system])]
+}
+
 /// Every field the transform writes, across three scopes met in interleaved order.
 pub(super) fn varied_spans() -> Vec<SpanData> {
     let http = InstrumentationScope::builder("order-service").build();
-    let db = InstrumentationScope::builder("tracemart::store")
-        .with_version("0.1.0")
-        .with_schema_url("https://opentelemetry.io/schemas/1.36.0")
-        .with_attributes([
-            KeyValue::new("db.system", "sqlite"),
-            KeyValue::new("db.name", "orders"),
-        ])
-        .build();
-    // The same scope as `db` with its attributes in another order: the same group.
-    let db_reordered = InstrumentationScope::builder("tracemart::store")
-        .with_version("0.1.0")
-        .with_schema_url("https://opentelemetry.io/schemas/1.36.0")
-        .with_attributes([
-            KeyValue::new("db.name", "orders"),
-            KeyValue::new("db.system", "sqlite"),
-        ])
-        .build();
+    // The same scope twice, its attributes in another order: one group.
+    let [db, db_reordered] = store_scopes();
     let empty = InstrumentationScope::builder("").build();
 
     let mut error = server_span(&http, 2);

@@ -21,6 +21,8 @@ use super::HttpProtoSpanExporter;
 use crate::TelemetryConfig;
 use crate::otlp::fixtures::{resource, server_span, transformed, varied_spans};
 
+mod logs;
+
 /// What the collector was sent.
 #[derive(Debug, Clone)]
 struct Received {
@@ -96,13 +98,16 @@ fn export(exporter: &HttpProtoSpanExporter, batch: Vec<SpanData>) -> OTelSdkResu
     }
 }
 
-/// The exporter `init` builds from these `OTEL_*` variables.
-fn exporter_for(endpoint: &str, vars: &[(&str, &str)]) -> HttpProtoSpanExporter {
-    let vars: HashMap<String, String> = vars
+fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    let config = TelemetryConfig::new("s", "1").with_vars(&vars);
+        .collect()
+}
+
+/// The exporter `init` builds from these `OTEL_*` variables.
+fn exporter_for(endpoint: &str, pairs: &[(&str, &str)]) -> HttpProtoSpanExporter {
+    let config = TelemetryConfig::new("s", "1").with_vars(&vars(pairs));
     let mut exporter = HttpProtoSpanExporter::new(
         endpoint,
         &config.otlp_trace_headers,
