@@ -35,21 +35,10 @@ pub struct TelemetryConfig {
     /// Base OTLP endpoint (`http://host:4318` for HTTP, `http://host:4317` for gRPC); `None` exports nothing.
     pub otlp_endpoint: Option<String>,
     pub otlp_protocol: OtlpProtocol,
-    /// `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, else `OTEL_EXPORTER_OTLP_HEADERS`: sent with every
-    /// OTLP/HTTP trace export (`k=v` pairs, values URL-decoded).
-    pub otlp_trace_headers: Vec<(String, String)>,
-    /// `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`, else `OTEL_EXPORTER_OTLP_TIMEOUT` (milliseconds).
-    pub otlp_trace_timeout: Duration,
-    /// `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION`, else `OTEL_EXPORTER_OTLP_COMPRESSION`, unless
-    /// `none`: traces are then exported by opentelemetry-otlp's exporter, which reads it.
-    pub otlp_trace_compression: Option<String>,
-    /// `OTEL_EXPORTER_OTLP_LOGS_HEADERS`, else `OTEL_EXPORTER_OTLP_HEADERS`: as for traces.
-    pub otlp_log_headers: Vec<(String, String)>,
-    /// `OTEL_EXPORTER_OTLP_LOGS_TIMEOUT`, else `OTEL_EXPORTER_OTLP_TIMEOUT` (milliseconds).
-    pub otlp_log_timeout: Duration,
-    /// `OTEL_EXPORTER_OTLP_LOGS_COMPRESSION`, else `OTEL_EXPORTER_OTLP_COMPRESSION`, unless
-    /// `none`: logs are then exported by opentelemetry-otlp's exporter, which reads it.
-    pub otlp_log_compression: Option<String>,
+    /// Headers, timeout and compression of span exports (`OTEL_EXPORTER_OTLP_TRACES_*`).
+    pub otlp_traces: OtlpExportSettings,
+    /// The same for log record exports (`OTEL_EXPORTER_OTLP_LOGS_*`).
+    pub otlp_logs: OtlpExportSettings,
     /// `OTEL_SDK_DISABLED=true`: no spans, no OTLP logs; metrics and stdout logs stay.
     pub sdk_disabled: bool,
     /// Ratio for `traceidratio` samplers; `1.0` samples everything.
@@ -81,12 +70,8 @@ impl TelemetryConfig {
             environment: "development".into(),
             otlp_endpoint: None,
             otlp_protocol: OtlpProtocol::HttpProtobuf,
-            otlp_trace_headers: Vec::new(),
-            otlp_trace_timeout: DEFAULT_OTLP_TIMEOUT,
-            otlp_trace_compression: None,
-            otlp_log_headers: Vec::new(),
-            otlp_log_timeout: DEFAULT_OTLP_TIMEOUT,
-            otlp_log_compression: None,
+            otlp_traces: OtlpExportSettings::default(),
+            otlp_logs: OtlpExportSettings::default(),
             sdk_disabled: false,
             sampler: SamplerSetting::ParentBasedAlwaysOn,
             extra_resource: Vec::new(),
@@ -124,26 +109,8 @@ impl TelemetryConfig {
                 _ => OtlpProtocol::HttpProtobuf,
             };
         }
-        let (headers, timeout, compression) = export_settings(vars, "TRACES");
-        if let Some(headers) = headers {
-            self.otlp_trace_headers = headers;
-        }
-        if let Some(timeout) = timeout {
-            self.otlp_trace_timeout = timeout;
-        }
-        if let Some(compression) = compression {
-            self.otlp_trace_compression = compression;
-        }
-        let (headers, timeout, compression) = export_settings(vars, "LOGS");
-        if let Some(headers) = headers {
-            self.otlp_log_headers = headers;
-        }
-        if let Some(timeout) = timeout {
-            self.otlp_log_timeout = timeout;
-        }
-        if let Some(compression) = compression {
-            self.otlp_log_compression = compression;
-        }
+        self.otlp_traces.apply_vars(vars, "TRACES");
+        self.otlp_logs.apply_vars(vars, "LOGS");
         if let Some(v) = get("OTEL_BSP_MAX_QUEUE_SIZE").and_then(|v| v.parse().ok()) {
             self.max_queue_size = v;
         }
@@ -179,37 +146,56 @@ impl TelemetryConfig {
     }
 }
 
-/// One signal's (`TRACES`, `LOGS`) headers, timeout and compression, each `None` when no
-/// variable sets it: read as opentelemetry-otlp reads them, the signal's variable before the
-/// general one, the headers variable used even when empty, a timeout only when it parses.
-#[allow(clippy::type_complexity)]
-fn export_settings(
-    vars: &HashMap<String, String>,
-    signal: &str,
-) -> (
-    Option<Vec<(String, String)>>,
-    Option<Duration>,
-    Option<Option<String>>,
-) {
-    let signal_first = |name: &str| {
-        [
-            format!("OTEL_EXPORTER_OTLP_{signal}_{name}"),
-            format!("OTEL_EXPORTER_OTLP_{name}"),
-        ]
-    };
-    let headers = signal_first("HEADERS")
-        .iter()
-        .find_map(|k| vars.get(k))
-        .map(|v| parse_headers(v));
-    let timeout = signal_first("TIMEOUT")
-        .iter()
-        .find_map(|k| vars.get(k)?.parse().ok())
-        .map(Duration::from_millis);
-    let compression = signal_first("COMPRESSION")
-        .iter()
-        .find_map(|k| vars.get(k).map(|v| v.trim()).filter(|v| !v.is_empty()))
-        .map(|v| (!v.eq_ignore_ascii_case("none")).then(|| v.to_owned()));
-    (headers, timeout, compression)
+/// One signal's OTLP export settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtlpExportSettings {
+    /// `OTEL_EXPORTER_OTLP_{SIGNAL}_HEADERS`, else `OTEL_EXPORTER_OTLP_HEADERS`: sent with every
+    /// OTLP/HTTP export (`k=v` pairs, values URL-decoded).
+    pub headers: Vec<(String, String)>,
+    /// `OTEL_EXPORTER_OTLP_{SIGNAL}_TIMEOUT`, else `OTEL_EXPORTER_OTLP_TIMEOUT` (milliseconds).
+    pub timeout: Duration,
+    /// `OTEL_EXPORTER_OTLP_{SIGNAL}_COMPRESSION`, else `OTEL_EXPORTER_OTLP_COMPRESSION`, unless
+    /// `none`: the signal is then exported by opentelemetry-otlp's exporter, which reads it.
+    pub compression: Option<String>,
+}
+
+impl Default for OtlpExportSettings {
+    fn default() -> Self {
+        Self {
+            headers: Vec::new(),
+            timeout: DEFAULT_OTLP_TIMEOUT,
+            compression: None,
+        }
+    }
+}
+
+impl OtlpExportSettings {
+    /// Reads the variables as opentelemetry-otlp reads them: the signal's (`TRACES`, `LOGS`)
+    /// before the general one, the headers variable used even when empty, a timeout only when
+    /// it parses.
+    fn apply_vars(&mut self, vars: &HashMap<String, String>, signal: &str) {
+        let names = |name: &str| {
+            [
+                format!("OTEL_EXPORTER_OTLP_{signal}_{name}"),
+                format!("OTEL_EXPORTER_OTLP_{name}"),
+            ]
+        };
+        if let Some(v) = names("HEADERS").iter().find_map(|k| vars.get(k)) {
+            self.headers = parse_headers(v);
+        }
+        if let Some(ms) = names("TIMEOUT")
+            .iter()
+            .find_map(|k| vars.get(k)?.parse().ok())
+        {
+            self.timeout = Duration::from_millis(ms);
+        }
+        if let Some(v) = names("COMPRESSION")
+            .iter()
+            .find_map(|k| vars.get(k).map(|v| v.trim()).filter(|v| !v.is_empty()))
+        {
+            self.compression = (!v.eq_ignore_ascii_case("none")).then(|| v.to_owned());
+        }
+    }
 }
 
 /// `k1=v1,k2=v2` as opentelemetry-otlp parses `OTEL_EXPORTER_OTLP_HEADERS`: pairs trimmed,
@@ -278,14 +264,14 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
         ]));
         assert_eq!(
-            c.otlp_trace_headers,
+            c.otlp_traces.headers,
             [
                 ("api-key".into(), "a b,c".into()),
                 ("bad".into(), "%zz".into())
             ]
         );
-        assert_eq!(c.otlp_trace_timeout, Duration::from_millis(2500));
-        assert_eq!(c.otlp_trace_compression.as_deref(), Some("gzip"));
+        assert_eq!(c.otlp_traces.timeout, Duration::from_millis(2500));
+        assert_eq!(c.otlp_traces.compression.as_deref(), Some("gzip"));
 
         let c = TelemetryConfig::new("s", "1").with_vars(&vars(&[
             ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "a=1"),
@@ -295,9 +281,9 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "none"),
             ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
         ]));
-        assert_eq!(c.otlp_trace_headers, [("a".into(), "1".into())]);
-        assert_eq!(c.otlp_trace_timeout, Duration::from_millis(700));
-        assert_eq!(c.otlp_trace_compression, None);
+        assert_eq!(c.otlp_traces.headers, [("a".into(), "1".into())]);
+        assert_eq!(c.otlp_traces.timeout, Duration::from_millis(700));
+        assert_eq!(c.otlp_traces.compression, None);
 
         let c = TelemetryConfig::new("s", "1").with_vars(&vars(&[
             ("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "l=1"),
@@ -305,16 +291,16 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "900"),
             ("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "gzip"),
         ]));
-        assert_eq!(c.otlp_log_headers, [("l".into(), "1".into())]);
-        assert_eq!(c.otlp_log_timeout, Duration::from_millis(900));
-        assert_eq!(c.otlp_log_compression.as_deref(), Some("gzip"));
-        assert_eq!(c.otlp_trace_headers, [("b".into(), "2".into())]);
-        assert_eq!(c.otlp_trace_timeout, Duration::from_secs(10));
-        assert_eq!(c.otlp_trace_compression, None);
+        assert_eq!(c.otlp_logs.headers, [("l".into(), "1".into())]);
+        assert_eq!(c.otlp_logs.timeout, Duration::from_millis(900));
+        assert_eq!(c.otlp_logs.compression.as_deref(), Some("gzip"));
+        assert_eq!(c.otlp_traces.headers, [("b".into(), "2".into())]);
+        assert_eq!(c.otlp_traces.timeout, Duration::from_secs(10));
+        assert_eq!(c.otlp_traces.compression, None);
 
         let c = TelemetryConfig::new("s", "1").with_vars(&HashMap::new());
-        assert!(c.otlp_trace_headers.is_empty());
-        assert!(c.otlp_log_headers.is_empty());
-        assert_eq!(c.otlp_trace_timeout, Duration::from_secs(10));
+        assert!(c.otlp_traces.headers.is_empty());
+        assert!(c.otlp_logs.headers.is_empty());
+        assert_eq!(c.otlp_traces.timeout, Duration::from_secs(10));
     }
 }

@@ -124,11 +124,11 @@ fn span_processor(
     endpoint: &str,
 ) -> Result<BoundedQueue<BatchSpanProcessor>, TelemetryError> {
     let protocol = config.otlp_protocol;
-    if hand_written_export(protocol, config.otlp_trace_compression.as_deref()) {
+    if hand_written_export(protocol, config.otlp_traces.compression.as_deref()) {
         let exporter = crate::otlp::HttpProtoSpanExporter::new(
             endpoint,
-            &config.otlp_trace_headers,
-            config.otlp_trace_timeout,
+            &config.otlp_traces.headers,
+            config.otlp_traces.timeout,
         )
         .map_err(|source| TelemetryError::Exporter {
             signal: "traces",
@@ -152,11 +152,11 @@ fn build_logger_provider(
 ) -> Result<SdkLoggerProvider, TelemetryError> {
     let builder = SdkLoggerProvider::builder().with_resource(resource);
     let protocol = config.otlp_protocol;
-    let builder = if hand_written_export(protocol, config.otlp_log_compression.as_deref()) {
+    let builder = if hand_written_export(protocol, config.otlp_logs.compression.as_deref()) {
         let exporter = crate::otlp::HttpProtoLogExporter::new(
             endpoint,
-            &config.otlp_log_headers,
-            config.otlp_log_timeout,
+            &config.otlp_logs.headers,
+            config.otlp_logs.timeout,
         )
         .map_err(|source| TelemetryError::Exporter {
             signal: "logs",

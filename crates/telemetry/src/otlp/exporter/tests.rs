@@ -110,8 +110,8 @@ fn exporter_for(endpoint: &str, pairs: &[(&str, &str)]) -> HttpProtoSpanExporter
     let config = TelemetryConfig::new("s", "1").with_vars(&vars(pairs));
     let mut exporter = HttpProtoSpanExporter::new(
         endpoint,
-        &config.otlp_trace_headers,
-        config.otlp_trace_timeout,
+        &config.otlp_traces.headers,
+        config.otlp_traces.timeout,
     )
     .unwrap();
     exporter.set_resource(&resource());

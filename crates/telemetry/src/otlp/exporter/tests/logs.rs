@@ -30,9 +30,12 @@ fn export(exporter: &HttpProtoLogExporter, records: &Records) -> OTelSdkResult {
 /// The exporter `init` builds from these `OTEL_*` variables.
 fn exporter_for(endpoint: &str, pairs: &[(&str, &str)]) -> HttpProtoLogExporter {
     let config = TelemetryConfig::new("s", "1").with_vars(&vars(pairs));
-    let mut exporter =
-        HttpProtoLogExporter::new(endpoint, &config.otlp_log_headers, config.otlp_log_timeout)
-            .expect("a valid endpoint");
+    let mut exporter = HttpProtoLogExporter::new(
+        endpoint,
+        &config.otlp_logs.headers,
+        config.otlp_logs.timeout,
+    )
+    .expect("a valid endpoint");
     exporter.set_resource(&resource());
     exporter
 }
