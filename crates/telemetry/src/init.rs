@@ -14,9 +14,10 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::config::{LogFormat, OtlpProtocol, SamplerSetting, TelemetryConfig};
+use crate::config::{LogFormat, OtlpExportSettings, OtlpProtocol, SamplerSetting, TelemetryConfig};
 use crate::export_queue::BoundedQueue;
 use crate::logs::{ContextFieldsLayer, JsonLogLayer, LogWriter, LogWriterGuard};
+use crate::otlp::{HttpProtoExporter, LogEncoder, SignalEncoder, TraceEncoder};
 
 /// Why telemetry could not start.
 #[derive(Debug, thiserror::Error)]
@@ -111,11 +112,24 @@ fn sampler(setting: SamplerSetting) -> Sampler {
     }
 }
 
-/// Whether the hand-written OTLP/HTTP protobuf exporter serves a signal: it does not compress,
-/// so with `OTEL_EXPORTER_OTLP_[SIGNAL_]COMPRESSION` set opentelemetry-otlp's exporter serves
-/// http/protobuf too (and reads the variable itself), as it serves gRPC and http/json.
-fn hand_written_export(protocol: OtlpProtocol, compression: Option<&str>) -> bool {
-    protocol == OtlpProtocol::HttpProtobuf && compression.is_none()
+/// The hand-written OTLP/HTTP protobuf exporter of one signal, if it serves it: it does not
+/// compress, so with `OTEL_EXPORTER_OTLP_[SIGNAL_]COMPRESSION` set opentelemetry-otlp's exporter
+/// serves http/protobuf too (and reads the variable itself), as it serves gRPC and http/json.
+fn hand_written_exporter<E: SignalEncoder>(
+    protocol: OtlpProtocol,
+    settings: &OtlpExportSettings,
+    endpoint: &str,
+) -> Result<Option<HttpProtoExporter<E>>, TelemetryError> {
+    if protocol != OtlpProtocol::HttpProtobuf || settings.compression.is_some() {
+        return Ok(None);
+    }
+    HttpProtoExporter::new(endpoint, settings)
+        .map(Some)
+        .map_err(|source| TelemetryError::Exporter {
+            signal: E::SIGNAL.name(),
+            endpoint: endpoint.to_owned(),
+            source,
+        })
 }
 
 /// Batches ended spans for the exporter the protocol calls for, behind the bounded queue.
@@ -124,24 +138,13 @@ fn span_processor(
     endpoint: &str,
 ) -> Result<BoundedQueue<BatchSpanProcessor>, TelemetryError> {
     let protocol = config.otlp_protocol;
-    if hand_written_export(protocol, config.otlp_traces.compression.as_deref()) {
-        let exporter = crate::otlp::HttpProtoSpanExporter::new(
-            endpoint,
-            &config.otlp_traces.headers,
-            config.otlp_traces.timeout,
-        )
-        .map_err(|source| TelemetryError::Exporter {
-            signal: "traces",
-            endpoint: endpoint.to_owned(),
-            source,
-        })?;
-        Ok(batch_processor(exporter, config.max_queue_size))
-    } else {
-        Ok(batch_processor(
-            span_exporter(endpoint, protocol)?,
-            config.max_queue_size,
-        ))
-    }
+    let queue = config.max_queue_size;
+    Ok(
+        match hand_written_exporter::<TraceEncoder>(protocol, &config.otlp_traces, endpoint)? {
+            Some(exporter) => batch_processor(exporter, queue),
+            None => batch_processor(span_exporter(endpoint, protocol)?, queue),
+        },
+    )
 }
 
 /// The logger provider, its records batched for the exporter the protocol calls for.
@@ -152,20 +155,10 @@ fn build_logger_provider(
 ) -> Result<SdkLoggerProvider, TelemetryError> {
     let builder = SdkLoggerProvider::builder().with_resource(resource);
     let protocol = config.otlp_protocol;
-    let builder = if hand_written_export(protocol, config.otlp_logs.compression.as_deref()) {
-        let exporter = crate::otlp::HttpProtoLogExporter::new(
-            endpoint,
-            &config.otlp_logs.headers,
-            config.otlp_logs.timeout,
-        )
-        .map_err(|source| TelemetryError::Exporter {
-            signal: "logs",
-            endpoint: endpoint.to_owned(),
-            source,
-        })?;
-        builder.with_batch_exporter(exporter)
-    } else {
-        builder.with_batch_exporter(log_exporter(endpoint, protocol)?)
+    let builder = match hand_written_exporter::<LogEncoder>(protocol, &config.otlp_logs, endpoint)?
+    {
+        Some(exporter) => builder.with_batch_exporter(exporter),
+        None => builder.with_batch_exporter(log_exporter(endpoint, protocol)?),
     };
     Ok(builder.build())
 }

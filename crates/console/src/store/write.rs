@@ -65,11 +65,7 @@ pub(crate) fn open(path: &Path) -> rusqlite::Result<Connection> {
     )?;
     // The threshold is counted in pages, and databases made before 16 KiB pages keep 4 KiB.
     let page_size: i64 = conn.query_row("PRAGMA page_size", [], |row| row.get(0))?;
-    conn.pragma_update(
-        None,
-        "wal_autocheckpoint",
-        WAL_CHECKPOINT_BYTES / page_size.max(512),
-    )?;
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_BYTES / page_size)?;
     Ok(conn)
 }
 

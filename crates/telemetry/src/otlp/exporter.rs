@@ -14,37 +14,26 @@ use super::encode::TraceEncoder;
 use super::encode_logs::LogEncoder;
 use super::envelope::ScopeGroups;
 use super::poster::{ProtobufPoster, Signal};
+use crate::config::OtlpExportSettings;
 
 #[cfg(test)]
 mod tests;
 
-/// Exports spans as OTLP protobuf over HTTP without building opentelemetry-proto's structs.
-pub(crate) type HttpProtoSpanExporter = HttpProtoExporter<TraceEncoder>;
-/// Exports log records as OTLP protobuf over HTTP without building opentelemetry-proto's
-/// structs.
-pub(crate) type HttpProtoLogExporter = HttpProtoExporter<LogEncoder>;
-
-/// An encoder of one signal's export requests.
+/// An encoder of one signal's export requests, and where they go.
 pub(crate) trait SignalEncoder: Default {
     const SIGNAL: Signal;
-    /// An encoder that writes `resource` into every request.
-    fn for_resource(resource: &Resource) -> Self;
 }
 
 impl SignalEncoder for TraceEncoder {
     const SIGNAL: Signal = Signal::Traces;
-    fn for_resource(resource: &Resource) -> Self {
-        TraceEncoder::new(resource)
-    }
 }
 
 impl SignalEncoder for LogEncoder {
     const SIGNAL: Signal = Signal::Logs;
-    fn for_resource(resource: &Resource) -> Self {
-        LogEncoder::new(resource)
-    }
 }
 
+/// Exports spans (`E` = [`TraceEncoder`]) or log records (`E` = [`LogEncoder`]) as OTLP
+/// protobuf over HTTP without building opentelemetry-proto's structs.
 #[derive(Debug)]
 pub(crate) struct HttpProtoExporter<E> {
     poster: ProtobufPoster,
@@ -60,15 +49,14 @@ struct Buffers {
 }
 
 impl<E: SignalEncoder> HttpProtoExporter<E> {
-    /// Exports to `{endpoint}/v1/traces` or `{endpoint}/v1/logs`, sending `headers` with every
-    /// request.
+    /// Exports to `{endpoint}/v1/traces` or `{endpoint}/v1/logs` with the signal's headers and
+    /// timeout.
     pub(crate) fn new(
         endpoint: &str,
-        headers: &[(String, String)],
-        timeout: Duration,
+        settings: &OtlpExportSettings,
     ) -> Result<Self, ExporterBuildError> {
         Ok(Self {
-            poster: ProtobufPoster::new(E::SIGNAL, endpoint, headers, timeout)?,
+            poster: ProtobufPoster::new(E::SIGNAL, endpoint, &settings.headers, settings.timeout)?,
             encoder: E::default(),
             buffers: Mutex::default(),
         })
@@ -101,7 +89,7 @@ impl SpanExporter for HttpProtoExporter<TraceEncoder> {
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        self.encoder = TraceEncoder::for_resource(resource);
+        self.encoder = TraceEncoder::new(resource);
     }
 }
 
@@ -117,6 +105,6 @@ impl LogExporter for HttpProtoExporter<LogEncoder> {
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        self.encoder = LogEncoder::for_resource(resource);
+        self.encoder = LogEncoder::new(resource);
     }
 }

@@ -34,5 +34,5 @@ mod wire;
 pub use encode::TraceEncoder;
 pub use encode_logs::LogEncoder;
 pub use envelope::ScopeGroups;
-pub(crate) use exporter::{HttpProtoLogExporter, HttpProtoSpanExporter};
+pub(crate) use exporter::{HttpProtoExporter, SignalEncoder};
 pub use sample::{server_log_record, server_span};

@@ -42,6 +42,14 @@ pub(crate) enum Signal {
 }
 
 impl Signal {
+    /// The signal as OpenTelemetry names it ("traces", "logs").
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Signal::Traces => "traces",
+            Signal::Logs => "logs",
+        }
+    }
+
     fn path(self) -> &'static str {
         match self {
             Signal::Traces => "/v1/traces",

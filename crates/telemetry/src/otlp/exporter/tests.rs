@@ -17,9 +17,12 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use prost::Message;
 
-use super::HttpProtoSpanExporter;
+use super::HttpProtoExporter;
 use crate::TelemetryConfig;
+use crate::otlp::TraceEncoder;
 use crate::otlp::fixtures::{resource, server_span, transformed, varied_spans};
+
+type HttpProtoSpanExporter = HttpProtoExporter<TraceEncoder>;
 
 mod logs;
 
@@ -108,12 +111,7 @@ fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
 /// The exporter `init` builds from these `OTEL_*` variables.
 fn exporter_for(endpoint: &str, pairs: &[(&str, &str)]) -> HttpProtoSpanExporter {
     let config = TelemetryConfig::new("s", "1").with_vars(&vars(pairs));
-    let mut exporter = HttpProtoSpanExporter::new(
-        endpoint,
-        &config.otlp_traces.headers,
-        config.otlp_traces.timeout,
-    )
-    .unwrap();
+    let mut exporter = HttpProtoSpanExporter::new(endpoint, &config.otlp_traces).unwrap();
     exporter.set_resource(&resource());
     exporter
 }

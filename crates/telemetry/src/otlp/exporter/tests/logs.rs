@@ -13,9 +13,11 @@ use prost::Message;
 
 use super::{Collector, failure_message, vars};
 use crate::TelemetryConfig;
-use crate::otlp::HttpProtoLogExporter;
 use crate::otlp::fixtures::resource;
 use crate::otlp::log_fixtures::{Records, server_log_record, transformed_logs, varied_records};
+use crate::otlp::{HttpProtoExporter, LogEncoder};
+
+type HttpProtoLogExporter = HttpProtoExporter<LogEncoder>;
 
 /// The export's result: it blocks instead of waiting, so one poll finishes it.
 fn export(exporter: &HttpProtoLogExporter, records: &Records) -> OTelSdkResult {
@@ -30,12 +32,8 @@ fn export(exporter: &HttpProtoLogExporter, records: &Records) -> OTelSdkResult {
 /// The exporter `init` builds from these `OTEL_*` variables.
 fn exporter_for(endpoint: &str, pairs: &[(&str, &str)]) -> HttpProtoLogExporter {
     let config = TelemetryConfig::new("s", "1").with_vars(&vars(pairs));
-    let mut exporter = HttpProtoLogExporter::new(
-        endpoint,
-        &config.otlp_logs.headers,
-        config.otlp_logs.timeout,
-    )
-    .expect("a valid endpoint");
+    let mut exporter =
+        HttpProtoLogExporter::new(endpoint, &config.otlp_logs).expect("a valid endpoint");
     exporter.set_resource(&resource());
     exporter
 }
