@@ -24,6 +24,17 @@ const STABLE_AFTER: Duration = Duration::from_secs(60);
 
 const CONSOLE: &str = "console";
 
+/// The shell's code for a command stopped by a signal it was sent (128 + SIGINT).
+const EXIT_INTERRUPTED: u8 = 130;
+
+/// Why `up` did not reach "ready".
+enum StartFailure {
+    /// A child failed to start or to become ready in time.
+    Failed(String),
+    /// SIGINT or SIGTERM arrived first.
+    Stopped,
+}
+
 /// A child that exited on its own.
 struct Exited {
     name: &'static str,
@@ -59,6 +70,10 @@ struct ChildSpec {
 }
 
 pub(crate) async fn run(args: UpArgs) -> u8 {
+    // Listen before any child exists: a stop request at any moment from here on stops the
+    // children cleanly instead of killing `up` and orphaning them.
+    let stop_requested = crate::shutdown::signal_received();
+    tokio::pin!(stop_requested);
     let config = match settings::resolve(&args.shop) {
         Ok(c) => c,
         Err(e) => return settings::config_failure(&e),
@@ -120,21 +135,26 @@ pub(crate) async fn run(args: UpArgs) -> u8 {
     };
     // A child that dies while starting (a port in use, a bad value) fails `up` at once.
     let started_up = tokio::select! {
-        r = all_ready_in_time => r,
-        Some(e) = exits.recv() => Err(e.describe()),
+        r = all_ready_in_time => r.map_err(StartFailure::Failed),
+        Some(e) = exits.recv() => Err(StartFailure::Failed(e.describe())),
+        () = &mut stop_requested => Err(StartFailure::Stopped),
     };
-    let all_ready = match started_up {
-        Ok(()) => true,
-        Err(why) => {
+    let exit_code = match started_up {
+        Ok(()) => {
+            print_banner(&config, &args, started.elapsed());
+            stop_requested.await;
+            eprintln!("stopping: waiting for in-flight requests to finish...");
+            0
+        }
+        Err(StartFailure::Failed(why)) => {
             eprintln!("error: {why}");
-            false
+            1
+        }
+        Err(StartFailure::Stopped) => {
+            eprintln!("stopping: told to stop before every service was ready");
+            EXIT_INTERRUPTED
         }
     };
-    if all_ready {
-        print_banner(&config, &args, started.elapsed());
-        crate::shutdown::signal_received().await;
-        eprintln!("stopping: waiting for in-flight requests to finish...");
-    }
     let _ = stop_services.send(true);
     let mut console = None;
     for (name, _, task) in tasks {
@@ -148,12 +168,10 @@ pub(crate) async fn run(args: UpArgs) -> u8 {
     if let Some(task) = console {
         let _ = task.await;
     }
-    if all_ready {
+    if exit_code != 1 {
         eprintln!("stopped.");
-        0
-    } else {
-        1
     }
+    exit_code
 }
 
 fn child_specs(config: &ShopConfig, effective: &Path, args: &UpArgs) -> Vec<ChildSpec> {

@@ -90,6 +90,7 @@ impl Ports {
 pub struct Up {
     child: Option<Child>,
     pub ports: Ports,
+    started: Instant,
     /// What `up` printed on standard output up to and including "Press Ctrl-C to stop.".
     pub banner: Vec<String>,
     /// From spawning `up` to its banner.
@@ -119,6 +120,13 @@ impl Up {
     }
 
     fn try_start() -> Result<Up, String> {
+        let mut up = Self::spawn();
+        up.wait_for_banner()?;
+        Ok(up)
+    }
+
+    /// Starts `up` and returns at once, before anything is ready.
+    pub fn spawn() -> Up {
         let data_dir = tempfile::tempdir().expect("tempdir");
         let ports = Ports::pick();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tracemart"));
@@ -147,9 +155,10 @@ impl Up {
         let mut child = cmd.spawn().expect("spawn tracemart up");
         let stdout = lines_of(child.stdout.take().expect("stdout"));
         let stderr = lines_of(child.stderr.take().expect("stderr"));
-        let mut up = Up {
+        Up {
             child: Some(child),
             ports,
+            started,
             banner: Vec::new(),
             time_to_ready: Duration::ZERO,
             http: reqwest::Client::builder()
@@ -160,49 +169,66 @@ impl Up {
             stdout,
             stderr,
             children: Vec::new(),
-        };
-        let deadline = started + READY_TIMEOUT;
+        }
+    }
+
+    /// Reads `up`'s standard output up to the end of its banner.
+    fn wait_for_banner(&mut self) -> Result<(), String> {
+        let deadline = self.started + READY_TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match up.stdout.recv_timeout(left) {
+            match self.stdout.recv_timeout(left) {
                 Ok(line) => {
                     let done = line.starts_with("Press Ctrl-C");
-                    up.banner.push(line);
+                    self.banner.push(line);
                     if done {
                         break;
                     }
                 }
                 Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
-                    let errors: Vec<String> = up.stderr.try_iter().collect();
+                    let errors: Vec<String> = self.stderr.try_iter().collect();
                     return Err(format!(
                         "no banner within {READY_TIMEOUT:?} (exit: {:?})\nstdout: {}\nstderr: {}",
-                        up.child.as_mut().and_then(|c| c.try_wait().ok().flatten()),
-                        up.banner.join("\n"),
+                        self.child
+                            .as_mut()
+                            .and_then(|c| c.try_wait().ok().flatten()),
+                        self.banner.join("\n"),
                         errors.join("\n")
                     ));
                 }
             }
         }
-        up.time_to_ready = started.elapsed();
+        self.time_to_ready = self.started.elapsed();
         println!(
             "tracemart up: ready after {} ms ({})",
-            up.time_to_ready.as_millis(),
-            up.banner.first().map(String::as_str).unwrap_or_default()
+            self.time_to_ready.as_millis(),
+            self.banner.first().map(String::as_str).unwrap_or_default()
         );
-        Ok(up)
+        Ok(())
     }
 
     /// Waits until `up` has started `n` children, and returns their pids.
     pub async fn wait_for_children(&mut self, n: usize) -> Vec<i32> {
+        self.wait_for_children_where(&format!("{n} children of up"), |count| count == n)
+            .await
+    }
+
+    /// Waits until `up` has started at least one child, and returns the pids of those it has.
+    pub async fn wait_for_first_child(&mut self) -> Vec<i32> {
+        self.wait_for_children_where("a child of up", |count| count > 0)
+            .await
+    }
+
+    async fn wait_for_children_where(
+        &mut self,
+        what: &str,
+        enough: impl Fn(usize) -> bool,
+    ) -> Vec<i32> {
         let up = self.pid();
-        let pids = eventually(
-            Duration::from_secs(30),
-            &format!("{n} children of up"),
-            || async {
-                let pids = children_of(up);
-                (pids.len() == n).then_some(pids)
-            },
-        )
+        let pids = eventually(Duration::from_secs(30), what, || async {
+            let pids = children_of(up);
+            enough(pids.len()).then_some(pids)
+        })
         .await;
         self.children.extend(&pids);
         pids

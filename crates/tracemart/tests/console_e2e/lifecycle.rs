@@ -6,7 +6,9 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use crate::helpers::Up;
-use crate::processes::{assert_all_gone, cmdline};
+use tracemart_testkit::eventually;
+
+use crate::processes::{assert_all_gone, cmdline, processes_mentioning};
 
 /// Everything `up` starts: the console and the five services.
 const CHILDREN: usize = 6;
@@ -101,6 +103,46 @@ async fn up_stops_cleanly_on_sigterm_and_leaves_no_orphans() {
         &pids,
         Duration::from_secs(5),
         "up's children to be gone after it exited",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn up_told_to_stop_while_starting_stops_its_children_and_exits_130() {
+    let mut up = Up::spawn();
+    // The first child appears within milliseconds; the whole start takes ~100 ms or more.
+    let first = up.wait_for_first_child().await;
+
+    up.signal(Signal::SIGTERM);
+    let status = up.wait_exit(Duration::from_secs(45)).await;
+
+    let status = status.unwrap_or_else(|| panic!("up still running 45 s after SIGTERM"));
+    let output = up.output();
+    // Should the start have won the race after all, the banner is out and the stop is a
+    // clean one; either way `up` itself handles the signal and leaves nothing behind.
+    println!("up exited {status} after SIGTERM while starting:\n{output}");
+    let expected = if output.contains("Press Ctrl-C") {
+        0
+    } else {
+        130
+    };
+    assert_eq!(
+        status.code(),
+        Some(expected),
+        "up exited with {status}; {output}"
+    );
+    assert_all_gone(
+        &first,
+        Duration::from_secs(15),
+        "up's first child after a stop while starting",
+    )
+    .await;
+    // Children started after the first one carry the data directory in their command line.
+    let data_dir = up.data_dir.path().display().to_string();
+    eventually(
+        Duration::from_secs(15),
+        "no process left using up's data directory",
+        || async { processes_mentioning(&data_dir).is_empty().then_some(()) },
     )
     .await;
 }

@@ -14,6 +14,16 @@ pub fn children_of(pid: i32) -> Vec<i32> {
         .collect()
 }
 
+/// Live processes whose command line contains `text`.
+pub fn processes_mentioning(text: &str) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| is_alive(*p) && cmdline(*p).contains(text))
+        .collect()
+}
+
 /// Children of `pid`, their children, and so on.
 pub fn descendants_of(pid: i32) -> Vec<i32> {
     let mut found = children_of(pid);
