@@ -15,12 +15,8 @@ pub const DEFAULT_PRODUCT_URL: &str = "http://127.0.0.1:8082";
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 
 /// Flags of `tracemart load`: generate synthetic, traced traffic against the shop and report
-/// latency percentiles, throughput and errors.
-///
-/// Without `--rate` the run is closed loop (`--connections` clients, each sending its next request
-/// when the previous one answered). With `--rate` it is open loop: requests start on a fixed
-/// timetable and latency is measured from the scheduled start, so a stalled server cannot hide
-/// its queue (no coordinated omission).
+/// latency percentiles, throughput and errors. The command's help, in the binary, explains the
+/// two loop modes and Ctrl-C.
 #[derive(Args, Debug, Clone)]
 pub struct LoadArgs {
     /// Base URL of the order service (POST /orders, GET /orders/{id}).

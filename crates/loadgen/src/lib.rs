@@ -29,7 +29,7 @@ pub mod trace_join;
 
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 pub use crate::args::{
     DEFAULT_DURATION, DEFAULT_PRODUCT_URL, DEFAULT_TARGET, LoadArgs, ScenarioKind, parse_duration,
@@ -48,7 +48,7 @@ use crate::config::Config;
 use crate::progress::Progress;
 use crate::report::RunInfo;
 use crate::scenario::{OrderIds, Planner};
-use crate::schedule::Driver;
+use crate::schedule::{Driver, EarlyStop};
 use crate::stats::{Clock, Stats};
 use crate::trace_join::ServerSide;
 
@@ -58,6 +58,9 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_UNUSABLE: u8 = 2;
 /// Exit code: an `--slo` objective was missed.
 pub const EXIT_SLO_MISSED: u8 = 3;
+/// Exit code: the run was ended early by Ctrl-C (128 + SIGINT, as shells report it); the
+/// report of what was measured until then is still printed.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Orders the get-order scenario tries to create before the run, when it has none to read.
 const SEED_ORDER_ATTEMPTS: usize = 10;
@@ -66,9 +69,12 @@ const SEED_ORDERS_WANTED: usize = 5;
 
 /// Runs `tracemart load`: the load, then the table (or `--json` document) on stdout, notes and
 /// errors on stderr. Returns the exit code: 0 ok, 2 unreachable target or bad arguments,
-/// 3 SLO missed. `Err` only for failures of the generator itself.
+/// 3 SLO missed, 130 ended early by Ctrl-C. `Err` only for failures of the generator itself.
+///
+/// The first Ctrl-C ends the load early: requests in flight finish and the report covers what
+/// was sent. A second Ctrl-C quits at once, without a report.
 pub async fn run(args: LoadArgs) -> anyhow::Result<u8> {
-    match execute(&args).await {
+    match execute_until(&args, first_interrupt()?).await {
         Ok(report) => {
             if args.json {
                 println!("{}", report::render_json(&report)?);
@@ -94,9 +100,33 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<u8> {
     }
 }
 
+/// Resolves on the first SIGINT; the second one ends the process with [`EXIT_INTERRUPTED`].
+/// Listening starts at the call, so that no Ctrl-C meets the default disposition mid-run.
+fn first_interrupt() -> anyhow::Result<impl Future<Output = ()>> {
+    let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| anyhow::anyhow!("cannot listen for Ctrl-C: {e}"))?;
+    Ok(async move {
+        interrupts.recv().await;
+        eprintln!("\nstopping: waiting for the requests in flight (Ctrl-C again to quit at once)");
+        tokio::spawn(async move {
+            interrupts.recv().await;
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        });
+    })
+}
+
 /// Runs the load and returns its report without printing it (the progress bar still shows
 /// unless `--quiet` or stderr is not a terminal).
 pub async fn execute(args: &LoadArgs) -> Result<Report, LoadError> {
+    execute_until(args, std::future::pending()).await
+}
+
+/// As [`execute`], but the load phase ends early once `stop` resolves: no new request starts,
+/// those in flight finish, and the report (marked `interrupted`) covers what was sent.
+pub async fn execute_until(
+    args: &LoadArgs,
+    stop: impl Future<Output = ()>,
+) -> Result<Report, LoadError> {
     let config = Config::from_args(args)?;
     let ids = OrderIds::default();
     let client = LoadClient::new(config.timeout, ids.clone());
@@ -127,7 +157,23 @@ pub async fn execute(args: &LoadArgs) -> Result<Report, LoadError> {
     let progress = Progress::new(config.quiet, config.bound(), clock.start());
     let (outcomes, received) = mpsc::unbounded_channel();
     let collector = tokio::spawn(schedule::collect(received, stats, progress));
-    let summary = schedule::drive(driver, config.mode, outcomes, clock.start()).await;
+    let (request_stop, stop_requested) = watch::channel(false);
+    let drive = schedule::drive(
+        driver,
+        config.mode,
+        outcomes,
+        clock.start(),
+        EarlyStop::new(stop_requested),
+    );
+    let mut drive = std::pin::pin!(drive);
+    let mut stop = std::pin::pin!(stop);
+    let (summary, interrupted) = tokio::select! {
+        summary = &mut drive => (summary, false),
+        () = &mut stop => {
+            let _ = request_stop.send(true);
+            (drive.await, true)
+        }
+    };
     let stats = collector
         .await
         .map_err(|e| LoadError::Internal(format!("stats collector failed: {e}")))?;
@@ -141,6 +187,7 @@ pub async fn execute(args: &LoadArgs) -> Result<Report, LoadError> {
         started_at: clock.start_epoch_us(),
     };
     let mut report = Report::build(info, summary, stats);
+    report.interrupted = interrupted;
     if let Some(console) = &config.console {
         let joined =
             trace_join::join(&client, console, &report.samples, config.console_traces).await;
@@ -148,7 +195,9 @@ pub async fn execute(args: &LoadArgs) -> Result<Report, LoadError> {
     }
     report.slo = slo::check(&config.slo, &report.latency_us, report.error_rate);
     report.slo_met = report.slo.iter().all(|r| r.met);
-    report.exit_code = if report.slo_met {
+    report.exit_code = if interrupted {
+        EXIT_INTERRUPTED
+    } else if report.slo_met {
         EXIT_OK
     } else {
         EXIT_SLO_MISSED

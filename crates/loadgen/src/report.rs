@@ -34,6 +34,8 @@ pub struct Report {
     pub connections: Option<usize>,
     /// Start of the load phase, microseconds since the Unix epoch.
     pub started_at: u64,
+    /// The run was ended early by Ctrl-C: the figures cover the requests sent until then.
+    pub interrupted: bool,
     /// From the start until the last answer, in seconds.
     pub elapsed_s: f64,
     /// What was scheduled, sent, answered.
@@ -59,7 +61,7 @@ pub struct Report {
     pub slo: Vec<SloResult>,
     /// Whether every objective was met (true without objectives).
     pub slo_met: bool,
-    /// The exit code `run` returns: 0, or 3 when an objective was missed.
+    /// The exit code `run` returns: 0, 3 when an objective was missed, 130 when interrupted.
     pub exit_code: u8,
 }
 
@@ -230,6 +232,7 @@ impl Report {
             rate,
             connections,
             started_at: info.started_at,
+            interrupted: false,
             elapsed_s,
             requests: Counts {
                 scheduled: summary.scheduled,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 
@@ -56,6 +56,28 @@ pub(crate) struct Summary {
     pub(crate) elapsed: Duration,
 }
 
+/// Set when the run is to end early (Ctrl-C): no new request starts, those in flight finish
+/// and are counted.
+#[derive(Debug, Clone)]
+pub(crate) struct EarlyStop(watch::Receiver<bool>);
+
+impl EarlyStop {
+    pub(crate) fn new(requested: watch::Receiver<bool>) -> Self {
+        Self(requested)
+    }
+
+    fn is_requested(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves once a stop is requested; never, if the sender is gone without asking.
+    async fn requested(&mut self) {
+        if self.0.wait_for(|stop| *stop).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 /// What every request task needs.
 #[derive(Debug)]
 pub(crate) struct Driver {
@@ -93,20 +115,30 @@ pub(crate) async fn drive(
     mode: Mode,
     outcomes: mpsc::UnboundedSender<Outcome>,
     start: Instant,
+    stop: EarlyStop,
 ) -> Summary {
     match mode {
         Mode::Open {
             rate,
             total,
             max_in_flight,
-        } => open_loop(driver, rate, total, max_in_flight, outcomes, start).await,
+        } => open_loop(driver, rate, total, max_in_flight, outcomes, start, stop).await,
         Mode::Closed {
             connections,
             requests,
             duration,
         } => {
             let deadline = duration.map(|d| start + d);
-            closed_loop(driver, connections, requests, deadline, outcomes, start).await
+            closed_loop(
+                driver,
+                connections,
+                requests,
+                deadline,
+                outcomes,
+                start,
+                stop,
+            )
+            .await
         }
     }
 }
@@ -118,6 +150,7 @@ async fn open_loop(
     max_in_flight: u32,
     outcomes: mpsc::UnboundedSender<Outcome>,
     start: Instant,
+    mut stop: EarlyStop,
 ) -> Summary {
     let permits = Arc::new(Semaphore::new(max_in_flight as usize));
     let mut rng = driver.rng(0);
@@ -127,7 +160,13 @@ async fn open_loop(
         // starved scheduler shows up as latency, not as a quietly stretched timetable.
         let due = start + Duration::from_secs_f64(i as f64 / rate);
         if due > Instant::now() {
-            tokio::time::sleep_until(due).await;
+            tokio::select! {
+                () = tokio::time::sleep_until(due) => {}
+                () = stop.requested() => break,
+            }
+        }
+        if stop.is_requested() {
+            break;
         }
         summary.scheduled += 1;
         if due.elapsed() > LATE_AFTER {
@@ -160,6 +199,7 @@ async fn closed_loop(
     deadline: Option<Instant>,
     outcomes: mpsc::UnboundedSender<Outcome>,
     start: Instant,
+    stop: EarlyStop,
 ) -> Summary {
     let issued = Arc::new(AtomicU64::new(0));
     let mut clients = JoinSet::new();
@@ -167,11 +207,12 @@ async fn closed_loop(
         let driver = driver.clone();
         let issued = issued.clone();
         let outcomes = outcomes.clone();
+        let stop = stop.clone();
         clients.spawn(async move {
             let mut rng = driver.rng(stream);
             let mut sent = 0_u64;
             loop {
-                if deadline.is_some_and(|d| Instant::now() >= d) {
+                if stop.is_requested() || deadline.is_some_and(|d| Instant::now() >= d) {
                     break;
                 }
                 let ticket = issued.fetch_add(1, Ordering::Relaxed);

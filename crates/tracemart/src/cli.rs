@@ -25,6 +25,14 @@ pub enum Command {
     /// Run the telemetry console: OTLP receiver, trace store, Jaeger API and web UI.
     Console(ConsoleArgs),
     /// Generate load against the shop and report latency percentiles.
+    ///
+    /// Without --rate the run is closed loop (--connections clients, each sending its next
+    /// request when the previous one answered). With --rate it is open loop: requests start on
+    /// a fixed timetable and latency is measured from the scheduled start, so a stalled server
+    /// cannot hide its queue (no coordinated omission).
+    ///
+    /// Ctrl-C ends the run early: requests in flight finish, the report covers what was sent,
+    /// and the exit code is 130. A second Ctrl-C quits at once.
     Load(tracemart_loadgen::LoadArgs),
     /// Score an organisation's readiness for microservices (the seed's 100-point checklist).
     Assess(tracemart_assess::AssessArgs),

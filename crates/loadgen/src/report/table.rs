@@ -19,6 +19,12 @@ pub fn render_table(r: &Report) -> String {
         "tracemart load: {pace}, scenario {} -> {}",
         r.scenario, r.target
     );
+    if r.interrupted {
+        let _ = writeln!(
+            out,
+            "  interrupted: ended early by Ctrl-C; the figures cover the requests sent until then"
+        );
+    }
     let q = &r.requests;
     let _ = writeln!(
         out,

@@ -32,6 +32,7 @@ async fn the_json_report_parses_and_has_the_documented_fields() {
         "rate",
         "connections",
         "started_at",
+        "interrupted",
         "elapsed_s",
         "requests",
         "throughput_rps",
@@ -68,6 +69,7 @@ async fn the_json_report_parses_and_has_the_documented_fields() {
     assert_eq!(json["status_counts"]["201"], 20);
     assert_eq!(json["by_request"]["POST /orders"]["count"], 20);
     assert_eq!(json["mode"], "closed");
+    assert_eq!(json["interrupted"], false);
     assert_eq!(json["scenario"], "order");
     assert_eq!(json["slo"][0]["key"], "p99");
     assert_eq!(json["slo"][0]["met"], true);

@@ -8,6 +8,7 @@ mod helpers;
 mod closed_loop;
 mod exit_codes;
 mod headers;
+mod interrupt;
 mod json_report;
 mod open_loop;
 mod order_scenario;

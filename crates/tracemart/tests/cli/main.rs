@@ -127,3 +127,53 @@ fn up_fails_at_once_when_a_port_is_taken() {
     );
     drop(taken);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_ends_a_load_run_early_and_still_prints_its_report() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+
+    let received = Arc::new(AtomicU64::new(0));
+    let counter = received.clone();
+    let router = axum::Router::new().fallback(move || {
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            axum::http::StatusCode::OK
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    let load = tokio::process::Command::new(env!("CARGO_BIN_EXE_tracemart"))
+        .args(["load", &url, "--duration", "10m", "--connections", "2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    tracemart_testkit::eventually(Duration::from_secs(20), "load requests", || async {
+        (received.load(Ordering::SeqCst) > 50).then_some(())
+    })
+    .await;
+
+    let pid = i32::try_from(load.id().unwrap()).unwrap();
+    kill(Pid::from_raw(pid), Signal::SIGINT).unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(20), load.wait_with_output())
+        .await
+        .expect("load still running 20 s after Ctrl-C")
+        .unwrap();
+
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(130), "{stdout}\n{}", stderr(&out));
+    assert!(
+        stdout.contains("interrupted: ended early by Ctrl-C"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("latency"), "no report table in:\n{stdout}");
+    assert!(stderr(&out).contains("stopping"), "{}", stderr(&out));
+}
