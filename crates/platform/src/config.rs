@@ -119,6 +119,11 @@ pub struct ShopConfig {
     pub environment: String,
     /// `json` (the seed's fields) or `pretty`.
     pub log_format: String,
+    /// A log file (`--log-file`, and each child's file under `up`) is rotated once it holds
+    /// this many bytes; 0 never rotates.
+    pub log_file_max_bytes: u64,
+    /// Rotated log files kept beside the current one (`name.log.1` newest).
+    pub log_files_kept: u32,
     /// Timeout of every call to another service, in milliseconds (the seed: 10 s).
     pub downstream_timeout_ms: u64,
     /// Bulkhead: calls in flight to each other service at most; further calls wait for a slot
@@ -149,6 +154,8 @@ impl Default for ShopConfig {
             host: "127.0.0.1".into(),
             environment: "development".into(),
             log_format: "json".into(),
+            log_file_max_bytes: 64 << 20,
+            log_files_kept: 3,
             downstream_timeout_ms: 10_000,
             downstream_concurrency: 32,
             demo_stock: 1_000_000,
@@ -236,6 +243,8 @@ impl ShopConfig {
                 "HOST" => self.host = value.clone(),
                 "ENVIRONMENT" => self.environment = value.clone(),
                 "LOG_FORMAT" => self.log_format = value.clone(),
+                "LOG_FILE_MAX_BYTES" => self.log_file_max_bytes = parse_var(key, value)?,
+                "LOG_FILES_KEPT" => self.log_files_kept = parse_var(key, value)?,
                 "DOWNSTREAM_TIMEOUT_MS" => self.downstream_timeout_ms = parse_var(key, value)?,
                 "DOWNSTREAM_CONCURRENCY" => self.downstream_concurrency = parse_var(key, value)?,
                 "DEMO_STOCK" => self.demo_stock = parse_var(key, value)?,

@@ -1,6 +1,7 @@
 //! Telemetry settings: the caller's values, overridden by the standard `OTEL_*` variables.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// opentelemetry-otlp's export timeout when no variable sets one.
@@ -15,6 +16,17 @@ pub enum LogFormat {
     Json,
     /// Human-readable lines for a terminal.
     Pretty,
+}
+
+/// A file that takes this process's log lines, standard output and standard error, rotated by
+/// size: `path` → `path.1` → … → `path.{keep}`, the oldest dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFile {
+    pub path: PathBuf,
+    /// Rotate once the file holds this many bytes; 0 never rotates.
+    pub max_bytes: u64,
+    /// Rotated files kept beside the current one.
+    pub keep: u32,
 }
 
 /// OTLP transport.
@@ -45,6 +57,9 @@ pub struct TelemetryConfig {
     pub sampler: SamplerSetting,
     pub extra_resource: Vec<(String, String)>,
     pub log_format: LogFormat,
+    /// Write logs (and standard output and error) to this file instead of standard output.
+    /// JSON lines are rotated by size; pretty lines only go to the file.
+    pub log_file: Option<LogFile>,
     /// `RUST_LOG`-style filter for stdout logs.
     pub log_filter: String,
     /// Upper bound of spans waiting for export; beyond it spans are dropped and counted.
@@ -76,6 +91,7 @@ impl TelemetryConfig {
             sampler: SamplerSetting::ParentBasedAlwaysOn,
             extra_resource: Vec::new(),
             log_format: LogFormat::Json,
+            log_file: None,
             log_filter: "info".into(),
             max_queue_size: 8192,
         }

@@ -14,9 +14,13 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::config::{LogFormat, OtlpExportSettings, OtlpProtocol, SamplerSetting, TelemetryConfig};
+use crate::config::{
+    LogFile, LogFormat, OtlpExportSettings, OtlpProtocol, SamplerSetting, TelemetryConfig,
+};
 use crate::export_queue::BoundedQueue;
-use crate::logs::{ContextFieldsLayer, JsonLogLayer, LogWriter, LogWriterGuard};
+use crate::logs::{
+    ContextFieldsLayer, JsonLogLayer, LogWriter, LogWriterGuard, redirect_std_streams,
+};
 use crate::otlp::{HttpProtoExporter, LogEncoder, SignalEncoder, TraceEncoder};
 
 /// Why telemetry could not start.
@@ -37,6 +41,11 @@ pub enum TelemetryError {
     AlreadyInstalled,
     #[error("cannot start the log writer thread: {0}")]
     LogWriter(#[source] std::io::Error),
+    #[error("cannot write logs to {path}: {source}")]
+    LogFile {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Keeps the providers alive; flushes and shuts them down when dropped.
@@ -257,18 +266,31 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
         logger_provider: None,
         log_writer: None,
     };
+    let log_file_error = |file: &LogFile| {
+        let path = file.path.clone();
+        move |source| TelemetryError::LogFile { path, source }
+    };
     let stdout_layer = match config.log_format {
         LogFormat::Json => {
-            let (writer, writer_guard) = LogWriter::stdout().map_err(TelemetryError::LogWriter)?;
+            let (writer, writer_guard) = match &config.log_file {
+                Some(file) => LogWriter::to_file(file).map_err(log_file_error(file))?,
+                None => LogWriter::stdout().map_err(TelemetryError::LogWriter)?,
+            };
             guard.log_writer = Some(writer_guard);
             JsonLogLayer::new(&config.service_name, &config.service_version, writer)
                 .with_filter(stdout_filter)
                 .boxed()
         }
-        LogFormat::Pretty => tracing_subscriber::fmt::layer()
-            .compact()
-            .with_filter(stdout_filter)
-            .boxed(),
+        LogFormat::Pretty => {
+            // Pretty lines are for reading as they come: the file takes them, unrotated.
+            if let Some(file) = &config.log_file {
+                redirect_std_streams(&file.path).map_err(log_file_error(file))?;
+            }
+            tracing_subscriber::fmt::layer()
+                .compact()
+                .with_filter(stdout_filter)
+                .boxed()
+        }
     };
 
     let registry = tracing_subscriber::registry()

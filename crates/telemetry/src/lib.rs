@@ -14,7 +14,9 @@ mod process;
 mod server;
 mod spans;
 
-pub use config::{LogFormat, OtlpExportSettings, OtlpProtocol, SamplerSetting, TelemetryConfig};
+pub use config::{
+    LogFile, LogFormat, OtlpExportSettings, OtlpProtocol, SamplerSetting, TelemetryConfig,
+};
 pub use export_queue::spans_dropped;
 pub use init::{TelemetryError, TelemetryGuard, init};
 pub use metrics::{

@@ -109,6 +109,18 @@ pub struct ServeArgs {
     /// Port to listen on (default: the service's port from the configuration; 0 picks one).
     #[arg(long)]
     pub port: Option<u16>,
+    #[command(flatten)]
+    pub output: OutputFlags,
+}
+
+/// Where a service or the console writes its logs.
+#[derive(Debug, Args)]
+pub struct OutputFlags {
+    /// Write logs, standard output and standard error to FILE (appending). JSON logs are
+    /// rotated by size: FILE.1 is the newest older file [see log_file_max_bytes and
+    /// log_files_kept; `up` gives each child DATA_DIR/logs/<name>.log].
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -124,4 +136,6 @@ pub struct ConsoleArgs {
     /// OTLP/HTTP port [default: 4318].
     #[arg(long)]
     pub otlp_http_port: Option<u16>,
+    #[command(flatten)]
+    pub output: OutputFlags,
 }

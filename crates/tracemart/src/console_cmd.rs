@@ -17,7 +17,7 @@ pub(crate) async fn run(args: ConsoleArgs) -> u8 {
         Ok(c) => c,
         Err(e) => return settings::config_failure(&e),
     };
-    let _logs = match console_logging() {
+    let _logs = match console_logging(settings::log_file(&config, &args.output)) {
         Ok(guard) => guard,
         Err(e) => {
             eprintln!("error: {e}");
@@ -71,11 +71,13 @@ pub(crate) async fn run(args: ConsoleArgs) -> u8 {
 }
 
 /// The console logs JSON lines but never traces itself into itself.
-fn console_logging()
--> Result<tracemart_telemetry::TelemetryGuard, tracemart_telemetry::TelemetryError> {
+fn console_logging(
+    log_file: Option<tracemart_telemetry::LogFile>,
+) -> Result<tracemart_telemetry::TelemetryGuard, tracemart_telemetry::TelemetryError> {
     let mut t =
         tracemart_telemetry::TelemetryConfig::new("tracemart-console", env!("CARGO_PKG_VERSION"))
             .with_env();
     t.sdk_disabled = true;
+    t.log_file = log_file;
     tracemart_telemetry::init(&t)
 }

@@ -2,7 +2,7 @@
 
 use tokio::net::TcpListener;
 use tracemart_platform::{ServiceName, ShopConfig};
-use tracemart_telemetry::{LogFormat, TelemetryConfig};
+use tracemart_telemetry::{LogFile, LogFormat, TelemetryConfig};
 
 use crate::cli::{ServeArgs, ServiceArg};
 use crate::settings;
@@ -19,9 +19,14 @@ fn service_name(s: ServiceArg) -> ServiceName {
 
 /// Telemetry settings of one service: the shop's, then the OTEL_* variables; an endpoint
 /// given to tracemart itself wins over OTEL_EXPORTER_OTLP_ENDPOINT.
-pub(crate) fn telemetry_config(name: &str, config: &ShopConfig) -> TelemetryConfig {
+pub(crate) fn telemetry_config(
+    name: &str,
+    config: &ShopConfig,
+    log_file: Option<LogFile>,
+) -> TelemetryConfig {
     let mut t = TelemetryConfig::new(name, env!("CARGO_PKG_VERSION"));
     t.environment = config.environment.clone();
+    t.log_file = log_file;
     t.log_format = if config.log_format == "pretty" {
         LogFormat::Pretty
     } else {
@@ -40,8 +45,12 @@ pub(crate) async fn run(args: ServeArgs) -> u8 {
         Err(e) => return settings::config_failure(&e),
     };
     let name = service_name(args.service);
-    let telemetry = match tracemart_telemetry::init(&telemetry_config(name.service_name(), &config))
-    {
+    let log_file = settings::log_file(&config, &args.output);
+    let telemetry = match tracemart_telemetry::init(&telemetry_config(
+        name.service_name(),
+        &config,
+        log_file,
+    )) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("error: {e}");

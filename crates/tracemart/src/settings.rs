@@ -1,8 +1,9 @@
 //! Resolves the shop configuration: defaults, file, environment, then flags; validated.
 
 use tracemart_platform::{ConfigError, ShopConfig};
+use tracemart_telemetry::LogFile;
 
-use crate::cli::{LogFormatArg, ShopFlags};
+use crate::cli::{LogFormatArg, OutputFlags, ShopFlags};
 
 pub(crate) fn resolve(flags: &ShopFlags) -> Result<ShopConfig, ConfigError> {
     let mut config = ShopConfig::load_file(flags.config.as_deref())?;
@@ -34,6 +35,15 @@ pub(crate) fn resolve(flags: &ShopFlags) -> Result<ShopConfig, ConfigError> {
     }
     config.validate()?;
     Ok(config)
+}
+
+/// The log file `--log-file` names, rotated as the configuration says.
+pub(crate) fn log_file(config: &ShopConfig, flags: &OutputFlags) -> Option<LogFile> {
+    flags.log_file.as_ref().map(|path| LogFile {
+        path: path.clone(),
+        max_bytes: config.log_file_max_bytes,
+        keep: config.log_files_kept,
+    })
 }
 
 /// Prints a configuration error the way every command does, returning the exit code.

@@ -178,17 +178,29 @@ fn child_specs(config: &ShopConfig, effective: &Path, args: &UpArgs) -> Vec<Chil
     let log = |name: &str| {
         (!args.attach_logs).then(|| config.data_dir.join("logs").join(format!("{name}.log")))
     };
+    // The child writes and rotates its own log file; `up` also points the child's output at
+    // it from the start, so that even a failure before logging is set up lands there.
+    let log_args = |file: &Option<PathBuf>| match file {
+        Some(path) => vec!["--log-file".to_owned(), path.display().to_string()],
+        None => Vec::new(),
+    };
     let base = vec!["--config".to_owned(), effective.display().to_string()];
     let mut specs = Vec::new();
     let mut otlp = config.otlp_endpoint.clone();
     if !args.no_console && otlp.is_empty() {
         otlp = format!("http://{}:{}", config.host, config.console.otlp_http_port);
+        let log_file = log("console");
         specs.push(ChildSpec {
             name: CONSOLE,
-            args: [vec!["console".to_owned()], base.clone()].concat(),
+            args: [
+                vec!["console".to_owned()],
+                base.clone(),
+                log_args(&log_file),
+            ]
+            .concat(),
             env: Vec::new(),
             ready_url: format!("http://{}:{}/health", config.host, config.console.ui_port),
-            log_file: log("console"),
+            log_file,
         });
     }
     for s in ServiceName::ALL {
@@ -196,16 +208,18 @@ fn child_specs(config: &ShopConfig, effective: &Path, args: &UpArgs) -> Vec<Chil
         if !otlp.is_empty() {
             env.push(("TRACEMART_OTLP_ENDPOINT".to_owned(), otlp.clone()));
         }
+        let log_file = log(s.as_str());
         specs.push(ChildSpec {
             name: s.as_str(),
             args: [
                 vec!["serve".to_owned(), s.as_str().to_owned()],
                 base.clone(),
+                log_args(&log_file),
             ]
             .concat(),
             env,
             ready_url: format!("{}/health/ready", config.url_of(s)),
-            log_file: log(s.as_str()),
+            log_file,
         });
     }
     specs

@@ -12,12 +12,18 @@
 //! dropped (the telemetry guard, at shutdown and on SIGTERM) everything buffered is written
 //! and later lines are written directly. A process killed with SIGKILL loses at most the last
 //! interval's lines.
+//!
+//! Writing to a log file instead ([`LogWriter::to_file`]), standard output and error are
+//! pointed at the file and the file is rotated by size between batches (see [`Rotation`]).
 
 use std::io::Write;
 use std::os::fd::AsFd;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+use super::rotation::{self, Follows, Rotation};
+use crate::config::LogFile;
 
 /// How long lines may wait before they are written: short enough for `tail -f` and tests
 /// that poll the file, long enough that a busy service writes many lines at once.
@@ -63,6 +69,8 @@ struct Output {
     sink: Box<dyn Write + Send>,
     /// Largest write that may hold more than one line.
     max_write: usize,
+    /// Set when writing to a log file that is rotated by size.
+    rotation: Option<Rotation>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -83,11 +91,35 @@ impl LogWriter {
         Self::new(Box::new(std::io::stdout()), max_write)
     }
 
+    /// A writer to `file`, rotated by size; this process's standard output and error are
+    /// pointed at it (and at each new file after a rotation).
+    pub(crate) fn to_file(file: &LogFile) -> std::io::Result<(LogWriter, LogWriterGuard)> {
+        rotation::redirect_std_streams(&file.path)?;
+        let rotation = Rotation::new(file, Follows::StdStreams);
+        Self::spawn(Box::new(std::io::stdout()), usize::MAX, Some(rotation))
+    }
+
+    /// As [`LogWriter::to_file`], but the standard streams stay where they are.
+    #[cfg(test)]
+    fn to_file_only(file: &LogFile) -> std::io::Result<(LogWriter, LogWriterGuard)> {
+        let sink = rotation::open_append(&file.path)?;
+        let rotation = Rotation::new(file, Follows::Sink);
+        Self::spawn(Box::new(sink), usize::MAX, Some(rotation))
+    }
+
     /// A writer to `sink`, in writes of at most `max_write` bytes unless a line is longer,
     /// and the guard that owns its thread.
     pub(crate) fn new(
         sink: Box<dyn Write + Send>,
         max_write: usize,
+    ) -> std::io::Result<(LogWriter, LogWriterGuard)> {
+        Self::spawn(sink, max_write, None)
+    }
+
+    fn spawn(
+        sink: Box<dyn Write + Send>,
+        max_write: usize,
+        rotation: Option<Rotation>,
     ) -> std::io::Result<(LogWriter, LogWriterGuard)> {
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending {
@@ -100,6 +132,7 @@ impl LogWriter {
                 batch: Vec::with_capacity(16 * 1024),
                 sink,
                 max_write,
+                rotation,
             }),
         });
         let thread = {
@@ -183,6 +216,17 @@ impl Shared {
             rest = &rest[end..];
         }
         let _ = out.sink.flush();
+        if let Some(rotation) = &mut out.rotation
+            && let Err(e) = rotation.wrote(out.batch.len(), &mut out.sink)
+        {
+            // Lines keep going to the current file; the next attempt comes after another
+            // file's worth of them.
+            let _ = writeln!(
+                out.sink,
+                "cannot rotate the log file {}: {e}",
+                rotation.path().display()
+            );
+        }
         out.batch.clear();
         if out.batch.capacity() > HIGH_WATER {
             out.batch.shrink_to(16 * 1024);
@@ -261,6 +305,106 @@ mod tests {
         writer.write_line(b"one\n");
         guard.flush();
         assert_eq!(capture.0.lock().unwrap().0, b"one\n");
+    }
+
+    fn log_file(dir: &tempfile::TempDir, max_bytes: u64, keep: u32) -> LogFile {
+        LogFile {
+            path: dir.path().join("order.log"),
+            max_bytes,
+            keep,
+        }
+    }
+
+    fn read(path: impl AsRef<std::path::Path>) -> String {
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    #[test]
+    fn a_full_log_file_is_rotated_between_lines_and_only_the_newest_files_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = log_file(&dir, 1000, 2);
+        let (writer, guard) = LogWriter::to_file_only(&file).unwrap();
+        let lines: Vec<String> = (0..300)
+            .map(|i| format!("line {i:04} of the log\n"))
+            .collect();
+        for batch in lines.chunks(10) {
+            for line in batch {
+                writer.write_line(line.as_bytes());
+            }
+            guard.flush();
+        }
+        drop(guard);
+
+        let current = read(&file.path);
+        let newer = read(dir.path().join("order.log.1"));
+        let older = read(dir.path().join("order.log.2"));
+        assert!(!dir.path().join("order.log.3").exists());
+        // Each rotated file filled up to the limit, and by less than one batch beyond it.
+        let batch_bytes = lines[..10].concat().len();
+        for rotated in [&newer, &older] {
+            assert!(
+                rotated.len() >= 1000 && rotated.len() < 1000 + batch_bytes,
+                "{}",
+                rotated.len()
+            );
+        }
+        // Oldest to newest, the files hold the last lines, whole and in order.
+        let kept = older + &newer + &current;
+        assert!(lines.concat().ends_with(&kept));
+        assert!(
+            kept.starts_with("line "),
+            "a line was split: {:?}",
+            &kept[..30]
+        );
+        assert!(kept.ends_with(lines.last().unwrap()));
+    }
+
+    #[test]
+    fn what_a_log_file_held_before_counts_toward_its_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = log_file(&dir, 1000, 1);
+        let earlier = "x".repeat(989) + "\n";
+        std::fs::write(&file.path, &earlier).unwrap();
+        let (writer, guard) = LogWriter::to_file_only(&file).unwrap();
+
+        writer.write_line(b"the line that fills it\n");
+        guard.flush();
+        writer.write_line(b"the first line of the next file\n");
+        drop(guard);
+
+        let rotated = read(dir.path().join("order.log.1"));
+        assert_eq!(rotated, earlier + "the line that fills it\n");
+        assert_eq!(read(&file.path), "the first line of the next file\n");
+    }
+
+    #[test]
+    fn keeping_no_files_starts_a_fresh_file_when_the_current_one_is_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = log_file(&dir, 10, 0);
+        let (writer, guard) = LogWriter::to_file_only(&file).unwrap();
+
+        writer.write_line(b"first line, long enough\n");
+        guard.flush();
+        writer.write_line(b"second\n");
+        drop(guard);
+
+        assert_eq!(read(&file.path), "second\n");
+        assert!(!dir.path().join("order.log.1").exists());
+    }
+
+    #[test]
+    fn a_limit_of_zero_never_rotates() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = log_file(&dir, 0, 3);
+        let (writer, guard) = LogWriter::to_file_only(&file).unwrap();
+        for i in 0..100 {
+            writer.write_line(format!("line {i}\n").as_bytes());
+            guard.flush();
+        }
+        drop(guard);
+
+        assert_eq!(read(&file.path).lines().count(), 100);
+        assert!(!dir.path().join("order.log.1").exists());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 use tracemart_platform::ServiceName;
 
-use crate::helpers::{Shop, order_body};
+use crate::helpers::{DEADLINE, Options, Shop, order_body};
 use crate::traces::order_trace_complete;
 
 const SEED_FIELDS: [&str; 12] = [
@@ -152,4 +152,59 @@ async fn every_request_is_logged_once_with_its_extra_fields() {
     let raw = shop.log_lines(ServiceName::Order);
     let unique: HashSet<&String> = raw.iter().collect();
     assert_eq!(unique.len(), raw.len(), "a log line was written twice");
+}
+
+#[tokio::test]
+async fn a_full_log_file_is_rotated_and_only_the_newest_files_are_kept() {
+    const MAX_BYTES: u64 = 8192;
+    let mut shop = Shop::up_with(Options {
+        export: false,
+        env: vec![
+            ("TRACEMART_LOG_FILE_MAX_BYTES", MAX_BYTES.to_string()),
+            ("TRACEMART_LOG_FILES_KEPT", "2".into()),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let logs = shop.data.join("logs");
+    let file = |suffix: &str| logs.join(format!("user.log{suffix}"));
+
+    // Each request logs a line of a few hundred bytes: a few dozen fill the three files.
+    tracemart_testkit::eventually(DEADLINE, "user.log.2", || async {
+        for _ in 0..10 {
+            let answer = shop.get(ServiceName::User, "/users/7").await;
+            assert_eq!(answer.status, 200, "{}", answer.body);
+        }
+        file(".2").exists().then_some(())
+    })
+    .await;
+    for _ in 0..30 {
+        shop.get(ServiceName::User, "/users/7").await;
+    }
+    shop.stop().await;
+
+    assert!(!file(".3").exists(), "more files kept than asked for");
+    let mut kept = Vec::new();
+    // Oldest file first; every line whole (it parses).
+    for suffix in [".2", ".1", ""] {
+        let text = std::fs::read_to_string(file(suffix)).unwrap();
+        if !suffix.is_empty() {
+            let size = text.len() as u64;
+            // Rotation waits for the batch being written: at most 256 KiB of lines.
+            assert!(
+                (MAX_BYTES..MAX_BYTES + 260 * 1024).contains(&size),
+                "user.log{suffix}: {size} bytes"
+            );
+        }
+        for line in text.lines() {
+            let parsed: Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("user.log{suffix}: not a JSON line ({e}): {line}"));
+            kept.push(parsed);
+        }
+    }
+    // The service kept logging to the new file until it stopped.
+    assert_eq!(
+        kept.last().map(|l| l["message"].clone()),
+        Some(Value::from("Service stopped"))
+    );
 }
