@@ -1,6 +1,6 @@
 //! The traced client for calls to other services: a CLIENT span per call with W3C context and
-//! baggage injected, a bulkhead, a timeout, the seed's `external_api_calls_total`, and errors
-//! that say which service failed and how.
+//! baggage injected, a circuit breaker, a bulkhead, a timeout, the seed's
+//! `external_api_calls_total`, and errors that say which service failed and how.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,6 +12,8 @@ use tokio::sync::Semaphore;
 use tracemart_telemetry::Metrics;
 use tracing::Instrument;
 use tracing::field::Empty;
+
+use crate::breaker::{BreakerSettings, CircuitBreaker};
 
 /// Why a call to another service gave no usable answer.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +39,33 @@ pub enum CallError {
         service: &'static str,
         source: reqwest::Error,
     },
+    #[error("{service} is failing: its circuit breaker is open and the call was not sent")]
+    CircuitOpen { service: &'static str },
+}
+
+impl CallError {
+    /// Whether the request may have reached the service (and so may have had an effect).
+    pub fn may_have_reached_service(&self) -> bool {
+        !matches!(self, Self::Saturated { .. } | Self::CircuitOpen { .. })
+    }
+}
+
+/// Whether the circuit breaker may refuse a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gate {
+    Breaker,
+    Always,
+}
+
+/// How calls to one service are bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallPolicy {
+    /// Bounds each call, including its wait for a bulkhead slot.
+    pub timeout: Duration,
+    /// The bulkhead: calls in flight at most; a call beyond it waits for a slot.
+    pub max_in_flight: usize,
+    /// `None`: no circuit breaker.
+    pub breaker: Option<BreakerSettings>,
 }
 
 /// An answer: the status and, when the body parsed as `T`, the value.
@@ -56,28 +85,28 @@ pub struct ServiceClient {
     /// The bulkhead: one permit per call in flight, shared by the clones of this client.
     in_flight: Arc<Semaphore>,
     limit: usize,
+    /// Shared by the clones of this client, like the bulkhead.
+    breaker: CircuitBreaker,
     metrics: Metrics,
 }
 
 impl ServiceClient {
-    /// `limit`: calls in flight at most; a call beyond it waits for a slot, within `timeout`,
-    /// which also bounds the call itself.
     pub fn new(
         http: reqwest::Client,
         service: &'static str,
         base_url: String,
-        timeout: Duration,
-        limit: usize,
+        policy: CallPolicy,
         metrics: Metrics,
     ) -> Self {
-        let limit = limit.max(1);
+        let limit = policy.max_in_flight.max(1);
         Self {
             http,
             service,
             base_url,
-            timeout,
+            timeout: policy.timeout,
             in_flight: Arc::new(Semaphore::new(limit)),
             limit,
+            breaker: CircuitBreaker::new(policy.breaker, service, &metrics),
             metrics,
         }
     }
@@ -95,14 +124,38 @@ impl ServiceClient {
         self.service
     }
 
-    /// Sends one request. `route` is the callee's route template (a bounded metric label);
-    /// `path` the concrete path.
+    /// Sends one request, unless the circuit is open. `route` is the callee's route template
+    /// (a bounded metric label); `path` the concrete path.
     pub async fn call<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
         route: &'static str,
         path: &str,
         body: Option<&B>,
+    ) -> Result<Reply<T>, CallError> {
+        self.send(method, route, path, body, Gate::Breaker).await
+    }
+
+    /// Sends a request that undoes what an earlier call may have done (a compensation), even
+    /// when the circuit is open: refusing it would leave that effect in place. It must be
+    /// idempotent. Its outcome still counts toward the circuit's state.
+    pub async fn call_to_compensate<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        route: &'static str,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<Reply<T>, CallError> {
+        self.send(method, route, path, body, Gate::Always).await
+    }
+
+    async fn send<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        route: &'static str,
+        path: &str,
+        body: Option<&B>,
+        gate: Gate,
     ) -> Result<Reply<T>, CallError> {
         let url = format!("{}{}", self.base_url, path);
         let span = tracing::info_span!(
@@ -124,6 +177,17 @@ impl ServiceClient {
             http.request.duration_ms = Empty,
             bulkhead.wait_ms = Empty,
         );
+        // Entered, so that a change of the breaker's state is recorded on this call's span.
+        if gate == Gate::Breaker && !span.in_scope(|| self.breaker.permits_call()) {
+            return Err(self.refused(
+                &span,
+                route,
+                "CircuitOpen",
+                CallError::CircuitOpen {
+                    service: self.service,
+                },
+            ));
+        }
         let start = Instant::now();
         // Without a free slot the wait is part of the call: recorded, and within its timeout.
         let _permit = match self.in_flight.try_acquire() {
@@ -136,7 +200,14 @@ impl ServiceClient {
                 match waited {
                     Ok(Ok(permit)) => permit,
                     // Timed out (the semaphore is never closed).
-                    _ => return Err(self.saturated(&span, route)),
+                    _ => {
+                        let err = CallError::Saturated {
+                            service: self.service,
+                            limit: self.limit,
+                            timeout: self.timeout,
+                        };
+                        return Err(self.refused(&span, route, "BulkheadFull", err));
+                    }
                 }
             }
         };
@@ -167,6 +238,19 @@ impl ServiceClient {
             "http.request.duration_ms",
             sent.elapsed().as_secs_f64() * 1000.0,
         );
+        let answered_soundly = match &outcome {
+            Ok((status, body)) => {
+                !status.is_server_error() && (body.is_ok() || !status.is_success())
+            }
+            Err(_) => false,
+        };
+        span.in_scope(|| {
+            if answered_soundly {
+                self.breaker.record_success();
+            } else {
+                self.breaker.record_failure();
+            }
+        });
         match outcome {
             Ok((status, body)) => {
                 span.record("http.response.status_code", status.as_u16());
@@ -217,15 +301,17 @@ impl ServiceClient {
         }
     }
 
-    /// A call that found no free slot within its timeout: counted and logged like a failed call.
-    fn saturated(&self, span: &tracing::Span, route: &'static str) -> CallError {
-        let err = CallError::Saturated {
-            service: self.service,
-            limit: self.limit,
-            timeout: self.timeout,
-        };
+    /// A call that was never sent (an open circuit, or no free slot within the timeout):
+    /// counted and logged like a failed call.
+    fn refused(
+        &self,
+        span: &tracing::Span,
+        route: &'static str,
+        kind: &'static str,
+        err: CallError,
+    ) -> CallError {
         self.metrics.external_call(self.service, route, 0);
-        tracemart_telemetry::record_error(span, "BulkheadFull", &err);
+        tracemart_telemetry::record_error(span, kind, &err);
         tracing::error!(service = self.service, endpoint = route, error = %err, "External API call failed");
         err
     }
@@ -252,8 +338,11 @@ mod tests {
             ServiceClient::http_pool(),
             "user-service",
             url,
-            Duration::from_millis(100),
-            2,
+            CallPolicy {
+                timeout: Duration::from_millis(100),
+                max_in_flight: 2,
+                breaker: None,
+            },
             Metrics::new("order-service"),
         );
         // Both slots are taken, as by two calls in flight.
@@ -280,5 +369,183 @@ mod tests {
         );
         assert!(start.elapsed() >= Duration::from_millis(100), "it waited");
         assert_eq!(accepted.load(Ordering::SeqCst), 0, "nothing was sent");
+    }
+
+    mod circuit_breaker {
+        use super::*;
+        use std::sync::atomic::AtomicU16;
+
+        const OPEN_FOR: Duration = Duration::from_millis(200);
+
+        /// A service that answers every request with the status in `status` and a JSON body;
+        /// returns its URL and the count of requests it received.
+        async fn answering(status: Arc<AtomicU16>) -> (String, Arc<AtomicUsize>) {
+            let received = Arc::new(AtomicUsize::new(0));
+            let counter = received.clone();
+            let router = axum::Router::new().fallback(move || {
+                let status = status.load(Ordering::SeqCst);
+                counter.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    let body = axum::Json(serde_json::json!({ "id": 1 }));
+                    (StatusCode::from_u16(status).unwrap(), body)
+                }
+            });
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+            (url, received)
+        }
+
+        /// A client whose circuit opens after three failures in a row, for [`OPEN_FOR`].
+        fn client(url: String, metrics: &Metrics) -> ServiceClient {
+            let policy = CallPolicy {
+                timeout: Duration::from_secs(5),
+                max_in_flight: 4,
+                breaker: Some(BreakerSettings {
+                    failure_threshold: 3,
+                    open_for: OPEN_FOR,
+                }),
+            };
+            ServiceClient::new(
+                ServiceClient::http_pool(),
+                "user-service",
+                url,
+                policy,
+                metrics.clone(),
+            )
+        }
+
+        async fn get(client: &ServiceClient) -> Result<StatusCode, CallError> {
+            let reply = client
+                .call::<(), serde_json::Value>(Method::GET, "/users/{user_id}", "/users/1", None)
+                .await?;
+            Ok(reply.status)
+        }
+
+        /// The `circuit_breaker_state` sample of user-service, as `/metrics` shows it.
+        fn gauge(metrics: &Metrics) -> String {
+            let text = metrics.render(false).unwrap();
+            let prefix = "circuit_breaker_state{target_service=\"user-service\"} ";
+            text.lines()
+                .find_map(|l| l.strip_prefix(prefix))
+                .unwrap_or_else(|| panic!("no {prefix} in:\n{text}"))
+                .to_owned()
+        }
+
+        /// Calls until `done` accepts an outcome, for at most ten times the open time.
+        async fn call_until(
+            client: &ServiceClient,
+            done: impl Fn(&Result<StatusCode, CallError>) -> bool,
+        ) {
+            let deadline = Instant::now() + 10 * OPEN_FOR;
+            loop {
+                let outcome = get(client).await;
+                if done(&outcome) {
+                    return;
+                }
+                assert!(Instant::now() < deadline, "still {outcome:?}");
+                tokio::time::sleep(OPEN_FOR / 20).await;
+            }
+        }
+
+        async fn open_circuit() -> (ServiceClient, Metrics, Arc<AtomicU16>, Arc<AtomicUsize>) {
+            let status = Arc::new(AtomicU16::new(500));
+            let (url, received) = answering(status.clone()).await;
+            let metrics = Metrics::new("order-service");
+            let client = client(url, &metrics);
+            assert_eq!(gauge(&metrics), "0");
+            for _ in 0..3 {
+                assert_eq!(
+                    get(&client).await.unwrap(),
+                    StatusCode::INTERNAL_SERVER_ERROR
+                );
+            }
+            (client, metrics, status, received)
+        }
+
+        #[tokio::test]
+        async fn three_failed_calls_in_a_row_open_the_circuit_and_later_calls_are_not_sent() {
+            let (client, metrics, _status, received) = open_circuit().await;
+
+            let refused = get(&client).await.expect_err("refused");
+
+            assert!(
+                matches!(refused, CallError::CircuitOpen { .. }),
+                "{refused}"
+            );
+            assert!(!refused.may_have_reached_service());
+            assert_eq!(
+                refused.to_string(),
+                "user-service is failing: its circuit breaker is open and the call was not sent"
+            );
+            assert_eq!(
+                received.load(Ordering::SeqCst),
+                3,
+                "the refused call was sent"
+            );
+            assert_eq!(gauge(&metrics), "1");
+        }
+
+        #[tokio::test]
+        async fn once_the_open_time_is_over_a_successful_trial_call_closes_the_circuit() {
+            let (client, metrics, status, received) = open_circuit().await;
+            status.store(200, Ordering::SeqCst);
+
+            call_until(&client, |o| matches!(o, Ok(StatusCode::OK))).await;
+
+            assert_eq!(gauge(&metrics), "0");
+            assert_eq!(received.load(Ordering::SeqCst), 4, "one trial call");
+            assert_eq!(get(&client).await.unwrap(), StatusCode::OK);
+        }
+
+        #[tokio::test]
+        async fn a_failed_trial_call_opens_the_circuit_again() {
+            let (client, metrics, _status, received) = open_circuit().await;
+
+            call_until(&client, |o| {
+                matches!(o, Ok(StatusCode::INTERNAL_SERVER_ERROR))
+            })
+            .await;
+
+            assert_eq!(received.load(Ordering::SeqCst), 4);
+            assert!(matches!(
+                get(&client).await,
+                Err(CallError::CircuitOpen { .. })
+            ));
+            assert_eq!(gauge(&metrics), "1");
+        }
+
+        #[tokio::test]
+        async fn a_compensation_goes_through_an_open_circuit() {
+            let (client, _metrics, _status, received) = open_circuit().await;
+
+            let reply = client
+                .call_to_compensate::<(), serde_json::Value>(
+                    Method::POST,
+                    "/inventory/reservations/{reservation_id}/release",
+                    "/inventory/reservations/r-1/release",
+                    None,
+                )
+                .await
+                .unwrap();
+
+            assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(received.load(Ordering::SeqCst), 4, "it was sent");
+        }
+
+        #[tokio::test]
+        async fn answers_below_500_never_open_the_circuit() {
+            let status = Arc::new(AtomicU16::new(404));
+            let (url, received) = answering(status).await;
+            let metrics = Metrics::new("order-service");
+            let client = client(url, &metrics);
+
+            for _ in 0..10 {
+                assert_eq!(get(&client).await.unwrap(), StatusCode::NOT_FOUND);
+            }
+
+            assert_eq!(received.load(Ordering::SeqCst), 10);
+            assert_eq!(gauge(&metrics), "0");
+        }
     }
 }

@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::breaker::BreakerSettings;
+use crate::client::CallPolicy;
+
 /// Products in the demo catalogue (ids 1..=100); inventory stocks the same ids.
 pub const DEMO_PRODUCTS: i64 = 100;
 
@@ -129,6 +132,11 @@ pub struct ShopConfig {
     /// Bulkhead: calls in flight to each other service at most; further calls wait for a slot
     /// (within their timeout), so a slow service cannot take every connection and thread.
     pub downstream_concurrency: usize,
+    /// Circuit breaker: this many failed calls in a row to a service (no answer, or a 5xx)
+    /// open its circuit; 0 turns the breaker off.
+    pub circuit_failure_threshold: u32,
+    /// How long an open circuit refuses calls before trial calls go through, in milliseconds.
+    pub circuit_open_ms: u64,
     /// Initial stock of each demo product.
     pub demo_stock: i64,
     /// Payments above this amount (in currency units) are declined.
@@ -158,6 +166,8 @@ impl Default for ShopConfig {
             log_files_kept: 3,
             downstream_timeout_ms: 10_000,
             downstream_concurrency: 32,
+            circuit_failure_threshold: 5,
+            circuit_open_ms: 5_000,
             demo_stock: 1_000_000,
             payment_decline_over: 10_000.0,
             otlp_endpoint: String::new(),
@@ -247,6 +257,10 @@ impl ShopConfig {
                 "LOG_FILES_KEPT" => self.log_files_kept = parse_var(key, value)?,
                 "DOWNSTREAM_TIMEOUT_MS" => self.downstream_timeout_ms = parse_var(key, value)?,
                 "DOWNSTREAM_CONCURRENCY" => self.downstream_concurrency = parse_var(key, value)?,
+                "CIRCUIT_FAILURE_THRESHOLD" => {
+                    self.circuit_failure_threshold = parse_var(key, value)?
+                }
+                "CIRCUIT_OPEN_MS" => self.circuit_open_ms = parse_var(key, value)?,
                 "DEMO_STOCK" => self.demo_stock = parse_var(key, value)?,
                 "PAYMENT_DECLINE_OVER" => self.payment_decline_over = parse_var(key, value)?,
                 "OTLP_ENDPOINT" => self.otlp_endpoint = value.clone(),
@@ -296,6 +310,13 @@ impl ShopConfig {
         }
         if self.downstream_concurrency == 0 {
             return bad("downstream_concurrency", "0".into(), "must be at least 1");
+        }
+        if self.circuit_failure_threshold > 0 && self.circuit_open_ms == 0 {
+            return bad(
+                "circuit_open_ms",
+                "0".into(),
+                "must be at least 1 while the circuit breaker is on",
+            );
         }
         if !(self.payment_decline_over.is_finite() && self.payment_decline_over >= 0.0) {
             return bad(
@@ -351,6 +372,18 @@ impl ShopConfig {
         Duration::from_millis(self.downstream_timeout_ms)
     }
 
+    /// How every call to another service is bounded: timeout, bulkhead, circuit breaker.
+    pub fn call_policy(&self) -> CallPolicy {
+        CallPolicy {
+            timeout: self.downstream_timeout(),
+            max_in_flight: self.downstream_concurrency,
+            breaker: (self.circuit_failure_threshold > 0).then(|| BreakerSettings {
+                failure_threshold: self.circuit_failure_threshold,
+                open_for: Duration::from_millis(self.circuit_open_ms),
+            }),
+        }
+    }
+
     /// SQLite file of a service.
     pub fn database_path(&self, s: ServiceName) -> PathBuf {
         self.data_dir.join(format!("{}.db", s.as_str()))
@@ -378,6 +411,42 @@ mod tests {
         assert_eq!(c.order.port, 9000);
         assert_eq!(c.url_of(ServiceName::User), "http://users:80");
         assert_eq!(c.url_of(ServiceName::Order), "http://127.0.0.1:9000");
+    }
+
+    #[test]
+    fn the_circuit_breaker_and_log_rotation_are_set_from_the_environment() {
+        let mut c = ShopConfig::default();
+        let vars = [
+            ("TRACEMART_CIRCUIT_FAILURE_THRESHOLD", "0"),
+            ("TRACEMART_CIRCUIT_OPEN_MS", "250"),
+            ("TRACEMART_LOG_FILE_MAX_BYTES", "1048576"),
+            ("TRACEMART_LOG_FILES_KEPT", "1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        assert!(c.apply_env(&vars).is_ok());
+        assert_eq!(
+            c.call_policy().breaker,
+            None,
+            "a threshold of 0 turns it off"
+        );
+        assert_eq!((c.log_file_max_bytes, c.log_files_kept), (1 << 20, 1));
+        c.circuit_failure_threshold = 3;
+        assert_eq!(
+            c.call_policy().breaker,
+            Some(BreakerSettings {
+                failure_threshold: 3,
+                open_for: Duration::from_millis(250),
+            })
+        );
+        c.circuit_open_ms = 0;
+        let err = c
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("circuit_open_ms"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What makes a crate a tracemart service: configuration, the HTTP server stack with health,
 //! readiness and metrics, the JSON error body, the traced downstream client and the database.
 
+mod breaker;
 pub mod client;
 pub mod config;
 pub mod db;
@@ -9,7 +10,8 @@ pub mod http;
 pub mod json;
 pub mod runtime;
 
-pub use client::{CallError, ServiceClient};
+pub use breaker::BreakerSettings;
+pub use client::{CallError, CallPolicy, ServiceClient};
 pub use config::{ConfigError, ServiceName, ShopConfig};
 pub use db::{Database, DbError};
 pub use error::{ApiError, parse_id, parse_query_int};

@@ -20,7 +20,8 @@ pub use config::{
 pub use export_queue::spans_dropped;
 pub use init::{TelemetryError, TelemetryGuard, init};
 pub use metrics::{
-    HttpObservation, Metrics, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, UserSegment,
+    CircuitState, HttpObservation, Metrics, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE,
+    UserSegment,
 };
 pub use server::{UNMATCHED_ROUTE, current_request_id, trace_http};
 pub use spans::{current_trace_id, inject_context, record_error, record_event, with_baggage};

@@ -9,6 +9,7 @@ use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEn
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::exemplar::HistogramWithExemplars;
 use prometheus_client::metrics::family::{Family, MetricConstructor};
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::names::metric;
@@ -100,6 +101,11 @@ struct ExternalCallLabels {
     result: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CircuitLabels {
+    target_service: &'static str,
+}
+
 #[derive(Clone)]
 struct Buckets(&'static [f64]);
 
@@ -135,6 +141,15 @@ struct Inner {
     http_duration: Histograms<HttpLabels>,
     db_duration: Histograms<DbLabels>,
     external_calls: Family<ExternalCallLabels, Counter>,
+    circuit_states: Family<CircuitLabels, Gauge>,
+}
+
+/// A downstream service's circuit breaker state, as the `circuit_breaker_state` gauge shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CircuitState {
+    Closed = 0,
+    Open = 1,
+    HalfOpen = 2,
 }
 
 /// Result of an HTTP exchange as the RED metrics see it.
@@ -160,6 +175,7 @@ impl Metrics {
         let http_duration = Histograms::new_with_constructor(Buckets(LATENCY_BUCKETS));
         let db_duration = Histograms::new_with_constructor(Buckets(LATENCY_BUCKETS));
         let external_calls = Family::<ExternalCallLabels, Counter>::default();
+        let circuit_states = Family::<CircuitLabels, Gauge>::default();
         registry.register(
             metric::ORDERS_CREATED,
             "Total number of orders created",
@@ -195,6 +211,11 @@ impl Metrics {
             "External API calls made",
             external_calls.clone(),
         );
+        registry.register(
+            metric::CIRCUIT_BREAKER_STATE,
+            "Circuit breaker of calls to a service: 0 closed, 1 open (calls refused), 2 half-open (trial calls)",
+            circuit_states.clone(),
+        );
         registry.register_collector(Box::new(ProcessCollector));
         Self {
             inner: Arc::new(Inner {
@@ -207,6 +228,7 @@ impl Metrics {
                 http_duration,
                 db_duration,
                 external_calls,
+                circuit_states,
             }),
         }
     }
@@ -303,6 +325,14 @@ impl Metrics {
                 },
             })
             .inc();
+    }
+
+    /// The state of the circuit breaker in front of `target_service`.
+    pub fn circuit_state(&self, target_service: &'static str, state: CircuitState) {
+        self.inner
+            .circuit_states
+            .get_or_create(&CircuitLabels { target_service })
+            .set(state as i64);
     }
 
     /// Renders the registry: OpenMetrics (with exemplars) or classic Prometheus text.

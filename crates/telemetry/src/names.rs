@@ -20,6 +20,10 @@ pub mod event {
     pub const ORDER_FAILED: &str = "주문 생성 실패";
     pub const ITEM_CALCULATED: &str = "item_calculated";
     pub const ORDER_RECORD_WRITTEN: &str = "order_record_written";
+    /// On the CLIENT span of the call that changed its circuit breaker's state.
+    pub const CIRCUIT_OPENED: &str = "circuit_breaker.opened";
+    pub const CIRCUIT_HALF_OPENED: &str = "circuit_breaker.half_opened";
+    pub const CIRCUIT_CLOSED: &str = "circuit_breaker.closed";
 }
 
 /// Baggage keys set by the order service and logged downstream.
@@ -37,6 +41,7 @@ pub mod metric {
     pub const HTTP_REQUEST_DURATION_SECONDS: &str = "http_request_duration_seconds";
     pub const DATABASE_QUERY_DURATION_SECONDS: &str = "database_query_duration_seconds";
     pub const EXTERNAL_API_CALLS: &str = "external_api_calls";
+    pub const CIRCUIT_BREAKER_STATE: &str = "circuit_breaker_state";
 }
 
 /// Response headers that tie an answer to its trace.

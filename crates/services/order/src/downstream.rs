@@ -107,7 +107,7 @@ impl Downstream {
         let path = format!("/inventory/reservations/{reservation_id}/release");
         let result = self
             .inventory
-            .call::<(), serde_json::Value>(
+            .call_to_compensate::<(), serde_json::Value>(
                 Method::POST,
                 "/inventory/reservations/{reservation_id}/release",
                 &path,

@@ -233,6 +233,7 @@ impl OrderFlow {
                     Span::current().record("reservation.expires_at", r.expires_at.as_str());
                     Ok(r)
                 }
+                Err(OrderError::Call(e)) if !e.may_have_reached_service() => Err(e.into()),
                 Err(e @ (OrderError::Call(_) | OrderError::Downstream { .. })) => {
                     // The reservation may have been made even though we got no answer.
                     self.downstream.release(&reservation_id).await;

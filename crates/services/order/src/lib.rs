@@ -33,8 +33,7 @@ pub async fn run(
             http.clone(),
             s.service_name(),
             config.url_of(s),
-            config.downstream_timeout(),
-            config.downstream_concurrency,
+            config.call_policy(),
             rt.metrics.clone(),
         )
     };

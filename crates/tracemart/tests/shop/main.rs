@@ -1,6 +1,7 @@
 //! The shop's behaviour through its HTTP API: real services on loopback, real SQLite.
 #![allow(clippy::unwrap_used, unreachable_pub)]
 
+mod circuit;
 mod concurrency;
 mod downstream;
 mod helpers;

@@ -145,14 +145,7 @@ async fn each_failure_path_marks_the_right_spans_error() {
     let order = shop
         .extra_order_service(&[("TRACEMART_INVENTORY_URL", dead)])
         .await;
-    let resp = shop
-        .http
-        .post(format!("{order}/orders"))
-        .json(&order_body(7, &[(1, 1)]))
-        .send()
-        .await
-        .unwrap();
-    let answer = Answer::of(resp).await;
+    let answer = shop.post_order_at(&order, &order_body(7, &[(1, 1)])).await;
     let case = Case {
         name: "inventory down",
         body: Value::Null,

@@ -244,6 +244,18 @@ impl Shop {
         self.post_order_with(body, &[]).await
     }
 
+    /// `POST /orders` to another order service (see [`Shop::extra_order_service`]).
+    pub async fn post_order_at(&self, order_url: &str, body: &Value) -> Answer {
+        let resp = self
+            .http
+            .post(format!("{order_url}/orders"))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        Answer::of(resp).await
+    }
+
     /// `POST /orders` with extra headers.
     pub async fn post_order_with(&self, body: &Value, headers: &[(&str, &str)]) -> Answer {
         let mut req = self

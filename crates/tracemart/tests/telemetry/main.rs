@@ -3,6 +3,7 @@
 //! DESIGN.md's telemetry contract and each of the seed's telemetry defects, checked.
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub, dead_code)]
 
+mod circuit;
 mod collector_down;
 mod cross_language;
 mod failures;

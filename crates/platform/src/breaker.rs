@@ -1,0 +1,123 @@
+//! The circuit breaker in front of each downstream service. After `failure_threshold` failed
+//! calls in a row (no answer, or a 5xx) the circuit opens: calls are refused at once, without
+//! waiting for a timeout or holding a connection, so a failing service costs its callers
+//! nothing. After `open_for`, trial calls go through; the first success closes the circuit, a
+//! failure opens it again. Every change of state sets the `circuit_breaker_state` gauge, is an
+//! event on the span of the call that caused it, and is logged.
+
+use std::time::Duration;
+
+use failsafe::backoff::{self, Constant};
+use failsafe::failure_policy::{self, ConsecutiveFailures};
+use failsafe::{Instrument, StateMachine};
+use opentelemetry::KeyValue;
+use tracemart_telemetry::names::event;
+use tracemart_telemetry::{CircuitState, Metrics};
+
+/// When a circuit opens and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerSettings {
+    /// Failed calls in a row that open the circuit.
+    pub failure_threshold: u32,
+    /// How long an open circuit refuses calls before it lets trial calls through.
+    pub open_for: Duration,
+}
+
+type Machine = StateMachine<ConsecutiveFailures<Constant>, StateReporter>;
+
+/// One downstream service's breaker; clones share its state. Without settings it lets every
+/// call through.
+#[derive(Clone)]
+pub(crate) struct CircuitBreaker {
+    machine: Option<Machine>,
+}
+
+impl CircuitBreaker {
+    pub(crate) fn new(
+        settings: Option<BreakerSettings>,
+        service: &'static str,
+        metrics: &Metrics,
+    ) -> Self {
+        metrics.circuit_state(service, CircuitState::Closed);
+        let machine = settings.map(|s| {
+            // A constant open time: what an operator configured is what they see.
+            let policy = failure_policy::consecutive_failures(
+                s.failure_threshold,
+                backoff::constant(s.open_for),
+            );
+            let reporter = StateReporter {
+                service,
+                metrics: metrics.clone(),
+            };
+            StateMachine::new(policy, reporter)
+        });
+        Self { machine }
+    }
+
+    /// Whether a call may go out now; an open circuit whose time is up lets it through as a
+    /// trial.
+    pub(crate) fn permits_call(&self) -> bool {
+        self.machine.as_ref().is_none_or(Machine::is_call_permitted)
+    }
+
+    /// The service answered (any status below 500).
+    pub(crate) fn record_success(&self) {
+        if let Some(machine) = &self.machine {
+            machine.on_success();
+        }
+    }
+
+    /// The service gave no answer, a 5xx, or a body it should not have sent.
+    pub(crate) fn record_failure(&self) {
+        if let Some(machine) = &self.machine {
+            machine.on_error();
+        }
+    }
+}
+
+/// Turns state changes into the gauge, an event on the current span (the call that caused the
+/// change) and a log line.
+struct StateReporter {
+    service: &'static str,
+    metrics: Metrics,
+}
+
+impl StateReporter {
+    fn report(&self, state: CircuitState, event: &'static str) {
+        self.metrics.circuit_state(self.service, state);
+        tracemart_telemetry::record_event(
+            &tracing::Span::current(),
+            event,
+            vec![KeyValue::new("target_service", self.service)],
+        );
+    }
+}
+
+impl Instrument for StateReporter {
+    // Refused calls are counted by the caller, which knows their route.
+    fn on_call_rejected(&self) {}
+
+    fn on_open(&self) {
+        self.report(CircuitState::Open, event::CIRCUIT_OPENED);
+        tracing::warn!(
+            target_service = self.service,
+            "Circuit breaker opened: calls are refused until a trial call succeeds"
+        );
+    }
+
+    fn on_half_open(&self) {
+        self.report(CircuitState::HalfOpen, event::CIRCUIT_HALF_OPENED);
+        tracing::info!(
+            target_service = self.service,
+            "Circuit breaker half-open: letting trial calls through"
+        );
+    }
+
+    fn on_closed(&self) {
+        self.report(CircuitState::Closed, event::CIRCUIT_CLOSED);
+        tracing::info!(
+            target_service = self.service,
+            "Circuit breaker closed: calls go through again"
+        );
+    }
+}

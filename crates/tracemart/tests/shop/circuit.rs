@@ -1,0 +1,106 @@
+//! The circuit breaker in front of inventory: a failing inventory makes orders fail fast
+//! without calls, reading orders and browsing products keep working, and the circuit closes
+//! again once inventory is back.
+
+use std::time::Duration;
+
+use tracemart_platform::ServiceName;
+
+use crate::helpers::{Shop, order_body};
+
+const INVENTORY_CIRCUIT: &str = "circuit_breaker_state{target_service=\"inventory-service\"} ";
+
+/// The order service's `circuit_breaker_state` sample for inventory.
+async fn inventory_circuit(shop: &Shop) -> String {
+    let url = format!("{}/metrics", shop.url(ServiceName::Order));
+    let text = shop
+        .http
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(INVENTORY_CIRCUIT))
+        .unwrap_or_else(|| panic!("no {INVENTORY_CIRCUIT} in:\n{text}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_stopped_inventory_opens_its_circuit_and_orders_then_fail_without_calling_it() {
+    let mut shop = Shop::start(|c| {
+        c.circuit_failure_threshold = 3;
+        c.circuit_open_ms = 60_000;
+    })
+    .await;
+    let (status, placed) = shop.post_order(&order_body(5, &[(1, 1)])).await;
+    assert_eq!(status, 201, "{placed}");
+    assert_eq!(inventory_circuit(&shop).await, "0");
+    shop.stop(ServiceName::Inventory).await;
+
+    // Each of the first two orders fails twice: the reservation, then its compensation.
+    for _ in 0..2 {
+        let (status, body) = shop.post_order(&order_body(5, &[(1, 1)])).await;
+        assert_eq!(status, 503, "{body}");
+        assert!(
+            body["error"].as_str().unwrap().contains("unreachable"),
+            "{body}"
+        );
+    }
+    let (status, body) = shop.post_order(&order_body(5, &[(1, 1)])).await;
+
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("inventory-service is failing: its circuit breaker is open"),
+        "{body}"
+    );
+    assert_eq!(inventory_circuit(&shop).await, "1");
+    // Reading orders and browsing products do not need inventory.
+    let id = placed["order_id"].as_str().unwrap();
+    assert_eq!(
+        shop.get(ServiceName::Order, &format!("/orders/{id}"))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        shop.get(ServiceName::Product, "/products?limit=5").await.0,
+        200
+    );
+    // Only the first order was kept, and only its reservation is held.
+    shop.restart(ServiceName::Inventory).await;
+    assert_eq!(shop.reservations_in("held").await, 1);
+    assert_eq!(shop.order_count().await, 1);
+}
+
+#[tokio::test]
+async fn once_inventory_is_back_the_circuit_closes_and_orders_succeed_again() {
+    let mut shop = Shop::start(|c| {
+        c.circuit_failure_threshold = 2;
+        c.circuit_open_ms = 200;
+    })
+    .await;
+    shop.stop(ServiceName::Inventory).await;
+    let (status, body) = shop.post_order(&order_body(5, &[(1, 1)])).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(inventory_circuit(&shop).await, "1");
+
+    shop.restart(ServiceName::Inventory).await;
+    let placed = tracemart_testkit::eventually(
+        Duration::from_secs(10),
+        "an order once inventory is back",
+        || async {
+            let (status, body) = shop.post_order(&order_body(5, &[(1, 1)])).await;
+            (status == 201).then_some(body)
+        },
+    )
+    .await;
+
+    assert_eq!(placed["status"], "created", "{placed}");
+    assert_eq!(inventory_circuit(&shop).await, "0");
+}
