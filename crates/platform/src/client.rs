@@ -1,6 +1,6 @@
-//! The traced client for calls to other services: a CLIENT span per call with W3C context and
-//! baggage injected, a circuit breaker, a bulkhead, a timeout, the seed's
-//! `external_api_calls_total`, and errors that say which service failed and how.
+//! The traced client for calls to other services: a CLIENT span per request with W3C context
+//! and baggage injected, retries of idempotent calls, a circuit breaker, a bulkhead, a timeout,
+//! the seed's `external_api_calls_total`, and errors that say which service failed and how.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,20 +33,33 @@ pub enum CallError {
         service: &'static str,
         limit: usize,
         timeout: Duration,
+        /// Earlier attempts of this call, which were sent.
+        sent_before: u32,
     },
     #[error("{service} answered an unreadable body: {source}")]
     Body {
         service: &'static str,
         source: reqwest::Error,
     },
-    #[error("{service} is failing: its circuit breaker is open and the call was not sent")]
-    CircuitOpen { service: &'static str },
+    #[error("{service} is failing: its circuit breaker is open and the call was not sent{}",
+        if *sent_before > 0 { " again" } else { "" })]
+    CircuitOpen {
+        service: &'static str,
+        /// Earlier attempts of this call, which were sent.
+        sent_before: u32,
+    },
 }
 
 impl CallError {
-    /// Whether the request may have reached the service (and so may have had an effect).
+    /// Whether the request may have reached the service (and so may have had an effect): a
+    /// call refused at its first attempt never did.
     pub fn may_have_reached_service(&self) -> bool {
-        !matches!(self, Self::Saturated { .. } | Self::CircuitOpen { .. })
+        match self {
+            Self::Saturated { sent_before, .. } | Self::CircuitOpen { sent_before, .. } => {
+                *sent_before > 0
+            }
+            _ => true,
+        }
     }
 }
 
@@ -55,6 +68,18 @@ impl CallError {
 enum Gate {
     Breaker,
     Always,
+}
+
+/// One attempt of a call.
+struct Request<'a> {
+    method: Method,
+    route: &'static str,
+    path: &'a str,
+    gate: Gate,
+    /// Shared by every attempt of the call.
+    deadline: Instant,
+    /// How many times this call's request was sent before (`http.request.resend_count`).
+    sent_before: u32,
 }
 
 /// How calls to one service are bounded.
@@ -66,6 +91,9 @@ pub struct CallPolicy {
     pub max_in_flight: usize,
     /// `None`: no circuit breaker.
     pub breaker: Option<BreakerSettings>,
+    /// Idempotent calls that found no connection or got a 502/503/504 are tried again up to
+    /// this many times, within `timeout`.
+    pub retries: u32,
 }
 
 /// An answer: the status and, when the body parsed as `T`, the value.
@@ -87,6 +115,7 @@ pub struct ServiceClient {
     limit: usize,
     /// Shared by the clones of this client, like the bulkhead.
     breaker: CircuitBreaker,
+    retries: u32,
     metrics: Metrics,
 }
 
@@ -107,6 +136,7 @@ impl ServiceClient {
             in_flight: Arc::new(Semaphore::new(limit)),
             limit,
             breaker: CircuitBreaker::new(policy.breaker, service, &metrics),
+            retries: policy.retries,
             metrics,
         }
     }
@@ -124,8 +154,9 @@ impl ServiceClient {
         self.service
     }
 
-    /// Sends one request, unless the circuit is open. `route` is the callee's route template
-    /// (a bounded metric label); `path` the concrete path.
+    /// Sends a request, unless the circuit is open; retried if its method is idempotent.
+    /// `route` is the callee's route template (a bounded metric label); `path` the concrete
+    /// path.
     pub async fn call<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
@@ -133,12 +164,27 @@ impl ServiceClient {
         path: &str,
         body: Option<&B>,
     ) -> Result<Reply<T>, CallError> {
-        self.send(method, route, path, body, Gate::Breaker).await
+        let retried = method.is_idempotent();
+        self.send(method, route, path, body, Gate::Breaker, retried)
+            .await
+    }
+
+    /// As [`ServiceClient::call`], for a request whose method is not idempotent but whose
+    /// effect is (the callee only reads, or deduplicates by an id in the request): retried.
+    pub async fn call_idempotent<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        route: &'static str,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<Reply<T>, CallError> {
+        self.send(method, route, path, body, Gate::Breaker, true)
+            .await
     }
 
     /// Sends a request that undoes what an earlier call may have done (a compensation), even
     /// when the circuit is open: refusing it would leave that effect in place. It must be
-    /// idempotent. Its outcome still counts toward the circuit's state.
+    /// idempotent, and is retried. Its outcome still counts toward the circuit's state.
     pub async fn call_to_compensate<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
@@ -146,9 +192,11 @@ impl ServiceClient {
         path: &str,
         body: Option<&B>,
     ) -> Result<Reply<T>, CallError> {
-        self.send(method, route, path, body, Gate::Always).await
+        self.send(method, route, path, body, Gate::Always, true)
+            .await
     }
 
+    /// The whole call: its attempts share one deadline.
     async fn send<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
@@ -156,7 +204,41 @@ impl ServiceClient {
         path: &str,
         body: Option<&B>,
         gate: Gate,
+        retried: bool,
     ) -> Result<Reply<T>, CallError> {
+        let deadline = Instant::now() + self.timeout;
+        let attempt = |sent_before| {
+            let request = Request {
+                method: method.clone(),
+                route,
+                path,
+                gate,
+                deadline,
+                sent_before,
+            };
+            self.attempt(request, body)
+        };
+        if retried && self.retries > 0 {
+            crate::retry::with_retries(self.service, self.retries, deadline, attempt).await
+        } else {
+            attempt(0).await
+        }
+    }
+
+    /// One request: a CLIENT span, the breaker, the bulkhead.
+    async fn attempt<B: Serialize, T: DeserializeOwned>(
+        &self,
+        request: Request<'_>,
+        body: Option<&B>,
+    ) -> Result<Reply<T>, CallError> {
+        let Request {
+            method,
+            route,
+            path,
+            gate,
+            deadline,
+            sent_before,
+        } = request;
         let url = format!("{}{}", self.base_url, path);
         let span = tracing::info_span!(
             target: "tracemart::client",
@@ -176,7 +258,11 @@ impl ServiceClient {
             http.status_code = Empty,
             http.request.duration_ms = Empty,
             bulkhead.wait_ms = Empty,
+            http.request.resend_count = Empty,
         );
+        if sent_before > 0 {
+            span.record("http.request.resend_count", sent_before);
+        }
         // Entered, so that a change of the breaker's state is recorded on this call's span.
         if gate == Gate::Breaker && !span.in_scope(|| self.breaker.permits_call()) {
             return Err(self.refused(
@@ -185,6 +271,7 @@ impl ServiceClient {
                 "CircuitOpen",
                 CallError::CircuitOpen {
                     service: self.service,
+                    sent_before,
                 },
             ));
         }
@@ -193,7 +280,8 @@ impl ServiceClient {
         let _permit = match self.in_flight.try_acquire() {
             Ok(permit) => permit,
             Err(_) => {
-                let waited = tokio::time::timeout(self.timeout, self.in_flight.acquire())
+                let left = deadline.saturating_duration_since(Instant::now());
+                let waited = tokio::time::timeout(left, self.in_flight.acquire())
                     .instrument(span.clone())
                     .await;
                 span.record("bulkhead.wait_ms", start.elapsed().as_secs_f64() * 1000.0);
@@ -205,13 +293,14 @@ impl ServiceClient {
                             service: self.service,
                             limit: self.limit,
                             timeout: self.timeout,
+                            sent_before,
                         };
                         return Err(self.refused(&span, route, "BulkheadFull", err));
                     }
                 }
             }
         };
-        let remaining = self.timeout.saturating_sub(start.elapsed());
+        let remaining = deadline.saturating_duration_since(Instant::now());
         let mut req = self.http.request(method, &url).timeout(remaining);
         if let Some(b) = body {
             req = req.json(b);
@@ -342,6 +431,7 @@ mod tests {
                 timeout: Duration::from_millis(100),
                 max_in_flight: 2,
                 breaker: None,
+                retries: 2,
             },
             Metrics::new("order-service"),
         );
@@ -405,6 +495,7 @@ mod tests {
                     failure_threshold: 3,
                     open_for: OPEN_FOR,
                 }),
+                retries: 2,
             };
             ServiceClient::new(
                 ServiceClient::http_pool(),
@@ -546,6 +637,117 @@ mod tests {
 
             assert_eq!(received.load(Ordering::SeqCst), 10);
             assert_eq!(gauge(&metrics), "0");
+        }
+    }
+
+    mod retries {
+        use super::*;
+        use std::collections::VecDeque;
+        use std::sync::Mutex;
+
+        /// A service that answers with `statuses` in turn, then 200; returns its URL and the
+        /// count of requests it received.
+        async fn scripted(statuses: &[u16]) -> (String, Arc<AtomicUsize>) {
+            let script = Arc::new(Mutex::new(
+                statuses.iter().copied().collect::<VecDeque<_>>(),
+            ));
+            let received = Arc::new(AtomicUsize::new(0));
+            let counter = received.clone();
+            let router = axum::Router::new().fallback(move || {
+                let status = script.lock().unwrap().pop_front().unwrap_or(200);
+                counter.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    let body = axum::Json(serde_json::json!({ "id": 1 }));
+                    (StatusCode::from_u16(status).unwrap(), body)
+                }
+            });
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+            (url, received)
+        }
+
+        fn client(url: String) -> ServiceClient {
+            let policy = CallPolicy {
+                timeout: Duration::from_secs(5),
+                max_in_flight: 4,
+                breaker: None,
+                retries: 2,
+            };
+            let metrics = Metrics::new("order-service");
+            ServiceClient::new(
+                ServiceClient::http_pool(),
+                "product-service",
+                url,
+                policy,
+                metrics,
+            )
+        }
+
+        async fn get(client: &ServiceClient) -> StatusCode {
+            let reply = client
+                .call::<(), serde_json::Value>(Method::GET, "/products/{id}", "/products/1", None)
+                .await
+                .unwrap();
+            reply.status
+        }
+
+        async fn post(client: &ServiceClient, idempotent: bool) -> StatusCode {
+            let body = Some(&serde_json::json!({ "product_ids": [1] }));
+            let (route, path) = ("/products/batch", "/products/batch");
+            let reply = if idempotent {
+                client
+                    .call_idempotent::<_, serde_json::Value>(Method::POST, route, path, body)
+                    .await
+            } else {
+                client
+                    .call::<_, serde_json::Value>(Method::POST, route, path, body)
+                    .await
+            };
+            reply.unwrap().status
+        }
+
+        #[tokio::test]
+        async fn a_get_that_meets_503_and_502_is_tried_again_until_it_succeeds() {
+            let (url, received) = scripted(&[503, 502]).await;
+
+            assert_eq!(get(&client(url)).await, StatusCode::OK);
+
+            assert_eq!(received.load(Ordering::SeqCst), 3);
+        }
+
+        #[tokio::test]
+        async fn after_the_last_retry_the_last_answer_is_the_calls_answer() {
+            let (url, received) = scripted(&[503, 503, 504, 503]).await;
+
+            assert_eq!(get(&client(url)).await, StatusCode::GATEWAY_TIMEOUT);
+
+            assert_eq!(
+                received.load(Ordering::SeqCst),
+                3,
+                "one call and two retries"
+            );
+        }
+
+        #[tokio::test]
+        async fn a_500_is_an_answer_and_is_not_tried_again() {
+            let (url, received) = scripted(&[500]).await;
+
+            assert_eq!(get(&client(url)).await, StatusCode::INTERNAL_SERVER_ERROR);
+
+            assert_eq!(received.load(Ordering::SeqCst), 1);
+        }
+
+        #[tokio::test]
+        async fn a_post_is_tried_again_only_when_declared_idempotent() {
+            let (url, received) = scripted(&[503, 503]).await;
+            let client = client(url);
+
+            assert_eq!(post(&client, false).await, StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(received.load(Ordering::SeqCst), 1);
+
+            assert_eq!(post(&client, true).await, StatusCode::OK);
+            assert_eq!(received.load(Ordering::SeqCst), 3);
         }
     }
 }

@@ -132,6 +132,9 @@ pub struct ShopConfig {
     /// Bulkhead: calls in flight to each other service at most; further calls wait for a slot
     /// (within their timeout), so a slow service cannot take every connection and thread.
     pub downstream_concurrency: usize,
+    /// Idempotent calls that found no connection or got a 502/503/504 are tried again up to
+    /// this many times (with jittered exponential backoff from 50 ms), within their timeout.
+    pub downstream_retries: u32,
     /// Circuit breaker: this many failed calls in a row to a service (no answer, or a 5xx)
     /// open its circuit; 0 turns the breaker off.
     pub circuit_failure_threshold: u32,
@@ -166,6 +169,7 @@ impl Default for ShopConfig {
             log_files_kept: 3,
             downstream_timeout_ms: 10_000,
             downstream_concurrency: 32,
+            downstream_retries: 2,
             circuit_failure_threshold: 5,
             circuit_open_ms: 5_000,
             demo_stock: 1_000_000,
@@ -257,6 +261,7 @@ impl ShopConfig {
                 "LOG_FILES_KEPT" => self.log_files_kept = parse_var(key, value)?,
                 "DOWNSTREAM_TIMEOUT_MS" => self.downstream_timeout_ms = parse_var(key, value)?,
                 "DOWNSTREAM_CONCURRENCY" => self.downstream_concurrency = parse_var(key, value)?,
+                "DOWNSTREAM_RETRIES" => self.downstream_retries = parse_var(key, value)?,
                 "CIRCUIT_FAILURE_THRESHOLD" => {
                     self.circuit_failure_threshold = parse_var(key, value)?
                 }
@@ -381,6 +386,7 @@ impl ShopConfig {
                 failure_threshold: self.circuit_failure_threshold,
                 open_for: Duration::from_millis(self.circuit_open_ms),
             }),
+            retries: self.downstream_retries,
         }
     }
 

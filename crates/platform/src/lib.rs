@@ -8,6 +8,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod json;
+mod retry;
 pub mod runtime;
 
 pub use breaker::BreakerSettings;

@@ -46,9 +46,10 @@ impl Downstream {
 
     pub async fn products(&self, ids: Vec<i64>) -> Result<Vec<Product>, OrderError> {
         let req = ProductBatchRequest { product_ids: ids };
+        // A POST that only reads: safe to retry.
         let reply = self
             .products
-            .call::<_, Vec<Product>>(
+            .call_idempotent::<_, Vec<Product>>(
                 Method::POST,
                 "/products/batch",
                 "/products/batch",
@@ -73,9 +74,10 @@ impl Downstream {
             expires_in_minutes: RESERVATION_MINUTES,
             reservation_id: Some(reservation_id.to_owned()),
         };
+        // Replaying a reservation under its id holds the stock once: safe to retry.
         let reply = self
             .inventory
-            .call::<_, serde_json::Value>(
+            .call_idempotent::<_, serde_json::Value>(
                 Method::POST,
                 "/inventory/reserve",
                 "/inventory/reserve",

@@ -140,10 +140,14 @@ async fn each_failure_path_marks_the_right_spans_error() {
         check(&shop, case, &answer).await;
     }
 
-    // Downstream down: an order service (as `up` runs it) whose inventory is unreachable.
+    // Downstream down: an order service (as `up` runs it) whose inventory is unreachable,
+    // without retries (resilience.rs traces those).
     let dead = format!("http://127.0.0.1:{}", tracemart_testkit::free_port());
     let order = shop
-        .extra_order_service(&[("TRACEMART_INVENTORY_URL", dead)])
+        .extra_order_service(&[
+            ("TRACEMART_INVENTORY_URL", dead),
+            ("TRACEMART_DOWNSTREAM_RETRIES", "0".into()),
+        ])
         .await;
     let answer = shop.post_order_at(&order, &order_body(7, &[(1, 1)])).await;
     let case = Case {

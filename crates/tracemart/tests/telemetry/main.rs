@@ -3,7 +3,6 @@
 //! DESIGN.md's telemetry contract and each of the seed's telemetry defects, checked.
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub, dead_code)]
 
-mod circuit;
 mod collector_down;
 mod cross_language;
 mod failures;
@@ -13,6 +12,7 @@ mod metrics;
 mod otlp;
 mod prom;
 mod propagation;
+mod resilience;
 mod sdk_disabled;
 mod seed_defects;
 mod traces;

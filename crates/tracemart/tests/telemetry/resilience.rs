@@ -1,12 +1,51 @@
-//! The circuit breaker as traces show it: the call that opens a circuit carries the event on
-//! its CLIENT span, and a call refused by an open circuit is an ERROR span that was never sent.
+//! Retries and the circuit breaker as traces show them: each retry is a CLIENT span of its
+//! own with its resend count, the call that opens a circuit carries the event on its CLIENT
+//! span, and a call refused by an open circuit is an ERROR span that was never sent.
 
 use tracemart_telemetry::names::{event, span as step};
 
 use crate::helpers::{Shop, event_attr, order_body};
+use crate::otlp::SpanRecord;
 
 const RESERVE: &str = "POST /inventory/reserve";
 const RELEASE: &str = "POST /inventory/reservations/{reservation_id}/release";
+
+#[tokio::test]
+async fn a_reservation_that_finds_no_inventory_is_tried_three_times_each_a_client_span() {
+    let mut shop = Shop::up().await;
+    let dead = format!("http://127.0.0.1:{}", tracemart_testkit::free_port());
+    let order = shop
+        .extra_order_service(&[("TRACEMART_INVENTORY_URL", dead)])
+        .await;
+
+    let answer = shop.post_order_at(&order, &order_body(7, &[(1, 1)])).await;
+
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    let is_reserve = |s: &&SpanRecord| s.name() == RESERVE;
+    let t = shop
+        .receiver()
+        .trace(&answer.trace_id(), |t| {
+            t.has(step::CREATE_ORDER) && t.0.iter().filter(is_reserve).count() == 3
+        })
+        .await;
+    let mut attempts: Vec<_> = t.0.iter().filter(is_reserve).collect();
+    attempts.sort_by_key(|s| s.span.start_time_unix_nano);
+    let resends: Vec<Option<String>> = attempts
+        .iter()
+        .map(|s| s.attr("http.request.resend_count"))
+        .collect();
+    assert_eq!(resends, [None, Some("1".into()), Some("2".into())]);
+    let reserve_step = t.one(step::RESERVE_INVENTORY);
+    for attempt in &attempts {
+        assert!(attempt.is_error());
+        assert_eq!(attempt.parent(), Some(reserve_step.span_id()));
+        let exception = attempt.event("exception").expect("an exception event");
+        assert_eq!(
+            event_attr(exception, "exception.type").as_deref(),
+            Some("ConnectionError")
+        );
+    }
+}
 
 #[tokio::test]
 async fn the_call_that_opens_a_circuit_records_it_and_refused_calls_are_error_spans() {
@@ -17,6 +56,7 @@ async fn the_call_that_opens_a_circuit_records_it_and_refused_calls_are_error_sp
             ("TRACEMART_INVENTORY_URL", dead),
             ("TRACEMART_CIRCUIT_FAILURE_THRESHOLD", "2".into()),
             ("TRACEMART_CIRCUIT_OPEN_MS", "60000".into()),
+            ("TRACEMART_DOWNSTREAM_RETRIES", "0".into()),
         ])
         .await;
     let body = order_body(7, &[(1, 1)]);
