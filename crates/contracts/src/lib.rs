@@ -2,9 +2,10 @@
 //! on this crate, never on each other.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// `GET /users/{id}`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct User {
     pub id: i64,
     pub name: String,
@@ -13,7 +14,7 @@ pub struct User {
 }
 
 /// `POST /users`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct NewUser {
     pub name: String,
     pub email: String,
@@ -22,7 +23,7 @@ pub struct NewUser {
 }
 
 /// A catalogue entry; `price` in currency units, e.g. `19.99`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct Product {
     pub id: i64,
     pub name: String,
@@ -31,14 +32,24 @@ pub struct Product {
     pub currency: String,
 }
 
+/// `GET /products`: a page of the catalogue.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct ProductPage {
+    pub products: Vec<Product>,
+    /// Products matching the filter, over all pages.
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+}
+
 /// `POST /products/batch`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ProductBatchRequest {
     pub product_ids: Vec<i64>,
 }
 
 /// One line of a reservation or order.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct LineItem {
     pub product_id: i64,
     pub quantity: i64,
@@ -46,7 +57,7 @@ pub struct LineItem {
 
 /// `POST /inventory/reserve`. `reservation_id` lets the caller name the reservation so that
 /// it can release it even when the reply was lost.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ReserveRequest {
     pub items: Vec<LineItem>,
     pub expires_in_minutes: i64,
@@ -55,7 +66,7 @@ pub struct ReserveRequest {
 }
 
 /// The answer to a successful reservation.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct Reservation {
     pub reservation_id: String,
     pub expires_at: String,
@@ -64,8 +75,16 @@ pub struct Reservation {
     pub status: String,
 }
 
+/// The answer to a commit or a release of a reservation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct ReservationStatus {
+    pub reservation_id: String,
+    /// `committed` or `released`.
+    pub status: String,
+}
+
 /// `GET /inventory/{product_id}`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct StockLevel {
     pub product_id: i64,
     pub available: i64,
@@ -73,7 +92,7 @@ pub struct StockLevel {
 }
 
 /// `POST /payments`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PaymentRequest {
     pub order_id: String,
     pub user_id: i64,
@@ -82,7 +101,7 @@ pub struct PaymentRequest {
 }
 
 /// The outcome of a payment.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct Payment {
     pub payment_id: String,
     pub order_id: String,
@@ -96,7 +115,7 @@ pub struct Payment {
 }
 
 /// The error body every service answers with.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     pub error: String,
     pub code: String,

@@ -1,5 +1,5 @@
 //! The server stack every service shares: its routes plus `/health`, `/health/ready`,
-//! `/metrics`, a JSON 404, and the cross-cutting layers, composed once.
+//! `/metrics`, `/openapi.json`, a JSON 404, and the cross-cutting layers, composed once.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,10 +11,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use http::{HeaderMap, StatusCode, header};
+use serde::Serialize;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
+use tracemart_contracts::ErrorBody;
 use tracemart_telemetry::{Metrics, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE};
+use utoipa::openapi::OpenApi as OpenApiDocument;
+use utoipa::{OpenApi, ToSchema};
 
 use crate::config::ServiceName;
 use crate::error::ApiError;
@@ -34,6 +38,8 @@ pub struct ServiceApp {
     pub name: ServiceName,
     pub metrics: Metrics,
     pub ready: ReadyCheck,
+    /// The OpenAPI document of the service's own routes; the shared ones are added to it.
+    pub api: OpenApiDocument,
 }
 
 #[derive(Clone)]
@@ -41,20 +47,46 @@ struct Meta {
     name: ServiceName,
     metrics: Metrics,
     ready: ReadyCheck,
+    /// The whole OpenAPI document, rendered once.
+    api: Arc<str>,
+}
+
+/// The routes every service has, as OpenAPI describes them.
+#[derive(OpenApi)]
+#[openapi(
+    paths(health, ready, metrics, openapi_json),
+    components(schemas(ErrorBody))
+)]
+struct SharedRoutes;
+
+/// The service's document with the shared routes, named and versioned.
+fn document(name: ServiceName, mut api: OpenApiDocument) -> Arc<str> {
+    api.merge(SharedRoutes::openapi());
+    api.info.title = name.service_name().to_owned();
+    api.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    api.info.description = Some(format!(
+        "The {} of tracemart, an observable microservices shop.",
+        name.service_name()
+    ));
+    // Serialising a document of plain values cannot fail; an empty one would say so anyway.
+    api.to_pretty_json().unwrap_or_default().into()
 }
 
 impl ServiceApp {
-    /// Wraps `routes` with health, readiness, metrics, the 404 fallback and the layers.
+    /// Wraps `routes` with health, readiness, metrics, the OpenAPI document, the 404 fallback
+    /// and the layers.
     pub fn into_router(self, routes: Router) -> Router {
         let meta = Meta {
             name: self.name,
             metrics: self.metrics.clone(),
             ready: self.ready,
+            api: document(self.name, self.api),
         };
         let common = Router::new()
             .route("/health", get(health))
             .route("/health/ready", get(ready))
             .route("/metrics", get(metrics))
+            .route("/openapi.json", get(openapi_json))
             .with_state(meta);
         routes
             .merge(common)
@@ -83,34 +115,79 @@ impl ServiceApp {
     }
 }
 
-async fn health(State(meta): State<Meta>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({
-        "status": "healthy",
-        "service": meta.name.service_name(),
-        "version": env!("CARGO_PKG_VERSION"),
-        "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-    }))
+/// `GET /health`: the process is up (the seed's body).
+#[derive(Serialize, ToSchema)]
+struct Health {
+    /// Always `healthy`.
+    status: &'static str,
+    service: &'static str,
+    version: &'static str,
+    /// RFC 3339, milliseconds, UTC.
+    timestamp: String,
 }
 
+/// `GET /health/ready`: whether the service can do its work.
+#[derive(Serialize, ToSchema)]
+struct Readiness {
+    /// `ready` or `not_ready`.
+    status: &'static str,
+    service: &'static str,
+    /// What is not ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+/// Liveness.
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses((status = 200, description = "The process is up", body = Health)))]
+async fn health(State(meta): State<Meta>) -> Json<Health> {
+    Json(Health {
+        status: "healthy",
+        service: meta.name.service_name(),
+        version: env!("CARGO_PKG_VERSION"),
+        timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    })
+}
+
+/// Readiness: the service's database (and what else it needs) answers.
+#[utoipa::path(get, path = "/health/ready", tag = "operations", responses(
+    (status = 200, description = "Ready", body = Readiness),
+    (status = 503, description = "Not ready; `reason` says what", body = Readiness)))]
 async fn ready(State(meta): State<Meta>) -> Response {
+    let service = meta.name.service_name();
     match (meta.ready)().await {
-        Ok(()) => Json(serde_json::json!({
-            "status": "ready",
-            "service": meta.name.service_name(),
-        }))
+        Ok(()) => Json(Readiness {
+            status: "ready",
+            service,
+            reason: None,
+        })
         .into_response(),
         Err(what) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({
-                "status": "not_ready",
-                "service": meta.name.service_name(),
-                "reason": what,
-            })),
+            Json(Readiness {
+                status: "not_ready",
+                service,
+                reason: Some(what),
+            }),
         )
             .into_response(),
     }
 }
 
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "The service's OpenAPI 3.1 document", content_type = "application/json")))]
+async fn openapi_json(State(meta): State<Meta>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        meta.api.to_string(),
+    )
+        .into_response()
+}
+
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses(
+    (status = 200, description = "Prometheus text, or OpenMetrics (with exemplars) when the Accept header asks for it", content_type = "text/plain")))]
 async fn metrics(State(meta): State<Meta>, headers: HeaderMap) -> Response {
     let openmetrics = headers
         .get(header::ACCEPT)

@@ -44,6 +44,7 @@ impl ServiceRuntime {
     pub async fn serve(
         self,
         routes: Router,
+        api: utoipa::openapi::OpenApi,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServiceError> {
@@ -60,6 +61,7 @@ impl ServiceRuntime {
             name: self.name,
             metrics: self.metrics,
             ready,
+            api,
         }
         .into_router(routes);
         crate::http::serve(app, listener, shutdown).await?;

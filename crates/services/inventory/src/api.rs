@@ -6,14 +6,32 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use tracemart_contracts::{LineItem, Reservation, ReserveRequest, StockLevel};
+use tracemart_contracts::{
+    ErrorBody, LineItem, Reservation, ReservationStatus, ReserveRequest, StockLevel,
+};
 use tracemart_platform::{ApiError, ApiJson, parse_id};
+use utoipa::OpenApi;
 
 use crate::store::{InventoryStore, ReserveError, TransitionError};
 
 const MAX_ITEMS: usize = 100;
 const MAX_QUANTITY: i64 = 1_000_000;
 const MAX_EXPIRY_MINUTES: i64 = 24 * 60;
+
+/// The contract of the inventory service's own routes.
+#[derive(OpenApi)]
+#[openapi(
+    paths(stock, reserve, commit, release),
+    components(schemas(
+        StockLevel,
+        ReserveRequest,
+        Reservation,
+        ReservationStatus,
+        LineItem,
+        ErrorBody
+    ))
+)]
+pub struct InventoryApi;
 
 pub fn router(store: InventoryStore) -> Router {
     Router::new()
@@ -30,6 +48,13 @@ pub fn router(store: InventoryStore) -> Router {
         .with_state(store)
 }
 
+/// Units of a product available and held.
+#[utoipa::path(get, path = "/inventory/{product_id}", tag = "inventory",
+    params(("product_id" = i64, Path, description = "A positive integer")),
+    responses(
+        (status = 200, description = "The stock", body = StockLevel),
+        (status = 400, description = "Not a positive integer", body = ErrorBody),
+        (status = 404, description = "No stock record for this product", body = ErrorBody)))]
 async fn stock(
     State(store): State<InventoryStore>,
     Path(raw): Path<String>,
@@ -76,6 +101,12 @@ fn valid_reservation_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
+/// Holds stock of every item, or of none. Replaying a `reservation_id` holds it once.
+#[utoipa::path(post, path = "/inventory/reserve", tag = "inventory", request_body = ReserveRequest,
+    responses(
+        (status = 200, description = "Held", body = Reservation),
+        (status = 400, description = "A field is missing or invalid", body = ErrorBody),
+        (status = 409, description = "Not enough stock of an item, or the id was released", body = ErrorBody)))]
 async fn reserve(
     State(store): State<InventoryStore>,
     ApiJson(req): ApiJson<ReserveRequest>,
@@ -120,17 +151,30 @@ async fn reserve(
     }
 }
 
+/// Turns a held reservation into a sale (idempotent).
+#[utoipa::path(post, path = "/inventory/reservations/{reservation_id}/commit", tag = "inventory",
+    params(("reservation_id" = String, Path)),
+    responses(
+        (status = 200, description = "Committed", body = ReservationStatus),
+        (status = 404, description = "No such reservation", body = ErrorBody),
+        (status = 409, description = "Already released", body = ErrorBody)))]
 async fn commit(
     State(store): State<InventoryStore>,
     Path(id): Path<String>,
-) -> Result<ApiJson<serde_json::Value>, ApiError> {
+) -> Result<ApiJson<ReservationStatus>, ApiError> {
     transition(store.commit(&id), &id, "committed")
 }
 
+/// Gives held stock back (idempotent; a release before its reservation refuses that id).
+#[utoipa::path(post, path = "/inventory/reservations/{reservation_id}/release", tag = "inventory",
+    params(("reservation_id" = String, Path)),
+    responses(
+        (status = 200, description = "Released", body = ReservationStatus),
+        (status = 409, description = "Already committed", body = ErrorBody)))]
 async fn release(
     State(store): State<InventoryStore>,
     Path(id): Path<String>,
-) -> Result<ApiJson<serde_json::Value>, ApiError> {
+) -> Result<ApiJson<ReservationStatus>, ApiError> {
     transition(store.release(&id), &id, "released")
 }
 
@@ -138,11 +182,12 @@ fn transition(
     result: Result<(), TransitionError>,
     id: &str,
     status: &str,
-) -> Result<ApiJson<serde_json::Value>, ApiError> {
+) -> Result<ApiJson<ReservationStatus>, ApiError> {
     match result {
-        Ok(()) => Ok(ApiJson(
-            serde_json::json!({ "reservation_id": id, "status": status }),
-        )),
+        Ok(()) => Ok(ApiJson(ReservationStatus {
+            reservation_id: id.to_owned(),
+            status: status.to_owned(),
+        })),
         Err(e @ TransitionError::NotFound(_)) => {
             Err(ApiError::not_found("reservation_not_found", e.to_string()))
         }

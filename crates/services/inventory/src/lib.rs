@@ -8,8 +8,9 @@ mod sweeper;
 
 use tokio::net::TcpListener;
 use tracemart_platform::{ServiceError, ServiceName, ServiceRuntime, ShopConfig};
+use utoipa::OpenApi;
 
-pub use api::router;
+pub use api::{InventoryApi, router};
 pub use store::{InventoryStore, ReserveError, TransitionError};
 pub use sweeper::release_expired_loop;
 
@@ -25,7 +26,9 @@ pub async fn run(
     let store = InventoryStore::new(rt.db.clone());
     store.seed_demo(tracemart_platform::config::DEMO_PRODUCTS, config.demo_stock)?;
     let sweeper = tokio::spawn(release_expired_loop(store.clone()));
-    let result = rt.serve(router(store), listener, shutdown).await;
+    let result = rt
+        .serve(router(store), InventoryApi::openapi(), listener, shutdown)
+        .await;
     sweeper.abort();
     result
 }

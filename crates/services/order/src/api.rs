@@ -7,16 +7,36 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::Value;
+use tracemart_contracts::{ErrorBody, LineItem};
 use tracemart_platform::{ApiError, ApiJson};
 use tracemart_telemetry::names::span as span_name;
+use utoipa::OpenApi;
 
 use crate::domain::{IdempotencyKey, NewOrder, parse_order_id};
 use crate::error::OrderError;
 use crate::flow::{IdempotentAnswer, OrderFlow};
-use crate::store::{Claim, OrderRecord};
+use crate::schema::{CreateOrderRequest, OrderEvents, OrderList, ShippingAddress};
+use crate::store::{Claim, OrderEvent, OrderRecord};
 
 const DEFAULT_LIST_LIMIT: i64 = 20;
 const MAX_LIST_LIMIT: i64 = 100;
+
+/// The contract of the order service's own routes.
+#[derive(OpenApi)]
+#[openapi(
+    paths(create_order, get_order, list_orders, order_events),
+    components(schemas(
+        CreateOrderRequest,
+        ShippingAddress,
+        LineItem,
+        OrderRecord,
+        OrderList,
+        OrderEvent,
+        OrderEvents,
+        ErrorBody
+    ))
+)]
+pub struct OrderApi;
 
 pub fn router(flow: OrderFlow) -> Router {
     Router::new()
@@ -26,6 +46,19 @@ pub fn router(flow: OrderFlow) -> Router {
         .with_state(flow)
 }
 
+/// Places an order: checks the user, prices the items from the product service, holds the
+/// stock, and stores the order, its `OrderCreated` event and its outbox message in one
+/// transaction. With `Idempotency-Key`, a retry gets the first answer.
+#[utoipa::path(post, path = "/orders", tag = "orders", request_body = CreateOrderRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters")),
+    responses(
+        (status = 201, description = "Created", body = OrderRecord),
+        (status = 400, description = "Invalid body, unknown user or products", body = ErrorBody),
+        (status = 409, description = "Not enough stock, or the same key still in progress", body = ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused with another body", body = ErrorBody),
+        (status = 503, description = "A service it needs is unavailable; nothing was kept", body = ErrorBody)))]
 async fn create_order(
     State(flow): State<OrderFlow>,
     headers: HeaderMap,
@@ -84,6 +117,13 @@ fn respond(result: Result<OrderRecord, OrderError>) -> Response {
     }
 }
 
+/// An order.
+#[utoipa::path(get, path = "/orders/{order_id}", tag = "orders",
+    params(("order_id" = String, Path, description = "A UUID")),
+    responses(
+        (status = 200, description = "The order", body = OrderRecord),
+        (status = 400, description = "Not a UUID", body = ErrorBody),
+        (status = 404, description = "No such order", body = ErrorBody)))]
 async fn get_order(
     State(flow): State<OrderFlow>,
     Path(raw): Path<String>,
@@ -105,10 +145,18 @@ struct ListQuery {
     limit: Option<String>,
 }
 
+/// A user's orders, newest first.
+#[utoipa::path(get, path = "/orders", tag = "orders",
+    params(
+        ("user_id" = i64, Query, description = "Required"),
+        ("limit" = Option<i64>, Query, description = "1 to 100, default 20")),
+    responses(
+        (status = 200, description = "The orders", body = OrderList),
+        (status = 400, description = "user_id missing, or a parameter out of range", body = ErrorBody)))]
 async fn list_orders(
     State(flow): State<OrderFlow>,
     Query(q): Query<ListQuery>,
-) -> Result<ApiJson<Value>, ApiError> {
+) -> Result<ApiJson<OrderList>, ApiError> {
     let Some(raw_user) = q.user_id else {
         return Err(ApiError::bad_request(
             "missing_field",
@@ -123,21 +171,31 @@ async fn list_orders(
         1..=MAX_LIST_LIMIT,
     )?;
     let orders = flow.store.list_for_user(user_id, limit)?;
-    Ok(ApiJson(
-        serde_json::json!({ "user_id": user_id, "limit": limit, "orders": orders }),
-    ))
+    Ok(ApiJson(OrderList {
+        user_id,
+        limit,
+        orders,
+    }))
 }
 
+/// The order's event stream: its audit trail.
+#[utoipa::path(get, path = "/orders/{order_id}/events", tag = "orders",
+    params(("order_id" = String, Path, description = "A UUID")),
+    responses(
+        (status = 200, description = "The events, oldest first", body = OrderEvents),
+        (status = 400, description = "Not a UUID", body = ErrorBody),
+        (status = 404, description = "No such order", body = ErrorBody)))]
 async fn order_events(
     State(flow): State<OrderFlow>,
     Path(raw): Path<String>,
-) -> Result<ApiJson<Value>, ApiError> {
+) -> Result<ApiJson<OrderEvents>, ApiError> {
     let id = parse_order_id(&raw).map_err(|e| e.to_api())?.to_string();
     let events = flow.store.events(&id)?;
     if events.is_empty() {
         return Err(OrderError::OrderNotFound(id).to_api());
     }
-    Ok(ApiJson(
-        serde_json::json!({ "order_id": id, "events": events }),
-    ))
+    Ok(ApiJson(OrderEvents {
+        order_id: id,
+        events,
+    }))
 }

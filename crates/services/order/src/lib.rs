@@ -6,12 +6,14 @@ mod domain;
 mod downstream;
 mod error;
 mod flow;
+mod schema;
 mod store;
 
 use tokio::net::TcpListener;
 use tracemart_platform::{ServiceClient, ServiceError, ServiceName, ServiceRuntime, ShopConfig};
+use utoipa::OpenApi;
 
-pub use api::router;
+pub use api::{OrderApi, router};
 pub use domain::{CURRENCY, IdempotencyKey, MAX_ITEMS, MAX_QUANTITY, NewOrder, parse_order_id};
 pub use downstream::{Downstream, RESERVATION_MINUTES};
 pub use error::OrderError;
@@ -46,5 +48,6 @@ pub async fn run(
         },
         metrics: rt.metrics.clone(),
     };
-    rt.serve(router(flow), listener, shutdown).await
+    rt.serve(router(flow), OrderApi::openapi(), listener, shutdown)
+        .await
 }

@@ -6,13 +6,16 @@ use tracemart_contracts::minor_to_decimal;
 use tracemart_platform::{Database, DbError};
 
 /// An order as stored and as answered (the seed's body).
-#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+#[derive(Debug, Clone, serde::Serialize, PartialEq, utoipa::ToSchema)]
 pub struct OrderRecord {
     pub order_id: String,
     pub user_id: i64,
+    #[schema(value_type = Vec<tracemart_contracts::LineItem>)]
     pub items: Value,
+    /// In currency units, e.g. `59.97`; prices come from the product service.
     pub total_amount: f64,
     pub currency: String,
+    #[schema(value_type = crate::schema::ShippingAddress)]
     pub shipping_address: Value,
     pub reservation_id: String,
     pub status: String,
@@ -22,13 +25,15 @@ pub struct OrderRecord {
 }
 
 /// One entry of an order's event stream.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct OrderEvent {
     pub event_id: String,
     pub order_id: String,
     pub seq: i64,
+    /// e.g. `OrderCreated`.
     #[serde(rename = "type")]
     pub event_type: String,
+    #[schema(value_type = Object)]
     pub payload: Value,
     pub created_at: String,
 }

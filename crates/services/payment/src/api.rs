@@ -3,8 +3,9 @@
 use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
-use tracemart_contracts::{Payment, PaymentRequest, decimal_to_minor};
+use tracemart_contracts::{ErrorBody, Payment, PaymentRequest, decimal_to_minor};
 use tracemart_platform::{ApiError, ApiJson};
+use utoipa::OpenApi;
 
 use crate::store::PaymentStore;
 
@@ -15,12 +16,22 @@ pub struct Authoriser {
     pub decline_over_minor: i64,
 }
 
+/// The contract of the payment service's own routes.
+#[derive(OpenApi)]
+#[openapi(paths(pay), components(schemas(Payment, PaymentRequest, ErrorBody)))]
+pub struct PaymentApi;
+
 pub fn router(authoriser: Authoriser) -> Router {
     Router::new()
         .route("/payments", post(pay))
         .with_state(authoriser)
 }
 
+/// Authorises or declines a payment; idempotent by `order_id` (a replay gets the first answer).
+#[utoipa::path(post, path = "/payments", tag = "payments", request_body = PaymentRequest,
+    responses(
+        (status = 200, description = "Decided: `authorized` or `declined`", body = Payment),
+        (status = 400, description = "A field is missing or invalid", body = ErrorBody)))]
 async fn pay(
     State(a): State<Authoriser>,
     ApiJson(req): ApiJson<PaymentRequest>,

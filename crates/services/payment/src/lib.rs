@@ -6,8 +6,9 @@ mod store;
 
 use tokio::net::TcpListener;
 use tracemart_platform::{ServiceError, ServiceName, ServiceRuntime, ShopConfig};
+use utoipa::OpenApi;
 
-pub use api::{Authoriser, router};
+pub use api::{Authoriser, PaymentApi, router};
 pub use store::PaymentStore;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -23,5 +24,11 @@ pub async fn run(
         store: PaymentStore::new(rt.db.clone()),
         decline_over_minor: tracemart_contracts::decimal_to_minor(config.payment_decline_over),
     };
-    rt.serve(router(authoriser), listener, shutdown).await
+    rt.serve(
+        router(authoriser),
+        PaymentApi::openapi(),
+        listener,
+        shutdown,
+    )
+    .await
 }

@@ -6,8 +6,9 @@ mod store;
 
 use tokio::net::TcpListener;
 use tracemart_platform::{ServiceError, ServiceName, ServiceRuntime, ShopConfig};
+use utoipa::OpenApi;
 
-pub use api::router;
+pub use api::{ProductApi, router};
 pub use store::{ProductStore, demo_price_minor};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -24,5 +25,6 @@ pub async fn run(
     let rt = ServiceRuntime::open(ServiceName::Product, config, &MIGRATOR).await?;
     let store = ProductStore::new(rt.db.clone());
     store.seed_demo(DEMO_PRODUCTS)?;
-    rt.serve(router(store), listener, shutdown).await
+    rt.serve(router(store), ProductApi::openapi(), listener, shutdown)
+        .await
 }

@@ -4,10 +4,19 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use tracemart_contracts::{NewUser, User};
+use tracemart_contracts::{ErrorBody, NewUser, User};
 use tracemart_platform::{ApiError, ApiJson, parse_id};
+use utoipa::OpenApi;
 
 use crate::store::{CreateUserError, UserStore};
+
+/// The contract of the user service's own routes.
+#[derive(OpenApi)]
+#[openapi(
+    paths(get_user, create_user),
+    components(schemas(User, NewUser, ErrorBody))
+)]
+pub struct UserApi;
 
 pub fn router(store: UserStore) -> Router {
     Router::new()
@@ -16,6 +25,13 @@ pub fn router(store: UserStore) -> Router {
         .with_state(store)
 }
 
+/// A user.
+#[utoipa::path(get, path = "/users/{user_id}", tag = "users",
+    params(("user_id" = i64, Path, description = "A positive integer")),
+    responses(
+        (status = 200, description = "The user", body = User),
+        (status = 400, description = "Not a positive integer", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody)))]
 async fn get_user(
     State(store): State<UserStore>,
     Path(raw): Path<String>,
@@ -33,6 +49,12 @@ async fn get_user(
 
 const LEVELS: [&str; 3] = ["premium", "standard", "basic"];
 
+/// Registers a user (`membership_level` defaults to `standard`).
+#[utoipa::path(post, path = "/users", tag = "users", request_body = NewUser,
+    responses(
+        (status = 201, description = "Created", body = User),
+        (status = 400, description = "A field is missing or invalid", body = ErrorBody),
+        (status = 409, description = "The e-mail address is taken", body = ErrorBody)))]
 async fn create_user(
     State(store): State<UserStore>,
     ApiJson(new): ApiJson<NewUser>,

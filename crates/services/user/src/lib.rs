@@ -5,8 +5,9 @@ mod store;
 
 use tokio::net::TcpListener;
 use tracemart_platform::{ServiceError, ServiceName, ServiceRuntime, ShopConfig};
+use utoipa::OpenApi;
 
-pub use api::router;
+pub use api::{UserApi, router};
 pub use store::UserStore;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -23,5 +24,6 @@ pub async fn run(
     let rt = ServiceRuntime::open(ServiceName::User, config, &MIGRATOR).await?;
     let store = UserStore::new(rt.db.clone());
     store.seed_demo(DEMO_USERS)?;
-    rt.serve(router(store), listener, shutdown).await
+    rt.serve(router(store), UserApi::openapi(), listener, shutdown)
+        .await
 }

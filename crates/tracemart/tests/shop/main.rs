@@ -3,6 +3,7 @@
 
 mod circuit;
 mod concurrency;
+mod contract;
 mod downstream;
 mod helpers;
 mod inventory;
