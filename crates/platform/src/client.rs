@@ -63,19 +63,40 @@ impl CallError {
     }
 }
 
-/// Whether the circuit breaker may refuse a call.
+/// What a call is: that decides whether it is retried and whether an open circuit may
+/// refuse it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Gate {
-    Breaker,
-    Always,
+pub enum CallKind {
+    /// Retried only if its method is idempotent (GET, PUT, DELETE, ...).
+    Plain,
+    /// A request whose effect is idempotent although its method is not: the callee only reads,
+    /// or deduplicates by an id in the request. Retried.
+    Idempotent,
+    /// Undoes what an earlier call may have done, and is idempotent. Retried, and sent even
+    /// when the circuit is open: refusing it would leave that effect in place. Its outcome
+    /// still counts toward the circuit's state.
+    Compensation,
+}
+
+impl CallKind {
+    fn is_retried(self, method: &Method) -> bool {
+        match self {
+            Self::Plain => method.is_idempotent(),
+            Self::Idempotent | Self::Compensation => true,
+        }
+    }
+
+    fn may_be_refused_by_open_circuit(self) -> bool {
+        self != Self::Compensation
+    }
 }
 
 /// One attempt of a call.
 struct Request<'a> {
+    kind: CallKind,
     method: Method,
     route: &'static str,
     path: &'a str,
-    gate: Gate,
     /// Shared by every attempt of the call.
     deadline: Instant,
     /// How many times this call's request was sent before (`http.request.resend_count`).
@@ -154,65 +175,24 @@ impl ServiceClient {
         self.service
     }
 
-    /// Sends a request, unless the circuit is open; retried if its method is idempotent.
-    /// `route` is the callee's route template (a bounded metric label); `path` the concrete
-    /// path.
+    /// Sends a request of `kind`. `route` is the callee's route template (a bounded metric
+    /// label); `path` the concrete path.
     pub async fn call<B: Serialize, T: DeserializeOwned>(
         &self,
+        kind: CallKind,
         method: Method,
         route: &'static str,
         path: &str,
         body: Option<&B>,
-    ) -> Result<Reply<T>, CallError> {
-        let retried = method.is_idempotent();
-        self.send(method, route, path, body, Gate::Breaker, retried)
-            .await
-    }
-
-    /// As [`ServiceClient::call`], for a request whose method is not idempotent but whose
-    /// effect is (the callee only reads, or deduplicates by an id in the request): retried.
-    pub async fn call_idempotent<B: Serialize, T: DeserializeOwned>(
-        &self,
-        method: Method,
-        route: &'static str,
-        path: &str,
-        body: Option<&B>,
-    ) -> Result<Reply<T>, CallError> {
-        self.send(method, route, path, body, Gate::Breaker, true)
-            .await
-    }
-
-    /// Sends a request that undoes what an earlier call may have done (a compensation), even
-    /// when the circuit is open: refusing it would leave that effect in place. It must be
-    /// idempotent, and is retried. Its outcome still counts toward the circuit's state.
-    pub async fn call_to_compensate<B: Serialize, T: DeserializeOwned>(
-        &self,
-        method: Method,
-        route: &'static str,
-        path: &str,
-        body: Option<&B>,
-    ) -> Result<Reply<T>, CallError> {
-        self.send(method, route, path, body, Gate::Always, true)
-            .await
-    }
-
-    /// The whole call: its attempts share one deadline.
-    async fn send<B: Serialize, T: DeserializeOwned>(
-        &self,
-        method: Method,
-        route: &'static str,
-        path: &str,
-        body: Option<&B>,
-        gate: Gate,
-        retried: bool,
     ) -> Result<Reply<T>, CallError> {
         let deadline = Instant::now() + self.timeout;
+        let retried = kind.is_retried(&method);
         let attempt = |sent_before| {
             let request = Request {
+                kind,
                 method: method.clone(),
                 route,
                 path,
-                gate,
                 deadline,
                 sent_before,
             };
@@ -232,10 +212,10 @@ impl ServiceClient {
         body: Option<&B>,
     ) -> Result<Reply<T>, CallError> {
         let Request {
+            kind,
             method,
             route,
             path,
-            gate,
             deadline,
             sent_before,
         } = request;
@@ -264,7 +244,7 @@ impl ServiceClient {
             span.record("http.request.resend_count", sent_before);
         }
         // Entered, so that a change of the breaker's state is recorded on this call's span.
-        if gate == Gate::Breaker && !span.in_scope(|| self.breaker.permits_call()) {
+        if kind.may_be_refused_by_open_circuit() && !span.in_scope(|| self.breaker.permits_call()) {
             return Err(self.refused(
                 &span,
                 route,
@@ -412,6 +392,14 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    /// `GET /users/1` through `client`.
+    async fn get_user(client: &ServiceClient) -> Result<Reply<serde_json::Value>, CallError> {
+        let route = "/users/{user_id}";
+        client
+            .call::<(), _>(CallKind::Plain, Method::GET, route, "/users/1", None)
+            .await
+    }
+
     #[tokio::test]
     async fn a_call_that_finds_no_free_slot_within_its_timeout_is_refused_unsent() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -444,9 +432,7 @@ mod tests {
             .unwrap();
 
         let start = Instant::now();
-        let result = client
-            .call::<(), serde_json::Value>(Method::GET, "/users/{user_id}", "/users/1", None)
-            .await;
+        let result = get_user(&client).await;
 
         let err = result.err().expect("refused");
         assert!(
@@ -507,10 +493,7 @@ mod tests {
         }
 
         async fn get(client: &ServiceClient) -> Result<StatusCode, CallError> {
-            let reply = client
-                .call::<(), serde_json::Value>(Method::GET, "/users/{user_id}", "/users/1", None)
-                .await?;
-            Ok(reply.status)
+            Ok(get_user(client).await?.status)
         }
 
         /// The `circuit_breaker_state` sample of user-service, as `/metrics` shows it.
@@ -611,7 +594,8 @@ mod tests {
             let (client, _metrics, _status, received) = open_circuit().await;
 
             let reply = client
-                .call_to_compensate::<(), serde_json::Value>(
+                .call::<(), serde_json::Value>(
+                    CallKind::Compensation,
                     Method::POST,
                     "/inventory/reservations/{reservation_id}/release",
                     "/inventory/reservations/r-1/release",
@@ -686,24 +670,24 @@ mod tests {
 
         async fn get(client: &ServiceClient) -> StatusCode {
             let reply = client
-                .call::<(), serde_json::Value>(Method::GET, "/products/{id}", "/products/1", None)
+                .call::<(), serde_json::Value>(
+                    CallKind::Plain,
+                    Method::GET,
+                    "/products/{id}",
+                    "/products/1",
+                    None,
+                )
                 .await
                 .unwrap();
             reply.status
         }
 
-        async fn post(client: &ServiceClient, idempotent: bool) -> StatusCode {
+        async fn post(client: &ServiceClient, kind: CallKind) -> StatusCode {
             let body = Some(&serde_json::json!({ "product_ids": [1] }));
             let (route, path) = ("/products/batch", "/products/batch");
-            let reply = if idempotent {
-                client
-                    .call_idempotent::<_, serde_json::Value>(Method::POST, route, path, body)
-                    .await
-            } else {
-                client
-                    .call::<_, serde_json::Value>(Method::POST, route, path, body)
-                    .await
-            };
+            let reply = client
+                .call::<_, serde_json::Value>(kind, Method::POST, route, path, body)
+                .await;
             reply.unwrap().status
         }
 
@@ -743,10 +727,13 @@ mod tests {
             let (url, received) = scripted(&[503, 503]).await;
             let client = client(url);
 
-            assert_eq!(post(&client, false).await, StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(
+                post(&client, CallKind::Plain).await,
+                StatusCode::SERVICE_UNAVAILABLE
+            );
             assert_eq!(received.load(Ordering::SeqCst), 1);
 
-            assert_eq!(post(&client, true).await, StatusCode::OK);
+            assert_eq!(post(&client, CallKind::Idempotent).await, StatusCode::OK);
             assert_eq!(received.load(Ordering::SeqCst), 3);
         }
     }

@@ -10,6 +10,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use bytes::Bytes;
 use http::{HeaderMap, StatusCode, header};
 use serde::Serialize;
 use tokio::net::TcpListener;
@@ -47,8 +48,8 @@ struct Meta {
     name: ServiceName,
     metrics: Metrics,
     ready: ReadyCheck,
-    /// The whole OpenAPI document, rendered once.
-    api: Arc<str>,
+    /// The whole OpenAPI document, rendered once; each answer shares its bytes.
+    api: Bytes,
 }
 
 /// The routes every service has, as OpenAPI describes them.
@@ -60,7 +61,7 @@ struct Meta {
 struct SharedRoutes;
 
 /// The service's document with the shared routes, named and versioned.
-fn document(name: ServiceName, mut api: OpenApiDocument) -> Arc<str> {
+fn document(name: ServiceName, mut api: OpenApiDocument) -> Bytes {
     api.merge(SharedRoutes::openapi());
     api.info.title = name.service_name().to_owned();
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
@@ -69,7 +70,7 @@ fn document(name: ServiceName, mut api: OpenApiDocument) -> Arc<str> {
         name.service_name()
     ));
     // Serialising a document of plain values cannot fail; an empty one would say so anyway.
-    api.to_pretty_json().unwrap_or_default().into()
+    Bytes::from(api.to_pretty_json().unwrap_or_default())
 }
 
 impl ServiceApp {
@@ -180,7 +181,7 @@ async fn ready(State(meta): State<Meta>) -> Response {
 async fn openapi_json(State(meta): State<Meta>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        meta.api.to_string(),
+        meta.api.clone(),
     )
         .into_response()
 }

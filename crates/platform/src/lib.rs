@@ -12,7 +12,7 @@ mod retry;
 pub mod runtime;
 
 pub use breaker::BreakerSettings;
-pub use client::{CallError, CallPolicy, ServiceClient};
+pub use client::{CallError, CallKind, CallPolicy, ServiceClient};
 pub use config::{ConfigError, ServiceName, ShopConfig};
 pub use db::{Database, DbError};
 pub use error::{ApiError, parse_id, parse_query_int};

@@ -5,7 +5,7 @@ use reqwest::{Method, StatusCode};
 use tracemart_contracts::{
     LineItem, Product, ProductBatchRequest, Reservation, ReserveRequest, User,
 };
-use tracemart_platform::ServiceClient;
+use tracemart_platform::{CallKind, ServiceClient};
 
 use crate::error::OrderError;
 
@@ -31,6 +31,7 @@ impl Downstream {
         let reply = self
             .users
             .call::<(), User>(
+                CallKind::Plain,
                 Method::GET,
                 "/users/{user_id}",
                 &format!("/users/{id}"),
@@ -49,7 +50,8 @@ impl Downstream {
         // A POST that only reads: safe to retry.
         let reply = self
             .products
-            .call_idempotent::<_, Vec<Product>>(
+            .call::<_, Vec<Product>>(
+                CallKind::Idempotent,
                 Method::POST,
                 "/products/batch",
                 "/products/batch",
@@ -77,7 +79,8 @@ impl Downstream {
         // Replaying a reservation under its id holds the stock once: safe to retry.
         let reply = self
             .inventory
-            .call_idempotent::<_, serde_json::Value>(
+            .call::<_, serde_json::Value>(
+                CallKind::Idempotent,
                 Method::POST,
                 "/inventory/reserve",
                 "/inventory/reserve",
@@ -109,7 +112,8 @@ impl Downstream {
         let path = format!("/inventory/reservations/{reservation_id}/release");
         let result = self
             .inventory
-            .call_to_compensate::<(), serde_json::Value>(
+            .call::<(), serde_json::Value>(
+                CallKind::Compensation,
                 Method::POST,
                 "/inventory/reservations/{reservation_id}/release",
                 &path,

@@ -125,6 +125,15 @@ impl Shop {
         tracemart_testkit::get_json(&self.http, &format!("{}{path}", self.url(s))).await
     }
 
+    /// Browsing products and reading `user_id`'s orders work (they need no inventory).
+    pub async fn assert_browsing_and_reading_work(&self, user_id: i64) {
+        let (status, body) = self.get(ServiceName::Product, "/products?limit=5").await;
+        assert_eq!(status, 200, "{body}");
+        let list = format!("/orders?user_id={user_id}");
+        let (status, body) = self.get(ServiceName::Order, &list).await;
+        assert_eq!(status, 200, "{body}");
+    }
+
     /// Units of `product_id` available and reserved, from the inventory service.
     pub async fn stock(&self, product_id: i64) -> (i64, i64) {
         let (status, body) = self
