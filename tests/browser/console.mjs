@@ -1,8 +1,10 @@
 // Drives the tracemart console in headless Chromium, the way a person would use it:
-// search, open a trace, read its waterfall and span details, then the services table and the
-// service map. Keeps a screenshot of each page.
+// search, open a trace, read its waterfall and span details, then the services table, the
+// service map and the traces linked to a trace. Keeps a screenshot of each page.
 //
-//   node tests/browser/console.mjs <ui-url> <trace-id> <out-dir> [<failed-trace-id>]
+//   node tests/browser/console.mjs <ui-url> <trace-id> <out-dir> [<failed-trace-id>] [<linked-trace-id>]
+//
+// <linked-trace-id>: a trace whose span links to a span of <trace-id>.
 //
 // Exits 0 when every check passes; otherwise prints what failed and exits 1. Uses Debian's
 // /usr/bin/chromium (or $CHROMIUM) through playwright-core: no browser download.
@@ -12,9 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
-const [ui, traceId, outDir, failedId] = process.argv.slice(2);
+const [ui, traceId, outDir, failedId, linkedId] = process.argv.slice(2);
 if (!ui || !traceId || !outDir) {
-  console.error('usage: node console.mjs <ui-url> <trace-id> <out-dir> [<failed-trace-id>]');
+  console.error('usage: node console.mjs <ui-url> <trace-id> <out-dir> [<failed-trace-id>] [<linked-trace-id>]');
   process.exit(2);
 }
 const SERVICES = ['order-service', 'user-service', 'product-service', 'inventory-service'];
@@ -138,6 +140,39 @@ try {
     await page.locator('[data-testid="waterfall-row"]:has(.wf-bar.err)').first().click();
     await page.waitForFunction(() => document.querySelector('[data-testid="span-details"]')?.textContent.includes('ERROR'));
     await shot(page, '5-failed-trace');
+  }
+
+  // 7. Linked traces: the order's trace and the one that follows it through a span link, on
+  // one time axis; a row opens its trace, whose consumer span's details link back.
+  if (linkedId) {
+    step('linked traces');
+    await page.goto(`${ui}/trace/${traceId}`);
+    await page.getByTestId('waterfall-row').first().waitFor();
+    const section = page.getByTestId('linked-traces');
+    const linkedRow = page.locator(`[data-testid="linked-trace"][data-trace-id="${linkedId}"]`);
+    await linkedRow.waitFor();
+    check(await section.isVisible(), 'the Linked traces section shows');
+    const listed = await page.getByTestId('linked-trace').evaluateAll((els) => els.map((e) => `${e.dataset.traceId}${e.dataset.current ? '*' : ''}`));
+    console.log(`  linked traces: ${listed.join(', ')}`);
+    check(listed.includes(`${traceId}*`), 'the current trace is listed and highlighted');
+    check(listed.includes(linkedId), 'the linked trace is listed');
+    check(listed.indexOf(`${traceId}*`) < listed.indexOf(linkedId), 'in start order: the order before what follows it');
+    check((await linkedRow.textContent()).includes('payment-service'), 'the row names its root service');
+    // The root span is selected: the consumer span that links to it is listed, by name.
+    const from = page.locator(`[data-testid="span-linked-from"] [data-testid="span-link"][data-trace-id="${linkedId}"]`);
+    await from.waitFor();
+    check((await from.textContent()).includes('payment-service'), 'the root span lists the span linked to it');
+    await shot(page, '6-linked-traces');
+    await linkedRow.click();
+    await page.waitForURL(`**/trace/${linkedId}`);
+    await page.getByTestId('waterfall-row').first().waitFor();
+    await page.locator(`[data-testid="linked-trace"][data-trace-id="${linkedId}"][data-current="true"]`).waitFor();
+    const back = page.locator(`[data-testid="span-links"] [data-testid="span-link"][data-trace-id="${traceId}"]`);
+    await back.waitFor();
+    check((await back.textContent()).includes('order-service'), 'the span link names the linked trace');
+    await back.click();
+    await page.waitForURL(`**/trace/${traceId}`);
+    await page.getByTestId('waterfall-row').first().waitFor();
   }
 
   check(problems.length === 0, `no errors in the page:\n  ${problems.join('\n  ')}`);

@@ -241,12 +241,16 @@ async function showTrace(id) {
   $('#goto-id').value = id;
   $('#trace-header').replaceChildren(h('p', { class: 'muted', text: `Loading trace ${id}…` }));
   $('#waterfall').replaceChildren();
+  renderLinked(null);
   $('#span-details').replaceChildren(h('p', { class: 'muted', text: 'Select a span to see its attributes, events, links, resource and logs.' }));
-  let trace, logs;
+  let trace, logs, related;
   try {
-    const [t, l] = await Promise.all([api(`/api/traces/${id}`), api(`/api/console/traces/${id}/logs`)]);
+    // The linked traces are an extra: the page works without them.
+    const [t, l, r] = await Promise.all([api(`/api/traces/${id}`), api(`/api/console/traces/${id}/logs`),
+      api(`/api/console/traces/${id}/related`).catch(() => null)]);
     trace = t.data[0];
     logs = l.data || [];
+    related = r;
   } catch (err) {
     $('#trace-header').replaceChildren(
       h('h2', { text: `Trace ${id}` }),
@@ -254,6 +258,7 @@ async function showTrace(id) {
     return;
   }
   currentTrace = { trace, logs };
+  renderLinked(related);
   renderTrace();
 }
 
@@ -279,6 +284,8 @@ function spanTree(trace) {
   return order;
 }
 
+// A span with links to other traces, or that spans of other traces link to.
+const isLinked = (s) => (s.references || []).some((r) => r.refType !== 'CHILD_OF') || linksTo(s.traceID, s.spanID).length > 0;
 const isError = (s) => (s.tags || []).some((t) => t.key === 'error' && (t.value === true || t.value === 'true'));
 
 function renderTrace() {
@@ -331,7 +338,8 @@ function renderTrace() {
       onclick: () => selectSpan(span, row),
     },
     h('div', { class: 'wf-name', style: `padding-left:${8 + depth * 14}px`, title: `${service(span)} ${span.operationName}` },
-      h('span', { style: `color:${color(service(span))}`, text: `${service(span)} ` }), h('b', { text: span.operationName })),
+      h('span', { style: `color:${color(service(span))}`, text: `${service(span)} ` }), h('b', { text: span.operationName }),
+      isLinked(span) ? h('span', { class: 'wf-link', 'data-testid': 'span-linked', title: 'linked to or from another trace (see its details)', text: ' ⇄' }) : null),
     h('div', { class: 'wf-track' },
       h('div', { class: `wf-bar${err ? ' err' : ''}`, style: `left:${left}%;width:${Math.max(100 * span.duration / total, 0.2)}%;background:${color(service(span))}` }),
       h('span', { class: 'wf-label', style: label, text: fmtDur(span.duration) })));
@@ -349,6 +357,15 @@ function kvTable(entries) {
   return h('table', { class: 'kv' }, entries.map(([k, v]) => h('tr', {}, h('td', { text: k }), h('td', { class: 'mono', text: typeof v === 'object' ? JSON.stringify(v) : String(v) }))));
 }
 
+// A link to span `spanId` of trace `traceId`: the trace's name when it is stored, and the ids.
+function linkRef(traceId, spanId) {
+  const t = linkedTrace(traceId);
+  return h('div', { class: 'link-ref' },
+    h('a', { href: `/trace/${traceId}`, 'data-nav': '', 'data-testid': 'span-link', 'data-trace-id': traceId,
+      text: t ? linkedName(t) : `linked trace${linkedTraces && !linkedTraces.truncated ? ' (not stored)' : ''}` }),
+    h('div', { class: 'mono muted', text: `${traceId} / ${spanId}` }));
+}
+
 function selectSpan(span, row) {
   for (const r of document.querySelectorAll('.wf-row.selected')) r.classList.remove('selected');
   row.classList.add('selected');
@@ -358,6 +375,7 @@ function selectSpan(span, row) {
   const parent = (span.references || []).find((r) => r.refType === 'CHILD_OF');
   const links = (span.references || []).filter((r) => r.refType !== 'CHILD_OF');
   const spanLogs = logs.filter((l) => l.span_id === span.spanID);
+  const incoming = linksTo(trace.traceID, span.spanID);
   $('#span-details').replaceChildren(
     h('h3', { 'data-testid': 'span-title', text: span.operationName }),
     kvTable([
@@ -373,8 +391,9 @@ function selectSpan(span, row) {
         kvTable(ev.fields.filter((f) => f.key !== 'event').map((f) => [f.key, f.value])));
     })),
     h('h4', { text: `Links (${links.length})` }),
-    h('div', { 'data-testid': 'span-links' }, links.map((l) => h('div', {},
-      h('a', { href: `/trace/${l.traceID}`, 'data-nav': '', class: 'mono', text: `${l.traceID} / ${l.spanID}` })))),
+    h('div', { 'data-testid': 'span-links' }, links.map((l) => linkRef(l.traceID, l.spanID))),
+    ...(incoming.length ? [h('h4', { text: `Linked from (${incoming.length})` }),
+      h('div', { 'data-testid': 'span-linked-from' }, incoming.map(({ trace: t, link }) => linkRef(t.trace_id, link.from_span_id)))] : []),
     h('h4', { text: `Logs (${spanLogs.length})` }),
     h('div', { 'data-testid': 'span-logs' }, spanLogs.map((l) => h('div', { class: 'mono' },
       `+${fmtDur(l.time - start)} ${l.severity} `, h('span', { text: l.body }),

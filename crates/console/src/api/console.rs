@@ -1,5 +1,6 @@
 //! The console's own JSON endpoints under `/api/console/...`: trace summaries for the search
-//! list, a trace's logs, the service map, and rate / error / latency statistics.
+//! list, a trace's logs, the service map, and rate / error / latency statistics (a trace's
+//! linked traces are in `related.rs`).
 
 use std::collections::BTreeMap;
 

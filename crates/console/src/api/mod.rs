@@ -4,6 +4,7 @@
 mod console;
 mod jaeger;
 mod params;
+mod related;
 
 use axum::Json;
 use axum::Router;
@@ -41,6 +42,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(
             "/api/console/traces/{trace_id}/logs",
             get(console::trace_logs),
+        )
+        .route(
+            "/api/console/traces/{trace_id}/related",
+            get(related::related_traces),
         )
         .route("/api/console/services", get(console::services))
         .route(

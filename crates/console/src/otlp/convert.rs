@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use super::wire::{self, AnyValue, KeyValue, LogsRequest, NotUtf8, TraceRequest, utf8};
 use crate::store::model::{
-    LogBatch, LogRow, ResourceRow, ScopeRow, SpanBatch, SpanRow, TAG_SEPARATOR, Text,
+    LinkRow, LogBatch, LogRow, ResourceRow, ScopeRow, SpanBatch, SpanRow, TAG_SEPARATOR, Text,
     UNKNOWN_SERVICE, push_tag,
 };
 
@@ -71,6 +71,14 @@ pub(crate) fn spans(
                 };
                 let start_us = nanos_to_micros(span.start_time_unix_nano);
                 let end_us = nanos_to_micros(span.end_time_unix_nano).max(start_us);
+                let row = index(batch.rows.len());
+                batch.links.extend(span.links.iter().filter_map(|l| {
+                    Some(LinkRow {
+                        span: row,
+                        trace_id: id(&l.trace_id)?,
+                        span_id: id(&l.span_id)?,
+                    })
+                }));
                 let (status_code, status_message) = match &span.status {
                     Some(s) => (s.code, text.push(utf8(&s.message)?)),
                     None => (0, Text::default()),

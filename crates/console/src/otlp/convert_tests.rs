@@ -16,7 +16,7 @@ use prost::Message;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::store::model::{encode_tags, span_hex, trace_hex};
+use crate::store::model::{SpanId, TraceId, encode_tags, span_hex, trace_hex};
 
 use any_value::Value as PV;
 
@@ -299,6 +299,44 @@ fn spans_convert_as_the_reference_mapping_does() {
     assert_eq!((scope.name.of(t), scope.version.of(t)), ("lib", "0.1"));
     let scope = &batch.scopes[batch.rows[2].scope as usize];
     assert_eq!((scope.name.of(t), scope.version.of(t)), ("", ""));
+}
+
+#[test]
+fn links_with_whole_non_zero_ids_are_indexed_by_their_spans_row() {
+    let mut req = trace_request();
+    // After the refused span (zero trace id), so its row index differs from its position.
+    let mut linking = req.resource_spans[0].scope_spans[0].spans[1].clone();
+    linking.span_id = vec![5; 8];
+    linking.links.extend([
+        Link {
+            trace_id: vec![0; 16],
+            span_id: vec![8; 8],
+            ..Default::default()
+        },
+        Link {
+            trace_id: vec![9; 16],
+            span_id: vec![8; 4],
+            ..Default::default()
+        },
+    ]);
+    req.resource_spans[0].scope_spans[1].spans.push(linking);
+
+    let Converted { batch, .. } = convert_traces(&req);
+
+    let indexed: Vec<(u32, TraceId, SpanId)> = batch
+        .links
+        .iter()
+        .map(|l| (l.span, l.trace_id, l.span_id))
+        .collect();
+    assert_eq!(indexed, vec![(1, [9; 16], [8; 8]), (3, [9; 16], [8; 8])]);
+    assert_eq!(batch.rows[3].span_id, [5; 8]);
+    let t = batch.text.as_str();
+    let stored = parse(batch.rows[3].links.of(t));
+    assert_eq!(
+        stored.as_array().unwrap().len(),
+        3,
+        "the JSON keeps every link"
+    );
 }
 
 #[test]

@@ -4,6 +4,7 @@
 pub(crate) mod ingest;
 pub(crate) mod model;
 pub(crate) mod query;
+pub(crate) mod related;
 pub(crate) mod retention;
 pub(crate) mod write;
 

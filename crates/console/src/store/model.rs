@@ -107,6 +107,16 @@ pub(crate) struct LogRow {
     pub(crate) resource: u32,
 }
 
+/// A span link with whole, non-zero ids, for the `span_links` index (the span's `links` JSON
+/// keeps every link as sent).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LinkRow {
+    /// Index of the linking span in the batch's rows.
+    pub(crate) span: u32,
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: SpanId,
+}
+
 /// The spans of one export.
 #[derive(Debug, Default)]
 pub(crate) struct SpanBatch {
@@ -114,6 +124,8 @@ pub(crate) struct SpanBatch {
     pub(crate) resources: Vec<ResourceRow>,
     pub(crate) scopes: Vec<ScopeRow>,
     pub(crate) rows: Vec<SpanRow>,
+    /// The links of all rows: empty for most batches, which then cost the index nothing.
+    pub(crate) links: Vec<LinkRow>,
 }
 
 impl SpanBatch {

@@ -81,7 +81,8 @@ pub(crate) fn enforce(
         let traces: i64 = conn.query_row("SELECT COUNT(*) FROM traces", [], |row| row.get(0))?;
         if traces == 0 {
             conn.execute_batch(
-                "DELETE FROM logs; DELETE FROM dependency_edges; DELETE FROM pending_edges;",
+                "DELETE FROM logs; DELETE FROM dependency_edges; DELETE FROM pending_edges; \
+                 DELETE FROM span_links;",
             )?;
             break;
         }
@@ -126,8 +127,9 @@ pub(crate) fn used_bytes(conn: &Connection) -> rusqlite::Result<u64> {
     Ok(u64::try_from((pages - free).max(0) * size).unwrap_or(0))
 }
 
-/// Deletes the traces (by number), their spans, logs and pending edges, in one transaction
-/// per chunk.
+/// Deletes the traces (by number), their spans, logs, pending edges and links, in one
+/// transaction per chunk. A deleted trace's number may be given again to a new trace, so
+/// nothing may keep it.
 fn delete_traces(conn: &Connection, seqs: &[i64]) -> rusqlite::Result<u64> {
     let mut deleted = 0;
     for chunk in seqs.chunks(DELETE_CHUNK) {
@@ -136,6 +138,8 @@ fn delete_traces(conn: &Connection, seqs: &[i64]) -> rusqlite::Result<u64> {
             format!("DELETE FROM spans WHERE trace_seq IN ({marks})"),
             format!("DELETE FROM logs WHERE trace_seq IN ({marks})"),
             format!("DELETE FROM pending_edges WHERE trace_seq IN ({marks})"),
+            // Links from the trace; links to it belong to the traces that made them.
+            format!("DELETE FROM span_links WHERE trace_seq IN ({marks})"),
             format!("DELETE FROM traces WHERE seq IN ({marks})"),
         ];
         conn.execute_batch("BEGIN IMMEDIATE")?;

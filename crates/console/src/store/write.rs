@@ -21,6 +21,7 @@ use super::model::{
 use super::retention::{self, RetentionPolicy, RetentionReport};
 
 mod edges;
+mod links;
 mod trace_seq;
 
 pub(crate) use edges::EDGE_BUCKET_US;
@@ -229,6 +230,7 @@ impl Writer {
             seqs.insert(*id, self.trace_seq(id, t.start)?);
         }
         self.insert_span_rows(batches, &seqs)?;
+        self.insert_links(batches, &seqs)?;
         self.insert_operations(batches)?;
         self.add_to_traces(&traces, &seqs)?;
         Ok(seqs)

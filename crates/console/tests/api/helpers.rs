@@ -8,7 +8,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::span::{Event, SpanKind};
+use opentelemetry_proto::tonic::trace::v1::span::{Event, Link, SpanKind};
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode as OtlpStatus;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 use prost::Message;
@@ -196,6 +196,8 @@ pub(crate) struct SpanSpec<'a> {
     pub(crate) duration_ms: u64,
     pub(crate) attributes: Vec<KeyValue>,
     pub(crate) error: bool,
+    /// (trace, span) this span links to.
+    pub(crate) links: Vec<(u128, u64)>,
 }
 
 impl<'a> SpanSpec<'a> {
@@ -216,6 +218,7 @@ impl<'a> SpanSpec<'a> {
             duration_ms: 1,
             attributes: Vec::new(),
             error: false,
+            links: Vec::new(),
         }
     }
 
@@ -232,6 +235,12 @@ impl<'a> SpanSpec<'a> {
 
     pub(crate) fn failed(mut self) -> Self {
         self.error = true;
+        self
+    }
+
+    /// A link to span `span` of trace `trace` (as a message consumer links to its producer).
+    pub(crate) fn linked_to(mut self, trace: u128, span: u64) -> Self {
+        self.links.push((trace, span));
         self
     }
 }
@@ -270,6 +279,16 @@ pub(crate) fn trace_request(
                 attributes: vec![kv("step", i(1))],
                 ..Default::default()
             }],
+            links: spec
+                .links
+                .iter()
+                .map(|(trace, span)| Link {
+                    trace_id: trace_id(*trace),
+                    span_id: span_id(*span),
+                    attributes: vec![kv("messaging.operation.type", s("process"))],
+                    ..Default::default()
+                })
+                .collect(),
             status: spec.error.then(|| Status {
                 code: OtlpStatus::Error as i32,
                 message: "boom".into(),

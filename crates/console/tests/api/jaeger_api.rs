@@ -314,3 +314,43 @@ async fn log_records_that_arrive_before_their_spans_join_the_trace() {
         .await;
     assert_eq!(trace["data"][0]["spans"].as_array().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn a_span_link_is_a_follows_from_reference_to_the_linked_span() {
+    let app = spawn_app().await;
+    let start = now_ns() - 10_000_000_000;
+    app.send_traces(&trace_request(
+        0xf1,
+        start,
+        vec![
+            SpanSpec::new(
+                "payment",
+                1,
+                None,
+                "order.created process",
+                SpanKind::Consumer,
+            )
+            .linked_to(0xf0, 7),
+            SpanSpec::new("payment", 2, Some(1), "POST /payments", SpanKind::Internal),
+        ],
+    ))
+    .await;
+
+    let (status, body) = app
+        .get(&format!("/api/traces/{}", hex(&trace_id(0xf1))))
+        .await;
+
+    assert_eq!(status, 200, "{body}");
+    let consumer = find_span(&body["data"][0], "payment", "order.created process");
+    assert_eq!(
+        consumer["references"],
+        json!([{"refType": "FOLLOWS_FROM", "traceID": hex(&trace_id(0xf0)),
+                "spanID": hex(&span_id(7))}])
+    );
+    let child = find_span(&body["data"][0], "payment", "POST /payments");
+    assert_eq!(
+        child["references"],
+        json!([{"refType": "CHILD_OF", "traceID": hex(&trace_id(0xf1)),
+                "spanID": hex(&span_id(1))}])
+    );
+}

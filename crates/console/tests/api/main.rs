@@ -7,5 +7,6 @@ mod helpers;
 mod ingest;
 mod jaeger_api;
 mod persistence;
+mod related_traces;
 mod retention;
 mod ui;

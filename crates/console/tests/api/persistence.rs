@@ -176,3 +176,80 @@ async fn a_database_of_the_first_schema_is_upgraded_with_its_data() {
         "{deps}"
     );
 }
+
+/// The migration that numbered traces, the last before links were indexed.
+const TRACE_SEQ_SCHEMA: &str = include_str!("../../migrations/0002_trace_seq.sql");
+
+#[tokio::test]
+async fn links_stored_before_they_were_indexed_relate_their_traces_after_the_upgrade() {
+    use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_dir(&dir);
+    std::fs::create_dir_all(&data).unwrap();
+    let migrations = tempfile::tempdir().unwrap();
+    std::fs::write(migrations.path().join("0001_init.sql"), FIRST_SCHEMA).unwrap();
+    std::fs::write(
+        migrations.path().join("0002_trace_seq.sql"),
+        TRACE_SEQ_SCHEMA,
+    )
+    .unwrap();
+    let start = (now_ns() - 60_000_000_000) / 1_000;
+    let (a, b) = (hex(&trace_id(0x81)), hex(&trace_id(0x82)));
+    let (s1, s2) = (hex(&span_id(1)), hex(&span_id(2)));
+    let zero_trace = "0".repeat(32);
+    // b's consumer span links to a's producer span; a's span carries a link with a zero trace
+    // id, which is not indexed.
+    let rows = format!(
+        "INSERT INTO resources VALUES (1, 'order', '{{\"service.name\":\"order\"}}'), \
+             (2, 'payment', '{{\"service.name\":\"payment\"}}');
+         INSERT INTO traces (seq, trace_id, start_us, end_us, span_count, error_count, has_root, \
+             root_service, root_operation) VALUES \
+             (1, '{a}', {start}, {start} + 30000, 1, 0, 1, 'order', 'POST /orders'), \
+             (2, '{b}', {start} + 200000, {start} + 250000, 1, 0, 1, 'payment', \
+              'order.created process');
+         INSERT INTO spans (trace_id, span_id, parent_span_id, service, operation, kind, \
+             start_us, duration_us, status_code, status_message, attributes, events, links, \
+             scope_name, scope_version, resource_id, tags, trace_seq) VALUES \
+             ('{a}', '{s2}', '', 'order', 'POST /orders', 2, {start}, 30000, 0, '', '{{}}', \
+              '[]', '[{{\"attrs\":{{}},\"span_id\":\"{s1}\",\"trace_id\":\"{zero_trace}\"}}]', \
+              'tracemart', '', 1, char(31), 1), \
+             ('{b}', '{s1}', '', 'payment', 'order.created process', 5, {start} + 200000, \
+              50000, 0, '', '{{}}', '[]', \
+              '[{{\"attrs\":{{}},\"span_id\":\"{s2}\",\"trace_id\":\"{a}\"}}]', \
+              'tracemart', '', 2, char(31), 2);"
+    );
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(data.join("console.db"))
+        .create_if_missing(true)
+        .connect()
+        .await
+        .unwrap();
+    sqlx::migrate::Migrator::new(migrations.path())
+        .await
+        .unwrap()
+        .run(&mut conn)
+        .await
+        .unwrap();
+    sqlx::raw_sql(AssertSqlSafe(rows))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+
+    let app = spawn_app_with(ConsoleConfig::with_data_dir(data)).await;
+
+    let (status, body) = app.get(&format!("/api/console/traces/{a}/related")).await;
+    assert_eq!(status, 200, "{body}");
+    let traces = body["traces"].as_array().unwrap();
+    let ids: Vec<&str> = traces
+        .iter()
+        .map(|t| t["trace_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![a.as_str(), b.as_str()]);
+    assert_eq!(traces[0]["links"], serde_json::json!([]), "{body}");
+    assert_eq!(
+        traces[1]["links"],
+        serde_json::json!([{"from_span_id": s1, "to_trace_id": a, "to_span_id": s2}])
+    );
+}

@@ -9,6 +9,7 @@ async fn the_ui_and_its_assets_are_served() {
         ("/", "text/html"),
         ("/trace/0af7651916cd43dd8448eb211c80319c", "text/html"),
         ("/app.js", "javascript"),
+        ("/linked.js", "javascript"),
         ("/style.css", "text/css"),
     ] {
         let res = app
@@ -22,7 +23,13 @@ async fn the_ui_and_its_assets_are_served() {
         assert!(ct.contains(content_type), "{path}: {ct}");
         if content_type == "text/html" {
             let html = res.text().await.unwrap();
-            for id in ["search-form", "results", "waterfall", "service-map"] {
+            for id in [
+                "search-form",
+                "results",
+                "waterfall",
+                "linked-traces",
+                "service-map",
+            ] {
                 assert!(
                     html.contains(&format!("data-testid=\"{id}\"")),
                     "{path} has {id}"

@@ -1,6 +1,6 @@
 //! The console's web UI in headless Chromium (Debian's `chromium`, driven by `playwright-core`
-//! from `tests/browser/`): search, a trace's waterfall, the services table and the service map,
-//! with a screenshot of each page under `target/browser-screenshots/`.
+//! from `tests/browser/`): search, a trace's waterfall, the services table, the service map and
+//! a trace's linked traces, with a screenshot of each page under `target/browser-screenshots/`.
 //!
 //! `scripts/test` installs Chromium and the node modules; when they are missing this test
 //! fails (it does not skip) and says how to install them.
@@ -11,11 +11,17 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::span::{Link, SpanKind};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use prost::Message;
 
 use crate::helpers::{ORDER_PATH_SERVICES, Up, repo_root};
 use crate::processes::descendants_of;
 
-/// The whole browser session: launch, four pages, screenshots.
+/// The whole browser session: launch, every page, screenshots.
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(90);
 
 fn chromium() -> PathBuf {
@@ -28,6 +34,72 @@ fn screenshots_dir() -> PathBuf {
         .parent()
         .expect("CARGO_TARGET_TMPDIR is target/tmp")
         .join("browser-screenshots")
+}
+
+/// Sends the console a trace of one consumer span that links to span `span_id` of trace
+/// `trace_id`, as an asynchronous hop of the order would (payment processing the order's
+/// `order.created` message in a trace of its own); returns its trace id. Sent by the test
+/// itself, so that the linked-traces view is checked whatever the shop sends.
+async fn send_linked_trace(up: &Up, trace_id: &str, span_id: &str) -> String {
+    let linked = uuid::Uuid::new_v4();
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_nanos() as u64;
+    let kv = |key: &str, value: &str| KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.into())),
+        }),
+        ..Default::default()
+    };
+    let span = Span {
+        trace_id: linked.as_bytes().to_vec(),
+        span_id: linked.as_bytes()[..8].to_vec(),
+        name: "process order.created".into(),
+        kind: SpanKind::Consumer as i32,
+        start_time_unix_nano: start,
+        end_time_unix_nano: start + 3_000_000,
+        attributes: vec![kv("messaging.operation.type", "process")],
+        links: vec![Link {
+            trace_id: hex_bytes(trace_id),
+            span_id: hex_bytes(span_id),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let req = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![kv("service.name", "payment-service")],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans: vec![span],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let url = format!("http://127.0.0.1:{}/v1/traces", up.ports.otlp_http);
+    let res = up
+        .http
+        .post(&url)
+        .header("content-type", "application/x-protobuf")
+        .body(req.encode_to_vec())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    assert!(res.status().is_success(), "POST {url}: {}", res.status());
+    linked.simple().to_string()
+}
+
+/// The bytes of a hex id.
+fn hex_bytes(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("a hex id"))
+        .collect()
 }
 
 /// Fails with how to install what the browser test needs, if anything is missing.
@@ -53,7 +125,8 @@ fn require_browser_tools(browser_dir: &Path) {
 }
 
 #[tokio::test]
-async fn the_console_ui_shows_search_results_a_traces_waterfall_services_and_the_map() {
+async fn the_console_ui_shows_search_results_a_traces_waterfall_services_the_map_and_linked_traces()
+{
     let browser_dir = repo_root().join("tests/browser");
     require_browser_tools(&browser_dir);
     let up = Up::start();
@@ -62,8 +135,17 @@ async fn the_console_ui_shows_search_results_a_traces_waterfall_services_and_the
     assert_eq!(placed.status, 201, "{}", placed.body);
     let failed = up.order(7, 5, 6).await;
     assert_eq!(failed.status, 409, "{}", failed.body);
-    up.trace_with(&placed.trace_id, &ORDER_PATH_SERVICES).await;
+    let trace = up.trace_with(&placed.trace_id, &ORDER_PATH_SERVICES).await;
     up.trace_with(&failed.trace_id, &ORDER_PATH_SERVICES).await;
+    // A trace that follows the placed order's through a span link.
+    let root = trace
+        .spans()
+        .into_iter()
+        .find(|s| s.parent().is_none())
+        .and_then(|s| s.json["spanID"].as_str().map(str::to_owned))
+        .expect("the placed order's trace has a root span");
+    let linked = send_linked_trace(&up, &placed.trace_id, &root).await;
+    up.trace_with(&linked, &["payment-service"]).await;
     let out = screenshots_dir();
     let _ = std::fs::remove_dir_all(&out);
 
@@ -74,6 +156,7 @@ async fn the_console_ui_shows_search_results_a_traces_waterfall_services_and_the
         .arg(&placed.trace_id)
         .arg(&out)
         .arg(&failed.trace_id)
+        .arg(&linked)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -117,6 +200,7 @@ async fn the_console_ui_shows_search_results_a_traces_waterfall_services_and_the
         "3-services",
         "4-map",
         "5-failed-trace",
+        "6-linked-traces",
     ] {
         let png = out.join(format!("{page}.png"));
         let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
