@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub mod events;
+
 /// `GET /users/{id}`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct User {
@@ -56,11 +58,15 @@ pub struct LineItem {
 }
 
 /// `POST /inventory/reserve`. `reservation_id` lets the caller name the reservation so that
-/// it can release it even when the reply was lost.
+/// it can release it even when the reply was lost. The hold lasts `expires_in_seconds`, or
+/// else `expires_in_minutes` (one of them is required).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ReserveRequest {
     pub items: Vec<LineItem>,
-    pub expires_in_minutes: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in_minutes: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in_seconds: Option<i64>,
     #[serde(default)]
     pub reservation_id: Option<String>,
 }

@@ -144,6 +144,18 @@ pub struct ShopConfig {
     pub demo_stock: i64,
     /// Payments above this amount (in currency units) are declined.
     pub payment_decline_over: f64,
+    /// Seconds an order's reservation holds its stock; an order still unpaid then is cancelled
+    /// (the seed: 15 minutes).
+    pub reservation_ttl_secs: u64,
+    /// Failed deliveries of an event that reached its consumer, after which it is moved to
+    /// the dead-letter table. Deliveries that find no consumer do not count.
+    pub event_max_failures: u32,
+    /// First retry delay of a failed delivery, in milliseconds; it doubles up to
+    /// `event_retry_max_ms`, with jitter.
+    pub event_retry_base_ms: u64,
+    pub event_retry_max_ms: u64,
+    /// How often a relay looks for due events when no commit woke it, in milliseconds.
+    pub event_poll_ms: u64,
     /// OTLP endpoint the services export to; empty means the embedded console (under `up`).
     pub otlp_endpoint: String,
     pub order: ServiceEndpoint,
@@ -174,6 +186,11 @@ impl Default for ShopConfig {
             circuit_open_ms: 5_000,
             demo_stock: 1_000_000,
             payment_decline_over: 10_000.0,
+            reservation_ttl_secs: 15 * 60,
+            event_max_failures: 8,
+            event_retry_base_ms: 500,
+            event_retry_max_ms: 30_000,
+            event_poll_ms: 1_000,
             otlp_endpoint: String::new(),
             order: ep(ServiceName::Order),
             user: ep(ServiceName::User),
@@ -268,6 +285,11 @@ impl ShopConfig {
                 "CIRCUIT_OPEN_MS" => self.circuit_open_ms = parse_var(key, value)?,
                 "DEMO_STOCK" => self.demo_stock = parse_var(key, value)?,
                 "PAYMENT_DECLINE_OVER" => self.payment_decline_over = parse_var(key, value)?,
+                "RESERVATION_TTL_SECS" => self.reservation_ttl_secs = parse_var(key, value)?,
+                "EVENT_MAX_FAILURES" => self.event_max_failures = parse_var(key, value)?,
+                "EVENT_RETRY_BASE_MS" => self.event_retry_base_ms = parse_var(key, value)?,
+                "EVENT_RETRY_MAX_MS" => self.event_retry_max_ms = parse_var(key, value)?,
+                "EVENT_POLL_MS" => self.event_poll_ms = parse_var(key, value)?,
                 "OTLP_ENDPOINT" => self.otlp_endpoint = value.clone(),
                 "CONSOLE_UI_PORT" => self.console.ui_port = parse_var(key, value)?,
                 "CONSOLE_OTLP_GRPC_PORT" => self.console.otlp_grpc_port = parse_var(key, value)?,
@@ -329,6 +351,26 @@ impl ShopConfig {
                 self.payment_decline_over.to_string(),
                 "must be a non-negative number",
             );
+        }
+        if !(1..=24 * 3600).contains(&self.reservation_ttl_secs) {
+            return bad(
+                "reservation_ttl_secs",
+                self.reservation_ttl_secs.to_string(),
+                "must be from 1 to 86400",
+            );
+        }
+        if self.event_max_failures == 0 {
+            return bad("event_max_failures", "0".into(), "must be at least 1");
+        }
+        if self.event_retry_base_ms == 0 || self.event_retry_max_ms < self.event_retry_base_ms {
+            return bad(
+                "event_retry_max_ms",
+                self.event_retry_max_ms.to_string(),
+                "event_retry_base_ms must be at least 1 and event_retry_max_ms at least that",
+            );
+        }
+        if self.event_poll_ms == 0 {
+            return bad("event_poll_ms", "0".into(), "must be at least 1");
         }
         if !matches!(self.log_format.as_str(), "json" | "pretty") {
             return bad(

@@ -206,9 +206,9 @@ fn spawn_checkpointer(path: &Path) -> Result<mpsc::Sender<()>, BoxError> {
     Ok(stop)
 }
 
-/// Runs the migrations over one sqlx connection, then closes it. (A one-connection pool: `run`
+/// Runs each set of migrations, in order, over one sqlx connection, then closes it. (A one-connection pool: `run`
 /// on a bare connection trips "`Acquire` is not general enough" in spawned futures.)
-async fn migrate(path: &Path, migrator: &Migrator, display: &str) -> Result<(), DbError> {
+async fn migrate(path: &Path, migrators: &[&Migrator], display: &str) -> Result<(), DbError> {
     let options = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
@@ -224,7 +224,13 @@ async fn migrate(path: &Path, migrator: &Migrator, display: &str) -> Result<(), 
             path: display.to_owned(),
             source: source.into(),
         })?;
-    let migrated = migrator.run(&pool).await;
+    let mut migrated = Ok(());
+    for migrator in migrators {
+        migrated = migrator.run(&pool).await;
+        if migrated.is_err() {
+            break;
+        }
+    }
     pool.close().await;
     migrated.map_err(|source| DbError::Migrate {
         path: display.to_owned(),
@@ -233,8 +239,13 @@ async fn migrate(path: &Path, migrator: &Migrator, display: &str) -> Result<(), 
 }
 
 impl Database {
-    /// Opens (creating if needed) and migrates the database at `path`.
-    pub async fn open(path: &Path, migrator: &Migrator, metrics: Metrics) -> Result<Self, DbError> {
+    /// Opens (creating if needed) the database at `path` and applies `migrators` in order
+    /// (a service's own, and those of shared pieces such as its messaging tables).
+    pub async fn open(
+        path: &Path,
+        migrators: &[&Migrator],
+        metrics: Metrics,
+    ) -> Result<Self, DbError> {
         let display = path.display().to_string();
         let open_error = |source: BoxError| DbError::Open {
             path: display.clone(),
@@ -243,7 +254,7 @@ impl Database {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| open_error(e.into()))?;
         }
-        migrate(path, migrator, &display).await?;
+        migrate(path, migrators, &display).await?;
         let writer = connect_writer(path).map_err(|e| open_error(e.into()))?;
         let reader = connect_reader(path).map_err(|e| open_error(e.into()))?;
         let checkpoints = spawn_checkpointer(path).map_err(open_error)?;

@@ -18,4 +18,4 @@ pub use db::{Database, DbError};
 pub use error::{ApiError, parse_id, parse_query_int};
 pub use http::{ReadyCheck, ServiceApp, serve};
 pub use json::ApiJson;
-pub use runtime::{ServiceError, ServiceRuntime};
+pub use runtime::{ServiceError, ServiceRuntime, StopSignal};

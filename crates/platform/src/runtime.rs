@@ -1,16 +1,24 @@
-//! Start-up shared by every service: metrics, database with migrations, readiness, serving.
+//! Start-up shared by every service: metrics, database with migrations, background workers,
+//! readiness, serving, and a stop in the right order (requests drained, then workers, then the
+//! database).
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tracemart_telemetry::Metrics;
 
 use crate::config::{ServiceName, ShopConfig};
 use crate::db::{Database, DbError};
 use crate::http::{ReadyCheck, ServiceApp};
+
+/// How long a stopping service waits for its workers to finish what they are doing.
+const WORKER_STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// Why a service could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -19,28 +27,63 @@ pub enum ServiceError {
     Database(#[from] DbError),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+    #[error("cannot start: {0}")]
+    Setup(String),
 }
 
-/// What a service has once started: its metrics and its database.
+/// Resolves when the service starts to stop (its requests have drained); a worker then
+/// finishes what it is doing and returns.
+pub struct StopSignal(watch::Receiver<bool>);
+
+impl StopSignal {
+    pub async fn stopped(mut self) {
+        // Resolves on the stop, or if the runtime is gone (the sender dropped).
+        let _ = self.0.wait_for(|stop| *stop).await;
+    }
+}
+
+/// What a service has once started: its metrics, its database and its background workers.
 pub struct ServiceRuntime {
     pub name: ServiceName,
     pub metrics: Metrics,
     pub db: Database,
+    stop: watch::Sender<bool>,
+    workers: Vec<(&'static str, JoinHandle<()>)>,
 }
 
 impl ServiceRuntime {
-    /// Opens and migrates the service's database in the configured data directory.
+    /// Opens the service's database in the configured data directory and applies
+    /// `migrators` in order.
     pub async fn open(
         name: ServiceName,
         config: &ShopConfig,
-        migrator: &Migrator,
+        migrators: &[&Migrator],
     ) -> Result<Self, DbError> {
         let metrics = Metrics::new(name.service_name());
-        let db = Database::open(&config.database_path(name), migrator, metrics.clone()).await?;
-        Ok(Self { name, metrics, db })
+        let db = Database::open(&config.database_path(name), migrators, metrics.clone()).await?;
+        Ok(Self {
+            name,
+            metrics,
+            db,
+            stop: watch::Sender::new(false),
+            workers: Vec::new(),
+        })
     }
 
-    /// Serves `routes` (with health, readiness on the database, metrics) until `shutdown`.
+    /// Runs `work` in the background while the service runs (a relay, a sweeper). It is
+    /// given the signal of the service's stop; the database stays open until it returned (or
+    /// [`WORKER_STOP_GRACE`] passed, then it is cancelled at its next await).
+    pub fn spawn_worker<F, Fut>(&mut self, name: &'static str, work: F)
+    where
+        F: FnOnce(StopSignal) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let signal = StopSignal(self.stop.subscribe());
+        self.workers.push((name, tokio::spawn(work(signal))));
+    }
+
+    /// Serves `routes` (with health, readiness on the database, metrics) until `shutdown`;
+    /// then lets requests in flight finish, stops the workers and closes the database.
     pub async fn serve(
         self,
         routes: Router,
@@ -64,8 +107,18 @@ impl ServiceRuntime {
             api,
         }
         .into_router(routes);
-        crate::http::serve(app, listener, shutdown).await?;
+        let served = crate::http::serve(app, listener, shutdown).await;
+        self.stop.send_replace(true);
+        for (name, mut worker) in self.workers {
+            if tokio::time::timeout(WORKER_STOP_GRACE, &mut worker)
+                .await
+                .is_err()
+            {
+                tracing::warn!(worker = name, "Worker did not stop in time; cancelling it");
+                worker.abort();
+            }
+        }
         self.db.close();
-        Ok(())
+        Ok(served?)
     }
 }

@@ -20,11 +20,14 @@ pub use config::{
 pub use export_queue::spans_dropped;
 pub use init::{TelemetryError, TelemetryGuard, init};
 pub use metrics::{
-    CircuitState, HttpObservation, Metrics, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE,
-    UserSegment,
+    CircuitState, HttpObservation, Metrics, OPENMETRICS_CONTENT_TYPE, OrderOutcome,
+    PROMETHEUS_CONTENT_TYPE, SagaOutcome, UserSegment,
 };
 pub use server::{UNMATCHED_ROUTE, current_request_id, trace_http};
-pub use spans::{current_trace_id, inject_context, record_error, record_event, with_baggage};
+pub use spans::{
+    context_carrier, context_from_carrier, current_trace_id, inject_context, record_error,
+    record_event, with_baggage,
+};
 
 /// Not API: what `benches/trace_http.rs` measures on its own.
 #[doc(hidden)]

@@ -42,6 +42,33 @@ pub mod metric {
     pub const DATABASE_QUERY_DURATION_SECONDS: &str = "database_query_duration_seconds";
     pub const EXTERNAL_API_CALLS: &str = "external_api_calls";
     pub const CIRCUIT_BREAKER_STATE: &str = "circuit_breaker_state";
+    pub const EVENTS_PUBLISHED: &str = "events_published";
+    pub const EVENTS_DELIVERED: &str = "events_delivered";
+    pub const EVENTS_DELIVERY_FAILED: &str = "events_delivery_failed";
+    pub const EVENTS_DEAD_LETTERED: &str = "events_dead_lettered";
+    pub const EVENTS_CONSUMED: &str = "events_consumed";
+    pub const EVENT_RELAY_LAG_SECONDS: &str = "event_relay_lag_seconds";
+    pub const EVENT_OUTBOX_PENDING: &str = "event_outbox_pending";
+    pub const EVENT_DEAD_LETTERS: &str = "event_dead_letters";
+    pub const SAGA_DURATION_SECONDS: &str = "saga_duration_seconds";
+    pub const ORDERS_COMPLETED: &str = "orders_completed";
+}
+
+/// Attributes of messaging spans (OpenTelemetry semantic conventions for messaging).
+pub mod messaging {
+    /// `messaging.system` of the embedded transport: an outbox relayed over HTTP.
+    pub const SYSTEM_EMBEDDED: &str = "tracemart";
+    /// `messaging.operation.type` of the span that writes a message to an outbox.
+    pub const OPERATION_SEND: &str = "send";
+    /// `messaging.operation.type` of the span that handles a delivered message.
+    pub const OPERATION_PROCESS: &str = "process";
+}
+
+/// Routes with special handling in the server middleware.
+pub mod route {
+    /// Where a relay delivers batches of messages. Its requests get no server span: each
+    /// message they carry gets a CONSUMER span of its own, linked to its producer.
+    pub const EVENTS: &str = "/events";
 }
 
 /// Response headers that tie an answer to its trace.

@@ -18,7 +18,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use crate::ids::{span_hex, trace_hex};
 use crate::intern;
 use crate::metrics::{HttpObservation, Metrics};
-use crate::names::{baggage, header};
+use crate::names::{self, baggage, header};
 
 tokio::task_local! {
     static REQUEST_ID: HeaderValue;
@@ -37,7 +37,7 @@ pub const UNMATCHED_ROUTE: &str = "unmatched";
 
 /// Longest propagation header we accept; longer ones are ignored as malformed (W3C limits
 /// baggage to 8192 bytes; a traceparent is 55).
-const MAX_PROPAGATION_HEADER: usize = 8192;
+pub(crate) const MAX_PROPAGATION_HEADER: usize = 8192;
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static(header::REQUEST_ID);
 const X_TRACE_ID: HeaderName = HeaderName::from_static(header::TRACE_ID);
@@ -87,6 +87,9 @@ pub async fn trace_http(State(metrics): State<Metrics>, req: Request, next: Next
         .extensions()
         .get::<MatchedPath>()
         .map_or(UNMATCHED_ROUTE, |m| intern::route(m.as_str()));
+    if route == names::route::EVENTS {
+        return untraced(metrics, req, next, start, request_id).await;
+    }
     // Cheap clones (shared buffers) of what the log lines need after `req` is handed on.
     let method = req.method().clone();
     let uri = req.uri().clone();
@@ -179,5 +182,36 @@ pub async fn trace_http(State(metrics): State<Metrics>, req: Request, next: Next
             headers.insert(X_SPAN_ID, v);
         }
     }
+    response
+}
+
+/// A relay's delivery of a batch of messages: counted and answered with its request id, but
+/// with no server span (each message in it is traced by a CONSUMER span of its own, linked to
+/// its producer; a span for the batch would be a trace shared by unrelated orders).
+async fn untraced(
+    metrics: Metrics,
+    req: Request,
+    next: Next,
+    start: Instant,
+    request_id: HeaderValue,
+) -> Response {
+    let method = req.method().clone();
+    let mut response = REQUEST_ID.scope(request_id.clone(), next.run(req)).await;
+    let status = response.status().as_u16();
+    tracing::debug!(
+        method = method.as_str(),
+        path = names::route::EVENTS,
+        status_code = status,
+        duration_ms = start.elapsed().as_secs_f64() * 1000.0,
+        "Event batch received"
+    );
+    metrics.http_request(HttpObservation {
+        method: &method,
+        endpoint: names::route::EVENTS,
+        status,
+        duration: start.elapsed(),
+        trace_id: None,
+    });
+    response.headers_mut().insert(X_REQUEST_ID, request_id);
     response
 }

@@ -1,8 +1,11 @@
 //! Helpers that put OpenTelemetry facts on `tracing` spans: errors, events, baggage, injection.
 
+use std::collections::BTreeMap;
+
 use opentelemetry::baggage::BaggageExt;
+use opentelemetry::propagation::{Extractor, Injector};
 use opentelemetry::trace::{Status, TraceContextExt};
-use opentelemetry::{KeyValue, global};
+use opentelemetry::{Context, KeyValue, global};
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -48,6 +51,47 @@ pub fn with_baggage(span: &Span, entries: &[(&'static str, String)]) {
         .collect();
     all.extend(entries.iter().map(|(k, v)| KeyValue::new(*k, v.clone())));
     let _ = span.set_parent(cx.with_baggage(all));
+}
+
+/// The `traceparent`, `tracestate` and `baggage` of `span`, as a message carries them.
+pub fn context_carrier(span: &Span) -> BTreeMap<String, String> {
+    let cx = span.context();
+    let mut carrier = BTreeMap::new();
+    global::get_text_map_propagator(|p| p.inject_context(&cx, &mut MapCarrier(&mut carrier)));
+    carrier
+}
+
+/// The trace context and baggage a message carries; empty (no span, no baggage) when the
+/// entries are missing or malformed.
+pub fn context_from_carrier(carrier: &BTreeMap<String, String>) -> Context {
+    global::get_text_map_propagator(|p| p.extract(&MapCarrier::read(carrier)))
+}
+
+/// A message's headers as the propagators read and write them.
+struct MapCarrier<M>(M);
+
+impl<'a> MapCarrier<&'a BTreeMap<String, String>> {
+    fn read(map: &'a BTreeMap<String, String>) -> Self {
+        Self(map)
+    }
+}
+
+impl Injector for MapCarrier<&mut BTreeMap<String, String>> {
+    fn set(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_owned(), value);
+    }
+}
+
+impl Extractor for MapCarrier<&BTreeMap<String, String>> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| v.len() <= crate::server::MAX_PROPAGATION_HEADER)
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(String::as_str).collect()
+    }
 }
 
 /// Writes `traceparent`, `tracestate` and `baggage` for `span` into outgoing headers.

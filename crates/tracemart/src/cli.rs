@@ -1,4 +1,5 @@
-//! Command-line interface: `up`, `serve <service>`, `console`, `load`, `assess`.
+//! Command-line interface: `up`, `serve <service>`, `console`, `load`, `assess`, `events`,
+//! `orders`.
 
 use std::path::PathBuf;
 
@@ -36,6 +37,115 @@ pub enum Command {
     Load(tracemart_loadgen::LoadArgs),
     /// Score an organisation's readiness for microservices (the seed's 100-point checklist).
     Assess(tracemart_assess::AssessArgs),
+    /// The event pipeline: list, inspect, replay or discard dead letters.
+    ///
+    /// Works on the services' databases in the data directory, whether or not the shop runs.
+    Events(EventsArgs),
+    /// The order service's data: rebuild the `orders` read model from the event streams.
+    Orders(OrdersArgs),
+}
+
+/// Where a maintenance command finds the shop's data.
+#[derive(Debug, Args, Clone)]
+pub struct DataFlags {
+    /// Configuration file (default: ./tracemart.toml if present).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Directory of the services' databases [default: ./.tracemart; env: TRACEMART_DATA_DIR].
+    #[arg(long, value_name = "DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl DataFlags {
+    pub fn shop(&self) -> ShopFlags {
+        ShopFlags {
+            config: self.config.clone(),
+            data_dir: self.data_dir.clone(),
+            ..ShopFlags::default()
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    #[command(subcommand)]
+    pub command: EventsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Dead letters: events whose delivery failed at their consumer `event_max_failures`
+    /// times. Exit codes: 0 done, 1 a database failed, 2 no such dead letter.
+    Dlq(DlqArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DlqArgs {
+    #[command(subcommand)]
+    pub action: DlqAction,
+    /// Only this service's dead letters (default: every service that publishes events).
+    #[arg(long, value_enum, global = true)]
+    pub service: Option<PublisherArg>,
+    #[command(flatten)]
+    pub data: DataFlags,
+}
+
+/// The services that publish events (and so may have dead letters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PublisherArg {
+    Order,
+    Payment,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DlqAction {
+    /// The newest dead letters, one line each.
+    List {
+        /// At most this many per service.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One dead letter in full: payload, trace context headers, last error.
+    Show {
+        /// The message id (as `list` shows it).
+        id: String,
+    },
+    /// Put dead letters back in the outbox: each is delivered once more (a consumer that
+    /// handled it before acknowledges it without a second effect).
+    Replay {
+        /// The message id; or --all.
+        #[arg(required_unless_present = "all")]
+        id: Option<String>,
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
+    /// Delete dead letters for good.
+    Discard {
+        /// The message id; or --all.
+        #[arg(required_unless_present = "all")]
+        id: Option<String>,
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct OrdersArgs {
+    #[command(subcommand)]
+    pub command: OrdersCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrdersCommand {
+    /// Fold every order's event stream again and correct the `orders` rows that differ from
+    /// it (the read model is a projection of the streams). Safe while the shop runs.
+    Rebuild {
+        #[command(flatten)]
+        data: DataFlags,
+    },
 }
 
 /// Settings shared by every command that runs services.

@@ -2,6 +2,8 @@
 
 pub mod cli;
 mod console_cmd;
+mod events_cmd;
+mod orders_cmd;
 mod serve;
 mod settings;
 mod shutdown;
@@ -30,6 +32,8 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Serve(args) => with_runtime(|| serve::run(args)),
         Command::Console(args) => with_runtime(|| console_cmd::run(args)),
         Command::Up(args) => with_runtime(|| up::run(args)),
+        Command::Events(args) => with_runtime(|| events_cmd::run(args)),
+        Command::Orders(args) => with_runtime(|| orders_cmd::run(args)),
     }
 }
 

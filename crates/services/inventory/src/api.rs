@@ -112,12 +112,19 @@ async fn reserve(
     ApiJson(req): ApiJson<ReserveRequest>,
 ) -> Result<ApiJson<Reservation>, ApiError> {
     let items = normalise(&req.items)?;
-    if !(1..=MAX_EXPIRY_MINUTES).contains(&req.expires_in_minutes) {
-        return Err(ApiError::bad_request(
-            "invalid_field",
-            format!("expires_in_minutes must be from 1 to {MAX_EXPIRY_MINUTES}"),
-        ));
-    }
+    let hold = match (req.expires_in_seconds, req.expires_in_minutes) {
+        (Some(s), _) if (1..=MAX_EXPIRY_MINUTES * 60).contains(&s) => chrono::Duration::seconds(s),
+        (None, Some(m)) if (1..=MAX_EXPIRY_MINUTES).contains(&m) => chrono::Duration::minutes(m),
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_field",
+                format!(
+                    "expires_in_seconds (1 to {}) or expires_in_minutes (1 to {MAX_EXPIRY_MINUTES}) is required",
+                    MAX_EXPIRY_MINUTES * 60
+                ),
+            ));
+        }
+    };
     let id = match req.reservation_id {
         Some(id) if valid_reservation_id(&id) => id,
         Some(_) => {
@@ -128,7 +135,7 @@ async fn reserve(
         }
         None => uuid::Uuid::now_v7().to_string(),
     };
-    let expires_at = chrono::Utc::now() + chrono::Duration::minutes(req.expires_in_minutes);
+    let expires_at = chrono::Utc::now() + hold;
     match store.reserve(&id, &items, expires_at) {
         Ok(r) => {
             tracing::info!(reservation.id = %r.reservation_id, items = r.items.len(), "Reserved stock");

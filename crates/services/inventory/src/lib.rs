@@ -22,13 +22,13 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServiceError> {
-    let rt = ServiceRuntime::open(ServiceName::Inventory, config, &MIGRATOR).await?;
+    let mut rt = ServiceRuntime::open(ServiceName::Inventory, config, &[&MIGRATOR]).await?;
     let store = InventoryStore::new(rt.db.clone());
     store.seed_demo(tracemart_platform::config::DEMO_PRODUCTS, config.demo_stock)?;
-    let sweeper = tokio::spawn(release_expired_loop(store.clone()));
-    let result = rt
-        .serve(router(store), InventoryApi::openapi(), listener, shutdown)
-        .await;
-    sweeper.abort();
-    result
+    let sweeper = store.clone();
+    rt.spawn_worker("reservation-sweeper", |stop| {
+        release_expired_loop(sweeper, stop.stopped())
+    });
+    rt.serve(router(store), InventoryApi::openapi(), listener, shutdown)
+        .await
 }

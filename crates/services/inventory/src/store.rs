@@ -269,7 +269,7 @@ mod tests {
     async fn store(dir: &tempfile::TempDir, stock: i64) -> InventoryStore {
         let db = Database::open(
             &dir.path().join("inventory.db"),
-            &crate::MIGRATOR,
+            &[&crate::MIGRATOR],
             tracemart_telemetry::Metrics::new("inventory-service"),
         )
         .await

@@ -14,9 +14,10 @@ use utoipa::OpenApi;
 
 use crate::domain::{IdempotencyKey, NewOrder, parse_order_id};
 use crate::error::OrderError;
-use crate::flow::{IdempotentAnswer, OrderFlow};
-use crate::schema::{CreateOrderRequest, OrderEvents, OrderList, ShippingAddress};
-use crate::store::{Claim, OrderEvent, OrderRecord};
+use crate::flow::{OrderFlow, Placed};
+use crate::schema::{CreateOrderRequest, OrderEvents, OrderList, OrderView, ShippingAddress};
+use crate::store::StoredEvent;
+use crate::stream::OrderStatus;
 
 const DEFAULT_LIST_LIMIT: i64 = 20;
 const MAX_LIST_LIMIT: i64 = 100;
@@ -29,9 +30,10 @@ const MAX_LIST_LIMIT: i64 = 100;
         CreateOrderRequest,
         ShippingAddress,
         LineItem,
-        OrderRecord,
+        OrderView,
+        OrderStatus,
         OrderList,
-        OrderEvent,
+        StoredEvent,
         OrderEvents,
         ErrorBody
     ))
@@ -47,12 +49,13 @@ pub fn router(flow: OrderFlow) -> Router {
 }
 
 /// Places an order: checks the user, prices the items from the product service, holds the
-/// stock, and stores the order, its `OrderCreated` event and its outbox message in one
-/// transaction. With `Idempotency-Key`, a retry gets the first answer.
+/// stock, and stores the order, its `OrderCreated` event and its `order.created` message in
+/// one transaction; the payment saga then confirms or cancels it. With `Idempotency-Key`, a
+/// retry gets the first answer.
 #[utoipa::path(post, path = "/orders", tag = "orders", request_body = CreateOrderRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters")),
     responses(
-        (status = 201, description = "Created", body = OrderRecord),
+        (status = 201, description = "Created", body = OrderView),
         (status = 400, description = "Invalid body, unknown user or products", body = ErrorBody),
         (status = 409, description = "Not enough stock, or the same key still in progress", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
@@ -80,61 +83,34 @@ async fn create_order(
             return e.into_response();
         }
     };
-    let Some(key) = key else {
-        return respond(flow.create(order, &request_id, None).await);
-    };
-    let canonical = serde_json::json!({
-        "user_id": order.user_id, "items": order.items, "shipping_address": order.shipping_address,
-    })
-    .to_string();
-    match flow.store.claim_key(&key.0, &canonical) {
-        Ok(Claim::New) => {
-            let result = flow
-                .create(order, &request_id, Some(IdempotentAnswer { key: &key.0 }))
-                .await;
-            if result.is_err()
-                && let Err(e) = flow.store.release_key(&key.0)
-            {
-                tracing::error!(error = %e, "Could not free the idempotency key");
-            }
-            respond(result)
-        }
-        Ok(Claim::Replay { status, body }) => {
-            tracing::info!(idempotency_key = %key.0, "Replaying the first answer");
+    match flow.place(order, &request_id, key).await {
+        Ok(Placed::Created(view)) => (StatusCode::CREATED, ApiJson(view)).into_response(),
+        Ok(Placed::Replayed { status, body }) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
             (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
         }
-        Ok(Claim::Mismatch) => OrderError::IdempotencyKeyReused.into_response(),
-        Ok(Claim::InFlight) => OrderError::IdempotencyKeyInFlight.into_response(),
-        Err(e) => OrderError::from(e).into_response(),
-    }
-}
-
-fn respond(result: Result<OrderRecord, OrderError>) -> Response {
-    match result {
-        Ok(order) => (StatusCode::CREATED, ApiJson(order)).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-/// An order.
+/// An order, with its status and when it changed.
 #[utoipa::path(get, path = "/orders/{order_id}", tag = "orders",
     params(("order_id" = String, Path, description = "A UUID")),
     responses(
-        (status = 200, description = "The order", body = OrderRecord),
+        (status = 200, description = "The order", body = OrderView),
         (status = 400, description = "Not a UUID", body = ErrorBody),
         (status = 404, description = "No such order", body = ErrorBody)))]
 async fn get_order(
     State(flow): State<OrderFlow>,
     Path(raw): Path<String>,
-) -> Result<ApiJson<OrderRecord>, ApiError> {
+) -> Result<ApiJson<OrderView>, ApiError> {
     let id = parse_order_id(&raw).map_err(|e| e.to_api())?.to_string();
     let span = tracing::info_span!(target: "tracemart::order", "get_order", otel.name = span_name::GET_ORDER, order.id = %id);
     span.in_scope(|| {
         tracing::info!(order_id = %id, "Retrieving order");
         flow.store
             .get(&id)?
-            .map(ApiJson)
+            .map(|row| ApiJson(OrderView::from(row)))
             .ok_or_else(|| OrderError::OrderNotFound(id.clone()).to_api())
     })
 }
@@ -170,7 +146,12 @@ async fn list_orders(
         DEFAULT_LIST_LIMIT,
         1..=MAX_LIST_LIMIT,
     )?;
-    let orders = flow.store.list_for_user(user_id, limit)?;
+    let orders = flow
+        .store
+        .list_for_user(user_id, limit)?
+        .into_iter()
+        .map(OrderView::from)
+        .collect();
     Ok(ApiJson(OrderList {
         user_id,
         limit,
@@ -178,7 +159,8 @@ async fn list_orders(
     }))
 }
 
-/// The order's event stream: its audit trail.
+/// The order's event stream, its audit trail: each event with its time, its cause and the
+/// trace that appended it.
 #[utoipa::path(get, path = "/orders/{order_id}/events", tag = "orders",
     params(("order_id" = String, Path, description = "A UUID")),
     responses(

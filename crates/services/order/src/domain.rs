@@ -27,6 +27,16 @@ pub struct NewOrder {
     pub shipping_address: Map<String, Value>,
 }
 
+impl NewOrder {
+    /// The request as an idempotency key remembers it: a retry must match it exactly.
+    pub fn canonical(&self) -> String {
+        serde_json::json!({
+            "user_id": self.user_id, "items": self.items, "shipping_address": self.shipping_address,
+        })
+        .to_string()
+    }
+}
+
 fn invalid(message: impl Into<String>) -> OrderError {
     OrderError::InvalidField(message.into())
 }

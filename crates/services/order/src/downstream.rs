@@ -1,6 +1,8 @@
 //! The order service's view of user, product and inventory: typed calls that turn answers
 //! into domain outcomes.
 
+use std::time::Duration;
+
 use reqwest::{Method, StatusCode};
 use tracemart_contracts::{
     LineItem, Product, ProductBatchRequest, Reservation, ReserveRequest, User,
@@ -9,14 +11,13 @@ use tracemart_platform::{CallKind, ServiceClient};
 
 use crate::error::OrderError;
 
-/// Minutes a reservation holds stock for an unpaid order (the seed's 15).
-pub const RESERVATION_MINUTES: i64 = 15;
-
 #[derive(Clone)]
 pub struct Downstream {
     pub users: ServiceClient,
     pub products: ServiceClient,
     pub inventory: ServiceClient,
+    /// How long a reservation holds an unpaid order's stock (the seed: 15 minutes).
+    pub reservation_ttl: Duration,
 }
 
 fn unexpected(service: &'static str, status: StatusCode) -> OrderError {
@@ -73,7 +74,8 @@ impl Downstream {
     ) -> Result<Reservation, OrderError> {
         let req = ReserveRequest {
             items: items.to_vec(),
-            expires_in_minutes: RESERVATION_MINUTES,
+            expires_in_minutes: None,
+            expires_in_seconds: Some(self.reservation_ttl.as_secs().max(1) as i64),
             reservation_id: Some(reservation_id.to_owned()),
         };
         // Replaying a reservation under its id holds the stock once: safe to retry.
@@ -107,34 +109,68 @@ impl Downstream {
         }
     }
 
-    /// Compensation: gives the stock back. Failures are logged; the reservation then expires.
-    pub async fn release(&self, reservation_id: &str) {
-        let path = format!("/inventory/reservations/{reservation_id}/release");
-        let result = self
-            .inventory
-            .call::<(), serde_json::Value>(
-                CallKind::Compensation,
-                Method::POST,
-                "/inventory/reservations/{reservation_id}/release",
-                &path,
-                None,
-            )
-            .await;
-        match result {
-            Ok(r) if r.status.is_success() => {
-                tracing::info!(
-                    reservation.id = reservation_id,
-                    "Released reservation (compensation)"
-                );
-            }
-            Ok(r) => tracing::error!(
-                reservation.id = reservation_id,
-                status = r.status.as_u16(),
-                "Releasing reservation failed; it will expire"
+    /// Turns the reservation into a sale (idempotent: safe to retry).
+    pub async fn commit(&self, reservation_id: &str) -> Result<Transition, OrderError> {
+        self.transition(reservation_id, "commit", CallKind::Idempotent)
+            .await
+    }
+
+    /// Gives the reservation's stock back. `kind` is [`CallKind::Compensation`] for a
+    /// reservation whose answer was lost (sent even through an open circuit), else
+    /// [`CallKind::Idempotent`].
+    pub async fn release(
+        &self,
+        reservation_id: &str,
+        kind: CallKind,
+    ) -> Result<Transition, OrderError> {
+        self.transition(reservation_id, "release", kind).await
+    }
+
+    async fn transition(
+        &self,
+        reservation_id: &str,
+        action: &'static str,
+        kind: CallKind,
+    ) -> Result<Transition, OrderError> {
+        let (route, path, done) = match action {
+            "commit" => (
+                "/inventory/reservations/{reservation_id}/commit",
+                format!("/inventory/reservations/{reservation_id}/commit"),
+                "committed",
             ),
-            Err(e) => {
-                tracing::error!(reservation.id = reservation_id, error = %e, "Releasing reservation failed; it will expire")
+            _ => (
+                "/inventory/reservations/{reservation_id}/release",
+                format!("/inventory/reservations/{reservation_id}/release"),
+                "released",
+            ),
+        };
+        let reply = self
+            .inventory
+            .call::<(), serde_json::Value>(kind, Method::POST, route, &path, None)
+            .await?;
+        let error = |body: Option<serde_json::Value>| {
+            body.as_ref()
+                .and_then(|b| b.get("error"))
+                .and_then(|m| m.as_str())
+                .map_or_else(
+                    || format!("reservation {reservation_id} cannot be {done}"),
+                    str::to_owned,
+                )
+        };
+        match reply.status {
+            s if s.is_success() => Ok(Transition::Done),
+            StatusCode::CONFLICT | StatusCode::NOT_FOUND => {
+                Ok(Transition::Refused(error(reply.body)))
             }
+            status => Err(unexpected(self.inventory.service(), status)),
         }
     }
+}
+
+/// How inventory answered a commit or a release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transition {
+    Done,
+    /// Refused: the reservation is in the other final state (or unknown); why, in its words.
+    Refused(String),
 }

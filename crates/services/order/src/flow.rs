@@ -1,47 +1,97 @@
 //! The seed's `create_order`, made real: validate the user and products, reserve stock,
-//! compute the total from the product service's prices, write the order, its event and its
-//! outbox row in one transaction, compensate when that fails. Each step is a span.
+//! compute the total from the product service's prices, write the order, its event, its
+//! `order.created` message and its expiry in one transaction. A reservation that no order
+//! will hold (its answer was lost, or the write failed) is handed to the outbox for release:
+//! no compensation waits inside the request. Each step is a span. The flow also owns the
+//! request's idempotency key: claim, replay and completion.
 
 use std::collections::HashMap;
 use std::time::Instant;
 
 use opentelemetry::{Array, KeyValue, Value as OtelValue};
-use serde_json::{Value, json};
+use tracemart_contracts::events::{OrderCreated, topic};
 use tracemart_contracts::{LineItem, Product, Reservation};
+use tracemart_events::{Outbox, producer_span};
 use tracemart_telemetry::names::{baggage, event, span as span_name};
 use tracemart_telemetry::{Metrics, UserSegment, record_error, record_event};
 use tracing::field::Empty;
 use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::domain::{CURRENCY, NewOrder};
+use crate::commands::{OrderCommand, OrphanReservation, command, expiry_id};
+use crate::domain::{CURRENCY, IdempotencyKey, NewOrder};
 use crate::downstream::Downstream;
 use crate::error::OrderError;
-use crate::store::{OrderRecord, OrderStore};
-
-/// Topic of the event announcing a new order.
-pub const ORDER_CREATED_TOPIC: &str = "order.created";
+use crate::schema::OrderView;
+use crate::store::{Claim, OrderStore};
+use crate::stream::Created;
 
 #[derive(Clone)]
 pub struct OrderFlow {
     pub store: OrderStore,
+    pub outbox: Outbox,
     pub downstream: Downstream,
     pub metrics: Metrics,
 }
 
 /// Settles an order's answer in the same transaction as the order (idempotency).
-pub struct IdempotentAnswer<'a> {
-    pub key: &'a str,
+struct IdempotentAnswer<'a> {
+    key: &'a str,
+}
+
+/// The answer to `POST /orders`.
+pub enum Placed {
+    Created(OrderView),
+    /// The first answer to an earlier request with the same `Idempotency-Key`.
+    Replayed {
+        status: u16,
+        body: String,
+    },
 }
 
 impl OrderFlow {
+    /// Places `order`, once per `key`: a retry with the same key and body gets the first
+    /// answer; another body, or a request still running under the key, is refused. A failed
+    /// attempt frees the key, so that the client's retry runs again.
+    pub async fn place(
+        &self,
+        order: NewOrder,
+        request_id: &str,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Placed, OrderError> {
+        let Some(key) = key else {
+            return self
+                .create(order, request_id, None)
+                .await
+                .map(Placed::Created);
+        };
+        match self.store.claim_key(&key.0, &order.canonical())? {
+            Claim::New => {
+                let idem = IdempotentAnswer { key: &key.0 };
+                let result = self.create(order, request_id, Some(idem)).await;
+                if result.is_err()
+                    && let Err(e) = self.store.release_key(&key.0)
+                {
+                    tracing::error!(error = %e, "Could not free the idempotency key");
+                }
+                result.map(Placed::Created)
+            }
+            Claim::Replay { status, body } => {
+                tracing::info!(idempotency_key = %key.0, "Replaying the first answer");
+                Ok(Placed::Replayed { status, body })
+            }
+            Claim::Mismatch => Err(OrderError::IdempotencyKeyReused),
+            Claim::InFlight => Err(OrderError::IdempotencyKeyInFlight),
+        }
+    }
+
     /// Creates an order; `request_id` becomes the `order.correlation_id` baggage.
-    pub async fn create(
+    async fn create(
         &self,
         order: NewOrder,
         request_id: &str,
         idem: Option<IdempotentAnswer<'_>>,
-    ) -> Result<OrderRecord, OrderError> {
+    ) -> Result<OrderView, OrderError> {
         let segment = UserSegment::of(order.user_id);
         let span = tracing::info_span!(
             target: "tracemart::order",
@@ -67,7 +117,7 @@ impl OrderFlow {
         );
         let start = Instant::now();
         let result = self
-            .create_steps(&order, idem)
+            .create_steps(&order, request_id, idem)
             .instrument(span.clone())
             .await;
         let elapsed = start.elapsed();
@@ -108,8 +158,9 @@ impl OrderFlow {
     async fn create_steps(
         &self,
         order: &NewOrder,
+        request_id: &str,
         idem: Option<IdempotentAnswer<'_>>,
-    ) -> Result<OrderRecord, OrderError> {
+    ) -> Result<OrderView, OrderError> {
         let current = Span::current();
 
         let user = self.validate_user(order.user_id).await?;
@@ -156,34 +207,35 @@ impl OrderFlow {
         current.record("order.total_amount", total);
         current.record("order.currency", CURRENCY);
 
-        let record = OrderRecord {
+        let created = Created {
             // Time-ordered (v7): new orders append to the id index and to `order_events`'
             // (order_id, seq) index instead of landing on a random page of each.
             order_id: uuid::Uuid::now_v7().to_string(),
             user_id: order.user_id,
-            items: serde_json::to_value(&order.items).unwrap_or(Value::Null),
+            items: order.items.clone(),
             total_amount: total,
+            total_minor: Some(total_minor),
             currency: CURRENCY.into(),
-            shipping_address: Value::Object(order.shipping_address.clone()),
+            shipping_address: order.shipping_address.clone(),
             reservation_id: reservation.reservation_id.clone(),
-            status: "created".into(),
+            reservation_expires_at: Some(reservation.expires_at.clone()),
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            total_minor,
         };
-        if let Err(e) = self.persist(&record, idem) {
-            tracing::error!(error = %e, reservation.id = %record.reservation_id, "Writing the order failed; releasing the reservation");
-            self.downstream.release(&record.reservation_id).await;
+        let view = OrderView::answer(&created);
+        if let Err(e) = self.persist(&created, &view, request_id, idem) {
+            tracing::error!(error = %e, reservation.id = %created.reservation_id, "Writing the order failed; its reservation will be released");
+            self.abandon_reservation(&created.reservation_id);
             return Err(e.into());
         }
-        current.record("order.id", record.order_id.as_str());
+        current.record("order.id", created.order_id.as_str());
         tracing::info!(
-            order_id = %record.order_id,
-            user_id = record.user_id,
-            total_amount = record.total_amount,
+            order_id = %created.order_id,
+            user_id = created.user_id,
+            total_amount = created.total_amount,
             items_count = order.items.len(),
             "Order created successfully"
         );
-        Ok(record)
+        Ok(view)
     }
 
     async fn validate_user(&self, user_id: i64) -> Result<tracemart_contracts::User, OrderError> {
@@ -236,7 +288,7 @@ impl OrderFlow {
                 Err(OrderError::Call(e)) if !e.may_have_reached_service() => Err(e.into()),
                 Err(e @ (OrderError::Call(_) | OrderError::Downstream { .. })) => {
                     // The reservation may have been made even though we got no answer.
-                    self.downstream.release(&reservation_id).await;
+                    self.abandon_reservation(&reservation_id);
                     Err(e)
                 }
                 Err(e) => Err(e),
@@ -245,14 +297,27 @@ impl OrderFlow {
         .await
     }
 
-    /// The order, its `OrderCreated` event, its outbox row and (with a key) the idempotent
-    /// answer, in one transaction. Synchronous: the writer is held for microseconds.
+    /// The order, its `OrderCreated` event, its `order.created` message, its expiry and
+    /// (with a key) the idempotent answer, in one transaction. Synchronous: the writer is
+    /// held for microseconds.
     fn persist(
         &self,
-        record: &OrderRecord,
+        created: &Created,
+        view: &OrderView,
+        request_id: &str,
         idem: Option<IdempotentAnswer<'_>>,
     ) -> Result<(), tracemart_platform::DbError> {
-        let (write, publish) = self.store.transaction(|tx| {
+        let order_id = created.order_id.as_str();
+        let trace_id = tracemart_telemetry::current_trace_id();
+        let expires_at = created
+            .reservation_expires_at
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map_or_else(
+                || chrono::Utc::now() + self.downstream.reservation_ttl,
+                |t| t.with_timezone(&chrono::Utc),
+            );
+        let (write, publish) = self.outbox.transaction("orders", |tx| {
             let write = tracing::info_span!(
                 target: "tracemart::order",
                 "create_order_record",
@@ -262,61 +327,89 @@ impl OrderFlow {
                 db.table = "orders",
                 db.collection.name = "orders",
                 db.system = "sqlite",
-                order.id = %record.order_id,
+                order.id = %order_id,
             );
+            let cause = format!("POST /orders {request_id}");
             write
-                .in_scope(|| self.store.insert_order(tx, record))
+                .in_scope(|| self.store.create(tx, created, &cause, trace_id.as_deref()))
                 .inspect_err(|e| record_error(&write, "DatabaseError", e))?;
 
-            let publish = tracing::info_span!(
-                target: "tracemart::order",
-                "publish_order_created_event",
-                otel.name = span_name::PUBLISH_ORDER_CREATED_EVENT,
-                event.type = ORDER_CREATED_TOPIC,
-                event.order_id = %record.order_id,
-                messaging.destination.name = ORDER_CREATED_TOPIC,
-                messaging.operation.type = "publish",
+            let publish = producer_span(
+                Some(span_name::PUBLISH_ORDER_CREATED_EVENT),
+                topic::ORDER_CREATED,
+                Some(order_id),
             );
-            let mut headers = http::HeaderMap::new();
-            tracemart_telemetry::inject_context(&publish, &mut headers);
-            let headers: serde_json::Map<String, Value> = headers
-                .iter()
-                .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.to_string(), Value::from(v))))
-                .collect();
-            let payload = json!({
-                "event_type": ORDER_CREATED_TOPIC,
-                "order_id": record.order_id,
-                "user_id": record.user_id,
-                "total_amount": record.total_amount,
-                "currency": record.currency,
-                "reservation_id": record.reservation_id,
-                "created_at": record.created_at,
-            });
-            publish
-                .in_scope(|| {
-                    self.store.insert_outbox(
-                        tx,
-                        ORDER_CREATED_TOPIC,
-                        &payload,
-                        &Value::Object(headers),
-                    )
-                })
+            publish.set_attribute("event.type", topic::ORDER_CREATED);
+            publish.set_attribute("event.order_id", order_id.to_owned());
+            let message = OrderCreated {
+                event_type: topic::ORDER_CREATED.to_owned(),
+                order_id: order_id.to_owned(),
+                user_id: created.user_id,
+                total_amount: created.total_amount,
+                total_minor: created.total_minor,
+                currency: created.currency.clone(),
+                reservation_id: created.reservation_id.clone(),
+                reservation_expires_at: created.reservation_expires_at.clone(),
+                created_at: created.created_at.clone(),
+            };
+            self.outbox
+                .publish_in(tx, &publish, topic::ORDER_CREATED, Some(order_id), &message)
                 .inspect_err(|e| record_error(&publish, "DatabaseError", e))?;
+            let expire = OrderCommand {
+                order_id: order_id.to_owned(),
+                reason: None,
+            };
+            self.outbox.schedule(
+                tx,
+                &expiry_id(order_id),
+                command::EXPIRE,
+                Some(order_id),
+                &expire,
+                expires_at,
+            )?;
 
             if let Some(idem) = idem {
-                let body = serde_json::to_string(record).unwrap_or_default();
+                let body = serde_json::to_string(view).unwrap_or_default();
                 self.store.complete_key(tx, idem.key, 201, &body)?;
             }
             Ok((write, publish))
         })?;
         // Logged once committed, outside the writer.
-        publish.in_scope(|| tracing::info!(event_type = ORDER_CREATED_TOPIC, order_id = %record.order_id, "Order created event published"));
+        publish.in_scope(|| {
+            tracing::info!(
+                event_type = topic::ORDER_CREATED,
+                order_id,
+                "Order created event published"
+            )
+        });
         record_event(
             &write,
             event::ORDER_RECORD_WRITTEN,
-            vec![KeyValue::new("order.id", record.order_id.clone())],
+            vec![KeyValue::new("order.id", order_id.to_owned())],
         );
         Ok(())
+    }
+
+    /// Hands a reservation no order will hold to the outbox, to be released by the relay
+    /// (retried until inventory answers) instead of inside this request. If even that write
+    /// fails, the reservation is released when it expires.
+    fn abandon_reservation(&self, reservation_id: &str) {
+        let orphan = OrphanReservation {
+            reservation_id: reservation_id.to_owned(),
+        };
+        let queued = self.outbox.transaction("event_outbox", |tx| {
+            self.outbox
+                .publish(tx, command::RELEASE_ORPHAN, Some(reservation_id), &orphan)
+        });
+        match queued {
+            Ok(_) => tracing::info!(
+                reservation.id = reservation_id,
+                "Reservation handed over for release"
+            ),
+            Err(e) => {
+                tracing::error!(reservation.id = reservation_id, error = %e, "Could not queue the release of a reservation; it will be released when it expires")
+            }
+        }
     }
 }
 

@@ -1,41 +1,29 @@
-//! Orders, their event streams, the outbox and idempotency keys in SQLite.
+//! Orders in SQLite: each order's event stream (`order_events`), the read model folded from
+//! it (`orders`), and idempotency keys.
 
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 use serde_json::Value;
 use tracemart_contracts::minor_to_decimal;
 use tracemart_platform::{Database, DbError};
 
-/// An order as stored and as answered (the seed's body).
-#[derive(Debug, Clone, serde::Serialize, PartialEq, utoipa::ToSchema)]
-pub struct OrderRecord {
-    pub order_id: String,
-    pub user_id: i64,
-    #[schema(value_type = Vec<tracemart_contracts::LineItem>)]
-    pub items: Value,
-    /// In currency units, e.g. `59.97`; prices come from the product service.
-    pub total_amount: f64,
-    pub currency: String,
-    #[schema(value_type = crate::schema::ShippingAddress)]
-    pub shipping_address: Value,
-    pub reservation_id: String,
-    pub status: String,
-    pub created_at: String,
-    #[serde(skip)]
-    pub total_minor: i64,
-}
+use crate::stream::{CancelReason, Created, OrderEvent, OrderRow, OrderStatus, apply};
 
-/// One entry of an order's event stream.
+/// One entry of an order's event stream, as `GET /orders/{id}/events` shows it.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
-pub struct OrderEvent {
+pub struct StoredEvent {
     pub event_id: String,
     pub order_id: String,
     pub seq: i64,
-    /// e.g. `OrderCreated`.
+    /// e.g. `OrderCreated`, `PaymentAuthorized`, `OrderConfirmed`.
     #[serde(rename = "type")]
     pub event_type: String,
     #[schema(value_type = Object)]
     pub payload: Value,
     pub created_at: String,
+    /// What made it: `POST /orders <request id>`, or `<topic> <message id>`.
+    pub cause: Option<String>,
+    /// The trace in which it was appended.
+    pub trace_id: Option<String>,
 }
 
 /// What an `Idempotency-Key` says about a request.
@@ -50,8 +38,19 @@ pub enum Claim {
     InFlight,
 }
 
+/// What rebuilding the read model found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Rebuilt {
+    /// Orders folded from their streams.
+    pub orders: usize,
+    /// Rows that differed from their stream (rewritten) or had no stream (deleted).
+    pub corrected: usize,
+}
+
 /// Pending claims older than this are taken to be from a request that died.
 const STALE_CLAIM_SECONDS: i64 = 60;
+/// Orders folded per transaction by [`OrderStore::rebuild`], so the writer is never held long.
+const REBUILD_CHUNK: i64 = 500;
 
 /// request, status, response status, response body, created at.
 type KeyRow = (String, String, Option<i64>, Option<String>, String);
@@ -61,29 +60,39 @@ pub struct OrderStore {
     db: Database,
 }
 
-fn to_record(row: &Row<'_>) -> rusqlite::Result<OrderRecord> {
-    let total_minor = row.get(3)?;
-    Ok(OrderRecord {
-        order_id: row.get(0)?,
-        user_id: row.get(1)?,
-        status: row.get(2)?,
-        total_amount: minor_to_decimal(total_minor),
-        currency: row.get(4)?,
-        items: serde_json::from_str(row.get_ref(5)?.as_str()?).unwrap_or(Value::Null),
-        shipping_address: serde_json::from_str(row.get_ref(6)?.as_str()?).unwrap_or(Value::Null),
-        reservation_id: row.get(7)?,
-        created_at: row.get(8)?,
-        total_minor,
-    })
+const SELECT_ORDERS: &str = "SELECT id, user_id, status, total_minor, currency, items, shipping_address, \
+     reservation_id, created_at, status_changed_at, cancellation_reason, payment_id, \
+     reservation_expires_at, updated_at FROM orders";
+
+fn json_of(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or(Value::Null)
 }
 
-macro_rules! select_orders {
-    ($tail:literal) => {
-        concat!(
-            "SELECT id, user_id, status, total_minor, currency, items, shipping_address, reservation_id, created_at FROM orders ",
-            $tail
-        )
-    };
+fn to_row(row: &Row<'_>) -> rusqlite::Result<OrderRow> {
+    let total_minor: i64 = row.get(3)?;
+    let created_at: String = row.get(8)?;
+    let status: String = row.get(2)?;
+    let reason: Option<String> = row.get(10)?;
+    Ok(OrderRow {
+        created: Created {
+            order_id: row.get(0)?,
+            user_id: row.get(1)?,
+            items: serde_json::from_value(json_of(row.get_ref(5)?.as_str()?)).unwrap_or_default(),
+            total_amount: minor_to_decimal(total_minor),
+            total_minor: Some(total_minor),
+            currency: row.get(4)?,
+            shipping_address: serde_json::from_value(json_of(row.get_ref(6)?.as_str()?))
+                .unwrap_or_default(),
+            reservation_id: row.get(7)?,
+            reservation_expires_at: row.get(12)?,
+            created_at: created_at.clone(),
+        },
+        status: OrderStatus::parse(&status).unwrap_or(OrderStatus::Created),
+        status_changed_at: row.get::<_, Option<String>>(9)?.unwrap_or(created_at),
+        cancellation_reason: reason.and_then(|r| serde_json::from_value(Value::from(r)).ok()),
+        payment_id: row.get(11)?,
+        updated_at: row.get(13)?,
+    })
 }
 
 impl OrderStore {
@@ -95,110 +104,258 @@ impl OrderStore {
         &self.db
     }
 
-    /// Runs `write` in one transaction on the writer; each statement in it is timed on its own.
-    pub fn transaction<T>(
+    /// Starts an order's stream with `OrderCreated` (seq 1) and writes its row.
+    pub fn create(
         &self,
-        write: impl FnOnce(&Transaction<'_>) -> Result<T, DbError>,
-    ) -> Result<T, DbError> {
-        self.db.transaction("orders", write)
+        tx: &Transaction<'_>,
+        created: &Created,
+        cause: &str,
+        trace_id: Option<&str>,
+    ) -> Result<OrderRow, DbError> {
+        let event = OrderEvent::OrderCreated(created.clone());
+        let row = OrderRow::new(created);
+        self.insert_event(tx, &row, 1, &event, cause, trace_id)?;
+        self.write_row(tx, &row)?;
+        Ok(row)
     }
 
-    /// Writes the read model row and the `OrderCreated` event (seq 1).
-    pub fn insert_order(&self, tx: &Transaction<'_>, o: &OrderRecord) -> Result<(), DbError> {
-        let payload = serde_json::to_string(o).unwrap_or_default();
+    /// The order as it stands in `tx`, and the seq of its last event.
+    pub fn load(
+        &self,
+        tx: &Transaction<'_>,
+        order_id: &str,
+    ) -> Result<Option<(OrderRow, i64)>, DbError> {
+        let row = self.db.timed("SELECT", "orders", || {
+            tx.prepare_cached(&format!("{SELECT_ORDERS} WHERE id = ?1"))?
+                .query_row([order_id], to_row)
+                .optional()
+        })?;
+        let Some(row) = row else { return Ok(None) };
+        let last: i64 = self.db.timed("SELECT", "order_events", || {
+            tx.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM order_events WHERE order_id = ?1")?
+                .query_row([order_id], |r| r.get(0))
+        })?;
+        Ok(Some((row, last)))
+    }
+
+    /// Appends `events` after seq `last` and writes the row they lead to.
+    pub fn append(
+        &self,
+        tx: &Transaction<'_>,
+        row: OrderRow,
+        last: i64,
+        events: &[OrderEvent],
+        cause: &str,
+        trace_id: Option<&str>,
+    ) -> Result<OrderRow, DbError> {
+        if events.is_empty() {
+            return Ok(row);
+        }
+        let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let mut current = row;
+        for (i, event) in events.iter().enumerate() {
+            current = apply(Some(current.clone()), event, &at).unwrap_or(current);
+            self.insert_event(tx, &current, last + 1 + i as i64, event, cause, trace_id)?;
+        }
+        self.write_row(tx, &current)?;
+        Ok(current)
+    }
+
+    fn insert_event(
+        &self,
+        tx: &Transaction<'_>,
+        row: &OrderRow,
+        seq: i64,
+        event: &OrderEvent,
+        cause: &str,
+        trace_id: Option<&str>,
+    ) -> Result<(), DbError> {
+        let (kind, payload) = event.to_columns();
         self.db.timed("INSERT", "order_events", || {
             tx.prepare_cached(
-                "INSERT INTO order_events (event_id, order_id, seq, type, payload, created_at) \
-                 VALUES (?1, ?2, 1, 'OrderCreated', ?3, ?4)",
+                "INSERT INTO order_events (event_id, order_id, seq, type, payload, created_at, cause, trace_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
             .execute(params![
                 uuid::Uuid::now_v7().to_string(),
-                o.order_id,
+                row.created.order_id,
+                seq,
+                kind,
                 payload,
-                o.created_at,
-            ])
-        })?;
-        self.db.timed("INSERT", "orders", || {
-            tx.prepare_cached(
-                "INSERT INTO orders (id, user_id, status, total_minor, currency, items, shipping_address, reservation_id, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
-            )?
-            .execute(params![
-                o.order_id,
-                o.user_id,
-                o.status,
-                o.total_minor,
-                o.currency,
-                o.items.to_string(),
-                o.shipping_address.to_string(),
-                o.reservation_id,
-                o.created_at,
+                row.updated_at,
+                cause,
+                trace_id,
             ])
         })?;
         Ok(())
     }
 
-    /// Queues an event for delivery, in the caller's transaction, with the trace context.
-    pub fn insert_outbox(
-        &self,
-        tx: &Transaction<'_>,
-        topic: &str,
-        payload: &Value,
-        headers: &Value,
-    ) -> Result<String, DbError> {
-        let id = uuid::Uuid::now_v7().to_string();
-        self.db.timed("INSERT", "outbox", || {
+    /// Writes `row` over the order's row (or inserts it).
+    fn write_row(&self, tx: &Transaction<'_>, row: &OrderRow) -> Result<(), DbError> {
+        let c = &row.created;
+        let items = serde_json::to_string(&c.items).unwrap_or_default();
+        let address = Value::Object(c.shipping_address.clone()).to_string();
+        self.db.timed("UPSERT", "orders", || {
             tx.prepare_cached(
-                "INSERT INTO outbox (id, topic, payload, headers, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO orders (id, user_id, status, total_minor, currency, items, shipping_address, reservation_id, \
+                 created_at, updated_at, status_changed_at, cancellation_reason, payment_id, reservation_expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+                 ON CONFLICT (id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at, \
+                 status_changed_at = excluded.status_changed_at, cancellation_reason = excluded.cancellation_reason, \
+                 payment_id = excluded.payment_id, user_id = excluded.user_id, total_minor = excluded.total_minor, \
+                 currency = excluded.currency, items = excluded.items, shipping_address = excluded.shipping_address, \
+                 reservation_id = excluded.reservation_id, created_at = excluded.created_at, \
+                 reservation_expires_at = excluded.reservation_expires_at",
             )?
             .execute(params![
-                id,
-                topic,
-                payload.to_string(),
-                headers.to_string(),
-                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                c.order_id,
+                c.user_id,
+                row.status.as_str(),
+                c.total_minor(),
+                c.currency,
+                items,
+                address,
+                c.reservation_id,
+                c.created_at,
+                row.updated_at,
+                row.status_changed_at,
+                row.cancellation_reason.map(CancelReason::as_str),
+                row.payment_id,
+                c.reservation_expires_at,
             ])
         })?;
-        Ok(id)
+        Ok(())
     }
 
-    pub fn get(&self, id: &str) -> Result<Option<OrderRecord>, DbError> {
+    pub fn get(&self, id: &str) -> Result<Option<OrderRow>, DbError> {
         self.db.read("SELECT", "orders", |conn| {
-            conn.prepare_cached(select_orders!("WHERE id = ?1"))?
-                .query_row([id], to_record)
+            conn.prepare_cached(&format!("{SELECT_ORDERS} WHERE id = ?1"))?
+                .query_row([id], to_row)
                 .optional()
         })
     }
 
-    /// A user's orders, newest first.
-    pub fn list_for_user(&self, user_id: i64, limit: i64) -> Result<Vec<OrderRecord>, DbError> {
+    /// Whether any order holds `reservation_id`.
+    pub fn holds_reservation(&self, reservation_id: &str) -> Result<bool, DbError> {
         self.db.read("SELECT", "orders", |conn| {
-            conn.prepare_cached(select_orders!(
-                "WHERE user_id = ?1 ORDER BY created_at DESC, rowid DESC LIMIT ?2"
+            conn.prepare_cached("SELECT 1 FROM orders WHERE reservation_id = ?1")?
+                .query_row([reservation_id], |_| Ok(()))
+                .optional()
+                .map(|found| found.is_some())
+        })
+    }
+
+    /// A user's orders, newest first.
+    pub fn list_for_user(&self, user_id: i64, limit: i64) -> Result<Vec<OrderRow>, DbError> {
+        self.db.read("SELECT", "orders", |conn| {
+            conn.prepare_cached(&format!(
+                "{SELECT_ORDERS} WHERE user_id = ?1 ORDER BY created_at DESC, rowid DESC LIMIT ?2"
             ))?
-            .query_map(params![user_id, limit], to_record)?
+            .query_map(params![user_id, limit], to_row)?
             .collect()
         })
     }
 
-    pub fn events(&self, order_id: &str) -> Result<Vec<OrderEvent>, DbError> {
+    pub fn events(&self, order_id: &str) -> Result<Vec<StoredEvent>, DbError> {
         self.db.read("SELECT", "order_events", |conn| {
             conn.prepare_cached(
-                "SELECT event_id, order_id, seq, type, payload, created_at FROM order_events \
+                "SELECT event_id, order_id, seq, type, payload, created_at, cause, trace_id FROM order_events \
                  WHERE order_id = ?1 ORDER BY seq",
             )?
             .query_map([order_id], |row| {
-                Ok(OrderEvent {
+                Ok(StoredEvent {
                     event_id: row.get(0)?,
                     order_id: row.get(1)?,
                     seq: row.get(2)?,
                     event_type: row.get(3)?,
-                    payload: serde_json::from_str(row.get_ref(4)?.as_str()?).unwrap_or(Value::Null),
+                    payload: json_of(row.get_ref(4)?.as_str()?),
                     created_at: row.get(5)?,
+                    cause: row.get(6)?,
+                    trace_id: row.get(7)?,
                 })
             })?
             .collect()
         })
+    }
+
+    /// Folds every order's stream again and corrects the rows that differ from it (and
+    /// deletes rows that have no stream), a chunk of orders per transaction.
+    pub fn rebuild(&self) -> Result<Rebuilt, DbError> {
+        let mut done = Rebuilt::default();
+        let mut after = String::new();
+        loop {
+            let (chunk, last) = self
+                .db
+                .transaction("orders", |tx| self.rebuild_chunk(tx, &after))?;
+            done.orders += chunk.orders;
+            done.corrected += chunk.corrected;
+            match last {
+                Some(id) => after = id,
+                None => break,
+            }
+        }
+        Ok(done)
+    }
+
+    /// Rebuilds the orders whose id sorts after `after` (at most [`REBUILD_CHUNK`]); returns
+    /// the last id, or `None` when none was left.
+    fn rebuild_chunk(
+        &self,
+        tx: &Transaction<'_>,
+        after: &str,
+    ) -> Result<(Rebuilt, Option<String>), DbError> {
+        type EventRow = (String, String, String, String);
+        let ids: Vec<String> = self.db.timed("SELECT", "orders", || {
+            tx.prepare_cached(
+                "SELECT id FROM (SELECT DISTINCT order_id AS id FROM order_events UNION SELECT id FROM orders) \
+                 WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )?
+            .query_map(params![after, REBUILD_CHUNK], |r| r.get(0))?
+            .collect()
+        })?;
+        let mut done = Rebuilt::default();
+        for id in &ids {
+            let events: Vec<EventRow> = self.db.timed("SELECT", "order_events", || {
+                tx.prepare_cached(
+                    "SELECT order_id, type, payload, created_at FROM order_events WHERE order_id = ?1 ORDER BY seq",
+                )?
+                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect()
+            })?;
+            let mut folded = None;
+            for (_, kind, payload, at) in &events {
+                match OrderEvent::from_columns(kind, payload) {
+                    Ok(event) => folded = apply(folded, &event, at),
+                    Err(e) => {
+                        tracing::warn!(order.id = %id, event_type = %kind, error = %e, "Unreadable event skipped")
+                    }
+                }
+            }
+            let current = self.db.timed("SELECT", "orders", || {
+                tx.prepare_cached(&format!("{SELECT_ORDERS} WHERE id = ?1"))?
+                    .query_row([id], to_row)
+                    .optional()
+            })?;
+            match (folded, current) {
+                (Some(want), Some(have)) if want == have => {}
+                (Some(want), _) => {
+                    self.write_row(tx, &want)?;
+                    done.corrected += 1;
+                }
+                (None, Some(_)) => {
+                    self.db.timed("DELETE", "orders", || {
+                        tx.prepare_cached("DELETE FROM orders WHERE id = ?1")?
+                            .execute([id])
+                    })?;
+                    done.corrected += 1;
+                }
+                (None, None) => {}
+            }
+            if !events.is_empty() {
+                done.orders += 1;
+            }
+        }
+        Ok((done, ids.last().cloned()))
     }
 
     /// Claims `key` for a request whose canonical body is `request`.

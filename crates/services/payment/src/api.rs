@@ -1,7 +1,8 @@
-//! `POST /payments`.
+//! `POST /payments`: the payment made for an order.
 
 use axum::Router;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::post;
 use tracemart_contracts::{ErrorBody, Payment, PaymentRequest, decimal_to_minor};
 use tracemart_platform::{ApiError, ApiJson};
@@ -9,31 +10,28 @@ use utoipa::OpenApi;
 
 use crate::store::PaymentStore;
 
-/// Authorises payments up to a limit.
-#[derive(Clone)]
-pub struct Authoriser {
-    pub store: PaymentStore,
-    pub decline_over_minor: i64,
-}
-
 /// The contract of the payment service's own routes.
 #[derive(OpenApi)]
 #[openapi(paths(pay), components(schemas(Payment, PaymentRequest, ErrorBody)))]
 pub struct PaymentApi;
 
-pub fn router(authoriser: Authoriser) -> Router {
+pub fn router(store: PaymentStore) -> Router {
     Router::new()
         .route("/payments", post(pay))
-        .with_state(authoriser)
+        .with_state(store)
 }
 
-/// Authorises or declines a payment; idempotent by `order_id` (a replay gets the first answer).
+/// The payment of an order, if it matches. Payments are decided when `order.created`
+/// arrives; this answers for one already made (idempotent by `order_id`) and refuses an order
+/// the payment service has not seen, or a user, amount or currency other than the order's.
 #[utoipa::path(post, path = "/payments", tag = "payments", request_body = PaymentRequest,
     responses(
-        (status = 200, description = "Decided: `authorized` or `declined`", body = Payment),
-        (status = 400, description = "A field is missing or invalid", body = ErrorBody)))]
+        (status = 200, description = "The payment: `authorized`, `declined` or `voided`", body = Payment),
+        (status = 400, description = "A field is missing or invalid", body = ErrorBody),
+        (status = 404, description = "No order with this id has reached the payment service", body = ErrorBody),
+        (status = 422, description = "The user, amount or currency is not the order's", body = ErrorBody)))]
 async fn pay(
-    State(a): State<Authoriser>,
+    State(store): State<PaymentStore>,
     ApiJson(req): ApiJson<PaymentRequest>,
 ) -> Result<ApiJson<Payment>, ApiError> {
     if req.order_id.is_empty() || req.order_id.len() > 64 {
@@ -54,26 +52,25 @@ async fn pay(
             "currency must be a three-letter code",
         ));
     }
-    let amount_minor = decimal_to_minor(req.amount);
-    let (status, reason) = if amount_minor > a.decline_over_minor {
-        (
-            "declined",
-            Some("amount over the authorisation limit".to_owned()),
-        )
-    } else {
-        ("authorized", None)
+    let Some(stored) = store.get(&req.order_id)? else {
+        return Err(ApiError::not_found(
+            "order_not_found",
+            format!(
+                "No payment for order {}: the payment service decides one when the order's order.created event arrives",
+                req.order_id
+            ),
+        ));
     };
-    let payment = Payment {
-        payment_id: uuid::Uuid::new_v4().to_string(),
-        order_id: req.order_id,
-        user_id: req.user_id,
-        amount: req.amount,
-        currency: req.currency,
-        status: status.into(),
-        reason,
-        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-    };
-    let stored = a.store.insert_or_get(&payment, amount_minor)?;
-    tracing::info!(order.id = %stored.order_id, payment.status = %stored.status, "Payment decided");
-    Ok(ApiJson(stored))
+    let p = &stored.payment;
+    if p.user_id != req.user_id
+        || stored.amount_minor != decimal_to_minor(req.amount)
+        || p.currency != req.currency
+    {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "payment_mismatch",
+            "The user, amount or currency is not the order's",
+        ));
+    }
+    Ok(ApiJson(stored.payment))
 }

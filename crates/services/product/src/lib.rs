@@ -22,7 +22,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServiceError> {
-    let rt = ServiceRuntime::open(ServiceName::Product, config, &MIGRATOR).await?;
+    let rt = ServiceRuntime::open(ServiceName::Product, config, &[&MIGRATOR]).await?;
     let store = ProductStore::new(rt.db.clone());
     store.seed_demo(DEMO_PRODUCTS)?;
     rt.serve(router(store), ProductApi::openapi(), listener, shutdown)

@@ -21,7 +21,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServiceError> {
-    let rt = ServiceRuntime::open(ServiceName::User, config, &MIGRATOR).await?;
+    let rt = ServiceRuntime::open(ServiceName::User, config, &[&MIGRATOR]).await?;
     let store = UserStore::new(rt.db.clone());
     store.seed_demo(DEMO_USERS)?;
     rt.serve(router(store), UserApi::openapi(), listener, shutdown)

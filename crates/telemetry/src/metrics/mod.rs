@@ -15,6 +15,10 @@ use prometheus_client::registry::Registry;
 use crate::names::metric;
 use crate::process::ProcessCollector;
 
+mod messaging;
+
+pub use messaging::{OrderOutcome, SagaOutcome};
+
 /// The seed's customer segments (`user_id % 10 < 2` premium, `< 6` standard, else basic).
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
 #[allow(non_camel_case_types)]
@@ -142,6 +146,7 @@ struct Inner {
     db_duration: Histograms<DbLabels>,
     external_calls: Family<ExternalCallLabels, Counter>,
     circuit_states: Family<CircuitLabels, Gauge>,
+    messaging: messaging::MessagingMetrics,
 }
 
 /// A downstream service's circuit breaker state, as the `circuit_breaker_state` gauge shows it.
@@ -216,6 +221,7 @@ impl Metrics {
             "Circuit breaker of calls to a service: 0 closed, 1 open (calls refused), 2 half-open (trial calls)",
             circuit_states.clone(),
         );
+        let messaging = messaging::MessagingMetrics::register(&mut registry);
         registry.register_collector(Box::new(ProcessCollector));
         Self {
             inner: Arc::new(Inner {
@@ -229,6 +235,7 @@ impl Metrics {
                 db_duration,
                 external_calls,
                 circuit_states,
+                messaging,
             }),
         }
     }

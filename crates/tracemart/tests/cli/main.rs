@@ -21,8 +21,25 @@ fn stderr(o: &Output) -> String {
 
 #[test]
 fn every_command_has_help_that_names_its_flags() {
-    let cases: [(&[&str], &[&str]); 6] = [
-        (&["--help"], &["up", "serve", "console", "load", "assess"]),
+    let cases: [(&[&str], &[&str]); 8] = [
+        (
+            &["--help"],
+            &[
+                "up", "serve", "console", "load", "assess", "events", "orders",
+            ],
+        ),
+        (
+            &["events", "dlq", "--help"],
+            &[
+                "list",
+                "show",
+                "replay",
+                "discard",
+                "--service",
+                "--data-dir",
+            ],
+        ),
+        (&["orders", "rebuild", "--help"], &["--data-dir"]),
         (
             &["up", "--help"],
             &[
@@ -176,4 +193,84 @@ async fn ctrl_c_ends_a_load_run_early_and_still_prints_its_report() {
     );
     assert!(stdout.contains("latency"), "no report table in:\n{stdout}");
     assert!(stderr(&out).contains("stopping"), "{}", stderr(&out));
+}
+
+/// A data directory whose order database holds one dead letter, `dead-1`.
+async fn data_dir_with_a_dead_letter() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tracemart_platform::ShopConfig {
+        data_dir: dir.path().to_path_buf(),
+        ..Default::default()
+    };
+    drop(tracemart_order::dead_letters(&config).await.unwrap());
+    let path = config.database_path(tracemart_platform::ServiceName::Order);
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO event_dead_letters (id, destination, topic, message_key, payload, headers, \
+         created_at, attempts, last_error, dead_at) VALUES ('dead-1', 'payment-service', \
+         'order.created', 'o-1', '{\"order_id\":\"o-1\"}', '{}', '2026-12-01T10:00:00Z', 8, \
+         'http://127.0.0.1:8084/events answered 500: boom', 1764583200000000)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    dir
+}
+
+#[tokio::test]
+async fn dead_letters_are_listed_shown_replayed_and_discarded_from_the_command_line() {
+    let dir = data_dir_with_a_dead_letter().await;
+    let data = dir.path().display().to_string();
+    let run = |args: &[&str]| {
+        let mut all = vec!["events", "dlq"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--data-dir", &data]);
+        tracemart(&all, &[])
+    };
+
+    let list = run(&["list"]);
+    let table = String::from_utf8_lossy(&list.stdout).into_owned();
+    assert!(list.status.success(), "{}", stderr(&list));
+    assert!(
+        table.contains("dead-1")
+            && table.contains("order.created")
+            && table.contains("answered 500"),
+        "{table}"
+    );
+    let shown = run(&["show", "dead-1"]);
+    let json: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(json[0]["service"], "order");
+    assert_eq!(json[0]["payload"]["order_id"], "o-1");
+    assert_eq!(run(&["show", "nobody"]).status.code(), Some(2));
+    assert_eq!(
+        run(&["replay"]).status.code(),
+        Some(2),
+        "an id or --all is required"
+    );
+
+    let replayed = run(&["replay", "dead-1", "--service", "order"]);
+    assert!(replayed.status.success(), "{}", stderr(&replayed));
+    let listed = run(&["list", "--json"]);
+    let after: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(after, serde_json::json!([]), "replayed: back in the outbox");
+    let path = dir.path().join("order.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", path.display()))
+        .await
+        .unwrap();
+    let due: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM event_outbox WHERE id = 'dead-1' AND published_at IS NULL AND failures = 0",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    assert_eq!(due, 1);
+    assert_eq!(
+        run(&["discard", "dead-1"]).status.code(),
+        Some(2),
+        "nothing left to discard"
+    );
 }

@@ -8,7 +8,8 @@ use crate::helpers::{ORDER_PATH_SERVICES, TELEMETRY_TIMEOUT, Up};
 #[tokio::test]
 async fn dependencies_show_order_calling_user_product_and_inventory_with_call_counts() {
     let up = Up::start();
-    // Two created orders and one for an unknown user: user is called 3 times, the others twice.
+    // Two created orders and one for an unknown user: user is called 3 times, product twice,
+    // inventory four times (each created order's reservation, then its commit by the saga).
     for (user, status) in [(7, 201), (8, 201), (999_999, 400)] {
         let placed = up.order(user, 2, 1).await;
         assert_eq!(placed.status, status, "{}", placed.body);
@@ -16,7 +17,7 @@ async fn dependencies_show_order_calling_user_product_and_inventory_with_call_co
     let want = [
         ("user-service", 3),
         ("product-service", 2),
-        ("inventory-service", 2),
+        ("inventory-service", 4),
     ];
 
     let edges = tracemart_testkit::eventually(

@@ -12,20 +12,11 @@ const INVENTORY_CIRCUIT: &str = "circuit_breaker_state{target_service=\"inventor
 
 /// The order service's `circuit_breaker_state` sample for inventory.
 async fn inventory_circuit(shop: &Shop) -> String {
-    let url = format!("{}/metrics", shop.url(ServiceName::Order));
-    let text = shop
-        .http
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(INVENTORY_CIRCUIT))
-        .unwrap_or_else(|| panic!("no {INVENTORY_CIRCUIT} in:\n{text}"))
-        .to_owned()
+    let line = shop
+        .metric_line(ServiceName::Order, INVENTORY_CIRCUIT)
+        .await;
+    let line = line.unwrap_or_else(|| panic!("no {INVENTORY_CIRCUIT} in /metrics"));
+    line[INVENTORY_CIRCUIT.len()..].to_owned()
 }
 
 #[tokio::test]
@@ -42,7 +33,8 @@ async fn a_stopped_inventory_opens_its_circuit_and_orders_then_fail_without_call
     assert_eq!(inventory_circuit(&shop).await, "0");
     shop.stop(ServiceName::Inventory).await;
 
-    // Each of the first two orders fails twice: the reservation, then its compensation.
+    // The first two orders fail: their reservations (and the release the relay attempts for
+    // each reservation that might have been made) find no inventory.
     for _ in 0..2 {
         let (status, body) = shop.post_order(&order_body(5, &[(1, 1)])).await;
         assert_eq!(status, 503, "{body}");
@@ -67,9 +59,12 @@ async fn a_stopped_inventory_opens_its_circuit_and_orders_then_fail_without_call
     let id = placed["order_id"].as_str().unwrap();
     let (status, body) = shop.get(ServiceName::Order, &format!("/orders/{id}")).await;
     assert_eq!(status, 200, "{body}");
-    // Only the first order was kept, and only its reservation is held.
+    // Only the first order was kept; once inventory is back it is confirmed, and it alone
+    // sold stock.
     shop.restart(ServiceName::Inventory).await;
-    assert_eq!(shop.reservations_in("held").await, 1);
+    assert_eq!(shop.settled(id).await["status"], "confirmed");
+    assert_eq!(shop.reservations_in("committed").await, 1);
+    assert_eq!(shop.reservations_in("held").await, 0);
     assert_eq!(shop.order_count().await, 1);
 }
 

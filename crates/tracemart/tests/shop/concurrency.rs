@@ -1,4 +1,5 @@
-//! Stock never goes negative, also when many orders race for the last units.
+//! Stock never goes negative, also when many orders race for the last units, and exactly
+//! what was reserved is sold once the orders are paid.
 
 use futures::future::join_all;
 
@@ -22,6 +23,15 @@ async fn thirty_two_orders_for_ten_units_leave_exactly_ten_sales_and_zero_stock(
             .all(|(s, b)| *s == 409 && b["code"] == "insufficient_stock"),
         "{refused:?}"
     );
-    assert_eq!(shop.stock(8).await, (0, 10));
     assert_eq!(shop.order_count().await, 10);
+    for (_, order) in results.iter().filter(|(s, _)| *s == 201) {
+        let order = shop.settled(order["order_id"].as_str().unwrap()).await;
+        assert_eq!(order["status"], "confirmed", "{order}");
+    }
+    assert_eq!(
+        shop.stock(8).await,
+        (0, 0),
+        "nothing held once every order is paid"
+    );
+    assert_eq!(shop.committed(8).await, 10);
 }

@@ -11,6 +11,8 @@ use tokio::task::JoinHandle;
 use tracemart_platform::{ServiceError, ServiceName, ShopConfig};
 
 pub const READY: Duration = Duration::from_secs(20);
+/// Bound on an order's saga in tests (it takes milliseconds on an idle shop).
+pub const SAGA: Duration = Duration::from_secs(20);
 
 /// A running service: its stop signal and its task.
 type Running = (oneshot::Sender<()>, JoinHandle<Result<(), ServiceError>>);
@@ -37,6 +39,10 @@ impl Shop {
             data_dir: dir.path().to_path_buf(),
             demo_stock: 1_000,
             downstream_timeout_ms: 2_000,
+            // Retries and polls in tens of milliseconds, so that faults heal quickly.
+            event_retry_base_ms: 20,
+            event_retry_max_ms: 200,
+            event_poll_ms: 50,
             ..ShopConfig::default()
         };
         let mut listeners = HashMap::new();
@@ -125,6 +131,22 @@ impl Shop {
         tracemart_testkit::get_json(&self.http, &format!("{}{path}", self.url(s))).await
     }
 
+    /// A service's `/metrics` text.
+    pub async fn metrics_text(&self, s: ServiceName) -> String {
+        let url = format!("{}/metrics", self.url(s));
+        let resp = self.http.get(url).send().await.expect("GET /metrics");
+        resp.text().await.expect("metrics text")
+    }
+
+    /// The first `/metrics` line of `s` that starts with `prefix`.
+    pub async fn metric_line(&self, s: ServiceName, prefix: &str) -> Option<String> {
+        self.metrics_text(s)
+            .await
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .map(str::to_owned)
+    }
+
     /// Browsing products and reading `user_id`'s orders work (they need no inventory).
     pub async fn assert_browsing_and_reading_work(&self, user_id: i64) {
         let (status, body) = self.get(ServiceName::Product, "/products?limit=5").await;
@@ -146,6 +168,54 @@ impl Shop {
         )
     }
 
+    /// Waits until the saga of order `id` has settled (`confirmed` or `cancelled`) and returns
+    /// the order as `GET /orders/{id}` shows it.
+    pub async fn settled(&self, id: &str) -> Value {
+        let path = format!("/orders/{id}");
+        tracemart_testkit::eventually(SAGA, &format!("order {id} to settle"), || async {
+            let (status, order) = self.get(ServiceName::Order, &path).await;
+            (status == 200 && order["status"] != "created").then_some(order)
+        })
+        .await
+    }
+
+    /// The types of order `id`'s events, oldest first.
+    pub async fn event_types(&self, id: &str) -> Vec<String> {
+        let (status, body) = self
+            .get(ServiceName::Order, &format!("/orders/{id}/events"))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|e| e["type"].as_str().expect("type").to_owned())
+            .collect()
+    }
+
+    /// Units of `product_id` sold (held by committed reservations), from inventory's database.
+    pub async fn committed(&self, product_id: i64) -> i64 {
+        let pool = self.read_only(ServiceName::Inventory).await;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(SUM(i.quantity), 0) FROM reservation_items i JOIN reservations r \
+             ON r.id = i.reservation_id WHERE r.status = 'committed' AND i.product_id = ?",
+        )
+        .bind(product_id)
+        .fetch_one(&pool)
+        .await
+        .expect("sum committed");
+        pool.close().await;
+        n
+    }
+
+    /// A read-only pool on a service's database.
+    pub async fn read_only(&self, s: ServiceName) -> sqlx::SqlitePool {
+        let path = self.config.database_path(s);
+        sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", path.display()))
+            .await
+            .unwrap_or_else(|e| panic!("open {s} db: {e}"))
+    }
+
     /// Price of a product in cents, from the product service.
     pub async fn price_minor(&self, product_id: i64) -> i64 {
         let (status, body) = self
@@ -157,10 +227,7 @@ impl Shop {
 
     /// Reservations in a given state, read straight from the inventory's database.
     pub async fn reservations_in(&self, status: &str) -> i64 {
-        let path = self.config.database_path(ServiceName::Inventory);
-        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", path.display()))
-            .await
-            .expect("open inventory db");
+        let pool = self.read_only(ServiceName::Inventory).await;
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reservations WHERE status = ? AND id IN (SELECT reservation_id FROM reservation_items)")
             .bind(status)
             .fetch_one(&pool)
@@ -172,10 +239,7 @@ impl Shop {
 
     /// Orders stored, read straight from the order service's database.
     pub async fn order_count(&self) -> i64 {
-        let path = self.config.database_path(ServiceName::Order);
-        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", path.display()))
-            .await
-            .expect("open order db");
+        let pool = self.read_only(ServiceName::Order).await;
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders")
             .fetch_one(&pool)
             .await

@@ -71,7 +71,7 @@ async fn a_placed_order_is_read_back_listed_and_has_an_event_stream() {
 
     let (status, read) = shop.get(ServiceName::Order, &format!("/orders/{id}")).await;
     assert_eq!(status, 200);
-    assert_eq!(read, first, "GET returns the stored order, not sample data");
+    assert_same_order(&read, &first);
 
     let (status, list) = shop
         .get(ServiceName::Order, "/orders?user_id=12&limit=10")
@@ -99,6 +99,24 @@ async fn a_placed_order_is_read_back_listed_and_has_an_event_stream() {
     assert_eq!(status, 200);
     assert_eq!(events["events"][0]["type"], "OrderCreated");
     assert_eq!(events["events"][0]["seq"], 1);
+}
+
+/// `read` (from GET) is the order `posted` answered: the same fields, with its status as it
+/// is now and when that changed.
+pub fn assert_same_order(read: &serde_json::Value, posted: &serde_json::Value) {
+    for (key, value) in posted.as_object().unwrap() {
+        if key != "status" {
+            assert_eq!(
+                &read[key], value,
+                "{key}: GET returns the stored order, not sample data"
+            );
+        }
+    }
+    assert!(read["status_changed_at"].is_string(), "{read}");
+    assert!(
+        ["created", "confirmed"].contains(&read["status"].as_str().unwrap()),
+        "{read}"
+    );
 }
 
 #[tokio::test]
@@ -149,7 +167,9 @@ async fn an_idempotent_retry_returns_the_first_order_and_holds_stock_once() {
 
     assert_eq!(retry, first);
     assert_eq!(shop.order_count().await, 1);
-    assert_eq!(shop.stock(9).await, (before.0 - 2, before.1 + 2));
+    shop.settled(first["order_id"].as_str().unwrap()).await;
+    assert_eq!(shop.stock(9).await, (before.0 - 2, before.1));
+    assert_eq!(shop.committed(9).await, 2, "sold once");
 
     let other = send(order_body(3, &[(9, 5)])).await.unwrap();
     assert_eq!(other.status(), 422, "same key, different body");
@@ -180,25 +200,36 @@ async fn every_service_answers_health_and_readiness() {
 }
 
 #[tokio::test]
-async fn payment_authorises_once_per_order_and_declines_over_the_limit() {
-    let shop = Shop::start(|c| c.payment_decline_over = 100.0).await;
+async fn payments_answer_for_real_orders_only_and_with_the_orders_amount() {
+    let shop = Shop::start(|_| {}).await;
     let url = format!("{}/payments", shop.url(ServiceName::Payment));
-    let ok = json!({"order_id": "o-1", "user_id": 1, "amount": 99.5, "currency": "USD"});
-    let (s1, p1) = tracemart_testkit::post_json(&shop.http, &url, &ok).await;
-    let (s2, p2) = tracemart_testkit::post_json(
+    let (_, order) = shop.post_order(&order_body(4, &[(2, 1)])).await;
+    let id = order["order_id"].as_str().unwrap();
+    shop.settled(id).await;
+    let pay =
+        |amount: f64| json!({"order_id": id, "user_id": 4, "amount": amount, "currency": "USD"});
+    let total = order["total_amount"].as_f64().unwrap();
+
+    let (s1, p1) = tracemart_testkit::post_json(&shop.http, &url, &pay(total)).await;
+    let (s2, p2) = tracemart_testkit::post_json(&shop.http, &url, &pay(total)).await;
+    let (s3, other_amount) =
+        tracemart_testkit::post_json(&shop.http, &url, &pay(total + 1.0)).await;
+    let (s4, unknown) = tracemart_testkit::post_json(
         &shop.http,
         &url,
-        &json!({"order_id": "o-1", "user_id": 1, "amount": 5000.0, "currency": "USD"}),
+        &json!({"order_id": uuid::Uuid::new_v4().to_string(), "user_id": 4, "amount": 1.0, "currency": "USD"}),
     )
     .await;
-    assert_eq!((s1, s2), (200, 200));
+
+    assert_eq!((s1, s2), (200, 200), "{p1}");
     assert_eq!(p1["status"], "authorized");
     assert_eq!(p2, p1, "idempotent by order_id");
-    let (_, declined) = tracemart_testkit::post_json(
-        &shop.http,
-        &url,
-        &json!({"order_id": "o-2", "user_id": 1, "amount": 100.01, "currency": "USD"}),
-    )
-    .await;
-    assert_eq!(declined["status"], "declined");
+    assert_eq!(
+        (s3, other_amount["code"].as_str()),
+        (422, Some("payment_mismatch"))
+    );
+    assert_eq!(
+        (s4, unknown["code"].as_str()),
+        (404, Some("order_not_found"))
+    );
 }

@@ -13,6 +13,7 @@ mod otlp;
 mod prom;
 mod propagation;
 mod resilience;
+mod saga;
 mod sdk_disabled;
 mod seed_defects;
 mod traces;

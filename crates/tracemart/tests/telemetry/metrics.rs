@@ -218,7 +218,12 @@ async fn endpoint_labels_are_route_templates_never_raw_ids() {
     }
     assert_eq!(
         label_values(&order, "external_api_calls_total", "endpoint"),
-        ["/inventory/reserve", "/products/batch", "/users/{user_id}"]
+        [
+            "/inventory/reservations/{reservation_id}/commit",
+            "/inventory/reserve",
+            "/products/batch",
+            "/users/{user_id}"
+        ]
     );
 }
 

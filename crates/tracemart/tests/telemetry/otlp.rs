@@ -85,6 +85,14 @@ impl SpanRecord {
     pub fn attr(&self, key: &str) -> Option<String> {
         find(&self.span.attributes, key).map(value_text)
     }
+    /// The spans this one links to, as (trace id, span id).
+    pub fn links(&self) -> Vec<(String, String)> {
+        self.span
+            .links
+            .iter()
+            .map(|l| (hex(&l.trace_id), hex(&l.span_id)))
+            .collect()
+    }
     pub fn events(&self) -> &[span::Event] {
         &self.span.events
     }
@@ -244,6 +252,15 @@ impl Receiver {
 
     pub fn logs(&self) -> Vec<LogRecordOf> {
         self.received.logs.lock().unwrap().clone()
+    }
+
+    /// The first exported span that satisfies `pred`, waited for.
+    pub async fn span_where(&self, what: &str, pred: impl Fn(&SpanRecord) -> bool) -> SpanRecord {
+        tracemart_testkit::eventually(DEADLINE, what, || {
+            let found = self.spans().into_iter().find(|s| pred(s));
+            async move { found }
+        })
+        .await
     }
 
     /// The spans of `trace_id` once `complete` says they are all there.

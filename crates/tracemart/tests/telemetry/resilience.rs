@@ -9,6 +9,8 @@ use crate::otlp::SpanRecord;
 
 const RESERVE: &str = "POST /inventory/reserve";
 const RELEASE: &str = "POST /inventory/reservations/{reservation_id}/release";
+/// The PRODUCER span that hands a reservation no order holds to the outbox for release.
+const ORPHAN_PUBLISH: &str = "publish order.release_orphan_reservation";
 
 #[tokio::test]
 async fn a_reservation_that_finds_no_inventory_is_tried_three_times_each_a_client_span() {
@@ -61,12 +63,13 @@ async fn the_call_that_opens_a_circuit_records_it_and_refused_calls_are_error_sp
         .await;
     let body = order_body(7, &[(1, 1)]);
 
-    // The reservation fails, then its compensation: the second failure opens the circuit.
+    // The reservation fails; its release, handed to the outbox, fails too: the second
+    // failure opens the circuit, on the release's CLIENT span in the consumer's trace.
     let first = shop.post_order_at(&order, &body).await;
     assert_eq!(first.status, 503, "{}", first.body);
     let t = shop
         .receiver()
-        .trace(&first.trace_id(), |t| t.has(RELEASE))
+        .trace(&first.trace_id(), |t| t.has(ORPHAN_PUBLISH))
         .await;
     let reserve_step = t.one(step::RESERVE_INVENTORY);
     assert!(
@@ -74,13 +77,23 @@ async fn the_call_that_opens_a_circuit_records_it_and_refused_calls_are_error_sp
             .event(event::CIRCUIT_OPENED)
             .is_none()
     );
-    let release = t.child(reserve_step, RELEASE);
-    let opened = release.event(event::CIRCUIT_OPENED).unwrap_or_else(|| {
-        panic!(
-            "no opening event on the release call: {:?}",
-            release.events()
-        )
-    });
+    assert!(!t.has(RELEASE), "no compensation waits inside the request");
+    let handed_over = t.child(reserve_step, ORPHAN_PUBLISH);
+    let link = (handed_over.trace_id(), handed_over.span_id());
+    let release = shop
+        .receiver()
+        .span_where("the release call that opened the circuit", |s| {
+            s.name() == RELEASE && s.event(event::CIRCUIT_OPENED).is_some()
+        })
+        .await;
+    let hop = shop
+        .receiver()
+        .trace(&release.trace_id(), |t| t.parent_of(&release).is_some())
+        .await;
+    let consumer = hop.parent_of(&release).unwrap();
+    assert_eq!(consumer.name(), "process order.release_orphan_reservation");
+    assert!(consumer.links().contains(&link), "{:?}", consumer.links());
+    let opened = release.event(event::CIRCUIT_OPENED).unwrap();
     assert_eq!(
         event_attr(opened, "target_service").as_deref(),
         Some("inventory-service")
@@ -100,7 +113,10 @@ async fn the_call_that_opens_a_circuit_records_it_and_refused_calls_are_error_sp
         event_attr(exception, "exception.type").as_deref(),
         Some("CircuitOpen")
     );
-    assert!(!t.has(RELEASE), "a refused reservation was compensated");
+    assert!(
+        !t.has(RELEASE) && !t.has(ORPHAN_PUBLISH),
+        "a refused reservation was compensated"
+    );
     assert!(
         !t.0.iter().any(|s| s.service == "inventory-service"),
         "inventory saw the refused call"

@@ -1,0 +1,172 @@
+//! Consuming messages: the CONSUMER span each handled message gets (the root of a new trace,
+//! linked to the span that published it), its metric and log line, and `POST /events`, where
+//! a relay delivers batches.
+//!
+//! Why a link and not a parent: a message may be handled long after it was published (after
+//! retries, or a dead-letter replay days later), and a saga step is work of its own. As the
+//! producer's child it would stretch the request's trace over all of that and bury the
+//! request's latency; as a new trace linked to its producer it keeps each trace one piece of
+//! work, and the console follows the links to show an order's whole saga.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::routing::post;
+use opentelemetry::baggage::BaggageExt;
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry::{Context, KeyValue};
+use tracemart_platform::{ApiJson, DbError};
+use tracemart_telemetry::Metrics;
+use tracemart_telemetry::names::{baggage, messaging, route};
+use tracing::field::Empty;
+use tracing::{Instrument, Span};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::message::{Batch, BatchReply, Message, Outcome, Receipt};
+
+/// Largest batch `POST /events` accepts (a relay sends at most [`crate::MAX_BATCH_BYTES`]).
+const MAX_BATCH_BODY: usize = 4 * crate::MAX_BATCH_BYTES;
+
+/// What a service does with the messages delivered to it.
+#[async_trait]
+pub trait Consumer: Send + Sync + 'static {
+    /// Handles one message, inside its CONSUMER span. The effect and
+    /// [`crate::inbox::claim`] belong in one transaction.
+    async fn handle(&self, message: &Message) -> Result<Handled, ConsumeError>;
+}
+
+/// A message handled without error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// Its effect happened now.
+    Processed,
+    /// It had been handled before: nothing was done.
+    Duplicate,
+}
+
+/// Why a message was not handled.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumeError {
+    /// A later attempt may succeed (a service or the database was unavailable).
+    #[error("{0}")]
+    Retry(String),
+    /// It can never be handled (unknown topic, unreadable payload): dead-letter it.
+    #[error("{0}")]
+    Reject(String),
+}
+
+impl From<DbError> for ConsumeError {
+    fn from(e: DbError) -> Self {
+        Self::Retry(e.to_string())
+    }
+}
+
+impl ConsumeError {
+    /// A payload that does not parse as its topic's type.
+    pub fn unreadable(topic: &str, e: &serde_json::Error) -> Self {
+        Self::Reject(format!("unreadable {topic} payload: {e}"))
+    }
+
+    /// A topic this consumer does not handle.
+    pub fn unknown_topic(topic: &str) -> Self {
+        Self::Reject(format!("no handler for topic {topic}"))
+    }
+}
+
+/// The CONSUMER span of `message`: a new trace linked to its producer, carrying the
+/// producer's baggage (the order's correlation id becomes the log lines' `request_id`).
+fn consumer_span(message: &Message, service: &str) -> Span {
+    let producer = tracemart_telemetry::context_from_carrier(&message.headers);
+    let bag = producer.baggage();
+    let correlation = bag.get(baggage::ORDER_CORRELATION_ID).map(|v| v.as_str());
+    let span = tracing::info_span!(
+        target: "tracemart::events",
+        "process",
+        otel.name = %format_args!("process {}", message.topic),
+        otel.kind = "consumer",
+        otel.status_code = Empty,
+        messaging.system = messaging::SYSTEM_EMBEDDED,
+        messaging.operation.type = messaging::OPERATION_PROCESS,
+        messaging.operation.name = "process",
+        messaging.destination.name = message.topic.as_str(),
+        messaging.consumer.group.name = service,
+        messaging.message.id = message.id.as_str(),
+        messaging.message.conversation_id = message.key.as_deref(),
+        messaging.message.body.size = message.payload.get().len(),
+        tracemart.delivery.attempt = message.attempt,
+        request_id = correlation,
+        order.user_id = bag.get(baggage::ORDER_USER_ID).map(|v| v.as_str()),
+        order.correlation_id = correlation,
+    );
+    // The producer's baggage without its span: the span starts a trace of its own. (Not the
+    // producer's context with an empty span in it: a parent-based sampler would read that as
+    // an unsampled parent and drop the span.)
+    let baggage: Vec<KeyValue> = bag
+        .iter()
+        .map(|(k, (v, _))| KeyValue::new(k.clone(), v.clone()))
+        .collect();
+    let _ = span.set_parent(Context::new().with_baggage(baggage));
+    span.add_link(producer.span().span_context().clone());
+    span
+}
+
+/// Handles `message` with `consumer` inside its CONSUMER span; counts and logs the outcome.
+pub async fn consume(consumer: &dyn Consumer, message: &Message, metrics: &Metrics) -> Receipt {
+    let span = consumer_span(message, metrics.service());
+    let result = consumer.handle(message).instrument(span.clone()).await;
+    let (outcome, error) = match result {
+        Ok(Handled::Processed) => (Outcome::Processed, None),
+        Ok(Handled::Duplicate) => (Outcome::Duplicate, None),
+        Err(ConsumeError::Retry(e)) => (Outcome::Failed, Some(e)),
+        Err(ConsumeError::Reject(e)) => (Outcome::Rejected, Some(e)),
+    };
+    span.in_scope(|| {
+        let (topic, id) = (message.topic.as_str(), message.id.as_str());
+        match (&error, outcome) {
+            (None, _) => {
+                tracing::info!(topic, message_id = id, outcome = outcome.as_str(), "Event handled")
+            }
+            (Some(e), Outcome::Rejected) => {
+                tracemart_telemetry::record_error(&span, "MessageRejected", e);
+                tracing::error!(topic, message_id = id, error = %e, "Event rejected: it cannot be handled");
+            }
+            (Some(e), _) => {
+                tracemart_telemetry::record_error(&span, "MessageFailed", e);
+                tracing::warn!(topic, message_id = id, attempt = message.attempt, error = %e, "Event handling failed; it will be delivered again");
+            }
+        }
+    });
+    metrics.event_consumed(&message.topic, outcome.as_str());
+    Receipt {
+        id: message.id.clone(),
+        outcome,
+        error,
+    }
+}
+
+#[derive(Clone)]
+struct Receiver {
+    consumer: Arc<dyn Consumer>,
+    metrics: Metrics,
+}
+
+/// `POST /events`: where another service's relay delivers batches of messages; answers a
+/// receipt per message.
+pub fn router(consumer: Arc<dyn Consumer>, metrics: Metrics) -> Router {
+    Router::new()
+        .route(
+            route::EVENTS,
+            post(receive).layer(DefaultBodyLimit::max(MAX_BATCH_BODY)),
+        )
+        .with_state(Receiver { consumer, metrics })
+}
+
+async fn receive(State(r): State<Receiver>, ApiJson(batch): ApiJson<Batch>) -> ApiJson<BatchReply> {
+    let mut results = Vec::with_capacity(batch.messages.len());
+    for message in &batch.messages {
+        results.push(consume(&*r.consumer, message, &r.metrics).await);
+    }
+    ApiJson(BatchReply { results })
+}

@@ -1,0 +1,40 @@
+//! Messaging for tracemart services, written once and used by every producer and consumer:
+//! a transactional outbox (a message is committed with the change it announces), a relay that
+//! delivers it at least once (woken by commits, retrying with jittered backoff, keeping each
+//! key's order), transports (HTTP to another service's `POST /events`, or in process),
+//! consumers whose inbox makes a redelivery harmless, and dead letters for what keeps failing.
+//! Every message carries its producer's trace context; its consumer's span links to it.
+
+mod clock;
+mod consumer;
+mod dead_letters;
+pub mod inbox;
+mod message;
+mod outbox;
+mod relay;
+mod settings;
+mod transport;
+
+use std::sync::LazyLock;
+
+use sqlx::migrate::Migrator;
+
+pub use consumer::{ConsumeError, Consumer, Handled, consume, router};
+pub use dead_letters::{DeadLetter, DeadLetters, Selection};
+pub use message::{Batch, BatchReply, Message, Outcome, Receipt};
+pub use outbox::{Outbox, Routes, producer_span};
+pub use relay::{MissingTransport, Relay, Round};
+pub use settings::RelaySettings;
+pub use transport::{HttpTransport, LocalTransport, Transport, TransportError};
+
+/// Most payload bytes a relay puts in one delivery request.
+pub const MAX_BATCH_BYTES: usize = 1 << 20;
+
+/// The messaging tables (`event_outbox`, `event_schedule`, `event_inbox`,
+/// `event_dead_letters`), migrated in every service database that uses them. Their versions
+/// are kept apart from the service's own migrations.
+pub static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
+    let mut migrator = sqlx::migrate!("./migrations");
+    migrator.dangerous_set_table_name("_tracemart_events_migrations");
+    migrator
+});

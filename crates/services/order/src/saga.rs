@@ -1,0 +1,341 @@
+//! The order service's part in the saga: it consumes payment's decision and drives inventory
+//! through commands it sends itself (commit, release, expire, orphan release), appending each
+//! step to the order's stream. Inventory is the arbiter: a reservation ends committed or
+//! released, never both, and the order follows what inventory answered. An order leaves
+//! `created` once; every later message only adds to its audit trail.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use opentelemetry::KeyValue;
+use tracemart_contracts::events::{OrderCancelled, PaymentDecided, topic};
+use tracemart_events::{ConsumeError, Consumer, Handled, Message, Outbox, inbox};
+use tracemart_platform::CallKind;
+use tracemart_telemetry::{Metrics, OrderOutcome, SagaOutcome};
+use tracing::Span;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::commands::{OrderCommand, OrphanReservation, command, expiry_id};
+use crate::downstream::{Downstream, Transition};
+use crate::error::OrderError;
+use crate::store::OrderStore;
+use crate::stream::{CancelReason, OrderEvent, OrderRow, OrderStatus};
+
+/// Consumes payment's events and the order service's own commands.
+#[derive(Clone)]
+pub struct OrderSaga {
+    pub store: OrderStore,
+    pub outbox: Outbox,
+    pub downstream: Downstream,
+    pub metrics: Metrics,
+}
+
+/// What one message does to an order: events to append, messages to publish.
+#[derive(Default)]
+struct Step {
+    events: Vec<OrderEvent>,
+    commands: Vec<(&'static str, OrderCommand)>,
+    /// Tell payment the order is cancelled (it voids an authorisation).
+    cancelled: Option<CancelReason>,
+}
+
+impl Step {
+    fn none() -> Self {
+        Self::default()
+    }
+
+    fn cancel(reservation_id: &str, released: &str, reason: CancelReason, detail: String) -> Self {
+        Self {
+            events: vec![
+                OrderEvent::ReservationReleased {
+                    reservation_id: reservation_id.to_owned(),
+                    reason: released.to_owned(),
+                },
+                OrderEvent::OrderCancelled { reason, detail },
+            ],
+            commands: Vec::new(),
+            cancelled: Some(reason),
+        }
+    }
+}
+
+fn retry(e: OrderError) -> ConsumeError {
+    ConsumeError::Retry(e.to_string())
+}
+
+fn parse<'a, T: serde::Deserialize<'a>>(m: &'a Message) -> Result<T, ConsumeError> {
+    m.payload()
+        .map_err(|e| ConsumeError::unreadable(&m.topic, &e))
+}
+
+#[async_trait]
+impl Consumer for OrderSaga {
+    async fn handle(&self, m: &Message) -> Result<Handled, ConsumeError> {
+        match m.topic.as_str() {
+            topic::PAYMENT_AUTHORIZED | topic::PAYMENT_DECLINED => {
+                let decided: PaymentDecided = parse(m)?;
+                self.payment_decided(m, &decided)
+            }
+            command::COMMIT_RESERVATION => self.commit(m, &parse(m)?).await,
+            command::RELEASE_RESERVATION => self.release(m, &parse(m)?).await,
+            command::EXPIRE => self.expire(m, &parse(m)?).await,
+            command::RELEASE_ORPHAN => self.release_orphan(&parse(m)?).await,
+            other => Err(ConsumeError::unknown_topic(other)),
+        }
+    }
+}
+
+impl OrderSaga {
+    /// Payment decided: the next command, or (for an order cancelled meanwhile) a new
+    /// `order.cancelled`, so that payment voids what it authorised.
+    fn payment_decided(&self, m: &Message, p: &PaymentDecided) -> Result<Handled, ConsumeError> {
+        let authorized = p.status == "authorized";
+        self.record(m, &p.order_id, |row| {
+            if row.payment_id.as_deref() == Some(p.payment_id.as_str()) {
+                return Step::none();
+            }
+            let event = if authorized {
+                OrderEvent::PaymentAuthorized {
+                    payment_id: p.payment_id.clone(),
+                    amount_minor: p.amount_minor,
+                }
+            } else {
+                OrderEvent::PaymentDeclined {
+                    payment_id: p.payment_id.clone(),
+                    reason: p.reason.clone().unwrap_or_default(),
+                }
+            };
+            let order_id = row.created.order_id.clone();
+            let mut step = Step {
+                events: vec![event],
+                ..Step::default()
+            };
+            match (row.status, authorized) {
+                (OrderStatus::Created, true) => step.commands.push((
+                    command::COMMIT_RESERVATION,
+                    OrderCommand {
+                        order_id,
+                        reason: None,
+                    },
+                )),
+                (OrderStatus::Created, false) => step.commands.push((
+                    command::RELEASE_RESERVATION,
+                    OrderCommand {
+                        order_id,
+                        reason: p.reason.clone(),
+                    },
+                )),
+                (OrderStatus::Cancelled, true) => step.cancelled = row.cancellation_reason,
+                _ => {}
+            }
+            step
+        })
+    }
+
+    /// Sells the stock of a paid order and confirms it; if inventory released the
+    /// reservation first (it expired), cancels it instead.
+    async fn commit(&self, m: &Message, c: &OrderCommand) -> Result<Handled, ConsumeError> {
+        let Some(row) = self.pending(m, &c.order_id)? else {
+            return self.record(m, &c.order_id, |_| Step::none());
+        };
+        let reservation = row.created.reservation_id.clone();
+        let outcome = self.downstream.commit(&reservation).await.map_err(retry)?;
+        self.record(m, &c.order_id, |row| match (row.status, &outcome) {
+            (OrderStatus::Created, Transition::Done) => Step {
+                events: vec![
+                    OrderEvent::ReservationCommitted {
+                        reservation_id: reservation.clone(),
+                    },
+                    OrderEvent::OrderConfirmed {},
+                ],
+                ..Step::default()
+            },
+            (OrderStatus::Created, Transition::Refused(why)) => Step::cancel(
+                &reservation,
+                why,
+                CancelReason::ReservationExpired,
+                format!("the reservation was released before the payment was settled: {why}"),
+            ),
+            (status, Transition::Done) => {
+                tracing::error!(order.id = %c.order_id, status = status.as_str(), "Stock was committed for an order that is no longer pending");
+                Step::none()
+            }
+            _ => Step::none(),
+        })
+    }
+
+    /// Gives back the stock of a declined order and cancels it.
+    async fn release(&self, m: &Message, c: &OrderCommand) -> Result<Handled, ConsumeError> {
+        let Some(row) = self.pending(m, &c.order_id)? else {
+            return self.record(m, &c.order_id, |_| Step::none());
+        };
+        let (reservation, outcome) = self.release_held(&row).await?;
+        if let Transition::Refused(why) = outcome {
+            return Err(ConsumeError::Reject(format!(
+                "cannot release the reservation of declined order {}: {why}",
+                c.order_id
+            )));
+        }
+        let detail = c
+            .reason
+            .clone()
+            .unwrap_or_else(|| "payment declined".into());
+        self.record(m, &c.order_id, |row| match row.status {
+            OrderStatus::Created => Step::cancel(
+                &reservation,
+                "payment declined",
+                CancelReason::PaymentDeclined,
+                detail.clone(),
+            ),
+            _ => Step::none(),
+        })
+    }
+
+    /// The reservation's time is up: an order with no payment decision is cancelled and its
+    /// stock released. (A paid order is left to its commit, which inventory arbitrates.)
+    async fn expire(&self, m: &Message, c: &OrderCommand) -> Result<Handled, ConsumeError> {
+        let unpaid =
+            |row: &OrderRow| row.status == OrderStatus::Created && row.payment_id.is_none();
+        let row = match self.pending(m, &c.order_id)? {
+            Some(row) if unpaid(&row) => row,
+            _ => return self.record(m, &c.order_id, |_| Step::none()),
+        };
+        let (reservation, outcome) = self.release_held(&row).await?;
+        self.record(m, &c.order_id, |row| match outcome {
+            Transition::Done if row.status == OrderStatus::Created => Step::cancel(
+                &reservation,
+                "reservation expired",
+                CancelReason::PaymentTimeout,
+                "no payment decision before the reservation expired".to_owned(),
+            ),
+            _ => Step::none(),
+        })
+    }
+
+    /// Gives the order's held stock back (a failure is retried by the relay).
+    async fn release_held(&self, row: &OrderRow) -> Result<(String, Transition), ConsumeError> {
+        let reservation = row.created.reservation_id.clone();
+        let outcome = self
+            .downstream
+            .release(&reservation, CallKind::Idempotent)
+            .await
+            .map_err(retry)?;
+        Ok((reservation, outcome))
+    }
+
+    /// Releases a reservation no order holds (its answer was lost, or its order could not
+    /// be written). Idempotent at inventory, so it needs no inbox.
+    async fn release_orphan(&self, o: &OrphanReservation) -> Result<Handled, ConsumeError> {
+        if self
+            .store
+            .holds_reservation(&o.reservation_id)
+            .map_err(|e| retry(e.into()))?
+        {
+            return Ok(Handled::Processed);
+        }
+        match self
+            .downstream
+            .release(&o.reservation_id, CallKind::Compensation)
+            .await
+            .map_err(retry)?
+        {
+            Transition::Done => {
+                tracing::info!(reservation.id = %o.reservation_id, "Released a reservation no order holds (compensation)")
+            }
+            Transition::Refused(why) => {
+                tracing::error!(reservation.id = %o.reservation_id, why, "A reservation no order holds could not be released")
+            }
+        }
+        Ok(Handled::Processed)
+    }
+
+    /// The order if it still waits on the saga and `m` is new to it; `None` otherwise (then
+    /// the message is only recorded).
+    fn pending(&self, m: &Message, order_id: &str) -> Result<Option<OrderRow>, ConsumeError> {
+        let db = self.store.database();
+        if inbox::seen(db, &m.id)? {
+            return Ok(None);
+        }
+        let row = self.store.get(order_id)?;
+        Ok(row.filter(|r| r.status == OrderStatus::Created))
+    }
+
+    /// In one transaction: records `m` in the inbox, appends what `decide` makes of the
+    /// order as it stands, and publishes the step's messages; a final event also cancels the
+    /// order's expiry and is measured as the saga's end.
+    fn record(
+        &self,
+        m: &Message,
+        order_id: &str,
+        decide: impl FnOnce(&OrderRow) -> Step,
+    ) -> Result<Handled, ConsumeError> {
+        let db = self.store.database();
+        let trace_id = tracemart_telemetry::current_trace_id();
+        let cause = format!("{} {}", m.topic, m.id);
+        let span = Span::current();
+        span.set_attribute("order.id", order_id.to_owned());
+        let settled = self.outbox.transaction("orders", |tx| {
+            if !inbox::claim(db, tx, m)? {
+                return Ok(None);
+            }
+            let Some((row, last)) = self.store.load(tx, order_id)? else {
+                return Err(ConsumeError::Reject(format!("no order {order_id}")));
+            };
+            let step = decide(&row);
+            let finished = step.events.iter().any(OrderEvent::is_final);
+            let row =
+                self.store
+                    .append(tx, row, last, &step.events, &cause, trace_id.as_deref())?;
+            for (topic, payload) in &step.commands {
+                self.outbox.publish(tx, topic, Some(order_id), payload)?;
+            }
+            if let Some(reason) = step.cancelled {
+                let cancelled = OrderCancelled {
+                    order_id: order_id.to_owned(),
+                    reason: reason.as_str().to_owned(),
+                    cancelled_at: row.status_changed_at.clone(),
+                };
+                self.outbox
+                    .publish(tx, topic::ORDER_CANCELLED, Some(order_id), &cancelled)?;
+            }
+            if finished {
+                self.outbox.unschedule(tx, &expiry_id(order_id))?;
+            }
+            Ok(Some((row, finished, step.events)))
+        })?;
+        let Some((row, finished, events)) = settled else {
+            return Ok(Handled::Duplicate);
+        };
+        span.set_attribute("order.status", row.status.as_str());
+        for event in &events {
+            let (kind, _) = event.to_columns();
+            span.add_event(
+                "order_event_appended",
+                vec![KeyValue::new("order.event.type", kind)],
+            );
+        }
+        if finished {
+            self.saga_ended(&row, trace_id.as_deref());
+        }
+        Ok(Handled::Processed)
+    }
+
+    fn saga_ended(&self, row: &OrderRow, trace_id: Option<&str>) {
+        let outcome = match row.status {
+            OrderStatus::Confirmed => SagaOutcome::Confirmed,
+            _ => SagaOutcome::Cancelled,
+        };
+        let reason = row.cancellation_reason.map_or("", CancelReason::as_str);
+        let elapsed = chrono::DateTime::parse_from_rfc3339(&row.created.created_at)
+            .ok()
+            .and_then(|t| {
+                (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
+                    .to_std()
+                    .ok()
+            })
+            .unwrap_or(Duration::ZERO);
+        self.metrics
+            .saga_completed(OrderOutcome { outcome, reason }, elapsed, trace_id);
+        tracing::info!(order.id = %row.created.order_id, status = row.status.as_str(), reason, saga_ms = elapsed.as_millis() as u64, "Order saga finished");
+    }
+}

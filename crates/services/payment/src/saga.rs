@@ -1,0 +1,139 @@
+//! Payment's part in the order saga: it decides on every `order.created` (authorised up to
+//! the limit, declined above it), publishing the decision from its own outbox in the same
+//! transaction as the payment; and it voids an authorisation when `order.cancelled` comes.
+
+use async_trait::async_trait;
+use tracemart_contracts::events::{OrderCancelled, OrderCreated, PaymentDecided, topic};
+use tracemart_contracts::{Payment, minor_to_decimal};
+use tracemart_events::{ConsumeError, Consumer, Handled, Message, Outbox, inbox};
+use tracing::field::Empty;
+
+use crate::store::{PaymentStore, StoredPayment};
+
+/// Decides payments: amounts above `decline_over_minor` are declined.
+#[derive(Clone)]
+pub struct PaymentSaga {
+    pub store: PaymentStore,
+    pub outbox: Outbox,
+    pub decline_over_minor: i64,
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+#[async_trait]
+impl Consumer for PaymentSaga {
+    async fn handle(&self, message: &Message) -> Result<Handled, ConsumeError> {
+        match message.topic.as_str() {
+            topic::ORDER_CREATED => {
+                let order: OrderCreated = message
+                    .payload()
+                    .map_err(|e| ConsumeError::unreadable(&message.topic, &e))?;
+                self.decide(message, &order)
+            }
+            topic::ORDER_CANCELLED => {
+                let cancelled: OrderCancelled = message
+                    .payload()
+                    .map_err(|e| ConsumeError::unreadable(&message.topic, &e))?;
+                self.void(message, &cancelled)
+            }
+            other => Err(ConsumeError::unknown_topic(other)),
+        }
+    }
+}
+
+impl PaymentSaga {
+    /// The payment of a new order and its announcement, in one transaction.
+    fn decide(&self, message: &Message, order: &OrderCreated) -> Result<Handled, ConsumeError> {
+        let span = tracing::info_span!(
+            target: "tracemart::payment",
+            "authorize_payment",
+            order.id = %order.order_id,
+            payment.amount = minor_to_decimal(order.total_minor()),
+            payment.currency = %order.currency,
+            payment.status = Empty,
+        );
+        let _entered = span.enter();
+        let db = self.store.database();
+        self.outbox.transaction("payments", |tx| {
+            if !inbox::claim(db, tx, message)? {
+                return Ok(Handled::Duplicate);
+            }
+            let payment = match self.store.get_in(tx, &order.order_id)? {
+                // Decided before (under another message id): announce the same decision.
+                Some(existing) => existing,
+                None => {
+                    let made = self.new_payment(order);
+                    self.store.insert(tx, &made)?;
+                    made
+                }
+            };
+            let p = &payment.payment;
+            span.record("payment.status", p.status.as_str());
+            let event_topic = match p.status.as_str() {
+                "authorized" => topic::PAYMENT_AUTHORIZED,
+                "declined" => topic::PAYMENT_DECLINED,
+                // Voided: its order was cancelled already; nothing to announce.
+                _ => return Ok(Handled::Processed),
+            };
+            let decided = PaymentDecided {
+                payment_id: p.payment_id.clone(),
+                order_id: p.order_id.clone(),
+                user_id: p.user_id,
+                amount_minor: payment.amount_minor,
+                currency: p.currency.clone(),
+                status: p.status.clone(),
+                reason: p.reason.clone(),
+                decided_at: now(),
+            };
+            self.outbox
+                .publish(tx, event_topic, Some(&p.order_id), &decided)?;
+            tracing::info!(order.id = %p.order_id, payment.status = %p.status, amount = p.amount, "Payment decided");
+            Ok(Handled::Processed)
+        })
+    }
+
+    fn new_payment(&self, order: &OrderCreated) -> StoredPayment {
+        let amount_minor = order.total_minor();
+        let (status, reason) = if amount_minor > self.decline_over_minor {
+            (
+                "declined",
+                Some(format!(
+                    "amount {} over the authorisation limit of {}",
+                    minor_to_decimal(amount_minor),
+                    minor_to_decimal(self.decline_over_minor)
+                )),
+            )
+        } else {
+            ("authorized", None)
+        };
+        StoredPayment {
+            payment: Payment {
+                payment_id: uuid::Uuid::now_v7().to_string(),
+                order_id: order.order_id.clone(),
+                user_id: order.user_id,
+                amount: minor_to_decimal(amount_minor),
+                currency: order.currency.clone(),
+                status: status.to_owned(),
+                reason,
+                created_at: now(),
+            },
+            amount_minor,
+        }
+    }
+
+    /// Voids the authorisation of a cancelled order (nothing to do if it was declined).
+    fn void(&self, message: &Message, cancelled: &OrderCancelled) -> Result<Handled, ConsumeError> {
+        let db = self.store.database();
+        db.transaction("payments", |tx| {
+            if !inbox::claim(db, tx, message)? {
+                return Ok(Handled::Duplicate);
+            }
+            if self.store.void(tx, &cancelled.order_id, &cancelled.reason)? {
+                tracing::info!(order.id = %cancelled.order_id, reason = %cancelled.reason, "Payment voided: its order was cancelled");
+            }
+            Ok(Handled::Processed)
+        })
+    }
+}
