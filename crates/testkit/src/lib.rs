@@ -1,5 +1,9 @@
 //! Test helpers shared by tracemart's test suites: waiting on conditions with a deadline
-//! (never on clocks), free ports, JSON requests.
+//! (never on clocks), free ports, JSON requests, processes as /proc shows them, and a faulty
+//! proxy to put in front of a real service.
+
+pub mod processes;
+pub mod proxy;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

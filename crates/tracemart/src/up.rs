@@ -218,7 +218,13 @@ fn child_specs(config: &ShopConfig, effective: &Path, args: &UpArgs) -> Vec<Chil
             ]
             .concat(),
             env,
-            ready_url: format!("{}/health/ready", config.url_of(s)),
+            // The child's own address: the URL others reach it by (`url_of`) may be a proxy or
+            // a load balancer, whose answers say nothing about this child.
+            ready_url: format!(
+                "http://{}:{}/health/ready",
+                config.host,
+                config.endpoint(s).port
+            ),
             log_file,
         });
     }

@@ -19,7 +19,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 
 use crate::helpers::{ORDER_PATH_SERVICES, Up, repo_root};
-use crate::processes::descendants_of;
+use tracemart_testkit::processes::descendants_of;
 
 /// The whole browser session: launch, every page, screenshots.
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(90);

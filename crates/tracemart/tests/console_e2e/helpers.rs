@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tracemart_testkit::{eventually, free_port};
 
 use crate::jaeger::Trace;
-use crate::processes::{children_of, cmdline, is_alive};
+use tracemart_testkit::processes::{children_of, cmdline, is_alive};
 
 /// How long `up` may take to print its banner on a loaded machine.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(60);

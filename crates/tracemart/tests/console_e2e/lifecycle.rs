@@ -8,7 +8,7 @@ use nix::sys::signal::Signal;
 use crate::helpers::Up;
 use tracemart_testkit::eventually;
 
-use crate::processes::{assert_all_gone, cmdline, processes_mentioning};
+use tracemart_testkit::processes::{assert_all_gone, cmdline, processes_mentioning};
 
 /// Everything `up` starts: the console and the five services.
 const CHILDREN: usize = 6;
@@ -188,7 +188,7 @@ async fn a_crashed_service_is_reported_and_restarted_with_its_data() {
         Duration::from_secs(30),
         "the order service to come back",
         || async {
-            let restarted = crate::processes::children_of(up.pid())
+            let restarted = tracemart_testkit::processes::children_of(up.pid())
                 .into_iter()
                 .any(|p| p != order && cmdline(p).contains("serve order"));
             let answer = up.http.get(&url).send().await.ok()?;

@@ -9,5 +9,4 @@ mod helpers;
 mod jaeger;
 mod lifecycle;
 mod logs;
-mod processes;
 mod traces;

@@ -8,7 +8,6 @@ mod downstream;
 mod helpers;
 mod inventory;
 mod orders;
-mod proxy;
 mod restart;
 mod saga;
 mod saga_delivery;

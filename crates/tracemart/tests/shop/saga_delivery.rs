@@ -8,7 +8,7 @@ use tracemart_events::Selection;
 use tracemart_platform::ServiceName;
 
 use crate::helpers::{SAGA, Shop, order_body};
-use crate::proxy::{ALWAYS, FaultyProxy};
+use tracemart_testkit::proxy::{ALWAYS, FaultyProxy};
 
 /// A shop whose order service reaches payment's `POST /events` through `proxy`.
 async fn shop_behind(

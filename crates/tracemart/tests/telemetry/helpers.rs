@@ -327,6 +327,23 @@ impl Shop {
         .await
     }
 
+    /// The pid of the process `up` runs for service `s` now (a new one after each restart).
+    pub fn service_pid(&self, s: ServiceName) -> Option<i32> {
+        let up = i32::try_from(self.child.as_ref()?.id()).ok()?;
+        let serve = format!("serve {}", s.as_str());
+        tracemart_testkit::processes::children_of(up)
+            .into_iter()
+            .find(|p| tracemart_testkit::processes::cmdline(*p).contains(&serve))
+    }
+
+    /// A service's database, opened read-only.
+    pub async fn read_only(&self, s: ServiceName) -> sqlx::SqlitePool {
+        let path = self.data.join(format!("{}.db", s.as_str()));
+        sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", path.display()))
+            .await
+            .unwrap_or_else(|e| panic!("open {s} db: {e}"))
+    }
+
     /// Stops `up` with SIGTERM and waits: every service flushes its telemetry on the way out.
     pub async fn stop(&mut self) {
         let Some(mut c) = self.child.take() else {

@@ -14,6 +14,7 @@ mod prom;
 mod propagation;
 mod resilience;
 mod saga;
+mod saga_crash;
 mod sdk_disabled;
 mod seed_defects;
 mod traces;

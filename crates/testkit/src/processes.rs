@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use tracemart_testkit::eventually;
+use crate::eventually;
 
 /// Processes whose parent is `pid`, from /proc.
 pub fn children_of(pid: i32) -> Vec<i32> {
