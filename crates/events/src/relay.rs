@@ -18,7 +18,8 @@ use crate::outbox::{Outbox, Pending, Settled, Verdict};
 use crate::settings::RelaySettings;
 use crate::transport::{Transport, TransportError};
 
-/// How often the backlog gauges are refreshed, and acknowledged rows purged.
+/// How often the backlog gauges are refreshed, and acknowledged rows and old inbox entries
+/// purged (the relay runs in every service that has an inbox).
 const STATS_EVERY: Duration = Duration::from_secs(1);
 const PURGE_EVERY: Duration = Duration::from_secs(60);
 
@@ -197,6 +198,11 @@ impl Relay {
             - chrono::Duration::from_std(self.settings.published_retention).unwrap_or_default();
         if let Err(e) = self.outbox.purge(before) {
             tracing::warn!(error = %e, "Purging delivered events failed");
+        }
+        let before = Utc::now()
+            - chrono::Duration::from_std(self.settings.inbox_retention).unwrap_or_default();
+        if let Err(e) = crate::inbox::purge(self.outbox.database(), before) {
+            tracing::warn!(error = %e, "Purging old inbox entries failed");
         }
     }
 }

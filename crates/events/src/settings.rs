@@ -24,6 +24,10 @@ pub struct RelaySettings {
     pub delivery_timeout: Duration,
     /// Acknowledged rows are deleted after this long.
     pub published_retention: Duration,
+    /// Inbox entries are deleted after this long. A message comes again only while its
+    /// producer has not seen it acknowledged: within a retry or two of its handling (the answer
+    /// was lost), far less than this.
+    pub inbox_retention: Duration,
 }
 
 impl Default for RelaySettings {
@@ -42,6 +46,7 @@ impl RelaySettings {
             batch_size: 256,
             delivery_timeout: config.downstream_timeout(),
             published_retention: Duration::from_secs(600),
+            inbox_retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 
