@@ -127,6 +127,14 @@ pub struct ShopConfig {
     pub log_file_max_bytes: u64,
     /// Rotated log files kept beside the current one (`name.log.1` newest).
     pub log_files_kept: u32,
+    /// A client must send a request's headers within this many milliseconds of opening the
+    /// connection or of its previous answer (so it is also the idle keep-alive timeout);
+    /// else the connection is closed.
+    pub header_read_timeout_ms: u64,
+    /// Connections a service holds open at most (lowered to fit its open-file limit). At the
+    /// limit, the oldest connection that has not sent a whole request yet is closed to make
+    /// room; if every one has, the newcomer is answered 503 and closed.
+    pub max_connections: usize,
     /// Timeout of every call to another service, in milliseconds (the seed: 10 s).
     pub downstream_timeout_ms: u64,
     /// Bulkhead: calls in flight to each other service at most; further calls wait for a slot
@@ -179,6 +187,8 @@ impl Default for ShopConfig {
             log_format: "json".into(),
             log_file_max_bytes: 64 << 20,
             log_files_kept: 3,
+            header_read_timeout_ms: 10_000,
+            max_connections: 1024,
             downstream_timeout_ms: 10_000,
             downstream_concurrency: 32,
             downstream_retries: 2,
@@ -218,6 +228,91 @@ pub enum ConfigError {
         value: String,
         reason: String,
     },
+    /// A misspelt variable would otherwise be ignored in silence, and the setting it meant
+    /// left at its default: refused, as unknown keys in the file are.
+    #[error("unknown environment variable {key}{}", hint(.suggestion))]
+    UnknownVariable {
+        key: String,
+        suggestion: Option<String>,
+    },
+}
+
+fn hint(suggestion: &Option<String>) -> String {
+    suggestion
+        .as_ref()
+        .map(|s| format!(" (did you mean {s}?)"))
+        .unwrap_or_default()
+}
+
+/// Every variable `apply_env` reads, for suggestions.
+fn known_variables() -> Vec<String> {
+    let mut names: Vec<String> = [
+        "DATA_DIR",
+        "HOST",
+        "ENVIRONMENT",
+        "LOG_FORMAT",
+        "LOG_FILE_MAX_BYTES",
+        "LOG_FILES_KEPT",
+        "HEADER_READ_TIMEOUT_MS",
+        "MAX_CONNECTIONS",
+        "DOWNSTREAM_TIMEOUT_MS",
+        "DOWNSTREAM_CONCURRENCY",
+        "DOWNSTREAM_RETRIES",
+        "CIRCUIT_FAILURE_THRESHOLD",
+        "CIRCUIT_OPEN_MS",
+        "DEMO_STOCK",
+        "PAYMENT_DECLINE_OVER",
+        "RESERVATION_TTL_SECS",
+        "EVENT_MAX_FAILURES",
+        "EVENT_RETRY_BASE_MS",
+        "EVENT_RETRY_MAX_MS",
+        "EVENT_POLL_MS",
+        "OTLP_ENDPOINT",
+        "CONSOLE_UI_PORT",
+        "CONSOLE_OTLP_GRPC_PORT",
+        "CONSOLE_OTLP_HTTP_PORT",
+        "CONSOLE_RETENTION_MAX_AGE_SECS",
+        "CONSOLE_RETENTION_MAX_BYTES",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    for s in ServiceName::ALL {
+        let service = s.as_str().to_ascii_uppercase();
+        names.push(format!("{service}_PORT"));
+        names.push(format!("{service}_URL"));
+    }
+    names
+}
+
+fn unknown_variable(key: &str) -> ConfigError {
+    let name = key.trim_start_matches("TRACEMART_");
+    let suggestion = known_variables()
+        .into_iter()
+        .map(|known| (edit_distance(name, &known), known))
+        .filter(|(distance, _)| *distance <= 3)
+        .min()
+        .map(|(_, known)| format!("TRACEMART_{known}"));
+    ConfigError::UnknownVariable {
+        key: key.to_owned(),
+        suggestion,
+    }
+}
+
+/// Levenshtein distance, for "did you mean"; names are short, so the plain table will do.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substituted = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substituted.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
 }
 
 fn parse_var<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError>
@@ -276,6 +371,8 @@ impl ShopConfig {
                 "LOG_FORMAT" => self.log_format = value.clone(),
                 "LOG_FILE_MAX_BYTES" => self.log_file_max_bytes = parse_var(key, value)?,
                 "LOG_FILES_KEPT" => self.log_files_kept = parse_var(key, value)?,
+                "HEADER_READ_TIMEOUT_MS" => self.header_read_timeout_ms = parse_var(key, value)?,
+                "MAX_CONNECTIONS" => self.max_connections = parse_var(key, value)?,
                 "DOWNSTREAM_TIMEOUT_MS" => self.downstream_timeout_ms = parse_var(key, value)?,
                 "DOWNSTREAM_CONCURRENCY" => self.downstream_concurrency = parse_var(key, value)?,
                 "DOWNSTREAM_RETRIES" => self.downstream_retries = parse_var(key, value)?,
@@ -307,8 +404,10 @@ impl ShopConfig {
                         match field {
                             "PORT" => self.endpoint_mut(s).port = parse_var(key, value)?,
                             "URL" => self.endpoint_mut(s).url = value.clone(),
-                            _ => {}
+                            _ => return Err(unknown_variable(key)),
                         }
+                    } else {
+                        return Err(unknown_variable(key));
                     }
                 }
             }
@@ -334,6 +433,16 @@ impl ShopConfig {
         }
         if self.downstream_timeout_ms == 0 {
             return bad("downstream_timeout_ms", "0".into(), "must be at least 1");
+        }
+        if self.header_read_timeout_ms == 0 {
+            return bad("header_read_timeout_ms", "0".into(), "must be at least 1");
+        }
+        if self.max_connections < 2 {
+            return bad(
+                "max_connections",
+                self.max_connections.to_string(),
+                "must be at least 2",
+            );
         }
         if self.downstream_concurrency == 0 {
             return bad("downstream_concurrency", "0".into(), "must be at least 1");
@@ -527,5 +636,26 @@ mod tests {
     #[test]
     fn unknown_keys_are_rejected() {
         assert!(toml::from_str::<ShopConfig>("no_such_key = 1").is_err());
+    }
+
+    #[test]
+    fn unknown_variables_are_refused_with_the_name_they_probably_meant() {
+        for (key, meant) in [
+            (
+                "TRACEMART_DOWNSTREM_TIMEOUT_MS",
+                Some("TRACEMART_DOWNSTREAM_TIMEOUT_MS"),
+            ),
+            ("TRACEMART_ORDER_PROT", Some("TRACEMART_ORDER_PORT")),
+            ("TRACEMART_NO_SUCH_SETTING", None),
+        ] {
+            let vars = HashMap::from([(key.to_owned(), "1".to_owned())]);
+            let err = ShopConfig::default().apply_env(&vars).unwrap_err();
+            let message = err.to_string();
+            assert!(message.contains(key), "{message}");
+            match meant {
+                Some(m) => assert!(message.contains(&format!("did you mean {m}?")), "{message}"),
+                None => assert!(!message.contains("did you mean"), "{message}"),
+            }
+        }
     }
 }

@@ -4,6 +4,7 @@
 mod breaker;
 pub mod client;
 pub mod config;
+pub mod connections;
 pub mod db;
 pub mod error;
 pub mod http;
@@ -14,8 +15,9 @@ pub mod runtime;
 pub use breaker::BreakerSettings;
 pub use client::{CallError, CallKind, CallPolicy, ServiceClient};
 pub use config::{ConfigError, ServiceName, ShopConfig};
+pub use connections::{ConnectionLimits, serve};
 pub use db::{Database, DbError};
 pub use error::{ApiError, parse_id, parse_query_int};
-pub use http::{ReadyCheck, ServiceApp, serve};
+pub use http::{ReadyCheck, ServiceApp};
 pub use json::ApiJson;
 pub use runtime::{ServiceError, ServiceRuntime, StopSignal};

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use tracemart_telemetry::Metrics;
 
 use crate::config::{ServiceName, ShopConfig};
+use crate::connections::ConnectionLimits;
 use crate::db::{Database, DbError};
 use crate::http::{ReadyCheck, ServiceApp};
 
@@ -47,6 +48,7 @@ pub struct ServiceRuntime {
     pub name: ServiceName,
     pub metrics: Metrics,
     pub db: Database,
+    limits: ConnectionLimits,
     stop: watch::Sender<bool>,
     workers: Vec<(&'static str, JoinHandle<()>)>,
 }
@@ -65,6 +67,7 @@ impl ServiceRuntime {
             name,
             metrics,
             db,
+            limits: ConnectionLimits::from_config(config),
             stop: watch::Sender::new(false),
             workers: Vec::new(),
         })
@@ -92,6 +95,7 @@ impl ServiceRuntime {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServiceError> {
         let db = self.db.clone();
+        let metrics = self.metrics.clone();
         let ready: ReadyCheck = Arc::new(move || {
             let ready = if db.ping() {
                 Ok(())
@@ -102,12 +106,12 @@ impl ServiceRuntime {
         });
         let app = ServiceApp {
             name: self.name,
-            metrics: self.metrics,
+            metrics: metrics.clone(),
             ready,
             api,
         }
         .into_router(routes);
-        let served = crate::http::serve(app, listener, shutdown).await;
+        let served = crate::connections::serve(app, listener, self.limits, metrics, shutdown).await;
         self.stop.send_replace(true);
         for (name, mut worker) in self.workers {
             if tokio::time::timeout(WORKER_STOP_GRACE, &mut worker)

@@ -20,7 +20,7 @@ pub use config::{
 pub use export_queue::spans_dropped;
 pub use init::{TelemetryError, TelemetryGuard, init};
 pub use metrics::{
-    CircuitState, HttpObservation, Metrics, OPENMETRICS_CONTENT_TYPE, OrderOutcome,
+    CircuitState, ConnectionDrop, HttpObservation, Metrics, OPENMETRICS_CONTENT_TYPE, OrderOutcome,
     PROMETHEUS_CONTENT_TYPE, SagaOutcome, UserSegment,
 };
 pub use server::{UNMATCHED_ROUTE, current_request_id, trace_http};

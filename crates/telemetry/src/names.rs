@@ -42,6 +42,8 @@ pub mod metric {
     pub const DATABASE_QUERY_DURATION_SECONDS: &str = "database_query_duration_seconds";
     pub const EXTERNAL_API_CALLS: &str = "external_api_calls";
     pub const CIRCUIT_BREAKER_STATE: &str = "circuit_breaker_state";
+    pub const HTTP_CONNECTIONS_OPEN: &str = "http_connections_open";
+    pub const HTTP_CONNECTIONS_DROPPED: &str = "http_connections_dropped";
     pub const EVENTS_PUBLISHED: &str = "events_published";
     pub const EVENTS_DELIVERED: &str = "events_delivered";
     pub const EVENTS_DELIVERY_FAILED: &str = "events_delivery_failed";

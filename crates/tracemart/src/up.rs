@@ -17,10 +17,12 @@ use crate::settings;
 
 /// How long a child gets to finish in-flight work after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(10);
+/// A crash is restarted at once (a one-off crash costs no downtime); a crash soon after that
+/// waits this long, doubling up to `MAX_BACKOFF`, so that a crash loop does not spin.
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-/// A child that ran this long is considered healthy again: its backoff resets.
-const STABLE_AFTER: Duration = Duration::from_secs(60);
+/// A child that ran this long is considered healthy again: its next crash restarts at once.
+const STABLE_AFTER: Duration = Duration::from_secs(10);
 
 const CONSOLE: &str = "console";
 
@@ -315,7 +317,7 @@ async fn supervise(
     mut stop: watch::Receiver<bool>,
     exits: mpsc::UnboundedSender<Exited>,
 ) {
-    let mut backoff = FIRST_BACKOFF;
+    let mut backoff = Duration::ZERO;
     loop {
         let mut child = match spawn(&exe, &spec) {
             Ok(c) => c,
@@ -333,14 +335,22 @@ async fn supervise(
                 let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
                 let _ = exits.send(Exited { name: spec.name, status: status.clone(), log_file: spec.log_file.clone() });
                 if started.elapsed() > STABLE_AFTER {
-                    backoff = FIRST_BACKOFF;
+                    backoff = Duration::ZERO;
                 }
-                eprintln!("warning: {} exited ({status}); restarting in {} ms", spec.name, backoff.as_millis());
+                if backoff.is_zero() {
+                    eprintln!("warning: {} exited ({status}); restarting it", spec.name);
+                } else {
+                    eprintln!("warning: {} exited ({status}); restarting in {} ms", spec.name, backoff.as_millis());
+                }
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
                     _ = stop.changed() => return,
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                backoff = if backoff.is_zero() {
+                    FIRST_BACKOFF
+                } else {
+                    (backoff * 2).min(MAX_BACKOFF)
+                };
             }
             _ = stop.changed() => {
                 terminate(&mut child, spec.name).await;

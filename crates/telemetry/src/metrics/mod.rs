@@ -15,8 +15,10 @@ use prometheus_client::registry::Registry;
 use crate::names::metric;
 use crate::process::ProcessCollector;
 
+mod connections;
 mod messaging;
 
+pub use connections::ConnectionDrop;
 pub use messaging::{OrderOutcome, SagaOutcome};
 
 /// The seed's customer segments (`user_id % 10 < 2` premium, `< 6` standard, else basic).
@@ -147,6 +149,7 @@ struct Inner {
     external_calls: Family<ExternalCallLabels, Counter>,
     circuit_states: Family<CircuitLabels, Gauge>,
     messaging: messaging::MessagingMetrics,
+    connections: connections::ConnectionMetrics,
 }
 
 /// A downstream service's circuit breaker state, as the `circuit_breaker_state` gauge shows it.
@@ -222,6 +225,7 @@ impl Metrics {
             circuit_states.clone(),
         );
         let messaging = messaging::MessagingMetrics::register(&mut registry);
+        let connections = connections::ConnectionMetrics::register(&mut registry);
         registry.register_collector(Box::new(ProcessCollector));
         Self {
             inner: Arc::new(Inner {
@@ -236,6 +240,7 @@ impl Metrics {
                 external_calls,
                 circuit_states,
                 messaging,
+                connections,
             }),
         }
     }

@@ -75,7 +75,7 @@ fn signal(c: &Child, sig: Signal) {
 
 /// The environment every child starts from: nothing inherited but PATH and HOME, so a
 /// developer's `OTEL_*` or `TRACEMART_*` variables cannot change what the tests see.
-fn clean_command(program: &Path) -> Command {
+pub fn clean_command(program: &Path) -> Command {
     let mut cmd = Command::new(program);
     cmd.env_clear();
     for key in ["PATH", "HOME", "TMPDIR"] {

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub, dead_code)]
 
 mod collector_down;
+mod connections;
 mod cross_language;
 mod failures;
 mod helpers;
