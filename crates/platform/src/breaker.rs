@@ -1,13 +1,14 @@
 //! The circuit breaker in front of each downstream service. After `failure_threshold` failed
 //! calls in a row (no answer, or a 5xx) the circuit opens: calls are refused at once, without
 //! waiting for a timeout or holding a connection, so a failing service costs its callers
-//! nothing. After `open_for`, trial calls go through; the first success closes the circuit, a
-//! failure opens it again. Every change of state sets the `circuit_breaker_state` gauge, is an
+//! nothing. After a while trial calls go through; the first success closes the circuit, a
+//! failure opens it again. The first opening is short (a service restarting is back within a
+//! second or so, and should not cost its callers the whole open time); each reopening doubles
+//! it, up to `open_for`. Every change of state sets the `circuit_breaker_state` gauge, is an
 //! event on the span of the call that caused it, and is logged.
 
 use std::time::Duration;
 
-use failsafe::backoff::{self, Constant};
 use failsafe::failure_policy::{self, ConsecutiveFailures};
 use failsafe::{Instrument, StateMachine};
 use opentelemetry::KeyValue;
@@ -19,11 +20,41 @@ use tracemart_telemetry::{CircuitState, Metrics};
 pub struct BreakerSettings {
     /// Failed calls in a row that open the circuit.
     pub failure_threshold: u32,
-    /// How long an open circuit refuses calls before it lets trial calls through.
+    /// The longest an open circuit refuses calls before it lets trial calls through.
     pub open_for: Duration,
 }
 
-type Machine = StateMachine<ConsecutiveFailures<Constant>, StateReporter>;
+/// How long a circuit's first opening lasts (at most `open_for`).
+const FIRST_OPEN: Duration = Duration::from_millis(250);
+
+/// Open times: from [`FIRST_OPEN`], doubling up to a maximum; the breaker starts it afresh
+/// when the circuit closes. failsafe's own exponential backoff starts at one second at least.
+#[derive(Debug, Clone)]
+struct Doubling {
+    next: Duration,
+    max: Duration,
+}
+
+impl Doubling {
+    fn up_to(max: Duration) -> Self {
+        Self {
+            next: FIRST_OPEN.min(max),
+            max,
+        }
+    }
+}
+
+impl Iterator for Doubling {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let now = self.next;
+        self.next = (now * 2).min(self.max);
+        Some(now)
+    }
+}
+
+type Machine = StateMachine<ConsecutiveFailures<Doubling>, StateReporter>;
 
 /// One downstream service's breaker; clones share its state. Without settings it lets every
 /// call through.
@@ -40,10 +71,9 @@ impl CircuitBreaker {
     ) -> Self {
         metrics.circuit_state(service, CircuitState::Closed);
         let machine = settings.map(|s| {
-            // A constant open time: what an operator configured is what they see.
             let policy = failure_policy::consecutive_failures(
                 s.failure_threshold,
-                backoff::constant(s.open_for),
+                Doubling::up_to(s.open_for),
             );
             let reporter = StateReporter {
                 service,
@@ -119,5 +149,23 @@ impl Instrument for StateReporter {
             target_service = self.service,
             "Circuit breaker closed: calls go through again"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_times_double_from_a_short_first_one_up_to_the_configured_one() {
+        let times: Vec<u64> = Doubling::up_to(Duration::from_secs(5))
+            .take(7)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .collect();
+        assert_eq!(times, [250, 500, 1000, 2000, 4000, 5000, 5000]);
+        let short: Vec<Duration> = Doubling::up_to(Duration::from_millis(100))
+            .take(2)
+            .collect();
+        assert_eq!(short, [Duration::from_millis(100); 2]);
     }
 }

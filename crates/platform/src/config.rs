@@ -146,7 +146,8 @@ pub struct ShopConfig {
     /// Circuit breaker: this many failed calls in a row to a service (no answer, or a 5xx)
     /// open its circuit; 0 turns the breaker off.
     pub circuit_failure_threshold: u32,
-    /// How long an open circuit refuses calls before trial calls go through, in milliseconds.
+    /// The longest an open circuit refuses calls before trial calls go through, in
+    /// milliseconds (the first opening lasts 250 ms, each reopening twice the last).
     pub circuit_open_ms: u64,
     /// Initial stock of each demo product.
     pub demo_stock: i64,

@@ -94,3 +94,34 @@ async fn once_inventory_is_back_the_circuit_closes_and_orders_succeed_again() {
     assert_eq!(placed["status"], "created", "{placed}");
     assert_eq!(inventory_circuit(&shop).await, "0");
 }
+
+#[tokio::test]
+async fn an_inventory_that_restarts_quickly_costs_orders_about_a_second_not_the_whole_open_time() {
+    let mut shop = Shop::start(|c| {
+        c.circuit_failure_threshold = 2;
+        c.circuit_open_ms = 30_000;
+    })
+    .await;
+    shop.stop(ServiceName::Inventory).await;
+    tracemart_testkit::eventually(Duration::from_secs(10), "the circuit to open", || async {
+        let (status, _) = shop.post_order(&order_body(5, &[(1, 1)])).await;
+        assert_eq!(status, 503);
+        (inventory_circuit(&shop).await == "1").then_some(())
+    })
+    .await;
+
+    shop.restart(ServiceName::Inventory).await;
+
+    // The first trial call comes 250 ms after the opening, the next 500 ms after that: far
+    // within the 30 s configured as the longest opening.
+    tracemart_testkit::eventually(
+        Duration::from_secs(5),
+        "an order accepted soon after inventory is back",
+        || async {
+            let (status, _) = shop.post_order(&order_body(5, &[(1, 1)])).await;
+            (status == 201).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(inventory_circuit(&shop).await, "0");
+}
