@@ -650,7 +650,7 @@ mod tests {
             ("TRACEMART_NO_SUCH_SETTING", None),
         ] {
             let vars = HashMap::from([(key.to_owned(), "1".to_owned())]);
-            let err = ShopConfig::default().apply_env(&vars).unwrap_err();
+            let err = ShopConfig::default().apply_env(&vars).expect_err("refused");
             let message = err.to_string();
             assert!(message.contains(key), "{message}");
             match meant {

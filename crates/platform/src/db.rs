@@ -42,6 +42,9 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// it runs a tenth as often, and most of the WAL is already copied when it does. Measured at
 /// c=32: RESERVE operations over 10 ms fell from ~185 to ~55 per 15 s.
 const WRITER_AUTOCHECKPOINT_PAGES: u32 = 10_000;
+/// Bytes a WAL is cut back to when a checkpoint lets it start over: without a limit it keeps
+/// the size of its biggest burst for good (or grows into whatever space a full disk freed).
+const WAL_SIZE_LIMIT: u64 = 64 << 20;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -178,7 +181,9 @@ fn connect(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection> {
 fn connect_writer(path: &Path) -> rusqlite::Result<Connection> {
     let conn = connect(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
     conn.execute_batch(&format!(
-        "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES};"
+        "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES}; \
+         PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}; \
+         CREATE TABLE IF NOT EXISTS _tracemart_probe (id INTEGER PRIMARY KEY, at INTEGER NOT NULL);"
     ))?;
     Ok(conn)
 }
@@ -408,18 +413,29 @@ impl Database {
         result
     }
 
-    /// Readiness: the writer and a reader both answer a trivial query.
-    pub fn ping(&self) -> bool {
-        fn select_one(conn: &Connection) -> bool {
-            conn.prepare_cached("SELECT 1")
-                .and_then(|mut s| s.query_row([], |row| row.get::<_, i64>(0)))
-                .is_ok()
+    /// Readiness: the database takes a write (one row rewritten in a table of its own, so that
+    /// a full disk or a read-only file system shows) and a reader answers a trivial query.
+    pub fn ping(&self) -> Result<(), String> {
+        let probe = |conn: &mut Connection| -> rusqlite::Result<()> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.prepare_cached(
+                "INSERT INTO _tracemart_probe (id, at) VALUES (1, unixepoch()) \
+                 ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+            )?
+            .execute([])?;
+            tx.commit()
+        };
+        match lock(&self.inner.writer).as_mut() {
+            None => return Err("database closed".to_owned()),
+            Some(conn) => probe(conn).map_err(|e| format!("database cannot be written: {e}"))?,
         }
-        let writer = lock(&self.inner.writer).as_ref().is_some_and(select_one);
-        writer
-            && self
-                .with_reader(|reader| Ok(select_one(reader)))
-                .is_ok_and(|ok| ok)
+        self.with_reader(|reader| {
+            Ok(reader
+                .prepare_cached("SELECT 1")?
+                .query_row([], |row| row.get::<_, i64>(0))?)
+        })
+        .map(drop)
+        .map_err(|e| format!("database cannot be read: {e}"))
     }
 
     /// Closes every connection and stops the checkpoint thread; later operations fail with

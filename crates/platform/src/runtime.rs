@@ -97,11 +97,7 @@ impl ServiceRuntime {
         let db = self.db.clone();
         let metrics = self.metrics.clone();
         let ready: ReadyCheck = Arc::new(move || {
-            let ready = if db.ping() {
-                Ok(())
-            } else {
-                Err("database".to_owned())
-            };
+            let ready = db.ping();
             Box::pin(async move { ready })
         });
         let app = ServiceApp {

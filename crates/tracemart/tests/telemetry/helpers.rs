@@ -25,6 +25,8 @@ pub struct Options {
     /// Extra environment of `tracemart up` (and so of every service).
     pub env: Vec<(&'static str, String)>,
     pub demo_stock: i64,
+    /// Where the data directory goes (default: a new temporary directory).
+    pub data_in: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -33,6 +35,7 @@ impl Default for Options {
             export: true,
             env: Vec::new(),
             demo_stock: 1_000,
+            data_in: None,
         }
     }
 }
@@ -151,9 +154,13 @@ impl Shop {
             .unwrap();
         // A port picked free can be taken before `up` binds it: start again on new ports.
         let mut failures = Vec::new();
-        for _attempt in 0..3 {
+        for attempt in 0..3 {
             let dir = tempfile::tempdir().unwrap();
-            let data = dir.path().join("data");
+            let data = opts
+                .data_in
+                .as_deref()
+                .unwrap_or(dir.path())
+                .join(format!("data-{attempt}"));
             let ports: HashMap<ServiceName, u16> = ServiceName::ALL
                 .into_iter()
                 .map(|s| (s, tracemart_testkit::free_port()))

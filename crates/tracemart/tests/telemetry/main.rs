@@ -6,6 +6,7 @@
 mod collector_down;
 mod connections;
 mod cross_language;
+mod disk_full;
 mod failures;
 mod helpers;
 mod logs;
