@@ -485,6 +485,44 @@ function lineChart(title, points, series, fmt) {
 
 $('#map-lookback').addEventListener('change', () => showMap());
 
+// The map's columns: each service's longest path from a service nobody calls, over calls and
+// then messages. Messages often go both ways (a saga's reply), so an edge that would close a
+// cycle is left out of the layout (it is still drawn). The walk starts at services nobody
+// calls, those that call others first, so that a request's entry point sits leftmost.
+function mapDepths(nodes, edges) {
+  const names = nodes.map((n) => n.service);
+  const out = new Map(names.map((s) => [s, []]));
+  const calledBy = new Map(names.map((s) => [s, 0]));
+  const calling = new Map(names.map((s) => [s, 0]));
+  const ordered = [...edges.filter((e) => e.kind !== 'message'), ...edges.filter((e) => e.kind === 'message')];
+  for (const e of ordered) {
+    if (e.parent === e.child || !out.has(e.parent) || !out.has(e.child)) continue;
+    out.get(e.parent).push(e);
+    if (e.kind !== 'message') {
+      calledBy.set(e.child, calledBy.get(e.child) + 1);
+      calling.set(e.parent, calling.get(e.parent) + 1);
+    }
+  }
+  const starts = [...names].sort((a, b) => calledBy.get(a) - calledBy.get(b) || calling.get(b) - calling.get(a));
+  const state = new Map(); // 1: on the walk's path, 2: done
+  const kept = [];
+  const visit = (s) => {
+    state.set(s, 1);
+    for (const e of out.get(s)) {
+      if (state.get(e.child) === 1) continue;
+      kept.push(e);
+      if (!state.has(e.child)) visit(e.child);
+    }
+    state.set(s, 2);
+  };
+  for (const s of starts) if (!state.has(s)) visit(s);
+  const depth = new Map(names.map((s) => [s, 0]));
+  for (let pass = 0; pass < names.length; pass++) {
+    for (const e of kept) depth.set(e.child, Math.max(depth.get(e.child), depth.get(e.parent) + 1));
+  }
+  return depth;
+}
+
 async function showMap() {
   show('map');
   const box = $('#service-map');
@@ -497,15 +535,7 @@ async function showMap() {
   }
   const { nodes, edges } = body;
   if (!nodes.length) return box.replaceChildren(h('p', { class: 'muted', text: 'No services yet.' }));
-  // Layer services by their longest call depth from a service nobody calls.
-  const depth = new Map(nodes.map((n) => [n.service, 0]));
-  for (let pass = 0; pass < nodes.length; pass++) {
-    for (const e of edges) {
-      if (e.parent === e.child) continue;
-      const d = (depth.get(e.parent) || 0) + 1;
-      if (d > (depth.get(e.child) || 0) && d < nodes.length) depth.set(e.child, d);
-    }
-  }
+  const depth = mapDepths(nodes, edges);
   const layers = [];
   for (const n of nodes) (layers[depth.get(n.service)] ||= []).push(n);
   const W = 1000, colW = W / Math.max(layers.length, 1);
@@ -518,12 +548,19 @@ async function showMap() {
   const edgeEls = edges.map((e) => {
     const a = pos.get(e.parent), b = pos.get(e.child);
     if (!a || !b) return null;
+    const message = e.kind === 'message';
     const dx = b.x - a.x, dy = b.y - a.y, len = Math.hypot(dx, dy) || 1;
     const ux = dx / len, uy = dy / len, r = toBorder(ux, uy);
     const x1 = a.x + ux * r, y1 = a.y + uy * r, x2 = b.x - ux * (r + 6), y2 = b.y - uy * (r + 6);
-    return h('g', { 'data-testid': 'map-edge', 'data-parent': e.parent, 'data-child': e.child },
-      h('path', { class: `edge${e.errors ? ' err' : ''}`, d: `M${x1},${y1} L${x2},${y2}`, 'stroke-width': 1.5 + Math.min(4, Math.log10(e.calls + 1)), 'marker-end': `url(#arrow${e.errors ? '-err' : ''})` }),
-      h('text', { class: 'edge-label', x: (x1 + x2) / 2, y: (y1 + y2) / 2 - 6, text: `${e.calls} calls · ${fmtPct(e.error_ratio)} err` }));
+    // Messages bend to their left: the two directions of a request/reply pair (a saga) and a
+    // call along the same pair of services each keep a line of their own.
+    const bend = message ? 40 : 0;
+    const cx = (x1 + x2) / 2 + uy * bend, cy = (y1 + y2) / 2 - ux * bend;
+    const label = `${e.calls} ${message ? 'message' : 'call'}${e.calls === 1 ? '' : 's'}`;
+    return h('g', { 'data-testid': 'map-edge', 'data-parent': e.parent, 'data-child': e.child, 'data-kind': e.kind || 'call' },
+      h('path', { class: `edge${message ? ' message' : ''}${e.errors ? ' err' : ''}`, d: `M${x1},${y1} Q${cx},${cy} ${x2},${y2}`, 'stroke-width': 1.5 + Math.min(4, Math.log10(e.calls + 1)), 'marker-end': `url(#arrow${e.errors ? '-err' : ''})` }),
+      // A quadratic curve passes halfway to its control point.
+      h('text', { class: 'edge-label', x: (x1 + x2) / 2 + (uy * bend) / 2, y: (y1 + y2) / 2 - (ux * bend) / 2 - 6, text: `${label} · ${fmtPct(e.error_ratio)} err` }));
   });
   const nodeEls = nodes.map((n) => {
     const p = pos.get(n.service);

@@ -219,7 +219,9 @@ pub(crate) async fn series(
     Ok(Envelope::new(points, n))
 }
 
-/// `GET /api/console/map?lookback=1h`: services as nodes, cross-service calls as edges.
+/// `GET /api/console/map?lookback=1h`: services as nodes; cross-service calls and messages as
+/// edges, each with its `kind` (`call` or `message`; `calls` counts the messages of a message
+/// edge).
 pub(crate) async fn service_map(
     State(st): State<AppState>,
     Query(pairs): Query<Pairs>,
@@ -240,7 +242,7 @@ pub(crate) async fn service_map(
             } else {
                 e.errors as f64 / e.calls as f64
             };
-            json!({"parent": e.parent, "child": e.child, "calls": e.calls,
+            json!({"parent": e.parent, "child": e.child, "kind": e.kind, "calls": e.calls,
                    "errors": e.errors, "error_ratio": ratio})
         })
         .collect();

@@ -2,7 +2,7 @@
 //! source read), with the OTLP-to-Jaeger tag conventions: `span.kind`, `error=true`,
 //! `otel.status_code`, `otel.status_description`, `otel.scope.name`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -132,18 +132,22 @@ pub(crate) async fn search(
     Ok(Envelope::new(traces, n))
 }
 
-/// `GET /api/dependencies?endTs=&lookback=` (milliseconds).
+/// `GET /api/dependencies?endTs=&lookback=` (milliseconds). Jaeger's links have no kind, so
+/// a pair's calls and messages are summed into one `callCount`: Grafana then draws one edge
+/// per pair of services, and a service reached only by messages is connected at all (the
+/// console's map tells the kinds apart).
 pub(crate) async fn dependencies(
     State(st): State<AppState>,
     Query(pairs): Query<Pairs>,
 ) -> Result<Json<Envelope<Vec<Value>>>, ApiError> {
     let (start, end) = params::window_ms(&pairs, 24 * 3600 * 1_000_000)?;
-    let edges: Vec<Value> = st
-        .store
-        .dependencies(start, end)
-        .await?
+    let mut totals: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for e in st.store.dependencies(start, end).await? {
+        *totals.entry((e.parent, e.child)).or_default() += e.calls;
+    }
+    let edges: Vec<Value> = totals
         .into_iter()
-        .map(|e| json!({"parent": e.parent, "child": e.child, "callCount": e.calls}))
+        .map(|((parent, child), n)| json!({"parent": parent, "child": child, "callCount": n}))
         .collect();
     let n = edges.len();
     Ok(Envelope::new(edges, n))

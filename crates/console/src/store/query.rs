@@ -93,11 +93,15 @@ pub(crate) struct ServiceSpans {
     pub(crate) errors: i64,
 }
 
-/// A cross-service call edge.
+/// A dependency edge: cross-service calls (parent -> child), or messages (producer ->
+/// consumer).
 #[derive(Debug, Clone, FromRow)]
 pub(crate) struct Edge {
     pub(crate) parent: String,
     pub(crate) child: String,
+    /// `call` or `message`.
+    pub(crate) kind: String,
+    /// Calls made, or messages handled.
     pub(crate) calls: i64,
     pub(crate) errors: i64,
 }
@@ -336,17 +340,18 @@ impl Store {
         .await
     }
 
-    /// Parent/child service pairs of calls whose child span started in the window (to the
-    /// minute: edges are counted per minute at ingest).
+    /// Parent/child service pairs of calls whose child span started in the window, and
+    /// producer/consumer pairs of messages whose consumer span did, one edge per pair and kind
+    /// (to the minute: edges are counted per minute at ingest).
     pub(crate) async fn dependencies(
         &self,
         start_us: i64,
         end_us: i64,
     ) -> Result<Vec<Edge>, sqlx::Error> {
         sqlx::query_as(
-            "SELECT parent, child, SUM(calls) AS calls, SUM(errors) AS errors \
+            "SELECT parent, child, kind, SUM(calls) AS calls, SUM(errors) AS errors \
              FROM dependency_edges WHERE bucket_us > ? AND bucket_us <= ? \
-             GROUP BY parent, child ORDER BY parent, child",
+             GROUP BY parent, child, kind ORDER BY parent, child, kind",
         )
         .bind(start_us.saturating_sub(EDGE_BUCKET_US))
         .bind(end_us)

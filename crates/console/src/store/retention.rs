@@ -9,7 +9,8 @@ use rusqlite::{Connection, params, params_from_iter};
 const DELETE_CHUNK: usize = 500;
 /// Upper bound of traces deleted per size-trimming round.
 const MAX_TRACES_PER_ROUND: i64 = 5_000;
-/// How long a child span waits in `pending_edges` for its parent to arrive.
+/// How long a child span waits in `pending_edges` for its parent to arrive, and a consumer span
+/// in `pending_links` for the span it links to.
 const PENDING_EDGE_TTL_US: i64 = 15 * 60 * 1_000_000;
 
 /// What retention keeps.
@@ -68,10 +69,12 @@ pub(crate) fn enforce(
         "DELETE FROM dependency_edges WHERE bucket_us < ?1",
         [cutoff],
     )?;
-    conn.execute(
-        "DELETE FROM pending_edges WHERE stored_us < ?1 OR start_us < ?2",
-        params![now_us().saturating_sub(PENDING_EDGE_TTL_US), cutoff],
-    )?;
+    for table in ["pending_edges", "pending_links"] {
+        conn.execute(
+            &format!("DELETE FROM {table} WHERE stored_us < ?1 OR start_us < ?2"),
+            params![now_us().saturating_sub(PENDING_EDGE_TTL_US), cutoff],
+        )?;
+    }
 
     loop {
         let used = used_bytes(conn)?;
@@ -82,7 +85,7 @@ pub(crate) fn enforce(
         if traces == 0 {
             conn.execute_batch(
                 "DELETE FROM logs; DELETE FROM dependency_edges; DELETE FROM pending_edges; \
-                 DELETE FROM span_links;",
+                 DELETE FROM pending_links; DELETE FROM span_links;",
             )?;
             break;
         }
@@ -127,9 +130,9 @@ pub(crate) fn used_bytes(conn: &Connection) -> rusqlite::Result<u64> {
     Ok(u64::try_from((pages - free).max(0) * size).unwrap_or(0))
 }
 
-/// Deletes the traces (by number), their spans, logs, pending edges and links, in one
-/// transaction per chunk. A deleted trace's number may be given again to a new trace, so
-/// nothing may keep it.
+/// Deletes the traces (by number), their spans, logs, pending edges and links (pending and
+/// indexed), in one transaction per chunk. A deleted trace's number may be given again to a
+/// new trace, so nothing may keep it.
 fn delete_traces(conn: &Connection, seqs: &[i64]) -> rusqlite::Result<u64> {
     let mut deleted = 0;
     for chunk in seqs.chunks(DELETE_CHUNK) {
@@ -138,6 +141,8 @@ fn delete_traces(conn: &Connection, seqs: &[i64]) -> rusqlite::Result<u64> {
             format!("DELETE FROM spans WHERE trace_seq IN ({marks})"),
             format!("DELETE FROM logs WHERE trace_seq IN ({marks})"),
             format!("DELETE FROM pending_edges WHERE trace_seq IN ({marks})"),
+            // Consumers of the trace waiting for their producer (pending_links_trace_seq).
+            format!("DELETE FROM pending_links WHERE trace_seq IN ({marks})"),
             // Links from the trace; links to it belong to the traces that made them.
             format!("DELETE FROM span_links WHERE trace_seq IN ({marks})"),
             format!("DELETE FROM traces WHERE seq IN ({marks})"),

@@ -1,6 +1,7 @@
 //! The writer's SQLite work: batches go into an open transaction (each group under a savepoint,
 //! so a failing one leaves the others), which the ingest loop commits; one cached prepared
-//! statement per kind of row; dependency edges counted as spans arrive (`edges.rs`).
+//! statement per kind of row; dependency edges counted as spans arrive (`edges.rs` for calls,
+//! `message_edges.rs` for messages).
 //!
 //! Runs on the writer's own thread over rusqlite: binding a row is a direct call into SQLite,
 //! without the per-statement argument vectors, channel round trips and SQL-text hashing that
@@ -22,6 +23,7 @@ use super::retention::{self, RetentionPolicy, RetentionReport};
 
 mod edges;
 mod links;
+mod message_edges;
 mod trace_seq;
 
 pub(crate) use edges::EDGE_BUCKET_US;
@@ -75,6 +77,8 @@ pub(crate) struct Writer {
     conn: Connection,
     /// Rows in `pending_edges` (at least): none means no stored child waits for a parent.
     pending_edges: i64,
+    /// The traces whose spans consumers in `pending_links` wait for.
+    awaited: message_edges::AwaitedTraces,
     resources: HashMap<ResourceRow, i64>,
     /// `service \0 operation \0 kind` of the operations already stored.
     operations: HashSet<String>,
@@ -87,9 +91,11 @@ pub(crate) struct Writer {
 impl Writer {
     pub(crate) fn new(conn: Connection) -> rusqlite::Result<Self> {
         let pending_edges = count_pending(&conn)?;
+        let awaited = message_edges::AwaitedTraces::load(&conn)?;
         Ok(Self {
             conn,
             pending_edges,
+            awaited,
             resources: HashMap::new(),
             operations: HashSet::new(),
             scratch: String::new(),
@@ -147,7 +153,7 @@ impl Writer {
     }
 
     /// Applies the retention policy (after committing), then recounts what waits in
-    /// `pending_edges`.
+    /// `pending_edges` and `pending_links`.
     pub(crate) fn enforce_retention(
         &mut self,
         policy: &RetentionPolicy,
@@ -172,6 +178,10 @@ impl Writer {
         match count_pending(&self.conn) {
             Ok(n) => self.pending_edges = n,
             Err(e) => tracing::warn!(error = %e, "console could not count pending edges"),
+        }
+        match message_edges::AwaitedTraces::load(&self.conn) {
+            Ok(awaited) => self.awaited = awaited,
+            Err(e) => tracing::warn!(error = %e, "console could not read pending links"),
         }
     }
 

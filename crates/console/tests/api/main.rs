@@ -6,6 +6,7 @@ mod bad_input;
 mod helpers;
 mod ingest;
 mod jaeger_api;
+mod message_edges;
 mod persistence;
 mod related_traces;
 mod retention;

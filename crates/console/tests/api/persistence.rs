@@ -253,3 +253,93 @@ async fn links_stored_before_they_were_indexed_relate_their_traces_after_the_upg
         serde_json::json!([{"from_span_id": s1, "to_trace_id": a, "to_span_id": s2}])
     );
 }
+
+/// The migration that indexed links, the last before message edges.
+const SPAN_LINKS_SCHEMA: &str = include_str!("../../migrations/0003_span_links.sql");
+
+#[tokio::test]
+async fn edges_stored_before_message_edges_stay_calls_and_stored_links_become_message_edges() {
+    use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_dir(&dir);
+    std::fs::create_dir_all(&data).unwrap();
+    let migrations = tempfile::tempdir().unwrap();
+    for (name, sql) in [
+        ("0001_init.sql", FIRST_SCHEMA),
+        ("0002_trace_seq.sql", TRACE_SEQ_SCHEMA),
+        ("0003_span_links.sql", SPAN_LINKS_SCHEMA),
+    ] {
+        std::fs::write(migrations.path().join(name), sql).unwrap();
+    }
+    let start = (now_ns() - 60_000_000_000) / 1_000;
+    let bucket = start - start % 60_000_000;
+    let (a, b) = (hex(&trace_id(0x83)), hex(&trace_id(0x84)));
+    let (s1, s2) = (hex(&span_id(1)), hex(&span_id(2)));
+    // a's producer span (order) and b's consumer span (payment) linking to it, with its row in
+    // the link index; and a call edge counted before the upgrade.
+    let rows = format!(
+        "INSERT INTO resources VALUES (1, 'order', '{{\"service.name\":\"order\"}}'), \
+             (2, 'payment', '{{\"service.name\":\"payment\"}}');
+         INSERT INTO traces (seq, trace_id, start_us, end_us, span_count, error_count, has_root, \
+             root_service, root_operation) VALUES \
+             (1, '{a}', {start}, {start} + 30000, 1, 0, 0, 'order', \
+              'publish_order_created_event'), \
+             (2, '{b}', {start} + 200000, {start} + 250000, 1, 1, 1, 'payment', \
+              'process order.created');
+         INSERT INTO spans (trace_id, span_id, parent_span_id, service, operation, kind, \
+             start_us, duration_us, status_code, status_message, attributes, events, links, \
+             scope_name, scope_version, resource_id, tags, trace_seq) VALUES \
+             ('{a}', '{s2}', '{s1}', 'order', 'publish_order_created_event', 4, {start}, \
+              2000, 0, '', '{{}}', '[]', '[]', 'tracemart', '', 1, char(31), 1), \
+             ('{b}', '{s1}', '', 'payment', 'process order.created', 5, {start} + 200000, \
+              50000, 2, 'declined', '{{}}', '[]', \
+              '[{{\"attrs\":{{}},\"span_id\":\"{s2}\",\"trace_id\":\"{a}\"}}]', \
+              'tracemart', '', 2, char(31), 2);
+         INSERT INTO span_links VALUES (2, '{s1}', '{a}', '{s2}');
+         INSERT INTO dependency_edges VALUES ({bucket}, 'order', 'user', 3, 1);"
+    );
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(data.join("console.db"))
+        .create_if_missing(true)
+        .connect()
+        .await
+        .unwrap();
+    sqlx::migrate::Migrator::new(migrations.path())
+        .await
+        .unwrap()
+        .run(&mut conn)
+        .await
+        .unwrap();
+    sqlx::raw_sql(AssertSqlSafe(rows))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+
+    let app = spawn_app_with(ConsoleConfig::with_data_dir(data)).await;
+
+    let (status, map) = app.get("/api/console/map?lookback=1h").await;
+    assert_eq!(status, 200, "{map}");
+    let edges: Vec<(&str, &str, &str, i64, i64)> = map["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["parent"].as_str().unwrap(),
+                e["child"].as_str().unwrap(),
+                e["kind"].as_str().unwrap(),
+                e["calls"].as_i64().unwrap(),
+                e["errors"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        edges,
+        vec![
+            ("order", "payment", "message", 1, 1),
+            ("order", "user", "call", 3, 1),
+        ]
+    );
+}

@@ -50,7 +50,9 @@ async fn traces_and_logs_older_than_max_age_are_deleted() {
 #[tokio::test]
 async fn the_oldest_traces_are_deleted_until_the_database_fits_its_size_limit() {
     let dir = tempfile::tempdir().unwrap();
-    let max_bytes = 400 * 1024;
+    // The empty schema alone takes about 370 KiB (a 16 KiB page per table and index), and the
+    // twelve traces about 600 KiB more: room for a few of them.
+    let max_bytes = 600 * 1024;
     let config = ConsoleConfig {
         retention_max_bytes: max_bytes,
         retention_interval: Duration::from_secs(3_600),
@@ -92,4 +94,59 @@ async fn the_oldest_traces_are_deleted_until_the_database_fits_its_size_limit() 
         .map(|n| hex(&trace_id(0x70 + u128::from(n))))
         .collect();
     assert_eq!(got, want, "the newest {kept} traces are kept");
+}
+
+#[tokio::test]
+async fn a_consumer_waiting_for_its_producer_goes_with_its_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ConsoleConfig {
+        retention_max_age: Duration::from_secs(86_400),
+        retention_interval: Duration::from_secs(3_600),
+        ..ConsoleConfig::with_data_dir(dir.path())
+    };
+    let app = spawn_app_with(config).await;
+    let old = now_ns() - 3 * DAY_NS;
+    app.send_traces(&trace_request(
+        0x31,
+        old,
+        vec![
+            SpanSpec::new(
+                "payment",
+                1,
+                None,
+                "process order.created",
+                SpanKind::Consumer,
+            )
+            .linked_to(0x30, 2),
+        ],
+    ))
+    .await;
+
+    app.ingest.enforce_retention().await.unwrap();
+    // The producer comes after all: nobody waits for it any more.
+    app.send_traces(&trace_request(
+        0x30,
+        now_ns() - 60_000_000_000,
+        vec![
+            SpanSpec::new("order", 1, None, "POST /orders", SpanKind::Server),
+            SpanSpec::new(
+                "order",
+                2,
+                Some(1),
+                "publish_order_created_event",
+                SpanKind::Producer,
+            ),
+        ],
+    ))
+    .await;
+
+    let db = rusqlite::Connection::open(app.config.database_path()).unwrap();
+    let count = |table: &str| -> i64 {
+        db.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| {
+            row.get(0)
+        })
+        .unwrap()
+    };
+    assert_eq!(count("pending_links"), 0);
+    assert_eq!(count("dependency_edges"), 0);
 }

@@ -1,24 +1,53 @@
-//! The console's view across traces: `/api/services` and the `/api/dependencies` graph that
-//! Grafana's Jaeger data source draws, built from the orders' parent/child spans.
+//! The console's view across traces: `/api/services`, the `/api/dependencies` graph that
+//! Grafana's Jaeger data source draws, built from the orders' parent/child spans, and the
+//! service map's message edges, built from the saga's span links.
 
 use std::collections::HashMap;
 
+use serde_json::Value;
+
 use crate::helpers::{ORDER_PATH_SERVICES, TELEMETRY_TIMEOUT, Up};
 
+/// The service map's edges: (parent, child, kind) -> (calls or messages, errors).
+type MapEdges = HashMap<(String, String, String), (u64, u64)>;
+
 #[tokio::test]
-async fn dependencies_show_order_calling_user_product_and_inventory_with_call_counts() {
+async fn dependencies_show_order_calls_and_the_sagas_messages_with_their_counts() {
     let up = Up::start();
     // Two created orders and one for an unknown user: user is called 3 times, product twice,
     // inventory four times (each created order's reservation, then its commit by the saga).
+    // Each created order is one `order.created` message to payment and one
+    // `payment.authorized` back; the commands order sends itself are no edge.
+    let mut created = Vec::new();
     for (user, status) in [(7, 201), (8, 201), (999_999, 400)] {
         let placed = up.order(user, 2, 1).await;
         assert_eq!(placed.status, status, "{}", placed.body);
+        if status == 201 {
+            created.push(placed.body["order_id"].as_str().unwrap().to_owned());
+        }
     }
     let want = [
         ("user-service", 3),
         ("product-service", 2),
         ("inventory-service", 4),
     ];
+    let messages = [
+        ("order-service", "payment-service"),
+        ("payment-service", "order-service"),
+    ];
+    let orders = created.len() as u64;
+    for id in &created {
+        let url = format!("{}/orders/{id}", up.order_url());
+        tracemart_testkit::eventually(
+            TELEMETRY_TIMEOUT,
+            &format!("order {id} to be confirmed"),
+            || async {
+                let order: Value = up.http.get(&url).send().await.ok()?.json().await.ok()?;
+                (order["status"] == "confirmed").then_some(())
+            },
+        )
+        .await;
+    }
 
     let edges = tracemart_testkit::eventually(
         TELEMETRY_TIMEOUT,
@@ -48,15 +77,70 @@ async fn dependencies_show_order_calling_user_product_and_inventory_with_call_co
         },
     )
     .await;
+    let map = tracemart_testkit::eventually(
+        TELEMETRY_TIMEOUT,
+        "the saga's message edges to reach one message per order each way",
+        || async {
+            let map = map_edges(&up).await?;
+            let done = messages.iter().all(|(from, to)| {
+                map.get(&key(from, to, "message"))
+                    .is_some_and(|(n, _)| *n >= orders)
+            });
+            done.then_some(map)
+        },
+    )
+    .await;
 
     for (child, n) in want {
         let calls = edges[&("order-service".to_owned(), child.to_owned())];
         assert_eq!(calls, n, "order-service -> {child}: {edges:?}");
+        let call = map.get(&key("order-service", child, "call"));
+        assert_eq!(call.map(|(n, _)| *n), Some(n), "{map:?}");
+    }
+    for (from, to) in messages {
+        let sent = map.get(&key(from, to, "message"));
+        assert_eq!(sent, Some(&(orders, 0)), "{from} -> {to}: {map:?}");
+        assert!(
+            !map.contains_key(&key(from, to, "call")),
+            "{from} calls {to} only through messages: {map:?}"
+        );
+        // Jaeger's links have no kind: the messages are the pair's whole count.
+        let total = edges.get(&(from.to_owned(), to.to_owned()));
+        assert_eq!(total, Some(&orders), "{edges:?}");
     }
     assert!(
         edges.keys().all(|(parent, child)| parent != child),
         "no service depends on itself: {edges:?}"
     );
+    assert!(
+        map.keys().all(|(parent, child, _)| parent != child),
+        "no service messages itself on the map: {map:?}"
+    );
+}
+
+fn key(parent: &str, child: &str, kind: &str) -> (String, String, String) {
+    (parent.to_owned(), child.to_owned(), kind.to_owned())
+}
+
+/// The edges of `/api/console/map`, if it answers.
+async fn map_edges(up: &Up) -> Option<MapEdges> {
+    let (status, body) = up.console_get("/api/console/map?lookback=1h").await;
+    if status != 200 {
+        return None;
+    }
+    body["edges"]
+        .as_array()?
+        .iter()
+        .map(|e| {
+            let (parent, child, kind) = (
+                e["parent"].as_str()?,
+                e["child"].as_str()?,
+                e["kind"].as_str()?,
+            );
+            let counts = (e["calls"].as_u64()?, e["errors"].as_u64()?);
+            Some((key(parent, child, kind), counts))
+        })
+        .collect()
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Dependency edges, counted as spans arrive: a cross-service call is counted when the second
 //! span of its parent/child pair is stored, whichever comes first; a child whose parent has not
-//! arrived waits in `pending_edges`.
+//! arrived waits in `pending_edges`. Messages, linked rather than parented, are counted in
+//! `message_edges.rs`, into the same table under their own kind.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,11 +15,12 @@ use crate::store::retention;
 /// Width of a `dependency_edges` time bucket.
 pub(crate) const EDGE_BUCKET_US: i64 = 60_000_000;
 
-const UPSERT_EDGE: &str = "INSERT INTO dependency_edges (bucket_us, parent, child, calls, errors) \
-    VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (bucket_us, parent, child) DO UPDATE SET \
-    calls = dependency_edges.calls + excluded.calls, \
+const UPSERT_EDGE: &str = "INSERT INTO dependency_edges (bucket_us, parent, child, kind, calls, \
+    errors) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (bucket_us, parent, child, kind) DO UPDATE \
+    SET calls = dependency_edges.calls + excluded.calls, \
     errors = dependency_edges.errors + excluded.errors";
-const PARENT_SERVICE: &str =
+/// The service of a stored span.
+pub(super) const SPAN_SERVICE: &str =
     "SELECT service FROM spans WHERE trace_seq = ?1 AND span_id = ?2 LIMIT 1";
 const PENDING_CHILDREN: &str = "SELECT span_id, service, start_us, error FROM pending_edges \
     WHERE trace_seq = ?1 AND parent_span_id = ?2";
@@ -30,8 +32,9 @@ const INSERT_PENDING: &str = "INSERT OR IGNORE INTO pending_edges (trace_seq, pa
 impl Writer {
     /// Counts the cross-service calls these spans complete: a child whose parent is among
     /// them or already stored, and stored children (`pending_edges`) waiting for one of them.
-    /// Children whose parent has not arrived yet wait in `pending_edges`. `seqs`: the number
-    /// of each of their traces.
+    /// Children whose parent has not arrived yet wait in `pending_edges`. Then the messages
+    /// they complete, the same way (`message_edges.rs`). `seqs`: the number of each of their
+    /// traces.
     pub(super) fn record_edges(
         &mut self,
         batches: &[(&SpanBatch, Vec<i64>)],
@@ -53,7 +56,13 @@ impl Writer {
                 continue;
             };
             match services.get(&(s.trace_id, parent_id)) {
-                Some(parent) => edges.add(parent, b.service(s), s.start_us, s.is_error()),
+                Some(parent) => edges.add(
+                    EdgeKind::Call,
+                    parent,
+                    b.service(s),
+                    s.start_us,
+                    s.is_error(),
+                ),
                 None => unresolved.push(Child {
                     batch: b,
                     span: s,
@@ -64,9 +73,17 @@ impl Writer {
         let waiting = self.resolve_stored_parents(unresolved, &seq_of, &mut edges)?;
         self.take_pending_children(&spans, &seq_of, &mut edges)?;
         self.park(waiting, &seq_of)?;
+        self.record_message_edges(batches, &services, seqs, &mut edges)?;
         let mut upsert = self.conn.prepare_cached(UPSERT_EDGE)?;
-        for ((bucket, parent, child), (calls, errors)) in &edges.0 {
-            upsert.execute(params![bucket, &**parent, &**child, calls, errors])?;
+        for ((bucket, parent, child, kind), (calls, errors)) in &edges.0 {
+            upsert.execute(params![
+                bucket,
+                &**parent,
+                &**child,
+                kind.as_str(),
+                calls,
+                errors
+            ])?;
         }
         Ok(())
     }
@@ -79,7 +96,7 @@ impl Writer {
         edges: &mut EdgeCounts,
     ) -> rusqlite::Result<Vec<Child<'a>>> {
         let mut waiting = Vec::new();
-        let mut lookup = self.conn.prepare_cached(PARENT_SERVICE)?;
+        let mut lookup = self.conn.prepare_cached(SPAN_SERVICE)?;
         for child in unresolved {
             let parent = span_hex(&child.parent_id);
             let service: Option<String> = lookup
@@ -90,6 +107,7 @@ impl Writer {
                 .optional()?;
             match service {
                 Some(parent) => edges.add(
+                    EdgeKind::Call,
                     &parent.into(),
                     child.batch.service(child.span),
                     child.span.start_us,
@@ -126,7 +144,13 @@ impl Writer {
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             for (child_span, child, start_us, error) in found {
-                edges.add(b.service(s), &child.into(), start_us, error != 0);
+                edges.add(
+                    EdgeKind::Call,
+                    b.service(s),
+                    &child.into(),
+                    start_us,
+                    error != 0,
+                );
                 let deleted = delete.execute(params![trace, parent.as_str(), child_span])?;
                 self.pending_edges -= i64::try_from(deleted).unwrap_or(0);
             }
@@ -170,23 +194,48 @@ struct Child<'a> {
     parent_id: SpanId,
 }
 
-/// Calls and errors per (time bucket, parent service, child service).
-#[derive(Default)]
-struct EdgeCounts(HashMap<EdgeKey, (i64, i64)>);
+/// What an edge counts: calls (parent/child spans) or messages (a consumer span's link to its
+/// producer's span), the `kind` column of `dependency_edges`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum EdgeKind {
+    Call,
+    Message,
+}
 
-/// (time bucket, parent service, child service).
-type EdgeKey = (i64, Arc<str>, Arc<str>);
+impl EdgeKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Call => "call",
+            Self::Message => "message",
+        }
+    }
+}
+
+/// Calls (or messages) and errors per edge.
+#[derive(Default)]
+pub(super) struct EdgeCounts(HashMap<EdgeKey, (i64, i64)>);
+
+/// (time bucket, parent service, child service, kind).
+type EdgeKey = (i64, Arc<str>, Arc<str>, EdgeKind);
 
 impl EdgeCounts {
-    /// Counts one call; calls within a service are not edges.
-    fn add(&mut self, parent: &Arc<str>, child: &Arc<str>, start_us: i64, error: bool) {
+    /// Counts one call or message, in the minute of `start_us` (the child's or consumer's
+    /// start); those within a service are not edges.
+    pub(super) fn add(
+        &mut self,
+        kind: EdgeKind,
+        parent: &Arc<str>,
+        child: &Arc<str>,
+        start_us: i64,
+        error: bool,
+    ) {
         if parent == child {
             return;
         }
         let bucket = start_us - start_us.rem_euclid(EDGE_BUCKET_US);
         let entry = self
             .0
-            .entry((bucket, Arc::clone(parent), Arc::clone(child)))
+            .entry((bucket, Arc::clone(parent), Arc::clone(child), kind))
             .or_default();
         entry.0 += 1;
         entry.1 += i64::from(error);

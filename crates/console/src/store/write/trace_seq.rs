@@ -53,24 +53,34 @@ impl TraceSeqs {
 impl Writer {
     /// The number of trace `id`, creating its row (starting at `first_seen_us`) if it has none.
     pub(super) fn trace_seq(&mut self, id: &TraceId, first_seen_us: i64) -> rusqlite::Result<i64> {
-        if let Some(seq) = self.trace_seqs.get(id) {
+        if let Some(seq) = self.stored_trace_seq(id)? {
             return Ok(seq);
         }
-        let hex = trace_hex(id);
+        let seq = self
+            .conn
+            .prepare_cached(INSERT_TRACE)?
+            .query_row(params![trace_hex(id).as_str(), first_seen_us], |row| {
+                row.get(0)
+            })?;
+        self.trace_seqs.insert(*id, seq);
+        Ok(seq)
+    }
+
+    /// The number of trace `id` if it has a row; never creates one (a span link may name a
+    /// trace that is not stored).
+    pub(super) fn stored_trace_seq(&mut self, id: &TraceId) -> rusqlite::Result<Option<i64>> {
+        if let Some(seq) = self.trace_seqs.get(id) {
+            return Ok(Some(seq));
+        }
         let stored: Option<i64> = self
             .conn
             .prepare_cached(TRACE_SEQ)?
-            .query_row([hex.as_str()], |row| row.get(0))
+            .query_row([trace_hex(id).as_str()], |row| row.get(0))
             .optional()?;
-        let seq = match stored {
-            Some(seq) => seq,
-            None => self
-                .conn
-                .prepare_cached(INSERT_TRACE)?
-                .query_row(params![hex.as_str(), first_seen_us], |row| row.get(0))?,
-        };
-        self.trace_seqs.insert(*id, seq);
-        Ok(seq)
+        if let Some(seq) = stored {
+            self.trace_seqs.insert(*id, seq);
+        }
+        Ok(stored)
     }
 }
 
