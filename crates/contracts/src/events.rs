@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::values::{Money, UserId, cents, order_total};
+
 /// Topic names.
 pub mod topic {
     pub const ORDER_CREATED: &str = "order.created";
@@ -20,25 +22,16 @@ pub struct OrderCreated {
     /// The seed's field: always `order.created`.
     pub event_type: String,
     pub order_id: String,
-    pub user_id: i64,
-    /// In currency units (the seed's field); `total_minor` is exact.
-    pub total_amount: f64,
-    /// Absent in events written before it existed: then taken from `total_amount`.
-    #[serde(default)]
-    pub total_minor: Option<i64>,
+    pub user_id: UserId,
+    /// `total_amount` (the seed's field, in currency units) and `total_minor` (in cents) on
+    /// the wire.
+    #[serde(flatten, with = "order_total")]
+    pub total: Money,
     pub currency: String,
     pub reservation_id: String,
     #[serde(default)]
     pub reservation_expires_at: Option<String>,
     pub created_at: String,
-}
-
-impl OrderCreated {
-    /// The total in minor units.
-    pub fn total_minor(&self) -> i64 {
-        self.total_minor
-            .unwrap_or_else(|| crate::decimal_to_minor(self.total_amount))
-    }
 }
 
 /// `order.cancelled`: the order will not be fulfilled; an authorisation made for it is voided.
@@ -55,8 +48,10 @@ pub struct OrderCancelled {
 pub struct PaymentDecided {
     pub payment_id: String,
     pub order_id: String,
-    pub user_id: i64,
-    pub amount_minor: i64,
+    pub user_id: UserId,
+    /// In cents on the wire.
+    #[serde(rename = "amount_minor", with = "cents")]
+    pub amount: Money,
     pub currency: String,
     /// `authorized` or `declined`.
     pub status: String,

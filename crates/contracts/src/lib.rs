@@ -5,6 +5,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 pub mod events;
+pub mod values;
+
+pub use values::{
+    Money, MoneyError, ProductId, Quantity, UserId, decimal_to_minor, minor_to_decimal,
+};
 
 /// `GET /users/{id}`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
@@ -53,8 +58,8 @@ pub struct ProductBatchRequest {
 /// One line of a reservation or order.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct LineItem {
-    pub product_id: i64,
-    pub quantity: i64,
+    pub product_id: ProductId,
+    pub quantity: Quantity,
 }
 
 /// `POST /inventory/reserve`. `reservation_id` lets the caller name the reservation so that
@@ -126,15 +131,4 @@ pub struct ErrorBody {
     pub error: String,
     pub code: String,
     pub request_id: Option<String>,
-}
-
-/// Money is kept in minor units (cents) inside; this is the one conversion to the decimal
-/// number of the JSON bodies.
-pub fn minor_to_decimal(minor: i64) -> f64 {
-    minor as f64 / 100.0
-}
-
-/// The inverse of [`minor_to_decimal`], rounding to the nearest cent.
-pub fn decimal_to_minor(amount: f64) -> i64 {
-    (amount * 100.0).round() as i64
 }

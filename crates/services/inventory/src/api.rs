@@ -7,7 +7,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use tracemart_contracts::{
-    ErrorBody, LineItem, Reservation, ReservationStatus, ReserveRequest, StockLevel,
+    ErrorBody, LineItem, ProductId, Quantity, Reservation, ReservationStatus, ReserveRequest,
+    StockLevel,
 };
 use tracemart_platform::{ApiError, ApiJson, parse_id};
 use utoipa::OpenApi;
@@ -76,9 +77,9 @@ fn normalise(items: &[LineItem]) -> Result<Vec<LineItem>, ApiError> {
             format!("items must hold 1 to {MAX_ITEMS} entries"),
         ));
     }
-    let mut merged: BTreeMap<i64, i64> = BTreeMap::new();
-    for item in items {
-        if item.product_id <= 0 || !(1..=MAX_QUANTITY).contains(&item.quantity) {
+    let mut merged: BTreeMap<ProductId, Quantity> = BTreeMap::new();
+    for &item in items {
+        if item.product_id.0 <= 0 || item.quantity.get() > MAX_QUANTITY {
             return Err(ApiError::bad_request(
                 "invalid_field",
                 format!(
@@ -86,7 +87,10 @@ fn normalise(items: &[LineItem]) -> Result<Vec<LineItem>, ApiError> {
                 ),
             ));
         }
-        *merged.entry(item.product_id).or_default() += item.quantity;
+        merged
+            .entry(item.product_id)
+            .and_modify(|q| *q = *q + item.quantity)
+            .or_insert(item.quantity);
     }
     Ok(merged
         .into_iter()

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
-use tracemart_contracts::{LineItem, Reservation, StockLevel};
+use tracemart_contracts::{LineItem, ProductId, Quantity, Reservation, StockLevel};
 use tracemart_platform::{Database, DbError};
 
 #[derive(Clone)]
@@ -53,9 +53,12 @@ fn items_of(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<Vec<LineItem>> {
         "SELECT product_id, quantity FROM reservation_items WHERE reservation_id = ?1 ORDER BY product_id",
     )?
     .query_map([id], |row| {
+        let quantity: i64 = row.get(1)?;
         Ok(LineItem {
-            product_id: row.get(0)?,
-            quantity: row.get(1)?,
+            product_id: ProductId(row.get(0)?),
+            // Only positive quantities are ever held.
+            quantity: Quantity::new(quantity)
+                .ok_or(rusqlite::Error::IntegralValueOutOfRange(1, quantity))?,
         })
     })?
     .collect()
@@ -70,7 +73,7 @@ fn settle_held(tx: &Transaction<'_>, id: &str, to: &str) -> rusqlite::Result<()>
     };
     let mut update = tx.prepare_cached(sql)?;
     for item in items_of(tx, id)? {
-        update.execute(params![item.quantity, item.product_id])?;
+        update.execute(params![item.quantity.get(), item.product_id.0])?;
     }
     tx.prepare_cached("UPDATE reservations SET status = ?1, updated_at = ?2 WHERE id = ?3")?
         .execute(params![to, ts(Utc::now()), id])?;
@@ -158,16 +161,16 @@ impl InventoryStore {
                  WHERE product_id = ?2 AND available >= ?1",
             )?;
             for item in items {
-                if take.execute(params![item.quantity, item.product_id])? == 0 {
+                if take.execute(params![item.quantity.get(), item.product_id.0])? == 0 {
                     // Rolls back the claim and the stock taken so far.
-                    return Ok(Err(item.product_id));
+                    return Ok(Err(item.product_id.0));
                 }
             }
             let mut hold = tx.prepare_cached(
                 "INSERT INTO reservation_items (reservation_id, product_id, quantity) VALUES (?1, ?2, ?3)",
             )?;
             for item in items {
-                hold.execute(params![id, item.product_id, item.quantity])?;
+                hold.execute(params![id, item.product_id.0, item.quantity.get()])?;
             }
             Ok(Ok(Reserved::New))
         })?;
@@ -283,8 +286,8 @@ mod tests {
         lines
             .iter()
             .map(|&(product_id, quantity)| LineItem {
-                product_id,
-                quantity,
+                product_id: ProductId(product_id),
+                quantity: Quantity::new(quantity).unwrap(),
             })
             .collect()
     }

@@ -7,15 +7,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::Value;
-use tracemart_contracts::{ErrorBody, LineItem};
+use tracemart_contracts::{ErrorBody, LineItem, UserId};
 use tracemart_platform::{ApiError, ApiJson};
 use tracemart_telemetry::names::span as span_name;
 use utoipa::OpenApi;
 
-use crate::domain::{IdempotencyKey, NewOrder, parse_order_id};
+use crate::domain::{IdempotencyKey, NewOrder, ShippingAddress, parse_order_id};
 use crate::error::OrderError;
 use crate::flow::{OrderFlow, Placed};
-use crate::schema::{CreateOrderRequest, OrderEvents, OrderList, OrderView, ShippingAddress};
+use crate::schema::{CreateOrderRequest, OrderEvents, OrderList, OrderView};
 use crate::store::StoredEvent;
 use crate::stream::OrderStatus;
 
@@ -139,7 +139,7 @@ async fn list_orders(
             "Query parameter user_id is required",
         ));
     };
-    let user_id = tracemart_platform::parse_id(&raw_user, "user")?;
+    let user_id = UserId(tracemart_platform::parse_id(&raw_user, "user")?);
     let limit = tracemart_platform::parse_query_int(
         q.limit.as_deref(),
         "limit",

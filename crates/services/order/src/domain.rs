@@ -1,10 +1,11 @@
 //! The order's domain types, parsed once from the request body: nothing past `api.rs` sees
-//! raw JSON, a string id or a float amount.
+//! raw JSON, a bare integer id or a float amount.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use tracemart_contracts::LineItem;
+use tracemart_contracts::{LineItem, Money, ProductId, Quantity, UserId};
 
 use crate::error::OrderError;
 
@@ -22,9 +23,9 @@ pub const CURRENCY: &str = "USD";
 /// the order of their first appearance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewOrder {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub items: Vec<LineItem>,
-    pub shipping_address: Map<String, Value>,
+    pub shipping_address: ShippingAddress,
 }
 
 impl NewOrder {
@@ -34,6 +35,92 @@ impl NewOrder {
             "user_id": self.user_id, "items": self.items, "shipping_address": self.shipping_address,
         })
         .to_string()
+    }
+}
+
+/// Where to ship: `city` and `country` (non-empty) and any other fields the client sent, all
+/// strings. Kept sorted by field name, as orders have always been written and answered
+/// (serde_json's `Map` without `preserve_order` is sorted too). Read back from the store as
+/// written: the limits apply to requests.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ShippingAddress(BTreeMap<String, String>);
+
+impl TryFrom<Map<String, Value>> for ShippingAddress {
+    type Error = OrderError;
+
+    fn try_from(a: Map<String, Value>) -> Result<Self, OrderError> {
+        if a.len() > MAX_ADDRESS_FIELDS {
+            return Err(invalid(format!(
+                "shipping_address may have at most {MAX_ADDRESS_FIELDS} fields"
+            )));
+        }
+        for required in ["city", "country"] {
+            match a.get(required).and_then(Value::as_str) {
+                Some(v) if !v.trim().is_empty() => {}
+                _ => {
+                    return Err(invalid(format!(
+                        "shipping_address.{required} is required (a non-empty string)"
+                    )));
+                }
+            }
+        }
+        let mut fields = BTreeMap::new();
+        for (k, v) in a {
+            match v {
+                Value::String(s) if s.len() <= MAX_ADDRESS_FIELD => {
+                    fields.insert(k, s);
+                }
+                Value::String(_) => {
+                    return Err(invalid(format!(
+                        "shipping_address.{k} is longer than {MAX_ADDRESS_FIELD} characters"
+                    )));
+                }
+                _ => return Err(invalid(format!("shipping_address.{k} must be a string"))),
+            }
+        }
+        Ok(Self(fields))
+    }
+}
+
+/// One line of an order at the product service's price.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct PricedLine {
+    pub(crate) item: LineItem,
+    pub(crate) unit_price: Money,
+    pub(crate) total: Money,
+}
+
+/// An order's lines priced, and their sum: computed once, when the prices arrive.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Priced {
+    pub(crate) lines: Vec<PricedLine>,
+    pub(crate) total: Money,
+}
+
+impl Priced {
+    /// Prices every line from `prices`, or names the products it has no price for.
+    pub(crate) fn new(
+        items: &[LineItem],
+        prices: &HashMap<ProductId, Money>,
+    ) -> Result<Self, OrderError> {
+        let mut lines = Vec::with_capacity(items.len());
+        let mut missing = Vec::new();
+        for &item in items {
+            match prices.get(&item.product_id) {
+                Some(&unit_price) => lines.push(PricedLine {
+                    item,
+                    unit_price,
+                    total: unit_price * item.quantity,
+                }),
+                None => missing.push(item.product_id),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(OrderError::ProductsNotFound(missing));
+        }
+        let total = lines.iter().map(|l| l.total).sum();
+        Ok(Self { lines, total })
     }
 }
 
@@ -75,7 +162,7 @@ impl TryFrom<Value> for NewOrder {
                 return Err(OrderError::MissingField(field));
             }
         }
-        let user_id = positive_int(&obj["user_id"], "user_id")?;
+        let user_id = UserId(positive_int(&obj["user_id"], "user_id")?);
 
         let Some(raw_items) = obj["items"].as_array() else {
             return Err(invalid("Items must be a non-empty array"));
@@ -88,8 +175,7 @@ impl TryFrom<Value> for NewOrder {
                 "Items may hold at most {MAX_ITEMS} entries"
             )));
         }
-        let mut order: Vec<i64> = Vec::new();
-        let mut quantities: BTreeMap<i64, i64> = BTreeMap::new();
+        let mut items: Vec<LineItem> = Vec::new();
         for (i, item) in raw_items.iter().enumerate() {
             let Some(item) = item.as_object() else {
                 return Err(invalid(format!(
@@ -99,37 +185,35 @@ impl TryFrom<Value> for NewOrder {
             let product_id = item
                 .get("product_id")
                 .ok_or_else(|| invalid(format!("items[{i}].product_id is required")))
-                .and_then(|v| positive_int(v, &format!("items[{i}].product_id")))?;
+                .and_then(|v| positive_int(v, &format!("items[{i}].product_id")))
+                .map(ProductId)?;
             let quantity = item
                 .get("quantity")
                 .ok_or_else(|| invalid(format!("items[{i}].quantity is required")))
                 .and_then(|v| positive_int(v, &format!("items[{i}].quantity")))?;
-            if quantity > MAX_QUANTITY {
+            let Some(quantity) = Quantity::new(quantity).filter(|q| q.get() <= MAX_QUANTITY) else {
                 return Err(invalid(format!(
                     "items[{i}].quantity must be at most {MAX_QUANTITY}"
                 )));
-            }
-            let total = quantities.entry(product_id).or_insert_with(|| {
-                order.push(product_id);
-                0
-            });
-            *total += quantity;
-            if *total > MAX_QUANTITY {
-                return Err(invalid(format!(
-                    "quantity of product {product_id} must be at most {MAX_QUANTITY}"
-                )));
+            };
+            match items.iter_mut().find(|l| l.product_id == product_id) {
+                Some(line) => {
+                    line.quantity = line.quantity + quantity;
+                    if line.quantity.get() > MAX_QUANTITY {
+                        return Err(invalid(format!(
+                            "quantity of product {product_id} must be at most {MAX_QUANTITY}"
+                        )));
+                    }
+                }
+                None => items.push(LineItem {
+                    product_id,
+                    quantity,
+                }),
             }
         }
-        let items = order
-            .into_iter()
-            .map(|product_id| LineItem {
-                product_id,
-                quantity: quantities[&product_id],
-            })
-            .collect();
 
         let shipping_address = match obj.remove("shipping_address") {
-            Some(Value::Object(a)) => a,
+            Some(Value::Object(a)) => ShippingAddress::try_from(a)?,
             Some(other) => {
                 return Err(invalid(format!(
                     "shipping_address must be an object, not {}",
@@ -138,43 +222,12 @@ impl TryFrom<Value> for NewOrder {
             }
             None => return Err(OrderError::MissingField("shipping_address")),
         };
-        validate_address(&shipping_address)?;
         Ok(Self {
             user_id,
             items,
             shipping_address,
         })
     }
-}
-
-fn validate_address(a: &Map<String, Value>) -> Result<(), OrderError> {
-    if a.len() > MAX_ADDRESS_FIELDS {
-        return Err(invalid(format!(
-            "shipping_address may have at most {MAX_ADDRESS_FIELDS} fields"
-        )));
-    }
-    for required in ["city", "country"] {
-        match a.get(required).and_then(Value::as_str) {
-            Some(v) if !v.trim().is_empty() => {}
-            _ => {
-                return Err(invalid(format!(
-                    "shipping_address.{required} is required (a non-empty string)"
-                )));
-            }
-        }
-    }
-    for (k, v) in a {
-        match v.as_str() {
-            Some(s) if s.len() <= MAX_ADDRESS_FIELD => {}
-            Some(_) => {
-                return Err(invalid(format!(
-                    "shipping_address.{k} is longer than {MAX_ADDRESS_FIELD} characters"
-                )));
-            }
-            None => return Err(invalid(format!("shipping_address.{k} must be a string"))),
-        }
-    }
-    Ok(())
 }
 
 /// An `Idempotency-Key` header: 1 to 255 visible ASCII characters.
@@ -214,19 +267,43 @@ mod tests {
         let o = NewOrder::try_from(json!({"user_id": 3, "items": [
             {"product_id": 5, "quantity": 1}, {"product_id": 2, "quantity": 2}, {"product_id": 5, "quantity": 3}],
             "shipping_address": addr()})).unwrap();
+        assert_eq!(o.items, vec![line(5, 4), line(2, 2)]);
+    }
+
+    fn line(product: i64, quantity: i64) -> LineItem {
+        LineItem {
+            product_id: ProductId(product),
+            quantity: Quantity::new(quantity).unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_address_and_the_canonical_request_keep_their_json() {
+        let body = json!({"user_id": 3, "items": [{"product_id": 5, "quantity": 1}],
+            "shipping_address": {"street": "1 Sejong-daero", "city": "Seoul", "country": "KR"}});
+        let o = NewOrder::try_from(body).unwrap();
         assert_eq!(
-            o.items,
-            vec![
-                LineItem {
-                    product_id: 5,
-                    quantity: 4
-                },
-                LineItem {
-                    product_id: 2,
-                    quantity: 2
-                }
-            ]
+            serde_json::to_string(&o.shipping_address).unwrap(),
+            r#"{"city":"Seoul","country":"KR","street":"1 Sejong-daero"}"#
         );
+        assert_eq!(
+            o.canonical(),
+            r#"{"items":[{"product_id":5,"quantity":1}],"shipping_address":{"city":"Seoul","country":"KR","street":"1 Sejong-daero"},"user_id":3}"#
+        );
+    }
+
+    #[test]
+    fn an_order_is_priced_once_in_cents() {
+        let prices = HashMap::from([
+            (ProductId(1), Money::from_minor(8418)),
+            (ProductId(3), Money::from_minor(10)),
+        ]);
+        let priced = Priced::new(&[line(1, 3), line(3, 2)], &prices).unwrap();
+        assert_eq!(priced.lines[0].total, Money::from_minor(25254));
+        assert_eq!(priced.total, Money::from_minor(25274));
+
+        let err = Priced::new(&[line(4, 1), line(1, 1), line(9, 1)], &prices).unwrap_err();
+        assert_eq!(err.to_string(), "Products not found: [4, 9]");
     }
 
     #[test]
@@ -269,6 +346,14 @@ mod tests {
             (
                 json!({"user_id": 7, "items": [{"product_id": 1, "quantity": 1}], "shipping_address": {"city": "Seoul"}}),
                 "country",
+            ),
+            (
+                json!({"user_id": 7, "items": [{"product_id": 1, "quantity": 6000}, {"product_id": 1, "quantity": 6000}], "shipping_address": addr()}),
+                "quantity of product 1 must be at most 10000",
+            ),
+            (
+                json!({"user_id": 7, "items": [{"product_id": 1, "quantity": 1}], "shipping_address": {"city": "Seoul", "country": "KR", "floor": 3}}),
+                "shipping_address.floor must be a string",
             ),
         ];
         for (body, want) in cases {

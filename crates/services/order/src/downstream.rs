@@ -1,11 +1,13 @@
 //! The order service's view of user, product and inventory: typed calls that turn answers
 //! into domain outcomes.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use tracemart_contracts::{
-    LineItem, Product, ProductBatchRequest, Reservation, ReserveRequest, User,
+    LineItem, Money, Product, ProductBatchRequest, ProductId, Reservation, ReserveRequest, User,
+    UserId,
 };
 use tracemart_platform::{CallKind, ServiceClient};
 
@@ -28,7 +30,7 @@ fn unexpected(service: &'static str, status: StatusCode) -> OrderError {
 }
 
 impl Downstream {
-    pub async fn user(&self, id: i64) -> Result<User, OrderError> {
+    pub async fn user(&self, id: UserId) -> Result<User, OrderError> {
         let reply = self
             .users
             .call::<(), User>(
@@ -46,8 +48,11 @@ impl Downstream {
         }
     }
 
-    pub async fn products(&self, ids: Vec<i64>) -> Result<Vec<Product>, OrderError> {
-        let req = ProductBatchRequest { product_ids: ids };
+    /// The prices of the products among `ids` that the product service knows.
+    pub async fn prices(&self, ids: &[ProductId]) -> Result<HashMap<ProductId, Money>, OrderError> {
+        let req = ProductBatchRequest {
+            product_ids: ids.iter().map(|id| id.0).collect(),
+        };
         // A POST that only reads: safe to retry.
         let reply = self
             .products
@@ -59,10 +64,20 @@ impl Downstream {
                 Some(&req),
             )
             .await?;
-        match (reply.status, reply.body) {
-            (StatusCode::OK, Some(found)) => Ok(found),
-            (status, _) => Err(unexpected(self.products.service(), status)),
-        }
+        let found = match (reply.status, reply.body) {
+            (StatusCode::OK, Some(found)) => found,
+            (status, _) => return Err(unexpected(self.products.service(), status)),
+        };
+        found
+            .into_iter()
+            .map(|p| match Money::from_decimal(p.price) {
+                Ok(price) => Ok((ProductId(p.id), price)),
+                Err(e) => Err(OrderError::Downstream {
+                    service: self.products.service(),
+                    detail: format!("unreadable price of product {}: {e}", p.id),
+                }),
+            })
+            .collect()
     }
 
     /// Reserves under a name chosen here, so a reservation whose answer was lost can still be

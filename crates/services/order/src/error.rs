@@ -2,6 +2,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use tracemart_contracts::{ProductId, UserId};
 use tracemart_platform::{ApiError, CallError, DbError};
 
 #[derive(Debug, thiserror::Error)]
@@ -21,9 +22,9 @@ pub enum OrderError {
     #[error("Order not found: {0}")]
     OrderNotFound(String),
     #[error("User not found: {0}")]
-    UserNotFound(i64),
-    #[error("Products not found: {0:?}")]
-    ProductsNotFound(Vec<i64>),
+    UserNotFound(UserId),
+    #[error("Products not found: {:?}", ids(.0))]
+    ProductsNotFound(Vec<ProductId>),
     #[error("{0}")]
     InsufficientStock(String),
     #[error("{service} error: {detail}")]
@@ -35,6 +36,11 @@ pub enum OrderError {
     Call(#[from] CallError),
     #[error(transparent)]
     Db(#[from] DbError),
+}
+
+/// The ids as the message has always listed them: `[1, 3]`.
+fn ids(ids: &[ProductId]) -> Vec<i64> {
+    ids.iter().map(|id| id.0).collect()
 }
 
 impl OrderError {

@@ -5,12 +5,11 @@
 //! no compensation waits inside the request. Each step is a span. The flow also owns the
 //! request's idempotency key: claim, replay and completion.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use opentelemetry::{Array, KeyValue, Value as OtelValue};
 use tracemart_contracts::events::{OrderCreated, topic};
-use tracemart_contracts::{LineItem, Product, Reservation};
+use tracemart_contracts::{LineItem, Money, ProductId, Reservation, UserId};
 use tracemart_events::{Outbox, producer_span};
 use tracemart_telemetry::names::{baggage, event, span as span_name};
 use tracemart_telemetry::{Metrics, UserSegment, record_error, record_event};
@@ -19,7 +18,7 @@ use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::commands::{OrderCommand, OrphanReservation, command, expiry_id};
-use crate::domain::{CURRENCY, IdempotencyKey, NewOrder};
+use crate::domain::{CURRENCY, IdempotencyKey, NewOrder, Priced};
 use crate::downstream::Downstream;
 use crate::error::OrderError;
 use crate::schema::OrderView;
@@ -92,7 +91,7 @@ impl OrderFlow {
         request_id: &str,
         idem: Option<IdempotentAnswer<'_>>,
     ) -> Result<OrderView, OrderError> {
-        let segment = UserSegment::of(order.user_id);
+        let segment = UserSegment::of(order.user_id.0);
         let span = tracing::info_span!(
             target: "tracemart::order",
             "create_order",
@@ -100,7 +99,7 @@ impl OrderFlow {
             operation_type = "business",
             user.id = %order.user_id,
             user.segment = segment.as_str(),
-            order.user_id = order.user_id,
+            order.user_id = order.user_id.0,
             order.items_count = order.items.len(),
             order.total_amount = Empty,
             order.currency = Empty,
@@ -130,8 +129,8 @@ impl OrderFlow {
             Ok(o) => {
                 span.record("operation.result", "success");
                 self.metrics.order_created(
-                    order.user_id,
-                    o.total_amount,
+                    order.user_id.0,
+                    o.total_amount.to_decimal(),
                     CURRENCY,
                     trace_id.clone(),
                 );
@@ -149,7 +148,7 @@ impl OrderFlow {
                 record_error(&span, e.kind(), e);
                 self.metrics.order_processed("failed", elapsed, trace_id);
                 let _enter = span.enter();
-                tracing::warn!(user_id = order.user_id, items_count = order.items.len(), error = %e, error_type = e.kind(), "Order creation failed");
+                tracing::warn!(user_id = order.user_id.0, items_count = order.items.len(), error = %e, error_type = e.kind(), "Order creation failed");
             }
         }
         result
@@ -170,25 +169,13 @@ impl OrderFlow {
             vec![KeyValue::new("user.membership", user.membership_level)],
         );
 
-        let products = self.validate_products(&order.items).await?;
-        let prices: HashMap<i64, i64> = products
-            .iter()
-            .map(|p| (p.id, tracemart_contracts::decimal_to_minor(p.price)))
-            .collect();
-        let total_value: i64 = order
-            .items
-            .iter()
-            .map(|i| prices[&i.product_id] * i.quantity)
-            .sum();
+        let priced = self.validate_products(&order.items).await?;
         record_event(
             &current,
             event::PRODUCTS_VALIDATED,
             vec![
-                KeyValue::new("products.count", products.len() as i64),
-                KeyValue::new(
-                    "products.total_value",
-                    tracemart_contracts::minor_to_decimal(total_value),
-                ),
+                KeyValue::new("products.count", priced.lines.len() as i64),
+                KeyValue::new("products.total_value", priced.total.to_decimal()),
             ],
         );
 
@@ -202,9 +189,8 @@ impl OrderFlow {
             ],
         );
 
-        let total_minor = calculate_total_amount(&order.items, &prices);
-        let total = tracemart_contracts::minor_to_decimal(total_minor);
-        current.record("order.total_amount", total);
+        let total = calculate_total_amount(&priced);
+        current.record("order.total_amount", total.to_decimal());
         current.record("order.currency", CURRENCY);
 
         let created = Created {
@@ -213,8 +199,7 @@ impl OrderFlow {
             order_id: uuid::Uuid::now_v7().to_string(),
             user_id: order.user_id,
             items: order.items.clone(),
-            total_amount: total,
-            total_minor: Some(total_minor),
+            total,
             currency: CURRENCY.into(),
             shipping_address: order.shipping_address.clone(),
             reservation_id: reservation.reservation_id.clone(),
@@ -230,16 +215,19 @@ impl OrderFlow {
         current.record("order.id", created.order_id.as_str());
         tracing::info!(
             order_id = %created.order_id,
-            user_id = created.user_id,
-            total_amount = created.total_amount,
+            user_id = created.user_id.0,
+            total_amount = created.total.to_decimal(),
             items_count = order.items.len(),
             "Order created successfully"
         );
         Ok(view)
     }
 
-    async fn validate_user(&self, user_id: i64) -> Result<tracemart_contracts::User, OrderError> {
-        let span = tracing::info_span!(target: "tracemart::order", "validate_user", otel.name = span_name::VALIDATE_USER, user.id = user_id, user.membership = Empty);
+    async fn validate_user(
+        &self,
+        user_id: UserId,
+    ) -> Result<tracemart_contracts::User, OrderError> {
+        let span = tracing::info_span!(target: "tracemart::order", "validate_user", otel.name = span_name::VALIDATE_USER, user.id = user_id.0, user.membership = Empty);
         step(&span, async {
             let user = self.downstream.user(user_id).await?;
             // The e-mail stays out of telemetry (the seed put it in span attributes).
@@ -249,22 +237,19 @@ impl OrderFlow {
         .await
     }
 
-    async fn validate_products(&self, items: &[LineItem]) -> Result<Vec<Product>, OrderError> {
-        let ids: Vec<i64> = items.iter().map(|i| i.product_id).collect();
+    /// Checks that every product exists and prices the order at its prices.
+    async fn validate_products(&self, items: &[LineItem]) -> Result<Priced, OrderError> {
+        let ids: Vec<ProductId> = items.iter().map(|i| i.product_id).collect();
         let span = tracing::info_span!(target: "tracemart::order", "validate_products", otel.name = span_name::VALIDATE_PRODUCTS, products.count = ids.len(), products.validated = Empty);
-        span.set_attribute("products.ids", OtelValue::Array(Array::I64(ids.clone())));
+        span.set_attribute(
+            "products.ids",
+            OtelValue::Array(Array::I64(ids.iter().map(|id| id.0).collect())),
+        );
         step(&span, async {
-            let found = self.downstream.products(ids.clone()).await?;
-            let missing: Vec<i64> = ids
-                .iter()
-                .copied()
-                .filter(|id| !found.iter().any(|p| p.id == *id))
-                .collect();
-            if !missing.is_empty() {
-                return Err(OrderError::ProductsNotFound(missing));
-            }
-            Span::current().record("products.validated", found.len());
-            Ok(found)
+            let prices = self.downstream.prices(&ids).await?;
+            let priced = Priced::new(items, &prices)?;
+            Span::current().record("products.validated", prices.len());
+            Ok(priced)
         })
         .await
     }
@@ -345,8 +330,7 @@ impl OrderFlow {
                 event_type: topic::ORDER_CREATED.to_owned(),
                 order_id: order_id.to_owned(),
                 user_id: created.user_id,
-                total_amount: created.total_amount,
-                total_minor: created.total_minor,
+                total: created.total,
                 currency: created.currency.clone(),
                 reservation_id: created.reservation_id.clone(),
                 reservation_expires_at: created.reservation_expires_at.clone(),
@@ -425,31 +409,27 @@ async fn step<T>(
     result
 }
 
-/// Integer cents, so the total is exact; one `item_calculated` event per line.
-fn calculate_total_amount(items: &[LineItem], prices: &HashMap<i64, i64>) -> i64 {
+/// The seed's step that totals the order: one `item_calculated` event per line of the
+/// order priced (in integer cents, so the total is exact) when its products were validated.
+fn calculate_total_amount(priced: &Priced) -> Money {
     let span = tracing::info_span!(
         target: "tracemart::order",
         "calculate_total_amount",
         otel.name = span_name::CALCULATE_TOTAL_AMOUNT,
-        total.amount = Empty,
+        total.amount = priced.total.to_decimal(),
         total.currency = CURRENCY,
     );
-    let mut total = 0;
-    for item in items {
-        let unit = prices[&item.product_id];
-        let line = unit * item.quantity;
-        total += line;
+    for line in &priced.lines {
         record_event(
             &span,
             event::ITEM_CALCULATED,
             vec![
-                KeyValue::new("product_id", item.product_id),
-                KeyValue::new("quantity", item.quantity),
-                KeyValue::new("unit_price", tracemart_contracts::minor_to_decimal(unit)),
-                KeyValue::new("item_total", tracemart_contracts::minor_to_decimal(line)),
+                KeyValue::new("product_id", line.item.product_id.0),
+                KeyValue::new("quantity", line.item.quantity.get()),
+                KeyValue::new("unit_price", line.unit_price.to_decimal()),
+                KeyValue::new("item_total", line.total.to_decimal()),
             ],
         );
     }
-    span.record("total.amount", tracemart_contracts::minor_to_decimal(total));
-    total
+    priced.total
 }

@@ -97,7 +97,7 @@ impl OrderSaga {
             let event = if authorized {
                 OrderEvent::PaymentAuthorized {
                     payment_id: p.payment_id.clone(),
-                    amount_minor: p.amount_minor,
+                    amount: p.amount,
                 }
             } else {
                 OrderEvent::PaymentDeclined {

@@ -3,10 +3,11 @@
 //! here documents that body and is not used to parse it.
 
 use serde::Serialize;
-use serde_json::{Map, Value};
-use tracemart_contracts::LineItem;
-use utoipa::ToSchema;
+use tracemart_contracts::{LineItem, Money, UserId};
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::{PartialSchema, ToSchema};
 
+use crate::domain::ShippingAddress;
 use crate::store::StoredEvent;
 use crate::stream::{CancelReason, Created, OrderRow, OrderStatus};
 
@@ -15,7 +16,7 @@ use crate::stream::{CancelReason, Created, OrderRow, OrderStatus};
 #[allow(dead_code)] // documentation only: the handler validates the JSON itself
 pub(crate) struct CreateOrderRequest {
     /// A positive integer, of a user the user service knows.
-    pub(crate) user_id: i64,
+    pub(crate) user_id: UserId,
     /// 1 to 100 lines, quantities 1 to 10000.
     pub(crate) items: Vec<LineItem>,
     pub(crate) shipping_address: ShippingAddress,
@@ -23,28 +24,35 @@ pub(crate) struct CreateOrderRequest {
 
 /// Where to ship: `city` and `country` required; other string fields are kept as given.
 #[derive(ToSchema)]
-#[allow(dead_code)] // documentation only, as above
-pub(crate) struct ShippingAddress {
-    pub(crate) city: String,
-    pub(crate) country: String,
-    pub(crate) street: Option<String>,
-    pub(crate) line1: Option<String>,
-    pub(crate) postal_code: Option<String>,
-    pub(crate) recipient: Option<String>,
+#[allow(dead_code)] // documentation only: the fields [`ShippingAddress`] holds as a map
+struct ShippingAddressFields {
+    city: String,
+    country: String,
+    street: Option<String>,
+    line1: Option<String>,
+    postal_code: Option<String>,
+    recipient: Option<String>,
 }
+
+impl PartialSchema for ShippingAddress {
+    fn schema() -> RefOr<Schema> {
+        ShippingAddressFields::schema()
+    }
+}
+
+impl ToSchema for ShippingAddress {}
 
 /// An order: the seed's body (`POST /orders` answers exactly that), and, when read back, when
 /// its status last changed and why it was cancelled.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct OrderView {
     pub order_id: String,
-    pub user_id: i64,
+    pub user_id: UserId,
     pub items: Vec<LineItem>,
     /// In currency units, e.g. `59.97`; prices come from the product service.
-    pub total_amount: f64,
+    pub total_amount: Money,
     pub currency: String,
-    #[schema(value_type = ShippingAddress)]
-    pub shipping_address: Map<String, Value>,
+    pub shipping_address: ShippingAddress,
     pub reservation_id: String,
     /// `created` until the payment is settled, then `confirmed` or `cancelled`.
     pub status: OrderStatus,
@@ -64,7 +72,7 @@ impl OrderView {
             order_id: c.order_id.clone(),
             user_id: c.user_id,
             items: c.items.clone(),
-            total_amount: c.total_amount,
+            total_amount: c.total,
             currency: c.currency.clone(),
             shipping_address: c.shipping_address.clone(),
             reservation_id: c.reservation_id.clone(),
@@ -90,7 +98,7 @@ impl From<OrderRow> for OrderView {
 /// `GET /orders?user_id=`: a user's orders, newest first.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct OrderList {
-    pub(crate) user_id: i64,
+    pub(crate) user_id: UserId,
     pub(crate) limit: i64,
     pub(crate) orders: Vec<OrderView>,
 }
@@ -100,4 +108,41 @@ pub(crate) struct OrderList {
 pub(crate) struct OrderEvents {
     pub(crate) order_id: String,
     pub(crate) events: Vec<StoredEvent>,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::NewOrder;
+
+    #[test]
+    fn the_answer_to_post_orders_is_the_seeds_body_byte_for_byte() {
+        let order = NewOrder::try_from(json!({"user_id": 7,
+            "items": [{"product_id": 1, "quantity": 2}, {"product_id": 3, "quantity": 1}],
+            "shipping_address": {"street": "1 Sejong-daero", "city": "Seoul", "country": "KR"}}))
+        .unwrap();
+        let created = Created {
+            order_id: "o1".into(),
+            user_id: order.user_id,
+            items: order.items,
+            total: Money::from_minor(22092),
+            currency: "USD".into(),
+            shipping_address: order.shipping_address,
+            reservation_id: "r1".into(),
+            reservation_expires_at: Some("t1".into()),
+            created_at: "t0".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&OrderView::answer(&created)).unwrap(),
+            concat!(
+                r#"{"order_id":"o1","user_id":7,"items":[{"product_id":1,"quantity":2},{"product_id":3,"quantity":1}],"#,
+                r#""total_amount":220.92,"currency":"USD","#,
+                r#""shipping_address":{"city":"Seoul","country":"KR","street":"1 Sejong-daero"},"#,
+                r#""reservation_id":"r1","status":"created","created_at":"t0"}"#
+            )
+        );
+    }
 }

@@ -3,7 +3,7 @@
 
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 use serde_json::Value;
-use tracemart_contracts::minor_to_decimal;
+use tracemart_contracts::{Money, UserId};
 use tracemart_platform::{Database, DbError};
 
 use crate::stream::{CancelReason, Created, OrderEvent, OrderRow, OrderStatus, apply};
@@ -68,21 +68,24 @@ fn json_of(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
 }
 
+/// A column the order service wrote as JSON. Unreadable, it reads as empty, so that a rebuild
+/// still compares the row with its stream and rewrites it.
+fn json_column<T: serde::de::DeserializeOwned + Default>(text: &str) -> T {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
 fn to_row(row: &Row<'_>) -> rusqlite::Result<OrderRow> {
-    let total_minor: i64 = row.get(3)?;
     let created_at: String = row.get(8)?;
     let status: String = row.get(2)?;
     let reason: Option<String> = row.get(10)?;
     Ok(OrderRow {
         created: Created {
             order_id: row.get(0)?,
-            user_id: row.get(1)?,
-            items: serde_json::from_value(json_of(row.get_ref(5)?.as_str()?)).unwrap_or_default(),
-            total_amount: minor_to_decimal(total_minor),
-            total_minor: Some(total_minor),
+            user_id: UserId(row.get(1)?),
+            items: json_column(row.get_ref(5)?.as_str()?),
+            total: Money::from_minor(row.get(3)?),
             currency: row.get(4)?,
-            shipping_address: serde_json::from_value(json_of(row.get_ref(6)?.as_str()?))
-                .unwrap_or_default(),
+            shipping_address: json_column(row.get_ref(6)?.as_str()?),
             reservation_id: row.get(7)?,
             reservation_expires_at: row.get(12)?,
             created_at: created_at.clone(),
@@ -194,7 +197,7 @@ impl OrderStore {
     fn write_row(&self, tx: &Transaction<'_>, row: &OrderRow) -> Result<(), DbError> {
         let c = &row.created;
         let items = serde_json::to_string(&c.items).unwrap_or_default();
-        let address = Value::Object(c.shipping_address.clone()).to_string();
+        let address = serde_json::to_string(&c.shipping_address).unwrap_or_default();
         self.db.timed("UPSERT", "orders", || {
             tx.prepare_cached(
                 "INSERT INTO orders (id, user_id, status, total_minor, currency, items, shipping_address, reservation_id, \
@@ -209,9 +212,9 @@ impl OrderStore {
             )?
             .execute(params![
                 c.order_id,
-                c.user_id,
+                c.user_id.0,
                 row.status.as_str(),
-                c.total_minor(),
+                c.total.minor(),
                 c.currency,
                 items,
                 address,
@@ -246,12 +249,12 @@ impl OrderStore {
     }
 
     /// A user's orders, newest first.
-    pub fn list_for_user(&self, user_id: i64, limit: i64) -> Result<Vec<OrderRow>, DbError> {
+    pub fn list_for_user(&self, user_id: UserId, limit: i64) -> Result<Vec<OrderRow>, DbError> {
         self.db.read("SELECT", "orders", |conn| {
             conn.prepare_cached(&format!(
                 "{SELECT_ORDERS} WHERE user_id = ?1 ORDER BY created_at DESC, rowid DESC LIMIT ?2"
             ))?
-            .query_map(params![user_id, limit], to_row)?
+            .query_map(params![user_id.0, limit], to_row)?
             .collect()
         })
     }

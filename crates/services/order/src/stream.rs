@@ -2,9 +2,12 @@
 //! `orders` table is a projection of the streams ([`apply`]), which can be rebuilt from them.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-use tracemart_contracts::LineItem;
+use serde_json::Value;
+use tracemart_contracts::values::{cents, order_total};
+use tracemart_contracts::{LineItem, Money, UserId};
 use utoipa::ToSchema;
+
+use crate::domain::ShippingAddress;
 
 /// Where an order stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -57,30 +60,22 @@ impl CancelReason {
 }
 
 /// The facts of an order's creation: the `OrderCreated` event's payload (the seed's order
-/// body, plus the exact total and the reservation's expiry).
+/// body, plus the total in cents and the reservation's expiry).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Created {
     pub order_id: String,
-    pub user_id: i64,
+    pub user_id: UserId,
     pub items: Vec<LineItem>,
-    /// In currency units.
-    pub total_amount: f64,
-    /// Exact; absent in events written before it existed.
-    #[serde(default)]
-    pub total_minor: Option<i64>,
+    /// `total_amount` (in currency units) and `total_minor` (in cents, absent in events
+    /// written before it existed) in the payload.
+    #[serde(flatten, with = "order_total")]
+    pub total: Money,
     pub currency: String,
-    pub shipping_address: Map<String, Value>,
+    pub shipping_address: ShippingAddress,
     pub reservation_id: String,
     #[serde(default)]
     pub reservation_expires_at: Option<String>,
     pub created_at: String,
-}
-
-impl Created {
-    pub fn total_minor(&self) -> i64 {
-        self.total_minor
-            .unwrap_or_else(|| tracemart_contracts::decimal_to_minor(self.total_amount))
-    }
 }
 
 /// What can happen to an order.
@@ -90,7 +85,9 @@ pub enum OrderEvent {
     OrderCreated(Created),
     PaymentAuthorized {
         payment_id: String,
-        amount_minor: i64,
+        /// In cents in the payload.
+        #[serde(rename = "amount_minor", with = "cents")]
+        amount: Money,
     },
     PaymentDeclined {
         payment_id: String,
@@ -147,12 +144,10 @@ pub struct OrderRow {
 impl OrderRow {
     /// A new order, as its `OrderCreated` event makes it.
     pub fn new(created: &Created) -> Self {
-        let mut created = created.clone();
-        created.total_minor = Some(created.total_minor());
         Self {
             status_changed_at: created.created_at.clone(),
             updated_at: created.created_at.clone(),
-            created,
+            created: created.clone(),
             status: OrderStatus::Created,
             cancellation_reason: None,
             payment_id: None,
@@ -194,19 +189,19 @@ pub(crate) fn apply(row: Option<OrderRow>, event: &OrderEvent, at: &str) -> Opti
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use tracemart_contracts::{ProductId, Quantity};
 
     fn created() -> Created {
         Created {
             order_id: "o1".into(),
-            user_id: 7,
+            user_id: UserId(7),
             items: vec![LineItem {
-                product_id: 1,
-                quantity: 2,
+                product_id: ProductId(1),
+                quantity: Quantity::new(2).unwrap(),
             }],
-            total_amount: 39.98,
-            total_minor: Some(3998),
+            total: Money::from_minor(3998),
             currency: "USD".into(),
-            shipping_address: Map::new(),
+            shipping_address: ShippingAddress::default(),
             reservation_id: "r1".into(),
             reservation_expires_at: None,
             created_at: "t0".into(),
@@ -244,7 +239,27 @@ mod tests {
         else {
             panic!("not OrderCreated");
         };
-        assert_eq!(c.total_minor(), 3998);
+        assert_eq!(c.total, Money::from_minor(3998));
+        assert_eq!(
+            serde_json::to_string(&c.shipping_address).unwrap(),
+            r#"{"city":"Seoul","country":"KR"}"#
+        );
+    }
+
+    #[test]
+    fn an_order_created_writes_its_payload_as_before() {
+        let (kind, payload) = OrderEvent::OrderCreated(created()).to_columns();
+        assert_eq!(kind, "OrderCreated");
+        assert_eq!(
+            payload,
+            r#"{"created_at":"t0","currency":"USD","items":[{"product_id":1,"quantity":2}],"order_id":"o1","reservation_expires_at":null,"reservation_id":"r1","shipping_address":{},"total_amount":39.98,"total_minor":3998,"user_id":7}"#
+        );
+        let (_, payload) = OrderEvent::PaymentAuthorized {
+            payment_id: "p1".into(),
+            amount: Money::from_minor(16836),
+        }
+        .to_columns();
+        assert_eq!(payload, r#"{"amount_minor":16836,"payment_id":"p1"}"#);
     }
 
     #[test]
@@ -254,7 +269,7 @@ mod tests {
             (
                 OrderEvent::PaymentAuthorized {
                     payment_id: "p1".into(),
-                    amount_minor: 3998,
+                    amount: Money::from_minor(3998),
                 },
                 "t1",
             ),

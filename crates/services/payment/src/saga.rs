@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use tracemart_contracts::events::{OrderCancelled, OrderCreated, PaymentDecided, topic};
-use tracemart_contracts::{Payment, minor_to_decimal};
+use tracemart_contracts::{Money, Payment, UserId, minor_to_decimal};
 use tracemart_events::{ConsumeError, Consumer, Handled, Message, Outbox, inbox};
 use tracing::field::Empty;
 
@@ -50,7 +50,7 @@ impl PaymentSaga {
             target: "tracemart::payment",
             "authorize_payment",
             order.id = %order.order_id,
-            payment.amount = minor_to_decimal(order.total_minor()),
+            payment.amount = order.total.to_decimal(),
             payment.currency = %order.currency,
             payment.status = Empty,
         );
@@ -80,8 +80,8 @@ impl PaymentSaga {
             let decided = PaymentDecided {
                 payment_id: p.payment_id.clone(),
                 order_id: p.order_id.clone(),
-                user_id: p.user_id,
-                amount_minor: payment.amount_minor,
+                user_id: UserId(p.user_id),
+                amount: Money::from_minor(payment.amount_minor),
                 currency: p.currency.clone(),
                 status: p.status.clone(),
                 reason: p.reason.clone(),
@@ -95,7 +95,7 @@ impl PaymentSaga {
     }
 
     fn new_payment(&self, order: &OrderCreated) -> StoredPayment {
-        let amount_minor = order.total_minor();
+        let amount_minor = order.total.minor();
         let (status, reason) = if amount_minor > self.decline_over_minor {
             (
                 "declined",
@@ -112,7 +112,7 @@ impl PaymentSaga {
             payment: Payment {
                 payment_id: uuid::Uuid::now_v7().to_string(),
                 order_id: order.order_id.clone(),
-                user_id: order.user_id,
+                user_id: order.user_id.0,
                 amount: minor_to_decimal(amount_minor),
                 currency: order.currency.clone(),
                 status: status.to_owned(),
