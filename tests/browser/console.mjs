@@ -1,10 +1,13 @@
 // Drives the tracemart console in headless Chromium, the way a person would use it:
 // search, open a trace, read its waterfall and span details, then the services table, the
-// service map and the traces linked to a trace. Keeps a screenshot of each page.
+// service map, the traces linked to a trace and a trace larger than one answer. Keeps a
+// screenshot of each page.
 //
 //   node tests/browser/console.mjs <ui-url> <trace-id> <out-dir> [<failed-trace-id>] [<linked-trace-id>]
+//        [<large-trace-id> <shown>/<total>]
 //
 // <linked-trace-id>: a trace whose span links to a span of <trace-id>.
+// <large-trace-id>: a trace of <total> spans, of which an answer of the console holds <shown>.
 //
 // Exits 0 when every check passes; otherwise prints what failed and exits 1. Uses Debian's
 // /usr/bin/chromium (or $CHROMIUM) through playwright-core: no browser download.
@@ -14,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
-const [ui, traceId, outDir, failedId, linkedId] = process.argv.slice(2);
+const [ui, traceId, outDir, failedId, linkedId, largeId, largeCounts] = process.argv.slice(2);
 if (!ui || !traceId || !outDir) {
   console.error('usage: node console.mjs <ui-url> <trace-id> <out-dir> [<failed-trace-id>] [<linked-trace-id>]');
   process.exit(2);
@@ -173,6 +176,21 @@ try {
     await back.click();
     await page.waitForURL(`**/trace/${traceId}`);
     await page.getByTestId('waterfall-row').first().waitFor();
+  }
+
+  // 8. A trace larger than one answer: its earliest spans, and a notice saying how many of all.
+  if (largeId && largeCounts) {
+    step('truncated trace');
+    const [shown, total] = largeCounts.split('/');
+    await page.goto(`${ui}/trace/${largeId}`);
+    const notice = page.getByTestId('trace-truncated');
+    await notice.waitFor();
+    const text = await notice.textContent();
+    console.log(`  ${text}`);
+    check(text.includes(`Showing ${shown} of ${total} spans`), `the notice gives both counts (${text})`);
+    const drawn = await page.getByTestId('waterfall-row').count();
+    check(drawn === Number(shown), `the waterfall draws the spans it has (${drawn})`);
+    await shot(page, '7-truncated-trace');
   }
 
   check(problems.length === 0, `no errors in the page:\n  ${problems.join('\n  ')}`);

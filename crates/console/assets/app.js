@@ -207,6 +207,7 @@ function renderResults(traces) {
         h('div', { text: fmtDur(t.duration_us) }),
         h('div', { style: `height:4px;background:${t.error_count ? 'var(--err)' : 'var(--accent)'};width:${Math.max(2, 100 * t.duration_us / max)}%` })),
       h('td', { class: 'num' }, `${t.span_count}`,
+        t.truncated ? h('span', { class: 'pill', title: 'spans beyond the per-trace limit were dropped', text: ` +${t.dropped_spans} dropped` }) : null,
         t.error_count ? h('span', { class: 'pill err', 'data-testid': 'error-count', text: ` ${t.error_count} err` }) : null),
       h('td', {}, t.services.map((s) => h('span', { class: `pill${s.errors ? ' err' : ''}` },
         dot(s.service), `${s.service} ${s.spans}`))));
@@ -264,6 +265,16 @@ async function showTrace(id) {
 
 $('#show-logs').addEventListener('change', () => currentTrace && renderTrace());
 
+// A trace with more spans than one answer holds (or than the console stores of one trace)
+// comes with its earliest spans only: say so, above the waterfall.
+function truncationNotice(trace) {
+  const shown = trace.spans.length;
+  const dropped = trace.totalSpans - trace.storedSpans;
+  return h('p', { class: 'notice', 'data-testid': 'trace-truncated' },
+    h('b', { text: `Showing ${shown} of ${trace.totalSpans} spans` }),
+    `: the earliest by start time.${dropped > 0 ? ` The console stored ${trace.storedSpans} and dropped ${dropped} beyond its limit per trace.` : ''}`);
+}
+
 function spanTree(trace) {
   const byId = new Map(trace.spans.map((s) => [s.spanID, s]));
   const children = new Map();
@@ -306,7 +317,8 @@ function renderTrace() {
       h('b', { 'data-testid': 'trace-duration', text: fmtDur(total) }), ` · ${trace.spans.length} spans · ${services.length} services`,
       errors ? [' · ', h('span', { class: 'pill err', 'data-testid': 'trace-errors', text: `${errors} error${errors === 1 ? '' : 's'}` })] : '',
       ' · ', `${logs.length} log lines`, ' · ',
-      h('a', { href: `/api/traces/${trace.traceID}`, target: '_blank', text: 'JSON' })));
+      h('a', { href: `/api/traces/${trace.traceID}`, target: '_blank', text: 'JSON' })),
+    trace.truncated ? truncationNotice(trace) : '');
   $('#trace-legend').replaceChildren(...services.map((s) => h('span', {}, h('i', { style: `background:${color(s)}` }), s)));
 
   const pct = (us) => `${(100 * (us - start) / total).toFixed(3)}%`;

@@ -5,7 +5,15 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+use tracemart_serve::{ConnectionLimits, fit_to_open_files};
+
 use crate::duration::parse_duration;
+
+/// Listeners sharing the open-file limit: UI, OTLP/gRPC, OTLP/HTTP.
+const LISTENERS: usize = 3;
+/// File descriptors kept for everything but inbound connections: the store's connections
+/// (each holds the database, its WAL and its shared memory), the log file, the listeners.
+const RESERVED_FILES: u64 = 64;
 
 /// Everything `run` needs besides its listeners.
 #[derive(Debug, Clone, Deserialize)]
@@ -30,6 +38,22 @@ pub struct ConsoleConfig {
     pub enqueue_timeout: Duration,
     /// Connections used by queries (the writer has its own).
     pub read_connections: u32,
+    /// Time a client has to send a request's headers (and its first request), from connecting
+    /// or from its previous answer; also the idle keep-alive timeout.
+    #[serde(deserialize_with = "de_duration")]
+    pub header_read_timeout: Duration,
+    /// Connections each of the three listeners holds at most, lowered to fit the open-file
+    /// limit; at the cap the oldest connection without a whole request makes room, else the
+    /// newcomer gets 503.
+    pub max_connections: usize,
+    /// Spans stored per trace at most; later spans of that trace are dropped and counted, and
+    /// the trace is marked truncated.
+    pub max_spans_per_trace: u64,
+    /// Spans accepted per export request at most; the rest are refused as a partial success.
+    pub max_spans_per_request: usize,
+    /// Spans one API answer returns at most (per trace asked for, shared among the traces of a
+    /// search): the earliest by start time, with a truncation marker.
+    pub max_spans_per_answer: usize,
 }
 
 impl Default for ConsoleConfig {
@@ -43,6 +67,21 @@ impl Default for ConsoleConfig {
             queue_capacity: 256,
             enqueue_timeout: Duration::from_millis(200),
             read_connections: 4,
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            // A request of the shop makes 10 to 30 spans; 10,000 is far more than a waterfall
+            // can show, yet bounds one trace to about 10 MB of store (Tempo's default per-trace
+            // limit is 5 MB). Without it one runaway trace (a loop that opens a span per row)
+            // took every answer about it to gigabytes.
+            max_spans_per_trace: 10_000,
+            // OpenTelemetry SDKs export 512 spans per request and the Collector's batch
+            // processor 8,192: honest senders stay below, and one request's decoded spans stay
+            // a few megabytes however small each span is.
+            max_spans_per_request: 10_000,
+            // 5,000 spans are about 2 MB of Jaeger JSON, drawn by a browser in well under a
+            // second; 100,000 were 33 MB and two seconds, and eight such answers at once held
+            // 1.6 GB.
+            max_spans_per_answer: 5_000,
         }
     }
 }
@@ -59,6 +98,16 @@ impl ConsoleConfig {
     /// Path of the SQLite database inside the data directory.
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("console.db")
+    }
+
+    /// The limits of each listener: `max_connections`, lowered so that the three listeners
+    /// together fit the open-file limit.
+    pub(crate) fn connection_limits(&self) -> ConnectionLimits {
+        let all = fit_to_open_files(
+            self.max_connections.saturating_mul(LISTENERS),
+            RESERVED_FILES,
+        );
+        ConnectionLimits::new(self.header_read_timeout, all / LISTENERS)
     }
 }
 

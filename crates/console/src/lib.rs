@@ -88,11 +88,13 @@ impl Console {
         let receiver = otlp::Receiver {
             ingest: self.ingest.clone(),
             max_request_bytes: self.config.max_request_bytes,
+            max_spans_per_request: self.config.max_spans_per_request.max(1),
         };
         // CatchPanicLayer: a bug in one request answers 500 instead of dropping the connection.
         let otlp_router = otlp::router(receiver).layer(CatchPanicLayer::new());
         let ui_router = api::router(api::AppState {
             store: self.store.clone(),
+            reads: api::TraceReads::new(self.config.max_spans_per_answer),
         })
         .layer(CatchPanicLayer::new());
         for (name, listener) in [
@@ -104,6 +106,7 @@ impl Console {
                 tracing::info!(listener = name, %addr, "console listening");
             }
         }
+        let limits = self.config.connection_limits();
         let servers = [
             (listeners.ui, ui_router),
             (listeners.otlp_grpc, otlp_router.clone()),
@@ -111,13 +114,16 @@ impl Console {
         ]
         .map(|(listener, router)| {
             let mut stop = stop_rx.clone();
-            tokio::spawn(async move {
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(async move {
-                        let _ = stop.wait_for(|s| *s).await;
-                    })
-                    .await
-            })
+            // Each listener has its own cap; a stalled client of one cannot starve the others.
+            tokio::spawn(tracemart_serve::serve(
+                router,
+                listener,
+                limits.clone(),
+                (),
+                async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                },
+            ))
         });
         let mut result = Ok(());
         for server in servers {

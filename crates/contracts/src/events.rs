@@ -5,7 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::values::{Money, UserId, cents, order_total};
+use crate::ids::UserId;
+use crate::values::{Money, cents, order_total};
 
 /// Topic names.
 pub mod topic {

@@ -1,6 +1,6 @@
-//! The shop's value types: ids, quantities and money, parsed once and carried typed. On the
-//! wire they keep the seed's shapes: ids and quantities are JSON integers, amounts decimal
-//! numbers of currency units (`168.36`).
+//! The shop's value types: quantities and money, parsed once and carried typed (ids are in
+//! `ids`). On the wire they keep the seed's shapes: quantities are JSON integers, amounts
+//! decimal numbers of currency units (`168.36`).
 
 use std::fmt;
 use std::iter::Sum;
@@ -11,32 +11,6 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
-
-/// A user, as the user service numbers them.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
-)]
-#[serde(transparent)]
-pub struct UserId(pub i64);
-
-/// A product, as the product service numbers them.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
-)]
-#[serde(transparent)]
-pub struct ProductId(pub i64);
-
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl fmt::Display for ProductId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
 
 /// A number of units: at least one. Upper bounds are each service's policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -70,9 +44,10 @@ impl fmt::Display for Quantity {
 }
 
 /// Deserialising checks the one rule, so a zero or negative quantity never gets past a body.
+/// A whole float (`2.0`) is the integer it spells, as JSON Schema counts it.
 impl<'de> Deserialize<'de> for Quantity {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let n = i64::deserialize(d)?;
+        let n = crate::ids::whole(d, "quantity")?;
         Self::new(n).ok_or_else(|| D::Error::custom(format!("quantity must be positive, not {n}")))
     }
 }
@@ -83,6 +58,7 @@ impl PartialSchema for Quantity {
             .schema_type(Type::Integer)
             .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
             .minimum(Some(1))
+            .maximum(Some(i64::MAX))
             .description(Some("A number of units: at least one."))
             .into()
     }
@@ -103,6 +79,8 @@ const MAX_EXACT_MINOR: f64 = (1_u64 << 53) as f64;
 pub enum MoneyError {
     NotFinite,
     OutOfRange(f64),
+    /// More than two decimal places: not a whole number of cents.
+    SubCent(f64),
 }
 
 impl fmt::Display for MoneyError {
@@ -110,6 +88,7 @@ impl fmt::Display for MoneyError {
         match self {
             Self::NotFinite => f.write_str("amount must be a finite number"),
             Self::OutOfRange(a) => write!(f, "amount {a} is out of range"),
+            Self::SubCent(a) => write!(f, "amount {a} is not a whole number of cents"),
         }
     }
 }
@@ -136,6 +115,19 @@ impl Money {
             return Err(MoneyError::OutOfRange(amount));
         }
         Ok(Self(decimal_to_minor(amount)))
+    }
+
+    /// The amount in currency units, exactly: at most two decimal places, as the number was
+    /// written (`12.34`, `0.5`; not `0.015`, nor `1e-300`, which no cent count spells). The
+    /// digits are those of the shortest decimal that reads back as `amount`, the number a
+    /// JSON writer put on the wire.
+    pub fn from_exact_decimal(amount: f64) -> Result<Self, MoneyError> {
+        let money = Self::from_decimal(amount)?;
+        let written = format!("{amount}");
+        match written.split_once('.') {
+            Some((_, decimals)) if decimals.len() > 2 => Err(MoneyError::SubCent(amount)),
+            _ => Ok(money),
+        }
     }
 
     /// In currency units, for bodies and telemetry.
@@ -275,6 +267,7 @@ pub fn decimal_to_minor(amount: f64) -> i64 {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::ids::{ProductId, UserId};
     use serde_json::json;
 
     fn money(v: serde_json::Value) -> Result<Money, serde_json::Error> {
@@ -336,6 +329,34 @@ mod tests {
     }
 
     #[test]
+    fn an_exact_amount_has_at_most_two_decimal_places() {
+        for (amount, cents) in [
+            (12.34, 1234),
+            (0.5, 50),
+            (0.01, 1),
+            (220.92, 22092),
+            (1e13, 1e15 as i64),
+        ] {
+            assert_eq!(
+                Money::from_exact_decimal(amount),
+                Ok(Money::from_minor(cents)),
+                "{amount}"
+            );
+        }
+        for amount in [0.015, 1e-300, 0.5700000000000001, 19.999] {
+            assert_eq!(
+                Money::from_exact_decimal(amount),
+                Err(MoneyError::SubCent(amount)),
+                "{amount}"
+            );
+        }
+        assert_eq!(
+            Money::from_exact_decimal(f64::NAN),
+            Err(MoneyError::NotFinite)
+        );
+    }
+
+    #[test]
     fn quantities_are_positive_integers() {
         assert_eq!(
             serde_json::from_value::<Quantity>(json!(3)).unwrap().get(),
@@ -344,7 +365,7 @@ mod tests {
         for (body, want) in [
             (json!(0), "quantity must be positive, not 0"),
             (json!(-2), "quantity must be positive, not -2"),
-            (json!(1.5), "invalid type: floating point"),
+            (json!(1.5), "must be an integer, not 1.5"),
             (json!("2"), "invalid type: string"),
         ] {
             let err = serde_json::from_value::<Quantity>(body.clone())
@@ -352,6 +373,13 @@ mod tests {
                 .to_string();
             assert!(err.contains(want), "{body}: {err}");
         }
+        assert_eq!(
+            serde_json::from_value::<Quantity>(json!(2.0))
+                .unwrap()
+                .get(),
+            2,
+            "a whole float is the integer it spells"
+        );
         let big = Quantity::new(i64::MAX).unwrap();
         assert_eq!((big + big).get(), i64::MAX);
     }

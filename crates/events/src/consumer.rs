@@ -17,7 +17,7 @@ use axum::routing::post;
 use opentelemetry::baggage::BaggageExt;
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry::{Context, KeyValue};
-use tracemart_platform::{ApiJson, DbError};
+use tracemart_platform::{ApiJson, DbError, ServiceName, identity};
 use tracemart_telemetry::Metrics;
 use tracemart_telemetry::names::{baggage, messaging, route};
 use tracing::field::Empty;
@@ -154,13 +154,25 @@ struct Receiver {
 
 /// `POST /events`: where another service's relay delivers batches of messages; answers a
 /// receipt per message.
-pub fn router(consumer: Arc<dyn Consumer>, metrics: Metrics) -> Router {
-    Router::new()
+pub fn router(
+    consumer: Arc<dyn Consumer>,
+    metrics: Metrics,
+    producers: &'static [ServiceName],
+) -> Router {
+    let router = Router::new()
         .route(
             route::EVENTS,
             post(receive).layer(DefaultBodyLimit::max(MAX_BATCH_BODY)),
         )
-        .with_state(Receiver { consumer, metrics })
+        .with_state(Receiver { consumer, metrics });
+    // Only the services whose messages this one subscribes to may deliver.
+    identity::restrict(
+        router,
+        identity::Allow {
+            services: producers,
+            admin: false,
+        },
+    )
 }
 
 async fn receive(State(r): State<Receiver>, ApiJson(batch): ApiJson<Batch>) -> ApiJson<BatchReply> {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use reqwest::StatusCode;
 use serde::Serialize;
+use tracemart_platform::identity::Signer;
 use tracemart_telemetry::Metrics;
 use tracemart_telemetry::names::route;
 
@@ -36,6 +37,8 @@ pub struct HttpTransport {
     http: reqwest::Client,
     url: String,
     timeout: Duration,
+    /// Signs each delivery with the producing service's token.
+    signer: Option<Arc<Signer>>,
 }
 
 impl HttpTransport {
@@ -44,7 +47,15 @@ impl HttpTransport {
             http,
             url: format!("{}{}", base_url.trim_end_matches('/'), route::EVENTS),
             timeout,
+            signer: None,
         }
+    }
+
+    /// Sends the producing service's token with every delivery: consumers accept messages
+    /// from the services they subscribe to only.
+    pub fn signed_by(mut self, signer: Arc<Signer>) -> Self {
+        self.signer = Some(signer);
+        self
     }
 }
 
@@ -57,13 +68,15 @@ struct BatchOf<'a> {
 impl Transport for HttpTransport {
     async fn deliver(&self, messages: &[&Message]) -> Result<Vec<Receipt>, TransportError> {
         // No trace context on the request: each message carries its own.
-        let sent = self
+        let mut request = self
             .http
             .post(&self.url)
             .timeout(self.timeout)
-            .json(&BatchOf { messages })
-            .send()
-            .await;
+            .json(&BatchOf { messages });
+        if let Some(signer) = &self.signer {
+            request = request.bearer_auth(signer.own_token());
+        }
+        let sent = request.send().await;
         let response = sent.map_err(|e| TransportError {
             message: format!("{}: {e}", self.url),
             reached_consumer: false,

@@ -138,6 +138,8 @@ pub struct ServiceClient {
     breaker: CircuitBreaker,
     retries: u32,
     metrics: Metrics,
+    /// Signs each call with this service's token (see [`crate::identity`]).
+    signer: Option<Arc<crate::identity::Signer>>,
 }
 
 impl ServiceClient {
@@ -159,7 +161,14 @@ impl ServiceClient {
             breaker: CircuitBreaker::new(policy.breaker, service, &metrics),
             retries: policy.retries,
             metrics,
+            signer: None,
         }
+    }
+
+    /// Sends this service's token with every call.
+    pub fn signed_by(mut self, signer: Arc<crate::identity::Signer>) -> Self {
+        self.signer = Some(signer);
+        self
     }
 
     /// A connection pool shared by every client of a service.
@@ -287,6 +296,12 @@ impl ServiceClient {
         }
         let mut headers = http::HeaderMap::new();
         tracemart_telemetry::inject_context(&span, &mut headers);
+        if let Some(signer) = &self.signer
+            && let Ok(value) =
+                http::HeaderValue::from_str(&format!("Bearer {}", signer.own_token()))
+        {
+            headers.insert(http::header::AUTHORIZATION, value);
+        }
         req = req.headers(headers);
 
         let sent = Instant::now();

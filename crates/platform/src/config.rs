@@ -85,7 +85,7 @@ pub struct ServiceEndpoint {
     pub url: String,
 }
 
-/// Ports and retention of the embedded console.
+/// Ports, retention and size limits of the embedded console.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConsoleSettings {
@@ -96,6 +96,14 @@ pub struct ConsoleSettings {
     pub retention_max_age_secs: u64,
     /// The store is trimmed, oldest traces first, to stay under this size.
     pub retention_max_bytes: u64,
+    /// How often retention runs, in seconds.
+    pub retention_interval_secs: u64,
+    /// Spans stored per trace at most; later spans of the trace are dropped and counted.
+    pub max_spans_per_trace: u64,
+    /// Spans accepted per export request at most; the rest are refused (partial success).
+    pub max_spans_per_request: usize,
+    /// Spans one answer of the trace APIs returns at most, the earliest first.
+    pub max_spans_per_answer: usize,
 }
 
 impl Default for ConsoleSettings {
@@ -106,6 +114,11 @@ impl Default for ConsoleSettings {
             otlp_http_port: 4318,
             retention_max_age_secs: 24 * 3600,
             retention_max_bytes: 1 << 30,
+            retention_interval_secs: 60,
+            // The console's own defaults, which say why.
+            max_spans_per_trace: 10_000,
+            max_spans_per_request: 10_000,
+            max_spans_per_answer: 5_000,
         }
     }
 }
@@ -165,6 +178,13 @@ pub struct ShopConfig {
     pub event_retry_max_ms: u64,
     /// How often a relay looks for due events when no commit woke it, in milliseconds.
     pub event_poll_ms: u64,
+    /// Directory of the principals' key pairs (`<name>.key`, `<name>.pub`); empty means
+    /// `DATA_DIR/keys`.
+    pub keys_dir: String,
+    /// Internal endpoints and personal data need a token. `false` lets calls without one
+    /// through, for peers that cannot send tokens (the seed's own Python services); a token
+    /// that is sent is still checked.
+    pub require_tokens: bool,
     /// OTLP endpoint the services export to; empty means the embedded console (under `up`).
     pub otlp_endpoint: String,
     pub order: ServiceEndpoint,
@@ -202,6 +222,8 @@ impl Default for ShopConfig {
             event_retry_base_ms: 500,
             event_retry_max_ms: 30_000,
             event_poll_ms: 1_000,
+            keys_dir: String::new(),
+            require_tokens: true,
             otlp_endpoint: String::new(),
             order: ep(ServiceName::Order),
             user: ep(ServiceName::User),
@@ -269,11 +291,17 @@ fn known_variables() -> Vec<String> {
         "EVENT_RETRY_MAX_MS",
         "EVENT_POLL_MS",
         "OTLP_ENDPOINT",
+        "KEYS_DIR",
+        "REQUIRE_TOKENS",
         "CONSOLE_UI_PORT",
         "CONSOLE_OTLP_GRPC_PORT",
         "CONSOLE_OTLP_HTTP_PORT",
         "CONSOLE_RETENTION_MAX_AGE_SECS",
         "CONSOLE_RETENTION_MAX_BYTES",
+        "CONSOLE_RETENTION_INTERVAL_SECS",
+        "CONSOLE_MAX_SPANS_PER_TRACE",
+        "CONSOLE_MAX_SPANS_PER_REQUEST",
+        "CONSOLE_MAX_SPANS_PER_ANSWER",
     ]
     .into_iter()
     .map(str::to_owned)
@@ -389,6 +417,8 @@ impl ShopConfig {
                 "EVENT_RETRY_MAX_MS" => self.event_retry_max_ms = parse_var(key, value)?,
                 "EVENT_POLL_MS" => self.event_poll_ms = parse_var(key, value)?,
                 "OTLP_ENDPOINT" => self.otlp_endpoint = value.clone(),
+                "KEYS_DIR" => self.keys_dir = value.clone(),
+                "REQUIRE_TOKENS" => self.require_tokens = parse_var(key, value)?,
                 "CONSOLE_UI_PORT" => self.console.ui_port = parse_var(key, value)?,
                 "CONSOLE_OTLP_GRPC_PORT" => self.console.otlp_grpc_port = parse_var(key, value)?,
                 "CONSOLE_OTLP_HTTP_PORT" => self.console.otlp_http_port = parse_var(key, value)?,
@@ -397,6 +427,18 @@ impl ShopConfig {
                 }
                 "CONSOLE_RETENTION_MAX_BYTES" => {
                     self.console.retention_max_bytes = parse_var(key, value)?
+                }
+                "CONSOLE_RETENTION_INTERVAL_SECS" => {
+                    self.console.retention_interval_secs = parse_var(key, value)?
+                }
+                "CONSOLE_MAX_SPANS_PER_TRACE" => {
+                    self.console.max_spans_per_trace = parse_var(key, value)?
+                }
+                "CONSOLE_MAX_SPANS_PER_REQUEST" => {
+                    self.console.max_spans_per_request = parse_var(key, value)?
+                }
+                "CONSOLE_MAX_SPANS_PER_ANSWER" => {
+                    self.console.max_spans_per_answer = parse_var(key, value)?
                 }
                 other => {
                     if let Some((svc, field)) = other.split_once('_')
@@ -492,6 +534,30 @@ impl ShopConfig {
         if self.host.parse::<std::net::IpAddr>().is_err() && self.host != "localhost" {
             return bad("host", self.host.clone(), "expected an IP address");
         }
+        let console = &self.console;
+        for (key, value) in [
+            (
+                "console.retention_max_age_secs",
+                console.retention_max_age_secs,
+            ),
+            (
+                "console.retention_interval_secs",
+                console.retention_interval_secs,
+            ),
+            ("console.max_spans_per_trace", console.max_spans_per_trace),
+            (
+                "console.max_spans_per_request",
+                u64::try_from(console.max_spans_per_request).unwrap_or(u64::MAX),
+            ),
+            (
+                "console.max_spans_per_answer",
+                u64::try_from(console.max_spans_per_answer).unwrap_or(u64::MAX),
+            ),
+        ] {
+            if value == 0 {
+                return bad(key, "0".into(), "must be at least 1");
+            }
+        }
         Ok(())
     }
 
@@ -545,6 +611,15 @@ impl ShopConfig {
     /// SQLite file of a service.
     pub fn database_path(&self, s: ServiceName) -> PathBuf {
         self.data_dir.join(format!("{}.db", s.as_str()))
+    }
+
+    /// Where the principals' keys are.
+    pub fn keys_dir(&self) -> PathBuf {
+        if self.keys_dir.is_empty() {
+            self.data_dir.join("keys")
+        } else {
+            PathBuf::from(&self.keys_dir)
+        }
     }
 }
 
@@ -605,6 +680,45 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("circuit_open_ms"), "{err}");
+    }
+
+    #[test]
+    fn the_console_settings_are_set_from_the_environment_and_checked() {
+        let mut c = ShopConfig::default();
+        let vars = [
+            ("TRACEMART_CONSOLE_RETENTION_MAX_AGE_SECS", "5"),
+            ("TRACEMART_CONSOLE_RETENTION_MAX_BYTES", "1048576"),
+            ("TRACEMART_CONSOLE_RETENTION_INTERVAL_SECS", "1"),
+            ("TRACEMART_CONSOLE_MAX_SPANS_PER_TRACE", "100"),
+            ("TRACEMART_CONSOLE_MAX_SPANS_PER_REQUEST", "50"),
+            ("TRACEMART_CONSOLE_MAX_SPANS_PER_ANSWER", "20"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        assert!(c.apply_env(&vars).is_ok());
+        let console = &c.console;
+        assert_eq!(
+            (console.retention_max_age_secs, console.retention_max_bytes),
+            (5, 1 << 20)
+        );
+        assert_eq!(console.retention_interval_secs, 1);
+        assert_eq!(
+            (
+                console.max_spans_per_trace,
+                console.max_spans_per_request,
+                console.max_spans_per_answer
+            ),
+            (100, 50, 20)
+        );
+        assert!(c.validate().is_ok());
+        c.console.max_spans_per_answer = 0;
+        let err = c
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("console.max_spans_per_answer"), "{err}");
     }
 
     #[test]

@@ -159,7 +159,26 @@ struct Inner {
     readers: Mutex<Option<Vec<Connection>>>,
     /// Dropping the sender stops the checkpoint thread.
     checkpoints: Mutex<Option<mpsc::Sender<()>>>,
+    /// The last write that failed for want of storage (a full disk, an I/O error, a read-only
+    /// file), until a write succeeds again: readiness reports it.
+    storage_failure: Mutex<Option<(Instant, String)>>,
     metrics: Metrics,
+}
+
+/// How long a failed write keeps the database unready when no write succeeds after it.
+const STORAGE_FAILURE_REPORTED_FOR: Duration = Duration::from_secs(5);
+
+/// Whether `e` says the storage cannot take writes (as opposed to a constraint or a bug).
+fn is_storage_failure(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(
+            ErrorCode::DiskFull
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::ReadOnly
+                | ErrorCode::CannotOpen
+        )
+    )
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -269,6 +288,7 @@ impl Database {
                 writer: Mutex::new(Some(writer)),
                 readers: Mutex::new(Some(vec![reader])),
                 checkpoints: Mutex::new(Some(checkpoints)),
+                storage_failure: Mutex::new(None),
                 metrics,
             }),
         })
@@ -313,14 +333,35 @@ impl Database {
         self.run(operation, table, || {
             let mut writer = lock(&self.inner.writer);
             let conn = writer.as_mut().ok_or(Fault::Closed)?;
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let outcome = write(&tx)?;
-            match outcome {
-                Ok(_) => tx.commit()?,
-                Err(_) => tx.rollback()?,
-            }
-            Ok(outcome)
+            let written = (|| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let outcome = write(&tx)?;
+                match outcome {
+                    Ok(_) => tx.commit()?,
+                    Err(_) => tx.rollback()?,
+                }
+                Ok(outcome)
+            })();
+            self.note_write(written.as_ref().err());
+            Ok(written?)
         })
+    }
+
+    /// Remembers a write that failed for want of storage (`failed`), and forgets it once one
+    /// succeeds (`None`).
+    fn note_write(&self, failed: Option<&rusqlite::Error>) {
+        match failed {
+            None => {
+                let mut failure = lock(&self.inner.storage_failure);
+                if failure.is_some() {
+                    *failure = None;
+                }
+            }
+            Some(e) if is_storage_failure(e) => {
+                *lock(&self.inner.storage_failure) = Some((Instant::now(), e.to_string()));
+            }
+            Some(_) => {}
+        }
     }
 
     /// One `BEGIN IMMEDIATE` transaction on the writer, with no span of its own: for a write
@@ -338,9 +379,14 @@ impl Database {
         })?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
+            .inspect_err(|e| self.note_write(Some(e)))
             .map_err(DbError::query("BEGIN", table))?;
         let value = write(&tx)?;
-        tx.commit().map_err(DbError::query("COMMIT", table))?;
+        // Most storage failures show here: the WAL is written at commit.
+        tx.commit()
+            .inspect_err(|e| self.note_write(Some(e)))
+            .map_err(DbError::query("COMMIT", table))?;
+        self.note_write(None);
         Ok(value)
     }
 
@@ -357,12 +403,22 @@ impl Database {
 
     /// The CLIENT `db` span with the current semantic conventions and the seed's `db.*` names,
     /// entered while `op` runs (so it is a child of the caller's span), plus the histogram.
+    /// Background work (a relay's polling, a sweeper) runs outside any span: its operations
+    /// are timed into the histogram only, instead of each becoming a one-span trace.
     fn run<T>(
         &self,
         operation: &'static str,
         table: &'static str,
         op: impl FnOnce() -> Result<T, Fault>,
     ) -> Result<T, DbError> {
+        if tracing::Span::current().is_none() {
+            let start = Instant::now();
+            let result = op();
+            self.inner
+                .metrics
+                .db_query(operation, table, start.elapsed());
+            return result.map_err(|fault| fault.into_db(operation, table));
+        }
         let span = tracing::info_span!(
             target: "tracemart::db",
             "db",
@@ -428,6 +484,13 @@ impl Database {
         match lock(&self.inner.writer).as_mut() {
             None => return Err("database closed".to_owned()),
             Some(conn) => probe(conn).map_err(|e| format!("database cannot be written: {e}"))?,
+        }
+        // The probe's one row may fit where a real write did not (a full disk leaves room in
+        // the WAL now and then): a recent failed write counts too, until a write succeeds.
+        if let Some((at, error)) = lock(&self.inner.storage_failure).as_ref()
+            && at.elapsed() < STORAGE_FAILURE_REPORTED_FOR
+        {
+            return Err(format!("database cannot be written: {error}"));
         }
         self.with_reader(|reader| {
             Ok(reader

@@ -70,36 +70,3 @@ impl From<crate::db::DbError> for ApiError {
         Self::internal(&e)
     }
 }
-
-/// Parses an id from a path segment: a positive integer, else 400 naming what was expected.
-pub fn parse_id(raw: &str, what: &'static str) -> Result<i64, ApiError> {
-    raw.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_id",
-            format!("Invalid {what} id: {raw:?} (expected a positive integer)"),
-        )
-    })
-}
-
-/// Parses an optional integer query parameter within `range`; absent means `default`.
-pub fn parse_query_int(
-    raw: Option<&str>,
-    name: &str,
-    default: i64,
-    range: std::ops::RangeInclusive<i64>,
-) -> Result<i64, ApiError> {
-    let Some(v) = raw else { return Ok(default) };
-    v.parse::<i64>()
-        .ok()
-        .filter(|n| range.contains(n))
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_query",
-                format!(
-                    "{name} must be an integer from {} to {}",
-                    range.start(),
-                    range.end()
-                ),
-            )
-        })
-}

@@ -40,6 +40,8 @@ pub struct ServiceApp {
     pub ready: ReadyCheck,
     /// The OpenAPI document of the service's own routes; the shared ones are added to it.
     pub api: OpenApiDocument,
+    /// Checks the callers' tokens.
+    pub auth: Arc<crate::identity::Authenticator>,
 }
 
 #[derive(Clone)]
@@ -106,6 +108,11 @@ impl ServiceApp {
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,
                 SERVER_TIMEOUT,
+            ))
+            // Who is calling, inside the tracing layer so that a refused token is logged.
+            .layer(axum::middleware::from_fn_with_state(
+                self.auth,
+                crate::identity::authenticate,
             ))
             // Outermost: request id, trace context, server span, RED metrics, access logs.
             .layer(axum::middleware::from_fn_with_state(

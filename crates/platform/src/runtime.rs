@@ -14,9 +14,10 @@ use tokio::task::JoinHandle;
 use tracemart_telemetry::Metrics;
 
 use crate::config::{ServiceName, ShopConfig};
-use crate::connections::ConnectionLimits;
+use crate::connections::{ConnectionLimits, FromShopConfig};
 use crate::db::{Database, DbError};
 use crate::http::{ReadyCheck, ServiceApp};
+use crate::identity::{Identity, Principal};
 
 /// How long a stopping service waits for its workers to finish what they are doing.
 const WORKER_STOP_GRACE: Duration = Duration::from_secs(5);
@@ -48,6 +49,8 @@ pub struct ServiceRuntime {
     pub name: ServiceName,
     pub metrics: Metrics,
     pub db: Database,
+    /// Signs this service's calls and checks its callers.
+    pub identity: Identity,
     limits: ConnectionLimits,
     stop: watch::Sender<bool>,
     workers: Vec<(&'static str, JoinHandle<()>)>,
@@ -60,17 +63,42 @@ impl ServiceRuntime {
         name: ServiceName,
         config: &ShopConfig,
         migrators: &[&Migrator],
-    ) -> Result<Self, DbError> {
+    ) -> Result<Self, ServiceError> {
+        let identity = Identity::load(
+            &config.keys_dir(),
+            Principal::Service(name),
+            config.require_tokens,
+        )
+        .map_err(|e| ServiceError::Setup(e.to_string()))?;
         let metrics = Metrics::new(name.service_name());
         let db = Database::open(&config.database_path(name), migrators, metrics.clone()).await?;
         Ok(Self {
             name,
             metrics,
             db,
+            identity,
             limits: ConnectionLimits::from_config(config),
             stop: watch::Sender::new(false),
             workers: Vec::new(),
         })
+    }
+
+    /// A client of service `target` with the shop's call policy, sending this service's
+    /// token; `http` is the connection pool the service's clients share.
+    pub fn client(
+        &self,
+        http: &reqwest::Client,
+        target: ServiceName,
+        config: &ShopConfig,
+    ) -> crate::client::ServiceClient {
+        crate::client::ServiceClient::new(
+            http.clone(),
+            target.service_name(),
+            config.url_of(target),
+            config.call_policy(),
+            self.metrics.clone(),
+        )
+        .signed_by(self.identity.signer.clone())
     }
 
     /// Runs `work` in the background while the service runs (a relay, a sweeper). It is
@@ -105,6 +133,7 @@ impl ServiceRuntime {
             metrics: metrics.clone(),
             ready,
             api,
+            auth: self.identity.auth.clone(),
         }
         .into_router(routes);
         let served = crate::connections::serve(app, listener, self.limits, metrics, shutdown).await;

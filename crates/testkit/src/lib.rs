@@ -2,6 +2,7 @@
 //! (never on clocks), free ports, JSON requests, processes as /proc shows them, and a faulty
 //! proxy to put in front of a real service.
 
+pub mod net;
 pub mod processes;
 pub mod proxy;
 

@@ -114,7 +114,7 @@ async fn forward(State(f): State<Forward>, req: Request) -> Response {
     let sent = f
         .http
         .request(parts.method, url)
-        .header("content-type", "application/json")
+        .headers(forwarded_headers(&parts.headers))
         .body(body)
         .send()
         .await;
@@ -129,4 +129,13 @@ async fn forward(State(f): State<Forward>, req: Request) -> Response {
         Ok(body) => (status, [("content-type", "application/json")], body).into_response(),
         Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     }
+}
+
+/// The request's headers as a client would send them on: all but the hop's own.
+fn forwarded_headers(headers: &axum::http::HeaderMap) -> axum::http::HeaderMap {
+    let mut kept = headers.clone();
+    for hop in ["host", "content-length", "connection", "transfer-encoding"] {
+        kept.remove(hop);
+    }
+    kept
 }

@@ -43,6 +43,33 @@ pub enum Command {
     Events(EventsArgs),
     /// The order service's data: rebuild the `orders` read model from the event streams.
     Orders(OrdersArgs),
+    /// Print a token: a user's (what the user service issues on registration) or the
+    /// operator's, signed with the key in the keys directory (DATA_DIR/keys, or keys_dir).
+    ///
+    /// Send it as `Authorization: Bearer <token>`: a user's token reads that user and their
+    /// orders; the operator's reads everything and may make payments directly.
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// Whose token: `user` (with --user-id) or `admin`.
+    #[arg(value_enum)]
+    pub subject: TokenSubject,
+    /// The user, for a user token.
+    #[arg(long, required_if_eq("subject", "user"))]
+    pub user_id: Option<i64>,
+    /// How long the token is valid, in seconds.
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub ttl: u64,
+    #[command(flatten)]
+    pub data: DataFlags,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TokenSubject {
+    User,
+    Admin,
 }
 
 /// Where a maintenance command finds the shop's data.

@@ -1,7 +1,10 @@
 //! `tracemart console`: the embedded telemetry backend in this process.
 
+use std::time::Duration;
+
 use tokio::net::TcpListener;
 use tracemart_console::{ConsoleConfig, ConsoleListeners};
+use tracemart_platform::ShopConfig;
 
 use crate::cli::ConsoleArgs;
 use crate::settings;
@@ -51,12 +54,8 @@ pub(crate) async fn run(args: ConsoleArgs) -> u8 {
             return 1;
         }
     };
-    let console_config = ConsoleConfig {
-        data_dir: config.data_dir.clone(),
-        ..ConsoleConfig::default()
-    };
     match tracemart_console::run(
-        console_config,
+        console_config(&config),
         listeners,
         crate::shutdown::signal_or_orphaned(),
     )
@@ -70,6 +69,24 @@ pub(crate) async fn run(args: ConsoleArgs) -> u8 {
     }
 }
 
+/// The console's configuration from the shop's: its data directory, retention and size limits,
+/// and the connection limits every server of the shop keeps.
+fn console_config(config: &ShopConfig) -> ConsoleConfig {
+    let c = &config.console;
+    ConsoleConfig {
+        data_dir: config.data_dir.clone(),
+        retention_max_age: Duration::from_secs(c.retention_max_age_secs),
+        retention_max_bytes: c.retention_max_bytes,
+        retention_interval: Duration::from_secs(c.retention_interval_secs),
+        header_read_timeout: Duration::from_millis(config.header_read_timeout_ms),
+        max_connections: config.max_connections,
+        max_spans_per_trace: c.max_spans_per_trace,
+        max_spans_per_request: c.max_spans_per_request,
+        max_spans_per_answer: c.max_spans_per_answer,
+        ..ConsoleConfig::default()
+    }
+}
+
 /// The console logs JSON lines but never traces itself into itself.
 fn console_logging(
     log_file: Option<tracemart_telemetry::LogFile>,
@@ -80,4 +97,39 @@ fn console_logging(
     t.sdk_disabled = true;
     t.log_file = log_file;
     tracemart_telemetry::init(&t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_console_setting_of_the_shop_reaches_the_console() {
+        let mut shop = ShopConfig::default();
+        shop.console.retention_max_age_secs = 5;
+        shop.console.retention_max_bytes = 1 << 20;
+        shop.console.retention_interval_secs = 2;
+        shop.console.max_spans_per_trace = 100;
+        shop.console.max_spans_per_request = 50;
+        shop.console.max_spans_per_answer = 20;
+        shop.header_read_timeout_ms = 300;
+        shop.max_connections = 64;
+
+        let c = console_config(&shop);
+
+        assert_eq!(c.data_dir, shop.data_dir);
+        assert_eq!(c.retention_max_age, Duration::from_secs(5));
+        assert_eq!(c.retention_max_bytes, 1 << 20);
+        assert_eq!(c.retention_interval, Duration::from_secs(2));
+        assert_eq!(
+            (
+                c.max_spans_per_trace,
+                c.max_spans_per_request,
+                c.max_spans_per_answer
+            ),
+            (100, 50, 20)
+        );
+        assert_eq!(c.header_read_timeout, Duration::from_millis(300));
+        assert_eq!(c.max_connections, 64);
+    }
 }

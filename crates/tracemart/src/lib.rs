@@ -7,6 +7,7 @@ mod orders_cmd;
 mod serve;
 mod settings;
 mod shutdown;
+mod token_cmd;
 mod up;
 
 use std::process::ExitCode;
@@ -34,6 +35,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Up(args) => with_runtime(|| up::run(args)),
         Command::Events(args) => with_runtime(|| events_cmd::run(args)),
         Command::Orders(args) => with_runtime(|| orders_cmd::run(args)),
+        Command::Token(args) => ExitCode::from(token_cmd::run(&args)),
     }
 }
 

@@ -84,6 +84,11 @@ pub(crate) async fn run(args: UpArgs) -> u8 {
         eprintln!("error: cannot create {}: {e}", config.data_dir.display());
         return 1;
     }
+    // Every principal's key pair, made once here rather than by the children racing.
+    if let Err(e) = tracemart_platform::identity::ensure_keys(&config.keys_dir()) {
+        eprintln!("error: {e}");
+        return 1;
+    }
     let effective = config.data_dir.join("effective-config.toml");
     if let Err(e) = toml::to_string(&config)
         .map_err(|e| e.to_string())

@@ -10,7 +10,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::jaeger::{Envelope, parse_object};
+use super::jaeger::Envelope;
+use super::jaeger_trace::parse_object;
 use super::params::{self, Pairs};
 use crate::error::ApiError;
 use crate::store::query::{Sample, TraceSummary};

@@ -1,19 +1,20 @@
 //! Jaeger's query HTTP API (the paths and JSON shapes Jaeger UI and Grafana's Jaeger data
-//! source read), with the OTLP-to-Jaeger tag conventions: `span.kind`, `error=true`,
-//! `otel.status_code`, `otel.status_description`, `otel.scope.name`.
+//! source read); traces are rendered by `jaeger_trace.rs`, within the bounds of
+//! `trace_reads.rs`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::AppState;
+use super::jaeger_trace::JaegerTrace;
 use super::params::{self, Pairs};
 use crate::error::ApiError;
 use crate::otlp::kind_name;
-use crate::store::query::{SpanSet, StoredSpan};
 
 /// Jaeger's `structuredResponse`.
 #[derive(Debug, Serialize)]
@@ -84,17 +85,34 @@ pub(crate) async fn operations(
     Ok(Envelope::new(ops, n))
 }
 
-/// `GET /api/traces/{traceID}`
+/// `GET /api/traces/{traceID}`: the trace, or its earliest spans and a truncation marker when
+/// it has more than an answer holds.
 pub(crate) async fn trace(
     State(st): State<AppState>,
     Path(raw): Path<String>,
-) -> Result<Json<Envelope<Vec<Value>>>, ApiError> {
+) -> Result<Response, ApiError> {
     let id = params::trace_id(&raw)?;
-    let set = st.store.spans_of(std::slice::from_ref(&id)).await?;
-    if set.spans.is_empty() {
-        return Err(ApiError::NotFound("trace not found".into()));
-    }
-    Ok(Envelope::new(traces_json(set), 1))
+    traces_answer(&st, std::slice::from_ref(&id))
+        .await?
+        .ok_or_else(|| ApiError::NotFound("trace not found".into()))
+}
+
+/// The traces `ids` that have spans, in that order, as Jaeger's answer; `None` if none has.
+async fn traces_answer(st: &AppState, ids: &[String]) -> Result<Option<Response>, ApiError> {
+    st.reads
+        .read(&st.store, ids, |traces, resources| {
+            if traces.is_empty() {
+                return None;
+            }
+            let data: Vec<JaegerTrace<'_>> = traces
+                .iter()
+                .map(|t| JaegerTrace::new(t, resources))
+                .collect();
+            let n = data.len();
+            // Serialised here, while the spans are read and count against the budget.
+            Some(Envelope::new(data, n).into_response())
+        })
+        .await
 }
 
 /// `GET /api/traces?service=&operation=&tags=&minDuration=&maxDuration=&start=&end=&limit=`
@@ -102,7 +120,7 @@ pub(crate) async fn trace(
 pub(crate) async fn search(
     State(st): State<AppState>,
     Query(pairs): Query<Pairs>,
-) -> Result<Json<Envelope<Vec<Value>>>, ApiError> {
+) -> Result<Response, ApiError> {
     let ids: Vec<String> = pairs
         .iter()
         .filter(|(k, _)| k == "traceID")
@@ -114,22 +132,11 @@ pub(crate) async fn search(
     } else {
         ids
     };
-    let set = st.store.spans_of(&ids).await?;
-    // Keep the search's order (newest first).
-    let mut traces = traces_json(set);
-    let rank: HashMap<&str, usize> = ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| (id.as_str(), i))
-        .collect();
-    traces.sort_by_key(|t| {
-        t.get("traceID")
-            .and_then(Value::as_str)
-            .and_then(|id| rank.get(id).copied())
-            .unwrap_or(usize::MAX)
-    });
-    let n = traces.len();
-    Ok(Envelope::new(traces, n))
+    // In the search's order (newest first); the answer's span budget is shared among them.
+    match traces_answer(&st, &ids).await? {
+        Some(answer) => Ok(answer),
+        None => Ok(Envelope::new(Vec::<Value>::new(), 0).into_response()),
+    }
 }
 
 /// `GET /api/dependencies?endTs=&lookback=` (milliseconds). Jaeger's links have no kind, so
@@ -151,148 +158,4 @@ pub(crate) async fn dependencies(
         .collect();
     let n = edges.len();
     Ok(Envelope::new(edges, n))
-}
-
-/// Groups spans by trace, in Jaeger's trace shape.
-pub(crate) fn traces_json(set: SpanSet) -> Vec<Value> {
-    let mut order: Vec<String> = Vec::new();
-    let mut by_trace: HashMap<String, Vec<StoredSpan>> = HashMap::new();
-    for span in set.spans {
-        if !by_trace.contains_key(&span.trace_id) {
-            order.push(span.trace_id.clone());
-        }
-        by_trace
-            .entry(span.trace_id.clone())
-            .or_default()
-            .push(span);
-    }
-    order
-        .into_iter()
-        .filter_map(|id| by_trace.remove(&id).map(|spans| (id, spans)))
-        .map(|(id, spans)| {
-            let mut processes = Map::new();
-            let mut process_of: HashMap<i64, String> = HashMap::new();
-            for s in &spans {
-                if process_of.contains_key(&s.resource_id) {
-                    continue;
-                }
-                let key = format!("p{}", process_of.len() + 1);
-                let (service, attrs) = set
-                    .resources
-                    .get(&s.resource_id)
-                    .map(|r| (r.service.clone(), parse_object(&r.attributes)))
-                    .unwrap_or_else(|| (s.service.clone(), Map::new()));
-                let tags: Vec<Value> = attrs
-                    .into_iter()
-                    .filter(|(k, _)| k != "service.name")
-                    .map(|(k, v)| tag(&k, v))
-                    .collect();
-                processes.insert(key.clone(), json!({"serviceName": service, "tags": tags}));
-                process_of.insert(s.resource_id, key);
-            }
-            let spans: Vec<Value> = spans
-                .iter()
-                .map(|s| {
-                    span_json(
-                        s,
-                        process_of.get(&s.resource_id).map_or("p1", String::as_str),
-                    )
-                })
-                .collect();
-            json!({"traceID": id, "spans": spans, "processes": processes, "warnings": null})
-        })
-        .collect()
-}
-
-fn span_json(s: &StoredSpan, process_id: &str) -> Value {
-    let mut references = Vec::new();
-    if !s.parent_span_id.is_empty() {
-        references.push(
-            json!({"refType": "CHILD_OF", "traceID": s.trace_id, "spanID": s.parent_span_id}),
-        );
-    }
-    for link in parse_array(&s.links) {
-        references.push(json!({"refType": "FOLLOWS_FROM",
-            "traceID": link.get("trace_id"), "spanID": link.get("span_id")}));
-    }
-    let mut tags: Vec<Value> = parse_object(&s.attributes)
-        .into_iter()
-        .map(|(k, v)| tag(&k, v))
-        .collect();
-    if let Some(kind) = kind_name(s.kind) {
-        tags.push(tag("span.kind", Value::from(kind)));
-    }
-    match s.status_code {
-        2 => {
-            tags.push(tag("error", Value::Bool(true)));
-            tags.push(tag("otel.status_code", Value::from("ERROR")));
-        }
-        1 => tags.push(tag("otel.status_code", Value::from("OK"))),
-        _ => {}
-    }
-    if !s.status_message.is_empty() {
-        tags.push(tag(
-            "otel.status_description",
-            Value::from(s.status_message.as_str()),
-        ));
-    }
-    if !s.scope_name.is_empty() {
-        tags.push(tag("otel.scope.name", Value::from(s.scope_name.as_str())));
-    }
-    if !s.scope_version.is_empty() {
-        tags.push(tag(
-            "otel.scope.version",
-            Value::from(s.scope_version.as_str()),
-        ));
-    }
-    let logs: Vec<Value> = parse_array(&s.events)
-        .into_iter()
-        .map(|e| {
-            let mut fields = vec![tag("event", e.get("name").cloned().unwrap_or(Value::Null))];
-            if let Some(Value::Object(attrs)) = e.get("attrs") {
-                fields.extend(attrs.iter().map(|(k, v)| tag(k, v.clone())));
-            }
-            json!({"timestamp": e.get("t"), "fields": fields})
-        })
-        .collect();
-    json!({
-        "traceID": s.trace_id,
-        "spanID": s.span_id,
-        "operationName": s.operation,
-        "references": references,
-        "flags": 1,
-        "startTime": s.start_us,
-        "duration": s.duration_us,
-        "tags": tags,
-        "logs": logs,
-        "processID": process_id,
-        "warnings": null,
-    })
-}
-
-/// A Jaeger key/value with its type name.
-fn tag(key: &str, value: Value) -> Value {
-    let (ty, value) = match value {
-        Value::Bool(b) => ("bool", Value::Bool(b)),
-        Value::Number(n) if n.is_i64() || n.is_u64() => ("int64", Value::Number(n)),
-        Value::Number(n) => ("float64", Value::Number(n)),
-        Value::String(s) => ("string", Value::String(s)),
-        Value::Null => ("string", Value::String(String::new())),
-        other => ("string", Value::String(other.to_string())),
-    };
-    json!({"key": key, "type": ty, "value": value})
-}
-
-pub(crate) fn parse_object(text: &str) -> Map<String, Value> {
-    match serde_json::from_str(text) {
-        Ok(Value::Object(m)) => m,
-        _ => Map::new(),
-    }
-}
-
-fn parse_array(text: &str) -> Vec<Value> {
-    match serde_json::from_str(text) {
-        Ok(Value::Array(a)) => a,
-        _ => Vec::new(),
-    }
 }

@@ -3,8 +3,10 @@
 
 mod console;
 mod jaeger;
+mod jaeger_trace;
 mod params;
 mod related;
+mod trace_reads;
 
 use axum::Json;
 use axum::Router;
@@ -14,10 +16,14 @@ use serde_json::{Value, json};
 use crate::store::Store;
 use crate::ui;
 
+pub(crate) use trace_reads::TraceReads;
+
 /// What the API handlers share.
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
     pub(crate) store: Store,
+    /// The span budget of the answers that return whole traces.
+    pub(crate) reads: TraceReads,
 }
 
 /// `GET /health`: liveness, on both the UI and the OTLP HTTP port.

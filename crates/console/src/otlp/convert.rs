@@ -24,11 +24,13 @@ const MAX_TAG_VALUE_LEN: usize = 256;
 const STATUS_OK: i32 = 1;
 const STATUS_ERROR: i32 = 2;
 
-/// A batch decoded from one request, and how many spans were refused (bad ids).
+/// A batch decoded from one request, and how many spans were refused (bad ids) or left out
+/// (beyond the request's limit).
 #[derive(Debug)]
 pub(crate) struct Converted<T> {
     pub(crate) batch: T,
     pub(crate) rejected: i64,
+    pub(crate) over_limit: i64,
 }
 
 /// Why a request could not be converted.
@@ -42,15 +44,18 @@ pub(crate) enum ConvertError {
     Json(#[from] serde_json::Error),
 }
 
-/// Flattens the spans of a trace export; `size_hint` is the encoded request's length.
+/// Flattens the spans of a trace export, the first `max_spans` of them; `size_hint` is the
+/// encoded request's length.
 pub(crate) fn spans(
     req: &TraceRequest,
     size_hint: usize,
+    max_spans: usize,
 ) -> Result<Converted<SpanBatch>, ConvertError> {
     let mut text = TextBuf::with_capacity(size_hint + size_hint / 2);
     let empty_array = text.push("[]");
     let mut batch = SpanBatch::default();
     let mut rejected = 0;
+    let mut over_limit = 0;
     for rs in &req.resource_spans {
         let resource = index(batch.resources.len());
         batch.resources.push(resource_row(rs.resource.as_ref())?);
@@ -69,6 +74,10 @@ pub(crate) fn spans(
                     rejected += 1;
                     continue;
                 };
+                if batch.rows.len() >= max_spans {
+                    over_limit += 1;
+                    continue;
+                }
                 let start_us = nanos_to_micros(span.start_time_unix_nano);
                 let end_us = nanos_to_micros(span.end_time_unix_nano).max(start_us);
                 let row = index(batch.rows.len());
@@ -112,7 +121,11 @@ pub(crate) fn spans(
         }
     }
     batch.text = text.finish()?;
-    Ok(Converted { batch, rejected })
+    Ok(Converted {
+        batch,
+        rejected,
+        over_limit,
+    })
 }
 
 /// Flattens the records of a logs export; `size_hint` is the encoded request's length.
@@ -151,7 +164,11 @@ pub(crate) fn logs(
         }
     }
     batch.text = text.finish()?;
-    Ok(Converted { batch, rejected: 0 })
+    Ok(Converted {
+        batch,
+        rejected: 0,
+        over_limit: 0,
+    })
 }
 
 /// Jaeger's `span.kind` values; unspecified has none.

@@ -225,13 +225,18 @@ fn trace_request() -> ExportTraceServiceRequest {
 fn convert_traces(req: &ExportTraceServiceRequest) -> Converted<SpanBatch> {
     let bytes = Bytes::from(req.encode_to_vec());
     let wire = TraceRequest::decode(bytes.clone()).unwrap();
-    spans(&wire, bytes.len()).unwrap()
+    spans(&wire, bytes.len(), usize::MAX).unwrap()
 }
 
 #[test]
 fn spans_convert_as_the_reference_mapping_does() {
     let req = trace_request();
-    let Converted { batch, rejected } = convert_traces(&req);
+    let Converted {
+        batch,
+        rejected,
+        over_limit,
+    } = convert_traces(&req);
+    assert_eq!(over_limit, 0);
 
     assert_eq!(rejected, 1, "the span with a zero trace id");
     let sent: Vec<&Span> = req.resource_spans[0]
@@ -370,7 +375,9 @@ fn logs_convert_as_the_reference_mapping_does() {
     };
     let bytes = Bytes::from(req.encode_to_vec());
     let wire = LogsRequest::decode(bytes.clone()).unwrap();
-    let Converted { batch, rejected } = logs(&wire, bytes.len()).unwrap();
+    let Converted {
+        batch, rejected, ..
+    } = logs(&wire, bytes.len()).unwrap();
 
     assert_eq!(rejected, 0);
     assert_eq!(&*batch.resources[0].service, "unknown_service");
@@ -394,6 +401,28 @@ fn logs_convert_as_the_reference_mapping_does() {
             Value::Object(ref_attributes(&sent.attributes))
         );
     }
+}
+
+#[test]
+fn spans_beyond_the_request_limit_are_left_out_and_counted() {
+    let req = trace_request();
+    let bytes = Bytes::from(req.encode_to_vec());
+    let wire = TraceRequest::decode(bytes.clone()).unwrap();
+    let all = spans(&wire, bytes.len(), usize::MAX).unwrap();
+    assert!(
+        all.batch.rows.len() > 1,
+        "the request has spans to leave out"
+    );
+
+    let first = spans(&wire, bytes.len(), 1).unwrap();
+
+    assert_eq!(first.batch.rows.len(), 1);
+    assert_eq!(first.batch.rows[0].span_id, all.batch.rows[0].span_id);
+    assert_eq!(
+        first.over_limit,
+        i64::try_from(all.batch.rows.len()).unwrap() - 1
+    );
+    assert_eq!(first.rejected, all.rejected);
 }
 
 #[test]
@@ -425,7 +454,7 @@ fn text_that_is_not_utf8_refuses_the_request() {
         }],
     };
 
-    let err = spans(&req, 0).unwrap_err();
+    let err = spans(&req, 0, usize::MAX).unwrap_err();
 
     assert!(err.to_string().contains("UTF-8"), "{err}");
 }

@@ -28,6 +28,8 @@ pub(crate) use convert::kind_name;
 pub(crate) struct Receiver {
     pub(crate) ingest: Ingest,
     pub(crate) max_request_bytes: usize,
+    /// Spans one export may bring; the rest are refused as a partial success.
+    pub(crate) max_spans_per_request: usize,
 }
 
 /// The OTLP router (HTTP and gRPC paths) plus `GET /health`.
@@ -59,15 +61,27 @@ impl Receiver {
     async fn export_traces(&self, body: Bytes) -> Result<ExportTraceServiceResponse, ExportError> {
         let size = body.len();
         let req = wire::TraceRequest::decode(body).map_err(malformed)?;
-        let converted = convert::spans(&req, size).map_err(malformed)?;
+        let converted =
+            convert::spans(&req, size, self.max_spans_per_request).map_err(malformed)?;
         drop(req);
         if !converted.batch.rows.is_empty() {
             self.ingest.submit(Batch::Spans(converted.batch)).await?;
         }
+        let mut why = Vec::new();
+        if converted.rejected > 0 {
+            why.push("spans with an invalid trace_id or span_id were dropped".to_owned());
+        }
+        if converted.over_limit > 0 {
+            why.push(format!(
+                "{} spans beyond the limit of {} per request were dropped; export smaller batches",
+                converted.over_limit, self.max_spans_per_request
+            ));
+        }
+        let rejected_spans = converted.rejected + converted.over_limit;
         Ok(ExportTraceServiceResponse {
-            partial_success: (converted.rejected > 0).then(|| ExportTracePartialSuccess {
-                rejected_spans: converted.rejected,
-                error_message: "spans with an invalid trace_id or span_id were dropped".into(),
+            partial_success: (rejected_spans > 0).then(|| ExportTracePartialSuccess {
+                rejected_spans,
+                error_message: why.join("; "),
             }),
         })
     }

@@ -166,7 +166,7 @@ fn writer_loop(mut writer: Writer, mut rx: mpsc::Receiver<Command>, policy: &Ret
             }
         }
         if !batches.is_empty() {
-            if let Err(e) = writer.write(&batches) {
+            if let Err(e) = writer.write(&mut batches) {
                 tracing::error!(error = %e, rows, "console dropped a batch it could not store");
             }
             drop(batches);
@@ -211,8 +211,8 @@ fn drain(writer: &mut Writer, rx: &mut mpsc::Receiver<Command>) {
     let mut waiting = Vec::new();
     while let Some(cmd) = rx.blocking_recv() {
         match cmd {
-            Command::Write(b) => {
-                if let Err(e) = writer.write(std::slice::from_ref(&b)) {
+            Command::Write(mut b) => {
+                if let Err(e) = writer.write(std::slice::from_mut(&mut b)) {
                     tracing::error!(error = %e, "console dropped a batch while draining");
                 }
             }

@@ -6,6 +6,7 @@ pub(crate) mod model;
 pub(crate) mod query;
 pub(crate) mod related;
 pub(crate) mod retention;
+pub(crate) mod spans;
 pub(crate) mod write;
 
 use std::time::Duration;
@@ -63,7 +64,10 @@ pub(crate) async fn open(
         .connect()
         .await?;
     MIGRATOR.run(&mut migrator).await?;
-    let writer = write::Writer::new(write::open(&config.database_path())?)?;
+    let writer = write::Writer::new(
+        write::open(&config.database_path())?,
+        config.max_spans_per_trace,
+    )?;
     migrator.close().await?;
     let pool = SqlitePoolOptions::new()
         .max_connections(config.read_connections.max(1))

@@ -133,6 +133,28 @@ impl SpanBatch {
     pub(crate) fn service(&self, row: &SpanRow) -> &Arc<str> {
         resource_service(&self.resources, row.resource)
     }
+
+    /// Keeps the rows `keep` says yes to, in order, with their links; the text stays whole.
+    pub(crate) fn retain_rows(&mut self, mut keep: impl FnMut(&SpanRow) -> bool) {
+        // New index of each row kept, for the links that point at rows by index.
+        let mut moved_to: Vec<Option<u32>> = Vec::with_capacity(self.rows.len());
+        let mut next = 0u32;
+        self.rows.retain(|row| {
+            let kept = keep(row);
+            moved_to.push(kept.then_some(next));
+            next += u32::from(kept);
+            kept
+        });
+        self.links.retain_mut(
+            |link| match moved_to.get(link.span as usize).copied().flatten() {
+                Some(row) => {
+                    link.span = row;
+                    true
+                }
+                None => false,
+            },
+        );
+    }
 }
 
 /// The log records of one export.
@@ -260,6 +282,48 @@ mod tests {
     fn ids_are_lowercase_hex() {
         assert_eq!(Hex::<6>::new(&[0x00, 0xab, 0x7f]).as_str(), "00ab7f");
         assert_eq!(span_hex(&[0xff; 8]).as_str(), "ffffffffffffffff");
+    }
+
+    #[test]
+    fn retained_rows_keep_their_links() {
+        let row = |n: u8| SpanRow {
+            trace_id: [1; 16],
+            span_id: [n; 8],
+            parent_span_id: None,
+            operation: Text::default(),
+            kind: 0,
+            start_us: i64::from(n),
+            duration_us: 0,
+            status_code: 0,
+            status_message: Text::default(),
+            attributes: Text::default(),
+            events: Text::default(),
+            links: Text::default(),
+            tags: Text::default(),
+            scope: 0,
+            resource: 0,
+        };
+        let link = |span: u32| LinkRow {
+            span,
+            trace_id: [2; 16],
+            span_id: [u8::try_from(span).unwrap_or(0); 8],
+        };
+        let mut batch = SpanBatch {
+            rows: (0..4).map(row).collect(),
+            links: vec![link(1), link(2), link(3)],
+            ..SpanBatch::default()
+        };
+
+        batch.retain_rows(|r| r.span_id[0] != 1);
+
+        let ids: Vec<u8> = batch.rows.iter().map(|r| r.span_id[0]).collect();
+        assert_eq!(ids, [0, 2, 3]);
+        let links: Vec<(u32, u8)> = batch.links.iter().map(|l| (l.span, l.span_id[0])).collect();
+        assert_eq!(
+            links,
+            [(1, 2), (2, 3)],
+            "row 1's link is gone, the others follow their rows"
+        );
     }
 
     #[test]

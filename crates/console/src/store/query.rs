@@ -39,13 +39,6 @@ pub(crate) struct StoredResource {
     pub(crate) attributes: String,
 }
 
-/// Spans of one or more traces with the resources they reference.
-#[derive(Debug, Default)]
-pub(crate) struct SpanSet {
-    pub(crate) spans: Vec<StoredSpan>,
-    pub(crate) resources: HashMap<i64, StoredResource>,
-}
-
 /// A log record.
 #[derive(Debug, Clone, FromRow, serde::Serialize)]
 pub(crate) struct StoredLog {
@@ -78,7 +71,12 @@ pub(crate) struct TraceSummary {
     pub(crate) trace_id: String,
     pub(crate) start_us: i64,
     pub(crate) duration_us: i64,
+    /// Spans stored.
     pub(crate) span_count: i64,
+    /// Spans received beyond the per-trace limit and not stored.
+    pub(crate) dropped_spans: i64,
+    /// Whether spans were dropped: the trace is not whole.
+    pub(crate) truncated: bool,
     pub(crate) error_count: i64,
     pub(crate) root_service: String,
     pub(crate) root_operation: String,
@@ -122,11 +120,11 @@ pub(crate) struct NamedSample {
     pub(crate) status_code: i32,
 }
 
-const SPAN_COLUMNS: &str = "trace_id, span_id, parent_span_id, service, operation, kind, start_us, \
+pub(super) const SPAN_COLUMNS: &str = "trace_id, span_id, parent_span_id, service, operation, kind, start_us, \
     duration_us, status_code, status_message, attributes, events, links, scope_name, scope_version, \
     resource_id";
 
-fn marks(n: usize) -> String {
+pub(super) fn marks(n: usize) -> String {
     vec!["?"; n].join(",")
 }
 
@@ -156,43 +154,6 @@ impl Store {
         .bind(service)
         .fetch_all(&self.pool)
         .await
-    }
-
-    /// All spans of the given traces, ordered by start time.
-    pub(crate) async fn spans_of(&self, trace_ids: &[String]) -> Result<SpanSet, sqlx::Error> {
-        if trace_ids.is_empty() {
-            return Ok(SpanSet::default());
-        }
-        let sql = format!(
-            "SELECT {SPAN_COLUMNS} FROM spans WHERE trace_seq IN \
-             (SELECT seq FROM traces WHERE trace_id IN ({})) ORDER BY start_us, id",
-            marks(trace_ids.len())
-        );
-        let mut q = sqlx::query_as::<_, StoredSpan>(AssertSqlSafe(sql));
-        for id in trace_ids {
-            q = q.bind(id.clone());
-        }
-        let spans = q.fetch_all(&self.pool).await?;
-        let ids: HashSet<i64> = spans.iter().map(|s| s.resource_id).collect();
-        let ids: Vec<i64> = ids.into_iter().collect();
-        let sql = format!(
-            "SELECT id, service, attributes FROM resources WHERE id IN ({})",
-            marks(ids.len())
-        );
-        let mut q = sqlx::query_as::<_, StoredResource>(AssertSqlSafe(sql));
-        for id in &ids {
-            q = q.bind(*id);
-        }
-        let resources = if ids.is_empty() {
-            HashMap::new()
-        } else {
-            q.fetch_all(&self.pool)
-                .await?
-                .into_iter()
-                .map(|r| (r.id, r))
-                .collect()
-        };
-        Ok(SpanSet { spans, resources })
     }
 
     /// Ids of the most recent traces with a span matching the query, newest first.
@@ -277,12 +238,13 @@ impl Store {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT trace_id, start_us, end_us - start_us, span_count, error_count, root_service, \
-             root_operation FROM traces WHERE trace_id IN ({}) AND span_count > 0",
+            "SELECT trace_id, start_us, end_us - start_us, span_count, dropped_spans, error_count, \
+             root_service, root_operation FROM traces WHERE trace_id IN ({}) AND span_count > 0",
             marks(ids.len())
         );
-        let mut q =
-            sqlx::query_as::<_, (String, i64, i64, i64, i64, String, String)>(AssertSqlSafe(sql));
+        let mut q = sqlx::query_as::<_, (String, i64, i64, i64, i64, i64, String, String)>(
+            AssertSqlSafe(sql),
+        );
         for id in ids {
             q = q.bind(id.clone());
         }
@@ -291,12 +253,14 @@ impl Store {
             .await?
             .into_iter()
             .map(
-                |(trace_id, start_us, duration_us, span_count, error_count, rs, ro)| {
+                |(trace_id, start_us, duration_us, span_count, dropped, error_count, rs, ro)| {
                     let summary = TraceSummary {
                         trace_id: trace_id.clone(),
                         start_us,
                         duration_us,
                         span_count,
+                        dropped_spans: dropped,
+                        truncated: dropped > 0,
                         error_count,
                         root_service: rs,
                         root_operation: ro,

@@ -24,6 +24,7 @@ use super::retention::{self, RetentionPolicy, RetentionReport};
 mod edges;
 mod links;
 mod message_edges;
+mod trace_cap;
 mod trace_seq;
 
 pub(crate) use edges::EDGE_BUCKET_US;
@@ -86,10 +87,12 @@ pub(crate) struct Writer {
     trace_seqs: trace_seq::TraceSeqs,
     /// Rows written in the open transaction, if one is open.
     uncommitted: Option<usize>,
+    /// Spans a trace stores at most (`trace_cap.rs`).
+    max_spans_per_trace: i64,
 }
 
 impl Writer {
-    pub(crate) fn new(conn: Connection) -> rusqlite::Result<Self> {
+    pub(crate) fn new(conn: Connection, max_spans_per_trace: u64) -> rusqlite::Result<Self> {
         let pending_edges = count_pending(&conn)?;
         let awaited = message_edges::AwaitedTraces::load(&conn)?;
         Ok(Self {
@@ -101,12 +104,14 @@ impl Writer {
             scratch: String::new(),
             trace_seqs: trace_seq::TraceSeqs::default(),
             uncommitted: None,
+            max_spans_per_trace: i64::try_from(max_spans_per_trace).unwrap_or(i64::MAX),
         })
     }
 
-    /// Writes the batches into the open transaction (beginning one if needed); on failure
-    /// nothing of them is written, and what the transaction already holds stays.
-    pub(crate) fn write(&mut self, batches: &[Batch]) -> rusqlite::Result<()> {
+    /// Writes the batches into the open transaction (beginning one if needed), less the spans
+    /// of traces at their span limit (taken out of `batches`); on failure nothing of them is
+    /// written, and what the transaction already holds stays.
+    pub(crate) fn write(&mut self, batches: &mut [Batch]) -> rusqlite::Result<()> {
         if self.uncommitted.is_none() {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
             self.uncommitted = Some(0);
@@ -185,7 +190,9 @@ impl Writer {
         }
     }
 
-    fn write_in_transaction(&mut self, batches: &[Batch]) -> rusqlite::Result<()> {
+    fn write_in_transaction(&mut self, batches: &mut [Batch]) -> rusqlite::Result<()> {
+        self.cap_spans(batches)?;
+        let batches: &[Batch] = batches;
         let mut spans: Vec<(&SpanBatch, Vec<i64>)> = Vec::new();
         let mut logs: Vec<(&LogBatch, Vec<i64>)> = Vec::new();
         for batch in batches {

@@ -3,9 +3,11 @@
 #![allow(clippy::unwrap_used)]
 
 mod bad_input;
+mod connections;
 mod helpers;
 mod ingest;
 mod jaeger_api;
+mod large_traces;
 mod message_edges;
 mod persistence;
 mod related_traces;

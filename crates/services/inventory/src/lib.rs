@@ -3,6 +3,9 @@
 //! CHECK constraint.
 
 mod api;
+mod domain;
+mod error;
+mod schema;
 mod store;
 mod sweeper;
 
@@ -11,7 +14,8 @@ use tracemart_platform::{ServiceError, ServiceName, ServiceRuntime, ShopConfig};
 use utoipa::OpenApi;
 
 pub use api::{InventoryApi, router};
-pub use store::{InventoryStore, ReserveError, TransitionError};
+pub use error::InventoryError;
+pub use store::InventoryStore;
 pub use sweeper::release_expired_loop;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

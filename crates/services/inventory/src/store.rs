@@ -5,31 +5,11 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use tracemart_contracts::{LineItem, ProductId, Quantity, Reservation, StockLevel};
 use tracemart_platform::{Database, DbError};
 
+use crate::error::InventoryError;
+
 #[derive(Clone)]
 pub struct InventoryStore {
     db: Database,
-}
-
-/// Why a reservation was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum ReserveError {
-    #[error("Insufficient stock for product {product_id}")]
-    InsufficientStock { product_id: i64 },
-    #[error("Reservation {0} was already released")]
-    AlreadyReleased(String),
-    #[error(transparent)]
-    Db(#[from] DbError),
-}
-
-/// Why a commit or release was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum TransitionError {
-    #[error("Reservation not found: {0}")]
-    NotFound(String),
-    #[error("Reservation {id} is {status}")]
-    Conflict { id: String, status: String },
-    #[error(transparent)]
-    Db(#[from] DbError),
 }
 
 /// Most expired reservations one sweep releases, and how many per transaction.
@@ -113,12 +93,12 @@ impl InventoryStore {
         })
     }
 
-    pub fn stock(&self, product_id: i64) -> Result<Option<StockLevel>, DbError> {
+    pub fn stock(&self, product_id: ProductId) -> Result<Option<StockLevel>, DbError> {
         self.db.read("SELECT", "stock", |conn| {
             conn.prepare_cached(
                 "SELECT product_id, available, reserved FROM stock WHERE product_id = ?1",
             )?
-            .query_row([product_id], |row| {
+            .query_row([product_id.0], |row| {
                 Ok(StockLevel {
                     product_id: row.get(0)?,
                     available: row.get(1)?,
@@ -136,7 +116,7 @@ impl InventoryStore {
         id: &str,
         items: &[LineItem],
         expires_at: DateTime<Utc>,
-    ) -> Result<Reservation, ReserveError> {
+    ) -> Result<Reservation, InventoryError> {
         let expires = ts(expires_at);
         let outcome = self.db.try_write("RESERVE", "stock", |tx| {
             let now = ts(Utc::now());
@@ -163,7 +143,7 @@ impl InventoryStore {
             for item in items {
                 if take.execute(params![item.quantity.get(), item.product_id.0])? == 0 {
                     // Rolls back the claim and the stock taken so far.
-                    return Ok(Err(item.product_id.0));
+                    return Ok(Err(item.product_id));
                 }
             }
             let mut hold = tx.prepare_cached(
@@ -181,9 +161,9 @@ impl InventoryStore {
                 items: items.to_vec(),
                 status: "held".into(),
             }),
-            Err(product_id) => Err(ReserveError::InsufficientStock { product_id }),
+            Err(product_id) => Err(InventoryError::InsufficientStock(product_id)),
             Ok(Reserved::Known { status, .. }) if status == "released" => {
-                Err(ReserveError::AlreadyReleased(id.to_owned()))
+                Err(InventoryError::AlreadyReleased(id.to_owned()))
             }
             Ok(Reserved::Known {
                 status,
@@ -199,22 +179,24 @@ impl InventoryStore {
     }
 
     /// Turns a held reservation into a sale. Idempotent.
-    pub fn commit(&self, id: &str) -> Result<(), TransitionError> {
+    pub fn commit(&self, id: &str) -> Result<(), InventoryError> {
         self.transition(id, "committed")
     }
 
     /// Gives held stock back. Idempotent; releasing an unknown id records it as released, so a
     /// reservation request that arrives late (after its caller gave up) is refused.
-    pub fn release(&self, id: &str) -> Result<(), TransitionError> {
+    pub fn release(&self, id: &str) -> Result<(), InventoryError> {
         self.transition(id, "released")
     }
 
-    fn transition(&self, id: &str, to: &'static str) -> Result<(), TransitionError> {
+    fn transition(&self, id: &str, to: &'static str) -> Result<(), InventoryError> {
         self.db.try_write("UPDATE", "reservations", |tx| {
             let current = status_of(tx, id)?.map(|(status, _)| status);
             match (current.as_deref(), to) {
                 (Some(s), _) if s == to => {}
-                (None, "committed") => return Ok(Err(TransitionError::NotFound(id.to_owned()))),
+                (None, "committed") => {
+                    return Ok(Err(InventoryError::ReservationNotFound(id.to_owned())));
+                }
                 (None, _) => {
                     let now = ts(Utc::now());
                     tx.prepare_cached(
@@ -225,7 +207,7 @@ impl InventoryStore {
                 }
                 (Some("held"), _) => settle_held(tx, id, to)?,
                 (Some(s), _) => {
-                    return Ok(Err(TransitionError::Conflict {
+                    return Ok(Err(InventoryError::Conflict {
                         id: id.to_owned(),
                         status: s.to_owned(),
                     }));
@@ -293,7 +275,7 @@ mod tests {
     }
 
     fn held(store: &InventoryStore, product_id: i64) -> (i64, i64) {
-        let s = store.stock(product_id).unwrap().unwrap();
+        let s = store.stock(ProductId(product_id)).unwrap().unwrap();
         (s.available, s.reserved)
     }
 
@@ -307,7 +289,7 @@ mod tests {
 
         assert!(matches!(
             short,
-            Err(ReserveError::InsufficientStock { product_id: 2 })
+            Err(InventoryError::InsufficientStock(ProductId(2)))
         ));
         assert_eq!(held(&store, 1), (10, 0));
         let retry = store.reserve("r1", &items(&[(1, 4)]), later).unwrap();
@@ -348,11 +330,11 @@ mod tests {
         assert_eq!(held(&store, 2), (10, 0));
         assert!(matches!(
             store.release("sold"),
-            Err(TransitionError::Conflict { .. })
+            Err(InventoryError::Conflict { .. })
         ));
         assert!(matches!(
             store.commit("nobody"),
-            Err(TransitionError::NotFound(_))
+            Err(InventoryError::ReservationNotFound(_))
         ));
     }
 
@@ -364,7 +346,7 @@ mod tests {
         store.release("late").unwrap();
         let late = store.reserve("late", &items(&[(1, 1)]), Utc::now());
 
-        assert!(matches!(late, Err(ReserveError::AlreadyReleased(_))));
+        assert!(matches!(late, Err(InventoryError::AlreadyReleased(_))));
         assert_eq!(held(&store, 1), (10, 0));
     }
 

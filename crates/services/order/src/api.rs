@@ -1,21 +1,22 @@
 //! HTTP handlers of the order service.
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::Value;
-use tracemart_contracts::{ErrorBody, LineItem, UserId};
-use tracemart_platform::{ApiError, ApiJson};
+use tracemart_contracts::{ErrorBody, LineItem, OrderId, ProductId, UserId};
+use tracemart_platform::ApiJson;
+use tracemart_platform::json::{ApiPath, ApiQuery};
 use tracemart_telemetry::names::span as span_name;
 use utoipa::OpenApi;
 
 use crate::domain::{IdempotencyKey, NewOrder, ShippingAddress, parse_order_id};
 use crate::error::OrderError;
 use crate::flow::{OrderFlow, Placed};
-use crate::schema::{CreateOrderRequest, OrderEvents, OrderList, OrderView};
+use crate::schema::{CreateOrderRequest, OrderEvents, OrderLine, OrderList, OrderView};
 use crate::store::StoredEvent;
 use crate::stream::OrderStatus;
 
@@ -28,8 +29,12 @@ const MAX_LIST_LIMIT: i64 = 100;
     paths(create_order, get_order, list_orders, order_events),
     components(schemas(
         CreateOrderRequest,
+        OrderLine,
         ShippingAddress,
         LineItem,
+        OrderId,
+        UserId,
+        ProductId,
         OrderView,
         OrderStatus,
         OrderList,
@@ -53,10 +58,11 @@ pub fn router(flow: OrderFlow) -> Router {
 /// one transaction; the payment saga then confirms or cancels it. With `Idempotency-Key`, a
 /// retry gets the first answer.
 #[utoipa::path(post, path = "/orders", tag = "orders", request_body = CreateOrderRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$",
+        description = "1 to 255 visible ASCII characters")),
     responses(
         (status = 201, description = "Created", body = OrderView),
-        (status = 400, description = "Invalid body, unknown user or products", body = ErrorBody),
+        (status = 400, description = "Invalid body or key; an unknown user or products (the seed's answer)", body = ErrorBody),
         (status = 409, description = "Not enough stock, or the same key still in progress", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
@@ -95,23 +101,23 @@ async fn create_order(
 
 /// An order, with its status and when it changed.
 #[utoipa::path(get, path = "/orders/{order_id}", tag = "orders",
-    params(("order_id" = String, Path, description = "A UUID")),
+    params(("order_id" = OrderId, Path, description = "A UUID")),
     responses(
         (status = 200, description = "The order", body = OrderView),
         (status = 400, description = "Not a UUID", body = ErrorBody),
         (status = 404, description = "No such order", body = ErrorBody)))]
 async fn get_order(
     State(flow): State<OrderFlow>,
-    Path(raw): Path<String>,
-) -> Result<ApiJson<OrderView>, ApiError> {
-    let id = parse_order_id(&raw).map_err(|e| e.to_api())?.to_string();
+    ApiPath(raw): ApiPath<String>,
+) -> Result<ApiJson<OrderView>, OrderError> {
+    let id = parse_order_id(&raw)?.to_string();
     let span = tracing::info_span!(target: "tracemart::order", "get_order", otel.name = span_name::GET_ORDER, order.id = %id);
     span.in_scope(|| {
         tracing::info!(order_id = %id, "Retrieving order");
         flow.store
             .get(&id)?
             .map(|row| ApiJson(OrderView::from(row)))
-            .ok_or_else(|| OrderError::OrderNotFound(id.clone()).to_api())
+            .ok_or_else(|| OrderError::OrderNotFound(id.clone()))
     })
 }
 
@@ -124,28 +130,32 @@ struct ListQuery {
 /// A user's orders, newest first.
 #[utoipa::path(get, path = "/orders", tag = "orders",
     params(
-        ("user_id" = i64, Query, description = "Required"),
-        ("limit" = Option<i64>, Query, description = "1 to 100, default 20")),
+        ("user_id" = UserId, Query, description = "Required"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 20")),
     responses(
         (status = 200, description = "The orders", body = OrderList),
-        (status = 400, description = "user_id missing, or a parameter out of range", body = ErrorBody)))]
+        (status = 400, description = "user_id missing, or a parameter out of range or given twice", body = ErrorBody)))]
 async fn list_orders(
     State(flow): State<OrderFlow>,
-    Query(q): Query<ListQuery>,
-) -> Result<ApiJson<OrderList>, ApiError> {
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<ApiJson<OrderList>, OrderError> {
     let Some(raw_user) = q.user_id else {
-        return Err(ApiError::bad_request(
-            "missing_field",
-            "Query parameter user_id is required",
-        ));
+        return Err(OrderError::MissingQuery("user_id"));
     };
-    let user_id = UserId(tracemart_platform::parse_id(&raw_user, "user")?);
-    let limit = tracemart_platform::parse_query_int(
-        q.limit.as_deref(),
-        "limit",
-        DEFAULT_LIST_LIMIT,
-        1..=MAX_LIST_LIMIT,
-    )?;
+    let user_id = UserId::parse(&raw_user)
+        .ok_or_else(|| OrderError::InvalidUserId(raw_user.chars().take(64).collect()))?;
+    let limit = match q.limit.as_deref() {
+        None => DEFAULT_LIST_LIMIT,
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=MAX_LIST_LIMIT).contains(n))
+            .ok_or_else(|| {
+                OrderError::InvalidQuery(format!(
+                    "limit must be an integer from 1 to {MAX_LIST_LIMIT}"
+                ))
+            })?,
+    };
     let orders = flow
         .store
         .list_for_user(user_id, limit)?
@@ -162,19 +172,19 @@ async fn list_orders(
 /// The order's event stream, its audit trail: each event with its time, its cause and the
 /// trace that appended it.
 #[utoipa::path(get, path = "/orders/{order_id}/events", tag = "orders",
-    params(("order_id" = String, Path, description = "A UUID")),
+    params(("order_id" = OrderId, Path, description = "A UUID")),
     responses(
         (status = 200, description = "The events, oldest first", body = OrderEvents),
         (status = 400, description = "Not a UUID", body = ErrorBody),
         (status = 404, description = "No such order", body = ErrorBody)))]
 async fn order_events(
     State(flow): State<OrderFlow>,
-    Path(raw): Path<String>,
-) -> Result<ApiJson<OrderEvents>, ApiError> {
-    let id = parse_order_id(&raw).map_err(|e| e.to_api())?.to_string();
+    ApiPath(raw): ApiPath<String>,
+) -> Result<ApiJson<OrderEvents>, OrderError> {
+    let id = parse_order_id(&raw)?.to_string();
     let events = flow.store.events(&id)?;
     if events.is_empty() {
-        return Err(OrderError::OrderNotFound(id).to_api());
+        return Err(OrderError::OrderNotFound(id));
     }
     Ok(ApiJson(OrderEvents {
         order_id: id,

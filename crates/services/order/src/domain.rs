@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use tracemart_contracts::{LineItem, Money, ProductId, Quantity, UserId};
+use tracemart_contracts::ids::whole_number;
+use tracemart_contracts::{Currency, LineItem, Money, OrderId, ProductId, Quantity, UserId};
 
 use crate::error::OrderError;
 
@@ -13,11 +14,12 @@ use crate::error::OrderError;
 pub const MAX_ITEMS: usize = 100;
 /// Most units of one product in one order.
 pub const MAX_QUANTITY: i64 = 10_000;
-const MAX_ADDRESS_FIELD: usize = 200;
-const MAX_ADDRESS_FIELDS: usize = 20;
+/// Most characters (not bytes) of an address field, and most fields of an address.
+pub(crate) const MAX_ADDRESS_FIELD: usize = 200;
+pub(crate) const MAX_ADDRESS_FIELDS: usize = 20;
 
 /// The shop's one currency.
-pub const CURRENCY: &str = "USD";
+pub const CURRENCY: &str = Currency::Usd.code();
 
 /// A validated `POST /orders` body. Duplicate product ids are merged (quantities added), in
 /// the order of their first appearance.
@@ -68,7 +70,7 @@ impl TryFrom<Map<String, Value>> for ShippingAddress {
         let mut fields = BTreeMap::new();
         for (k, v) in a {
             match v {
-                Value::String(s) if s.len() <= MAX_ADDRESS_FIELD => {
+                Value::String(s) if s.chars().count() <= MAX_ADDRESS_FIELD => {
                     fields.insert(k, s);
                 }
                 Value::String(_) => {
@@ -128,8 +130,9 @@ fn invalid(message: impl Into<String>) -> OrderError {
     OrderError::InvalidField(message.into())
 }
 
+/// A positive integer, also when written as a whole float (`2.0`), as JSON Schema counts it.
 fn positive_int(v: &Value, what: &str) -> Result<i64, OrderError> {
-    match v.as_i64() {
+    match whole_number(v) {
         Some(n) if n > 0 => Ok(n),
         _ if v.is_number() => Err(invalid(format!("{what} must be a positive integer"))),
         _ => Err(invalid(format!(
@@ -246,10 +249,9 @@ impl IdempotencyKey {
     }
 }
 
-/// An order id: a UUID, else 400 (never a lookup with garbage).
-pub fn parse_order_id(raw: &str) -> Result<uuid::Uuid, OrderError> {
-    uuid::Uuid::parse_str(raw)
-        .map_err(|_| OrderError::InvalidOrderId(raw.chars().take(64).collect()))
+/// An order id: a hyphenated UUID, else 400 (never a lookup with garbage).
+pub fn parse_order_id(raw: &str) -> Result<OrderId, OrderError> {
+    OrderId::parse(raw).ok_or_else(|| OrderError::InvalidOrderId(raw.chars().take(64).collect()))
 }
 
 #[cfg(test)]
@@ -360,6 +362,16 @@ mod tests {
             let err = NewOrder::try_from(body.clone()).unwrap_err().to_string();
             assert!(err.contains(want), "{body}: {err}");
         }
+    }
+
+    #[test]
+    fn whole_floats_are_the_integers_they_spell() {
+        let o = NewOrder::try_from(
+            json!({"user_id": 7.0, "items": [{"product_id": 2.0, "quantity": 3.0}],
+            "shipping_address": addr()}),
+        )
+        .unwrap();
+        assert_eq!((o.user_id, o.items), (UserId(7), vec![line(2, 3)]));
     }
 
     #[test]

@@ -51,7 +51,7 @@ impl Downstream {
     /// The prices of the products among `ids` that the product service knows.
     pub async fn prices(&self, ids: &[ProductId]) -> Result<HashMap<ProductId, Money>, OrderError> {
         let req = ProductBatchRequest {
-            product_ids: ids.iter().map(|id| id.0).collect(),
+            product_ids: ids.to_vec(),
         };
         // A POST that only reads: safe to retry.
         let reply = self

@@ -17,6 +17,12 @@ pub enum OrderError {
     IdempotencyKeyReused,
     #[error("A request with this Idempotency-Key is still being processed")]
     IdempotencyKeyInFlight,
+    #[error("Query parameter {0} is required")]
+    MissingQuery(&'static str),
+    #[error("{0}")]
+    InvalidQuery(String),
+    #[error("Invalid user id: {0:?} (expected a positive integer)")]
+    InvalidUserId(String),
     #[error("Invalid order id: {0:?} (expected a UUID)")]
     InvalidOrderId(String),
     #[error("Order not found: {0}")]
@@ -72,7 +78,11 @@ impl OrderError {
             Self::IdempotencyKeyInFlight => {
                 ApiError::new(StatusCode::CONFLICT, "idempotency_key_in_flight", msg)
             }
-            Self::InvalidOrderId(_) => ApiError::bad_request("invalid_id", msg),
+            Self::MissingQuery(_) => ApiError::bad_request("missing_field", msg),
+            Self::InvalidQuery(_) => ApiError::bad_request("invalid_query", msg),
+            Self::InvalidUserId(_) | Self::InvalidOrderId(_) => {
+                ApiError::bad_request("invalid_id", msg)
+            }
             Self::OrderNotFound(_) => ApiError::not_found("order_not_found", msg),
             Self::UserNotFound(_) => ApiError::bad_request("user_not_found", msg),
             Self::ProductsNotFound(_) => ApiError::bad_request("products_not_found", msg),

@@ -78,15 +78,7 @@ pub async fn run(
     )
     .await?;
     let http = ServiceClient::http_pool();
-    let client = |s: ServiceName| {
-        ServiceClient::new(
-            http.clone(),
-            s.service_name(),
-            config.url_of(s),
-            config.call_policy(),
-            rt.metrics.clone(),
-        )
-    };
+    let client = |s: ServiceName| rt.client(&http, s, config);
     let downstream = Downstream {
         users: client(ServiceName::User),
         products: client(ServiceName::Product),
@@ -120,7 +112,8 @@ pub async fn run(
                 http.clone(),
                 &config.url_of(ServiceName::Payment),
                 config.downstream_timeout(),
-            ),
+            )
+            .signed_by(rt.identity.signer.clone()),
         )
         .transport(me, LocalTransport::new(saga.clone(), rt.metrics.clone()));
     relay
@@ -133,7 +126,11 @@ pub async fn run(
         downstream,
         metrics: rt.metrics.clone(),
     };
-    let routes = router(flow).merge(tracemart_events::router(saga, rt.metrics.clone()));
+    let routes = router(flow).merge(tracemart_events::router(
+        saga,
+        rt.metrics.clone(),
+        &[ServiceName::Payment],
+    ));
     rt.serve(routes, OrderApi::openapi(), listener, shutdown)
         .await
 }

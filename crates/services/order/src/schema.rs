@@ -3,40 +3,73 @@
 //! here documents that body and is not used to parse it.
 
 use serde::Serialize;
-use tracemart_contracts::{LineItem, Money, UserId};
+use tracemart_contracts::{LineItem, Money, ProductId, UserId};
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
-use crate::domain::ShippingAddress;
+use crate::domain::{MAX_ADDRESS_FIELD, MAX_ADDRESS_FIELDS, ShippingAddress};
 use crate::store::StoredEvent;
 use crate::stream::{CancelReason, Created, OrderRow, OrderStatus};
 
 /// `POST /orders`.
 #[derive(ToSchema)]
+#[schema(example = json!({"user_id": 7, "items": [{"product_id": 1, "quantity": 2}, {"product_id": 3, "quantity": 1}],
+    "shipping_address": {"street": "1 Sejong-daero", "city": "Seoul", "country": "KR"}}))]
 #[allow(dead_code)] // documentation only: the handler validates the JSON itself
 pub(crate) struct CreateOrderRequest {
     /// A positive integer, of a user the user service knows.
     pub(crate) user_id: UserId,
-    /// 1 to 100 lines, quantities 1 to 10000.
-    pub(crate) items: Vec<LineItem>,
+    /// 1 to 100 lines; a repeated product's quantities are added up, to at most 10000.
+    #[schema(min_items = 1, max_items = 100)]
+    pub(crate) items: Vec<OrderLine>,
     pub(crate) shipping_address: ShippingAddress,
 }
 
-/// Where to ship: `city` and `country` required; other string fields are kept as given.
+/// One line of an order, as requested.
 #[derive(ToSchema)]
-#[allow(dead_code)] // documentation only: the fields [`ShippingAddress`] holds as a map
-struct ShippingAddressFields {
-    city: String,
-    country: String,
-    street: Option<String>,
-    line1: Option<String>,
-    postal_code: Option<String>,
-    recipient: Option<String>,
+#[allow(dead_code)] // documentation only
+pub(crate) struct OrderLine {
+    pub(crate) product_id: ProductId,
+    /// 1 to 10000 units.
+    #[schema(minimum = 1, maximum = 10000)]
+    pub(crate) quantity: i64,
 }
 
+/// A field of an address that is required: a string of 1 to 200 characters, not all blank.
+fn required_field() -> ObjectBuilder {
+    optional_field().min_length(Some(1)).pattern(Some(r"\S"))
+}
+
+/// Any field of an address: a string of at most 200 characters.
+fn optional_field() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(MAX_ADDRESS_FIELD))
+}
+
+/// Where to ship: `city` and `country` required, not blank; at most 20 fields, every one a
+/// string of at most 200 characters, kept as given (sorted by name).
 impl PartialSchema for ShippingAddress {
     fn schema() -> RefOr<Schema> {
-        ShippingAddressFields::schema()
+        let mut address = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("city", required_field())
+            .property("country", required_field())
+            .required("city")
+            .required("country");
+        for other in ["street", "line1", "postal_code", "recipient"] {
+            address = address.property(other, optional_field());
+        }
+        address
+            .additional_properties(Some(AdditionalProperties::RefOr(
+                optional_field().into(),
+            )))
+            .max_properties(Some(MAX_ADDRESS_FIELDS))
+            .description(Some(
+                "Where to ship: `city` and `country` required (not blank); at most 20 fields, each a string of at most 200 characters.",
+            ))
+            .into()
     }
 }
 

@@ -1,6 +1,8 @@
 //! Orders in SQLite: each order's event stream (`order_events`), the read model folded from
 //! it (`orders`), and idempotency keys.
 
+use std::sync::Arc;
+
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 use serde_json::Value;
 use tracemart_contracts::{Money, UserId};
@@ -47,17 +49,30 @@ pub struct Rebuilt {
     pub corrected: usize,
 }
 
-/// Pending claims older than this are taken to be from a request that died.
+/// A pending claim of this very process older than this is taken to be from a request that
+/// died without freeing it (its client hung up mid-way); a claim of a process that is gone is
+/// taken over at once.
 const STALE_CLAIM_SECONDS: i64 = 60;
 /// Orders folded per transaction by [`OrderStore::rebuild`], so the writer is never held long.
 const REBUILD_CHUNK: i64 = 500;
 
-/// request, status, response status, response body, created at.
-type KeyRow = (String, String, Option<i64>, Option<String>, String);
+/// request, status, response status, response body, created at, owner.
+type KeyRow = (
+    String,
+    String,
+    Option<i64>,
+    Option<String>,
+    String,
+    Option<String>,
+);
 
 #[derive(Clone)]
 pub struct OrderStore {
     db: Database,
+    /// This process's identity as the owner of the idempotency keys it claims: new at every
+    /// start, so that a claim by another identity was left by a process that is gone (one
+    /// order service runs on a database at a time).
+    owner: Arc<str>,
 }
 
 const SELECT_ORDERS: &str = "SELECT id, user_id, status, total_minor, currency, items, shipping_address, \
@@ -100,7 +115,10 @@ fn to_row(row: &Row<'_>) -> rusqlite::Result<OrderRow> {
 
 impl OrderStore {
     pub fn new(db: Database) -> Self {
-        Self { db }
+        Self {
+            db,
+            owner: uuid::Uuid::new_v4().to_string().into(),
+        }
     }
 
     pub fn database(&self) -> &Database {
@@ -361,35 +379,53 @@ impl OrderStore {
         Ok((done, ids.last().cloned()))
     }
 
-    /// Claims `key` for a request whose canonical body is `request`.
+    /// Claims `key` for a request whose canonical body is `request`. A pending claim is taken
+    /// over when its owner is gone (another process claimed it), or when it is this process's
+    /// own and stale; a claim of this process still in flight is refused.
     pub fn claim_key(&self, key: &str, request: &str) -> Result<Claim, DbError> {
         let now = chrono::Utc::now();
         self.db.write("INSERT", "idempotency_keys", |tx| {
             let existing: Option<KeyRow> = tx
                 .prepare_cached(
-                    "SELECT request, status, response_status, response_body, created_at \
+                    "SELECT request, status, response_status, response_body, created_at, owner \
                      FROM idempotency_keys WHERE key = ?1",
                 )?
                 .query_row([key], |row| {
-                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                        row.get(5)?,
+                    ))
                 })
                 .optional()?;
-            let claim = match existing {
-                Some((req, _, _, _, _)) if req != request => Claim::Mismatch,
-                Some((_, status, Some(code), Some(body), _)) if status == "done" => Claim::Replay {
-                    status: code as u16,
-                    body,
-                },
-                Some((_, _, _, _, created)) if !is_stale(&created, now) => Claim::InFlight,
-                _ => {
-                    tx.prepare_cached(
-                        "INSERT INTO idempotency_keys (key, request, status, created_at) VALUES (?1, ?2, 'pending', ?3) \
-                         ON CONFLICT (key) DO UPDATE SET status = 'pending', created_at = excluded.created_at",
+            let claim =
+                match existing {
+                    Some((req, ..)) if req != request => Claim::Mismatch,
+                    Some((_, status, Some(code), Some(body), ..)) if status == "done" => {
+                        Claim::Replay {
+                            status: code as u16,
+                            body,
+                        }
+                    }
+                    Some((_, _, _, _, created, owner))
+                        if owner.as_deref() == Some(&*self.owner) && !is_stale(&created, now) =>
+                    {
+                        Claim::InFlight
+                    }
+                    _ => {
+                        tx.prepare_cached(
+                        "INSERT INTO idempotency_keys (key, request, status, created_at, owner) \
+                         VALUES (?1, ?2, 'pending', ?3, ?4) \
+                         ON CONFLICT (key) DO UPDATE SET status = 'pending', \
+                         created_at = excluded.created_at, owner = excluded.owner",
                     )?
-                    .execute(params![key, request, now.to_rfc3339()])?;
-                    Claim::New
-                }
-            };
+                    .execute(params![key, request, now.to_rfc3339(), &*self.owner])?;
+                        Claim::New
+                    }
+                };
             Ok(claim)
         })
     }
@@ -412,11 +448,14 @@ impl OrderStore {
         Ok(())
     }
 
-    /// Frees `key` after a failed request, so that the client's retry runs again.
+    /// Frees `key` after a failed request, so that the client's retry runs again; a claim
+    /// another process has taken over meanwhile is not this one's to free.
     pub fn release_key(&self, key: &str) -> Result<(), DbError> {
         self.db.write("DELETE", "idempotency_keys", |tx| {
-            tx.prepare_cached("DELETE FROM idempotency_keys WHERE key = ?1 AND status = 'pending'")?
-                .execute([key])
+            tx.prepare_cached(
+                "DELETE FROM idempotency_keys WHERE key = ?1 AND status = 'pending' AND owner = ?2",
+            )?
+            .execute(params![key, &*self.owner])
         })?;
         Ok(())
     }

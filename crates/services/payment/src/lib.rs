@@ -3,6 +3,8 @@
 //! cancelled. `POST /payments` answers for a payment already made.
 
 mod api;
+mod domain;
+mod error;
 mod saga;
 mod store;
 
@@ -18,6 +20,7 @@ use tracemart_telemetry::Metrics;
 use utoipa::OpenApi;
 
 pub use api::{PaymentApi, router};
+pub use error::PaymentError;
 pub use saga::PaymentSaga;
 pub use store::{PaymentStore, StoredPayment};
 
@@ -63,13 +66,18 @@ pub async fn run(
             ServiceClient::http_pool(),
             &config.url_of(ServiceName::Order),
             config.downstream_timeout(),
-        ),
+        )
+        .signed_by(rt.identity.signer.clone()),
     );
     relay
         .check()
         .map_err(|e| ServiceError::Setup(e.to_string()))?;
     rt.spawn_worker("event-relay", |stop| relay.run(stop.stopped()));
-    let routes = router(store).merge(tracemart_events::router(saga, rt.metrics.clone()));
+    let routes = router(store).merge(tracemart_events::router(
+        saga,
+        rt.metrics.clone(),
+        &[ServiceName::Order],
+    ));
     rt.serve(routes, PaymentApi::openapi(), listener, shutdown)
         .await
 }

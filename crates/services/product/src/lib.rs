@@ -2,6 +2,8 @@
 //! `POST /products/batch`.
 
 mod api;
+mod domain;
+mod error;
 mod store;
 
 use tokio::net::TcpListener;
@@ -9,6 +11,7 @@ use tracemart_platform::{ServiceError, ServiceName, ServiceRuntime, ShopConfig};
 use utoipa::OpenApi;
 
 pub use api::{ProductApi, router};
+pub use error::ProductError;
 pub use store::{ProductStore, demo_price_minor};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

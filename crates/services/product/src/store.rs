@@ -1,8 +1,10 @@
 //! The catalogue in SQLite; prices in minor units.
 
 use rusqlite::{OptionalExtension, Row, params};
-use tracemart_contracts::{Product, minor_to_decimal};
+use tracemart_contracts::{Product, ProductId, minor_to_decimal};
 use tracemart_platform::{Database, DbError};
+
+use crate::domain::PageRequest;
 
 const CATEGORIES: [&str; 5] = ["books", "electronics", "home", "garden", "toys"];
 
@@ -57,29 +59,26 @@ impl ProductStore {
         })
     }
 
-    pub fn get(&self, id: i64) -> Result<Option<Product>, DbError> {
+    pub fn get(&self, id: ProductId) -> Result<Option<Product>, DbError> {
         self.db.read("SELECT", "products", |conn| {
             conn.prepare_cached(BY_ID)?
-                .query_row([id], to_product)
+                .query_row([id.0], to_product)
                 .optional()
         })
     }
 
-    /// Products of `ids` that exist, in id order, each once.
-    pub fn batch(&self, ids: &[i64]) -> Result<Vec<Product>, DbError> {
+    /// Products of `ids` (sorted, each once) that exist, in id order.
+    pub fn batch(&self, ids: &[ProductId]) -> Result<Vec<Product>, DbError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut ids = ids.to_vec();
-        ids.sort_unstable();
-        ids.dedup();
         // One prepared point lookup per id: a few microseconds each, and one statement text
         // whatever the batch size (an `IN (?, ?, ...)` list would be prepared anew per size).
         self.db.read("SELECT", "products", |conn| {
             let mut by_id = conn.prepare_cached(BY_ID)?;
             let mut found = Vec::with_capacity(ids.len());
             for id in ids {
-                if let Some(product) = by_id.query_row([id], to_product).optional()? {
+                if let Some(product) = by_id.query_row([id.0], to_product).optional()? {
                     found.push(product);
                 }
             }
@@ -88,12 +87,8 @@ impl ProductStore {
     }
 
     /// A page of the catalogue and the total count.
-    pub fn list(
-        &self,
-        category: Option<&str>,
-        limit: i64,
-        offset: i64,
-    ) -> Result<(Vec<Product>, i64), DbError> {
+    pub(crate) fn list(&self, page: &PageRequest) -> Result<(Vec<Product>, i64), DbError> {
+        let (category, limit, offset) = (page.category.as_deref(), page.limit, page.offset);
         self.db.read("SELECT", "products", |conn| {
             let page = conn
                 .prepare_cached(

@@ -1,20 +1,23 @@
 //! HTTP handlers of the user service.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use tracemart_contracts::{ErrorBody, NewUser, User};
-use tracemart_platform::{ApiError, ApiJson, parse_id};
+use tracemart_contracts::{ErrorBody, MembershipLevel, NewUser, User, UserId};
+use tracemart_platform::ApiJson;
+use tracemart_platform::json::ApiPath;
 use utoipa::OpenApi;
 
-use crate::store::{CreateUserError, UserStore};
+use crate::domain::{Registration, parse_user_id};
+use crate::error::UserError;
+use crate::store::UserStore;
 
 /// The contract of the user service's own routes.
 #[derive(OpenApi)]
 #[openapi(
     paths(get_user, create_user),
-    components(schemas(User, NewUser, ErrorBody))
+    components(schemas(User, UserId, NewUser, MembershipLevel, ErrorBody))
 )]
 pub struct UserApi;
 
@@ -27,70 +30,34 @@ pub fn router(store: UserStore) -> Router {
 
 /// A user.
 #[utoipa::path(get, path = "/users/{user_id}", tag = "users",
-    params(("user_id" = i64, Path, description = "A positive integer")),
+    params(("user_id" = UserId, Path, description = "A positive integer")),
     responses(
         (status = 200, description = "The user", body = User),
         (status = 400, description = "Not a positive integer", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody)))]
 async fn get_user(
     State(store): State<UserStore>,
-    Path(raw): Path<String>,
-) -> Result<ApiJson<User>, ApiError> {
-    let id = parse_id(&raw, "user")?;
-    tracing::info!(user.id = id, "Looking up user");
-    match store.get(id)? {
-        Some(user) => Ok(ApiJson(user)),
-        None => Err(ApiError::not_found(
-            "user_not_found",
-            format!("User not found: {id}"),
-        )),
-    }
+    ApiPath(raw): ApiPath<String>,
+) -> Result<ApiJson<User>, UserError> {
+    let id = parse_user_id(&raw)?;
+    tracing::info!(user.id = id.0, "Looking up user");
+    store.get(id)?.map(ApiJson).ok_or(UserError::NotFound(id))
 }
-
-const LEVELS: [&str; 3] = ["premium", "standard", "basic"];
 
 /// Registers a user (`membership_level` defaults to `standard`).
 #[utoipa::path(post, path = "/users", tag = "users", request_body = NewUser,
     responses(
         (status = 201, description = "Created", body = User),
-        (status = 400, description = "A field is missing or invalid", body = ErrorBody),
-        (status = 409, description = "The e-mail address is taken", body = ErrorBody)))]
+        (status = 400, description = "A field is missing or invalid, or the body is not a JSON object", body = ErrorBody),
+        (status = 409, description = "The e-mail address is taken", body = ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
+        (status = 503, description = "The database is busy; nothing was written", body = ErrorBody)))]
 async fn create_user(
     State(store): State<UserStore>,
     ApiJson(new): ApiJson<NewUser>,
-) -> Result<(StatusCode, ApiJson<User>), ApiError> {
-    let name = new.name.trim();
-    let email = new.email.trim();
-    if name.is_empty() || name.len() > 100 {
-        return Err(ApiError::bad_request(
-            "invalid_field",
-            "name must be 1 to 100 characters",
-        ));
-    }
-    let valid_email = email.len() <= 254
-        && email
-            .split_once('@')
-            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.'));
-    if !valid_email {
-        return Err(ApiError::bad_request(
-            "invalid_field",
-            "email must be an e-mail address",
-        ));
-    }
-    let level = new.membership_level.as_deref().unwrap_or("standard");
-    if !LEVELS.contains(&level) {
-        return Err(ApiError::bad_request(
-            "invalid_field",
-            format!("membership_level must be one of {LEVELS:?}"),
-        ));
-    }
-    match store.create(name, email, level) {
-        Ok(user) => Ok((StatusCode::CREATED, ApiJson(user))),
-        Err(CreateUserError::DuplicateEmail) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "duplicate_email",
-            "A user with this e-mail already exists",
-        )),
-        Err(CreateUserError::Db(e)) => Err(e.into()),
-    }
+) -> Result<(StatusCode, ApiJson<User>), UserError> {
+    let registration = Registration::try_from(new)?;
+    let user = store.create(&registration)?;
+    Ok((StatusCode::CREATED, ApiJson(user)))
 }

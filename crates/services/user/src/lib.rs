@@ -1,6 +1,8 @@
 //! The user service: who may order. `GET /users/{id}`, `POST /users`.
 
 mod api;
+mod domain;
+mod error;
 mod store;
 
 use tokio::net::TcpListener;
@@ -8,6 +10,7 @@ use tracemart_platform::{ServiceError, ServiceName, ServiceRuntime, ShopConfig};
 use utoipa::OpenApi;
 
 pub use api::{UserApi, router};
+pub use error::UserError;
 pub use store::UserStore;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

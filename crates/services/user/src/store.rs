@@ -1,23 +1,17 @@
 //! Users in SQLite.
 
 use rusqlite::{OptionalExtension, params};
-use tracemart_contracts::User;
+use tracemart_contracts::{User, UserId};
 use tracemart_platform::{Database, DbError};
 // Demo membership follows the seed's segment rule, so demo data and metrics agree.
 use tracemart_telemetry::UserSegment;
 
+use crate::domain::Registration;
+use crate::error::UserError;
+
 #[derive(Clone)]
 pub struct UserStore {
     db: Database,
-}
-
-/// Why a user could not be created.
-#[derive(Debug, thiserror::Error)]
-pub enum CreateUserError {
-    #[error("a user with this e-mail already exists")]
-    DuplicateEmail,
-    #[error(transparent)]
-    Db(#[from] DbError),
 }
 
 impl UserStore {
@@ -50,12 +44,12 @@ impl UserStore {
         })
     }
 
-    pub fn get(&self, id: i64) -> Result<Option<User>, DbError> {
+    pub fn get(&self, id: UserId) -> Result<Option<User>, DbError> {
         self.db.read("SELECT", "users", |conn| {
             conn.prepare_cached(
                 "SELECT id, name, email, membership_level FROM users WHERE id = ?1",
             )?
-            .query_row([id], |row| {
+            .query_row([id.0], |row| {
                 Ok(User {
                     id: row.get(0)?,
                     name: row.get(1)?,
@@ -67,30 +61,25 @@ impl UserStore {
         })
     }
 
-    pub fn create(
-        &self,
-        name: &str,
-        email: &str,
-        membership_level: &str,
-    ) -> Result<User, CreateUserError> {
+    /// Registers a user; an e-mail address already taken is refused.
+    pub(crate) fn create(&self, r: &Registration) -> Result<User, UserError> {
         let now = chrono::Utc::now().to_rfc3339();
+        let (name, email, level) = (r.name.as_str(), r.email.as_str(), r.level.as_str());
         let result = self.db.write("INSERT", "users", |tx| {
             tx.prepare_cached(
                 "INSERT INTO users (name, email, membership_level, created_at) \
                  VALUES (?1, ?2, ?3, ?4) RETURNING id",
             )?
-            .query_row(params![name, email, membership_level, now], |row| {
-                row.get::<_, i64>(0)
-            })
+            .query_row(params![name, email, level, now], |row| row.get::<_, i64>(0))
         });
         match result {
             Ok(id) => Ok(User {
                 id,
                 name: name.into(),
                 email: email.into(),
-                membership_level: membership_level.into(),
+                membership_level: level.into(),
             }),
-            Err(e) if e.is_unique_violation() => Err(CreateUserError::DuplicateEmail),
+            Err(e) if e.is_unique_violation() => Err(UserError::DuplicateEmail),
             Err(e) => Err(e.into()),
         }
     }

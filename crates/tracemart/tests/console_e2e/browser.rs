@@ -1,6 +1,7 @@
 //! The console's web UI in headless Chromium (Debian's `chromium`, driven by `playwright-core`
-//! from `tests/browser/`): search, a trace's waterfall, the services table, the service map and
-//! a trace's linked traces, with a screenshot of each page under `target/browser-screenshots/`.
+//! from `tests/browser/`): search, a trace's waterfall, the services table, the service map, a
+//! trace's linked traces and a trace larger than one answer, with a screenshot of each page
+//! under `target/browser-screenshots/`.
 //!
 //! `scripts/test` installs Chromium and the node modules; when they are missing this test
 //! fails (it does not skip) and says how to install them.
@@ -23,6 +24,9 @@ use tracemart_testkit::processes::descendants_of;
 
 /// The whole browser session: launch, every page, screenshots.
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(90);
+/// Spans one answer of the console returns in this test, and the spans of its large trace.
+const SPANS_PER_ANSWER: u64 = 100;
+const LARGE_TRACE_SPANS: u64 = 150;
 
 fn chromium() -> PathBuf {
     PathBuf::from("/usr/bin/chromium")
@@ -94,6 +98,67 @@ async fn send_linked_trace(up: &Up, trace_id: &str, span_id: &str) -> String {
     linked.simple().to_string()
 }
 
+/// Sends the console one trace of `spans` spans in the order service (a root and its
+/// children); returns its trace id.
+async fn send_large_trace(up: &Up, spans: u64) -> String {
+    let id = uuid::Uuid::new_v4();
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_nanos() as u64;
+    let spans = (1..=spans)
+        .map(|n| Span {
+            trace_id: id.as_bytes().to_vec(),
+            span_id: n.to_be_bytes().to_vec(),
+            parent_span_id: if n == 1 {
+                Vec::new()
+            } else {
+                1u64.to_be_bytes().to_vec()
+            },
+            name: if n == 1 {
+                "import catalogue"
+            } else {
+                "SELECT products"
+            }
+            .into(),
+            kind: SpanKind::Internal as i32,
+            start_time_unix_nano: start + n * 1_000_000,
+            end_time_unix_nano: start + n * 1_000_000 + 500_000,
+            ..Default::default()
+        })
+        .collect();
+    let req = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![KeyValue {
+                    key: "service.name".into(),
+                    value: Some(AnyValue {
+                        value: Some(any_value::Value::StringValue("product-service".into())),
+                    }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let url = format!("http://127.0.0.1:{}/v1/traces", up.ports.otlp_http);
+    let res = up
+        .http
+        .post(&url)
+        .header("content-type", "application/x-protobuf")
+        .body(req.encode_to_vec())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    assert!(res.status().is_success(), "POST {url}: {}", res.status());
+    id.simple().to_string()
+}
+
 /// The bytes of a hex id.
 fn hex_bytes(hex: &str) -> Vec<u8> {
     (0..hex.len())
@@ -129,7 +194,10 @@ async fn the_console_ui_shows_search_results_a_traces_waterfall_services_the_map
 {
     let browser_dir = repo_root().join("tests/browser");
     require_browser_tools(&browser_dir);
-    let up = Up::start();
+    let up = Up::start_with(&[(
+        "TRACEMART_CONSOLE_MAX_SPANS_PER_ANSWER",
+        &SPANS_PER_ANSWER.to_string(),
+    )]);
     // A created order to look at, and a failing one so that errors show.
     let placed = up.order(7, 5, 1).await;
     assert_eq!(placed.status, 201, "{}", placed.body);
@@ -146,6 +214,9 @@ async fn the_console_ui_shows_search_results_a_traces_waterfall_services_the_map
         .expect("the placed order's trace has a root span");
     let linked = send_linked_trace(&up, &placed.trace_id, &root).await;
     up.trace_with(&linked, &["payment-service"]).await;
+    // A trace with more spans than one answer holds.
+    let large = send_large_trace(&up, LARGE_TRACE_SPANS).await;
+    up.trace_with(&large, &["product-service"]).await;
     let out = screenshots_dir();
     let _ = std::fs::remove_dir_all(&out);
 
@@ -157,6 +228,8 @@ async fn the_console_ui_shows_search_results_a_traces_waterfall_services_the_map
         .arg(&out)
         .arg(&failed.trace_id)
         .arg(&linked)
+        .arg(&large)
+        .arg(format!("{SPANS_PER_ANSWER}/{LARGE_TRACE_SPANS}"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -201,6 +274,7 @@ async fn the_console_ui_shows_search_results_a_traces_waterfall_services_the_map
         "4-map",
         "5-failed-trace",
         "6-linked-traces",
+        "7-truncated-trace",
     ] {
         let png = out.join(format!("{page}.png"));
         let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);

@@ -107,11 +107,16 @@ pub struct Up {
 impl Up {
     /// Starts `up` with a demo stock of 5 units per product, and waits for its banner.
     pub fn start() -> Up {
+        Self::start_with(&[])
+    }
+
+    /// Starts `up` with these extra environment variables, and waits for its banner.
+    pub fn start_with(env: &[(&str, &str)]) -> Up {
         // A port taken between free_port() and the child's bind makes `up` give up; try again
         // on other ports rather than fail the test.
         let mut failures = Vec::new();
         for _ in 0..3 {
-            match Self::try_start() {
+            match Self::try_start(env) {
                 Ok(up) => return up,
                 Err(e) => failures.push(e),
             }
@@ -119,14 +124,19 @@ impl Up {
         panic!("tracemart up did not start:\n{}", failures.join("\n---\n"));
     }
 
-    fn try_start() -> Result<Up, String> {
-        let mut up = Self::spawn();
+    fn try_start(env: &[(&str, &str)]) -> Result<Up, String> {
+        let mut up = Self::spawn_with(env);
         up.wait_for_banner()?;
         Ok(up)
     }
 
     /// Starts `up` and returns at once, before anything is ready.
     pub fn spawn() -> Up {
+        Self::spawn_with(&[])
+    }
+
+    /// [`Up::spawn`] with these extra environment variables.
+    pub fn spawn_with(env: &[(&str, &str)]) -> Up {
         let data_dir = tempfile::tempdir().expect("tempdir");
         let ports = Ports::pick();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tracemart"));
@@ -150,7 +160,8 @@ impl Up {
             // Export spans and logs every 100 ms instead of every 5 s / 1 s.
             .env("OTEL_BSP_SCHEDULE_DELAY", "100")
             .env("OTEL_BLRP_SCHEDULE_DELAY", "100")
-            .env("RUST_LOG", "info");
+            .env("RUST_LOG", "info")
+            .envs(env.iter().copied());
         let started = Instant::now();
         let mut child = cmd.spawn().expect("spawn tracemart up");
         let stdout = lines_of(child.stdout.take().expect("stdout"));

@@ -7,6 +7,8 @@ mod browser;
 mod dependencies;
 mod helpers;
 mod jaeger;
+mod large_traces;
 mod lifecycle;
 mod logs;
+mod retention;
 mod traces;

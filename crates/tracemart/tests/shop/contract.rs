@@ -82,10 +82,11 @@ async fn every_service_documents_exactly_its_routes_in_openapi_3_1() {
 #[tokio::test]
 async fn real_answers_match_the_documented_schemas() {
     let shop = Shop::start(|_| {}).await;
+    // As the order service: most of these routes are its alone.
     let post = |s: ServiceName, path: &str, body: Value| {
         let url = format!("{}{path}", shop.url(s));
-        let http = shop.http.clone();
-        async move { tracemart_testkit::post_json(&http, &url, &body).await }
+        let shop = &shop;
+        async move { shop.post_as_order(&url, &body).await }
     };
 
     let users = document(&shop, ServiceName::User).await;
@@ -178,4 +179,100 @@ async fn real_answers_match_the_documented_schemas() {
     // The check can fail: a body of the wrong shape is caught.
     let wrong = json!({"id": "seven", "name": "Kim"});
     assert!(!violations(&users, "get", "/users/{user_id}", 200, &wrong).is_empty());
+}
+
+/// `schema` with a `$ref` into the document's components followed.
+fn resolved<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(r) => {
+            let name = r.trim_start_matches("#/components/schemas/");
+            resolved(doc, &doc["components"]["schemas"][name])
+        }
+        None => schema,
+    }
+}
+
+/// The schema of parameter `name` of `method path`.
+fn parameter<'a>(doc: &'a Value, method: &str, path: &str, name: &str) -> &'a Value {
+    let params = doc["paths"][path][method]["parameters"].as_array().unwrap();
+    let p = params.iter().find(|p| p["name"] == name).unwrap();
+    resolved(doc, &p["schema"])
+}
+
+#[tokio::test]
+async fn the_documents_state_the_bounds_the_services_enforce() {
+    let shop = Shop::start(|_| {}).await;
+    let users = document(&shop, ServiceName::User).await;
+    let products = document(&shop, ServiceName::Product).await;
+    let inventory = document(&shop, ServiceName::Inventory).await;
+    let orders = document(&shop, ServiceName::Order).await;
+    let payments = document(&shop, ServiceName::Payment).await;
+
+    // Ids: positive integers, order ids UUIDs.
+    for (doc, path, name) in [
+        (&users, "/users/{user_id}", "user_id"),
+        (&products, "/products/{product_id}", "product_id"),
+        (&inventory, "/inventory/{product_id}", "product_id"),
+        (&orders, "/orders", "user_id"),
+    ] {
+        let id = parameter(doc, "get", path, name);
+        assert_eq!(
+            (id["type"].as_str(), id["minimum"].as_i64()),
+            (Some("integer"), Some(1)),
+            "{path}: {id}"
+        );
+    }
+    for path in ["/orders/{order_id}", "/orders/{order_id}/events"] {
+        assert_eq!(
+            parameter(&orders, "get", path, "order_id")["format"],
+            "uuid",
+            "{path}"
+        );
+    }
+    let limit = parameter(&orders, "get", "/orders", "limit");
+    assert_eq!(
+        (limit["minimum"].as_i64(), limit["maximum"].as_i64()),
+        (Some(1), Some(100))
+    );
+    let limit = parameter(&products, "get", "/products", "limit");
+    assert_eq!(
+        (limit["minimum"].as_i64(), limit["maximum"].as_i64()),
+        (Some(0), Some(500))
+    );
+
+    // Bodies: their limits, and every answer a body can get.
+    for (doc, path) in [
+        (&users, "/users"),
+        (&products, "/products/batch"),
+        (&inventory, "/inventory/reserve"),
+        (&orders, "/orders"),
+        (&payments, "/payments"),
+    ] {
+        let answers = &doc["paths"][path]["post"]["responses"];
+        for status in ["400", "413", "415"] {
+            assert!(
+                answers[status].is_object(),
+                "POST {path} documents {status}: {answers}"
+            );
+        }
+    }
+    let schemas = |doc: &Value, name: &str| doc["components"]["schemas"][name].clone();
+    let batch = schemas(&products, "ProductBatchRequest");
+    assert_eq!(batch["properties"]["product_ids"]["maxItems"], 1000);
+    let payment = schemas(&payments, "PaymentRequest");
+    assert_eq!(payment["properties"]["amount"]["minimum"], 0.01);
+    assert_eq!(payment["properties"]["amount"]["multipleOf"], 0.01);
+    assert_eq!(schemas(&payments, "Currency")["enum"], json!(["USD"]));
+    let new_user = schemas(&users, "NewUser");
+    assert_eq!(new_user["properties"]["email"]["format"], "email");
+    assert_eq!(new_user["properties"]["name"]["maxLength"], 100);
+    let order = schemas(&orders, "CreateOrderRequest");
+    assert_eq!(order["properties"]["items"]["maxItems"], 100);
+    let line = schemas(&orders, "OrderLine");
+    assert_eq!(line["properties"]["quantity"]["maximum"], 10000);
+    let hold = schemas(&inventory, "ReserveBody");
+    assert!(
+        hold["allOf"][1]["anyOf"].is_array(),
+        "a duration is required: {hold}"
+    );
 }

@@ -1,24 +1,12 @@
 //! A downstream that is down or slow gives 503 quickly, and no reservation stays held.
 
 use std::time::{Duration, Instant};
+use tracemart_testkit::net::black_hole;
 
 use tokio::net::TcpListener;
 use tracemart_platform::ServiceName;
 
 use crate::helpers::{Shop, order_body};
-
-/// A port that accepts connections and never answers.
-async fn black_hole() -> (String, tokio::task::JoinHandle<()>) {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
-    let task = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((sock, _)) = l.accept().await {
-            held.push(sock);
-        }
-    });
-    (url, task)
-}
 
 #[tokio::test]
 async fn a_stopped_inventory_gives_503_and_nothing_is_held() {

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tracemart_platform::identity::{Principal, Signer, signing_key};
 use tracemart_platform::{ServiceError, ServiceName, ShopConfig};
 
 pub const READY: Duration = Duration::from_secs(20);
@@ -116,6 +117,33 @@ impl Shop {
         let l = bind(self.config.endpoint(s).port).await;
         self.spawn(s, l);
         self.wait_ready(s).await;
+    }
+
+    /// A token of `principal` (a service, or the operator), signed with its key.
+    pub fn token(&self, principal: Principal) -> String {
+        let key = signing_key(&self.config.keys_dir(), principal).expect("the principal's key");
+        Signer::new(principal, key).issue(principal.name(), Duration::from_secs(300))
+    }
+
+    /// `POST url` with `body` and `token` (none: anonymous); the status and the JSON answer.
+    pub async fn post_with(&self, url: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
+        let mut req = self.http.post(url).json(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `POST url` as the order service would send it (with its token): for the internal
+    /// endpoints only the order service may call.
+    pub async fn post_as_order(&self, url: &str, body: &Value) -> (u16, Value) {
+        let token = self.token(Principal::Service(ServiceName::Order));
+        self.post_with(url, Some(&token), body).await
     }
 
     pub async fn post_order(&self, body: &Value) -> (u16, Value) {

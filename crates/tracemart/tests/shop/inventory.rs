@@ -13,8 +13,8 @@ async fn a_reservation_replayed_under_its_id_holds_stock_once() {
                       "expires_in_minutes": 15, "reservation_id": "res-replay-1"});
     let before = (shop.stock(6).await, shop.stock(7).await);
 
-    let (s1, first) = tracemart_testkit::post_json(&shop.http, &url, &body).await;
-    let (s2, again) = tracemart_testkit::post_json(&shop.http, &url, &body).await;
+    let (s1, first) = shop.post_as_order(&url, &body).await;
+    let (s2, again) = shop.post_as_order(&url, &body).await;
 
     assert_eq!((s1, s2), (200, 200), "{first} {again}");
     assert_eq!(again["reservation_id"], first["reservation_id"]);
@@ -29,16 +29,14 @@ async fn a_release_that_arrives_before_its_reservation_refuses_it() {
     let base = shop.url(ServiceName::Inventory);
     let before = shop.stock(5).await;
 
-    let (status, _) = tracemart_testkit::post_json(
-        &shop.http,
-        &format!("{base}/inventory/reservations/late-1/release"),
-        &json!({}),
-    )
-    .await;
+    let (status, _) = shop
+        .post_as_order(
+            &format!("{base}/inventory/reservations/late-1/release"),
+            &json!({}),
+        )
+        .await;
     assert_eq!(status, 200);
-    let (status, body) = tracemart_testkit::post_json(
-        &shop.http,
-        &format!("{base}/inventory/reserve"),
+    let (status, body) = shop.post_as_order(&format!("{base}/inventory/reserve"),
         &json!({"items": [{"product_id": 5, "quantity": 1}], "expires_in_minutes": 15, "reservation_id": "late-1"}),
     )
     .await;
@@ -51,9 +49,7 @@ async fn a_release_that_arrives_before_its_reservation_refuses_it() {
 #[tokio::test]
 async fn a_reservation_short_on_one_product_holds_none() {
     let shop = Shop::start(|c| c.demo_stock = 3).await;
-    let (status, body) = tracemart_testkit::post_json(
-        &shop.http,
-        &format!("{}/inventory/reserve", shop.url(ServiceName::Inventory)),
+    let (status, body) = shop.post_as_order(&format!("{}/inventory/reserve", shop.url(ServiceName::Inventory)),
         &json!({"items": [{"product_id": 1, "quantity": 2}, {"product_id": 2, "quantity": 4}], "expires_in_minutes": 15}),
     )
     .await;

@@ -6,6 +6,8 @@ mod concurrency;
 mod contract;
 mod downstream;
 mod helpers;
+mod idempotency;
+mod input_rules;
 mod inventory;
 mod orders;
 mod restart;

@@ -210,13 +210,10 @@ async fn payments_answer_for_real_orders_only_and_with_the_orders_amount() {
         |amount: f64| json!({"order_id": id, "user_id": 4, "amount": amount, "currency": "USD"});
     let total = order["total_amount"].as_f64().unwrap();
 
-    let (s1, p1) = tracemart_testkit::post_json(&shop.http, &url, &pay(total)).await;
-    let (s2, p2) = tracemart_testkit::post_json(&shop.http, &url, &pay(total)).await;
-    let (s3, other_amount) =
-        tracemart_testkit::post_json(&shop.http, &url, &pay(total + 1.0)).await;
-    let (s4, unknown) = tracemart_testkit::post_json(
-        &shop.http,
-        &url,
+    let (s1, p1) = shop.post_as_order(&url, &pay(total)).await;
+    let (s2, p2) = shop.post_as_order(&url, &pay(total)).await;
+    let (s3, other_amount) = shop.post_as_order(&url, &pay(total + 1.0)).await;
+    let (s4, unknown) = shop.post_as_order(&url,
         &json!({"order_id": uuid::Uuid::new_v4().to_string(), "user_id": 4, "amount": 1.0, "currency": "USD"}),
     )
     .await;

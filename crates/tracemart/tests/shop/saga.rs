@@ -136,7 +136,7 @@ async fn an_unpaid_order_is_cancelled_when_its_reservation_expires_and_a_late_pa
         "amount": order["total_amount"], "currency": "USD"});
     let url = format!("{}/payments", shop.url(ServiceName::Payment));
     let payment = tracemart_testkit::eventually(SAGA, "the payment to be voided", || async {
-        let (status, p) = tracemart_testkit::post_json(&shop.http, &url, &pay).await;
+        let (status, p) = shop.post_as_order(&url, &pay).await;
         (status == 200 && p["status"] == "voided").then_some(p)
     })
     .await;

@@ -6,6 +6,7 @@
 use serde_json::{Value, json};
 use tracemart_events::Selection;
 use tracemart_platform::ServiceName;
+use tracemart_platform::identity::Principal;
 
 use crate::helpers::{SAGA, Shop, order_body};
 use tracemart_testkit::proxy::{ALWAYS, FaultyProxy};
@@ -147,12 +148,16 @@ async fn the_same_event_delivered_twice_on_purpose_has_one_effect() {
         ),
     ] {
         let message = delivered(&shop, producer, topic, order_id).await;
-        let (status, reply) = tracemart_testkit::post_json(
-            &shop.http,
-            &format!("{}/events", shop.url(consumer)),
-            &json!({"messages": [message]}),
-        )
-        .await;
+        let url = format!("{}/events", shop.url(consumer));
+        let batch = json!({"messages": [message]});
+        // Only the producer may deliver: not anyone, not another service.
+        let (status, reply) = shop.post_with(&url, None, &batch).await;
+        assert_eq!(status, 401, "{reply}");
+        let inventory = shop.token(Principal::Service(ServiceName::Inventory));
+        let (status, reply) = shop.post_with(&url, Some(&inventory), &batch).await;
+        assert_eq!(status, 403, "{reply}");
+        let token = shop.token(Principal::Service(producer));
+        let (status, reply) = shop.post_with(&url, Some(&token), &batch).await;
         assert_eq!(status, 200, "{reply}");
         assert_eq!(
             reply["results"][0]["outcome"], "duplicate",

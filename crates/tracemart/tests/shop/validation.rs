@@ -96,7 +96,7 @@ async fn bad_order_bodies_get_a_clear_400_and_hold_nothing() {
             json!({"user_id": 1, "items": items(1), "shipping_address": {"city": "Seoul"}}),
             "invalid_field",
         ),
-        ("body is an array", json!([1, 2]), "invalid_field"),
+        ("body is an array", json!([1, 2]), "invalid_body"),
         (
             "unknown user",
             order_body(999_999, &[(1, 1)]),

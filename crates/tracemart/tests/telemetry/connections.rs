@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
+use tracemart_testkit::net::closed_by_server;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -68,21 +69,6 @@ impl UserService {
     fn pid(&self) -> Pid {
         Pid::from_raw(i32::try_from(self.child.id()).unwrap())
     }
-}
-
-/// Waits until the server closes `stream` (reads end of file or a reset), or panics.
-async fn closed_by_server(stream: &mut TcpStream, within: Duration, what: &str) {
-    let mut buf = [0u8; 1024];
-    let outcome = tokio::time::timeout(within, async {
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
-    })
-    .await;
-    assert!(outcome.is_ok(), "{what}: still open after {within:?}");
 }
 
 #[tokio::test]

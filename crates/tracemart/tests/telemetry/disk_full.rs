@@ -89,8 +89,11 @@ async fn a_full_disk_is_answered_503_and_reported_and_the_shop_recovers_once_spa
         }
     }
     assert!(refused.is_some(), "400 orders fit on a full disk");
+    // Writes keep coming (a full disk may leave room for one now and then): each failed one
+    // makes its service unready for a while.
     let unready =
         tracemart_testkit::eventually(DEADLINE, "a service to report its storage", || async {
+            let _ = shop.post_order(&order_body(3, &[(5, 1)])).await;
             for s in [ServiceName::Order, ServiceName::Inventory] {
                 let (status, reason) = readiness(&shop, s).await;
                 if status == 503 {

@@ -384,6 +384,8 @@ impl Shop {
         for (s, p) in &self.ports {
             cmd.env(port_var(*s), p.to_string());
         }
+        // The shop's keys: its services accept this one's token.
+        cmd.env("TRACEMART_KEYS_DIR", self.data.join("keys"));
         if let Some(r) = &self.receiver {
             cmd.env("TRACEMART_OTLP_ENDPOINT", &r.endpoint);
         }

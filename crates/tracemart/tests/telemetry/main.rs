@@ -17,6 +17,7 @@ mod propagation;
 mod resilience;
 mod saga;
 mod saga_crash;
+mod schemathesis;
 mod sdk_disabled;
 mod seed_defects;
 mod traces;

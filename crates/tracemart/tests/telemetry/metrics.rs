@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 use tracemart_platform::ServiceName;
 
-use crate::helpers::{Shop, label_values, order_body, sample};
+use crate::helpers::{DEADLINE, Shop, label_values, order_body, sample};
 
 /// The seed's segment rule, written independently of the code under test.
 fn segment(user_id: i64) -> &'static str {
@@ -216,15 +216,20 @@ async fn endpoint_labels_are_route_templates_never_raw_ids() {
             "{want} missing from {endpoints:?}"
         );
     }
-    assert_eq!(
-        label_values(&order, "external_api_calls_total", "endpoint"),
-        [
-            "/inventory/reservations/{reservation_id}/commit",
-            "/inventory/reserve",
-            "/products/batch",
-            "/users/{user_id}"
-        ]
-    );
+    // The commit is the saga's, made just after the order's answer: waited for.
+    let want = [
+        "/inventory/reservations/{reservation_id}/commit",
+        "/inventory/reserve",
+        "/products/batch",
+        "/users/{user_id}",
+    ];
+    let called = tracemart_testkit::eventually(DEADLINE, "the saga's commit call", || async {
+        let order = shop.scrape(ServiceName::Order).await;
+        let called = label_values(&order, "external_api_calls_total", "endpoint");
+        (called.len() == want.len()).then_some(called)
+    })
+    .await;
+    assert_eq!(called, want);
 }
 
 #[tokio::test]

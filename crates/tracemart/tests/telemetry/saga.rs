@@ -142,6 +142,16 @@ async fn each_hop_of_the_saga_is_a_trace_linked_to_the_span_that_published_its_m
             .any(|s| s.name() == "POST /events"),
         "a batch delivery made a trace of its own"
     );
+    // Nor do the relays' polls and bookkeeping: database spans only inside a request or a
+    // message's processing, never a trace of one database span.
+    let lone: Vec<String> = shop
+        .receiver()
+        .spans()
+        .iter()
+        .filter(|s| s.parent().is_none() && s.attr("db.system.name").is_some())
+        .map(|s| format!("{} {}", s.service, s.name()))
+        .collect();
+    assert!(lone.is_empty(), "database spans without a parent: {lone:?}");
     // The request id travels as the correlation id in baggage into payment's log lines.
     let lines = shop
         .logs_until(ServiceName::Payment, |l| {
