@@ -80,6 +80,8 @@ async fn stock(
 /// Holds stock of every item, or of none. Replaying a `reservation_id` holds it once.
 #[utoipa::path(post, path = "/inventory/reserve", tag = "inventory", request_body = ReserveBody,
     responses(
+        (status = 401, description = "No token, or one that is not valid", body = ErrorBody),
+        (status = 403, description = "The token's caller may not call this endpoint", body = ErrorBody),
         (status = 200, description = "Held", body = Reservation),
         (status = 400, description = "A field is missing or invalid, or the body is not a JSON object", body = ErrorBody),
         (status = 409, description = "Not enough stock of an item (an unknown product has none), or the id was released", body = ErrorBody),
@@ -109,6 +111,8 @@ async fn reserve(
 #[utoipa::path(post, path = "/inventory/reservations/{reservation_id}/commit", tag = "inventory",
     params(("reservation_id" = ReservationIdParam, Path)),
     responses(
+        (status = 401, description = "No token, or one that is not valid", body = ErrorBody),
+        (status = 403, description = "The token's caller may not call this endpoint", body = ErrorBody),
         (status = 200, description = "Committed", body = ReservationStatus),
         (status = 400, description = "Not a reservation id", body = ErrorBody),
         (status = 404, description = "No such reservation", body = ErrorBody),
@@ -127,6 +131,8 @@ async fn commit(
 #[utoipa::path(post, path = "/inventory/reservations/{reservation_id}/release", tag = "inventory",
     params(("reservation_id" = ReservationIdParam, Path)),
     responses(
+        (status = 401, description = "No token, or one that is not valid", body = ErrorBody),
+        (status = 403, description = "The token's caller may not call this endpoint", body = ErrorBody),
         (status = 200, description = "Released", body = ReservationStatus),
         (status = 400, description = "Not a reservation id", body = ErrorBody),
         (status = 409, description = "Already committed", body = ErrorBody),

@@ -39,6 +39,8 @@ pub fn router(store: PaymentStore) -> Router {
 /// one currency (400 otherwise).
 #[utoipa::path(post, path = "/payments", tag = "payments", request_body = PaymentRequest,
     responses(
+        (status = 401, description = "No token, or one that is not valid", body = ErrorBody),
+        (status = 403, description = "The token's caller may not call this endpoint", body = ErrorBody),
         (status = 200, description = "The payment: `authorized`, `declined` or `voided`", body = Payment),
         (status = 400, description = "A field is missing or invalid (an amount that is not a positive whole number of cents, a currency other than USD), or the body is not a JSON object", body = ErrorBody),
         (status = 404, description = "No order with this id has reached the payment service", body = ErrorBody),

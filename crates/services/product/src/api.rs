@@ -90,6 +90,8 @@ async fn get_product(
 /// are left out).
 #[utoipa::path(post, path = "/products/batch", tag = "products", request_body = ProductBatchRequest,
     responses(
+        (status = 401, description = "No token, or one that is not valid", body = ErrorBody),
+        (status = 403, description = "The token's caller may not call this endpoint", body = ErrorBody),
         (status = 200, description = "The products found, by id", body = Vec<Product>),
         (status = 400, description = "Too many ids, an id that is not a positive integer, or a body that is not a JSON object", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
