@@ -22,6 +22,16 @@ pub struct User {
     pub membership_level: String,
 }
 
+/// The answer to `POST /users`: the user, and a token that lets them read themselves and
+/// their orders (`Authorization: Bearer <token>`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Registered {
+    #[serde(flatten)]
+    pub user: User,
+    /// Valid for 30 days.
+    pub token: String,
+}
+
 /// `POST /users`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct NewUser {

@@ -68,6 +68,12 @@ pub struct LoadArgs {
     #[arg(long)]
     pub quiet: bool,
 
+    /// Send `Authorization: Bearer TOKEN` with every request. Orders are their user's and the
+    /// operator's to read: the get-order and mix scenarios need one, e.g.
+    /// `--token "$(tracemart token admin)"`.
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+
     /// Telemetry console (Jaeger query API) to fetch sampled traces from after the run, to show
     /// server-side latency beside client-side latency. Skipped with a note if unreachable.
     #[arg(long, value_name = "URL")]

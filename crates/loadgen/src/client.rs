@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderValue, USER_AGENT};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, USER_AGENT};
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -92,6 +92,8 @@ pub(crate) struct LoadClient {
     inner: Client<HttpConnector, Full<Bytes>>,
     timeout: Duration,
     ids: OrderIds,
+    /// `Authorization` of every request (`--token`).
+    authorization: Option<HeaderValue>,
 }
 
 /// What a request got: its status and (for the caller's use) the body.
@@ -102,7 +104,11 @@ pub(crate) struct Answer {
 }
 
 impl LoadClient {
-    pub(crate) fn new(timeout: Duration, ids: OrderIds) -> Self {
+    pub(crate) fn new(
+        timeout: Duration,
+        ids: OrderIds,
+        authorization: Option<HeaderValue>,
+    ) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(timeout));
@@ -113,6 +119,7 @@ impl LoadClient {
             inner,
             timeout,
             ids,
+            authorization,
         }
     }
 
@@ -157,6 +164,9 @@ impl LoadClient {
             .header(BAGGAGE, HeaderValue::from_static(SYNTHETIC_BAGGAGE));
         if let Some(trace) = trace {
             builder = builder.header(TRACEPARENT, trace.traceparent());
+        }
+        if let Some(authorization) = &self.authorization {
+            builder = builder.header(AUTHORIZATION, authorization.clone());
         }
         if !body.is_empty() {
             builder = builder.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));

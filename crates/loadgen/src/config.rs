@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use http::HeaderValue;
+
 use crate::args::{DEFAULT_DURATION, LoadArgs, ScenarioKind};
 use crate::base_url::BaseUrl;
 use crate::error::LoadError;
@@ -28,6 +30,8 @@ pub(crate) struct Config {
     pub(crate) console: Option<BaseUrl>,
     pub(crate) console_traces: usize,
     pub(crate) quiet: bool,
+    /// The `Authorization` header of every request.
+    pub(crate) authorization: Option<HeaderValue>,
 }
 
 fn invalid(message: impl Into<String>) -> LoadError {
@@ -96,6 +100,12 @@ impl Config {
             console,
             console_traces: args.console_traces,
             quiet: args.quiet,
+            authorization: args
+                .token
+                .as_deref()
+                .map(|t| HeaderValue::from_str(&format!("Bearer {}", t.trim())))
+                .transpose()
+                .map_err(|_| invalid("--token must be printable ASCII"))?,
         })
     }
 

@@ -129,7 +129,7 @@ pub async fn execute_until(
 ) -> Result<Report, LoadError> {
     let config = Config::from_args(args)?;
     let ids = OrderIds::default();
-    let client = LoadClient::new(config.timeout, ids.clone());
+    let client = LoadClient::new(config.timeout, ids.clone(), config.authorization.clone());
     if config.mix.uses_orders() {
         client.probe(&config.target).await?;
     }

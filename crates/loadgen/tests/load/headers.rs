@@ -67,3 +67,34 @@ async fn every_request_carries_synthetic_baggage_and_its_own_valid_traceparent()
         assert!(trace_ids.contains(&sample.trace_id), "{sample:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_goes_with_every_request_and_none_without_one() {
+    for token in [Some("tm1.abc.def"), None] {
+        let (shop, url) = Recorder::start().await;
+        let mut argv = vec![url.as_str(), "--scenario", "get-order", "--requests", "10"];
+        if let Some(t) = token {
+            argv.extend(["--token", t]);
+        }
+        execute(&args(&argv)).await.unwrap();
+        let load: Vec<_> = shop
+            .requests()
+            .into_iter()
+            .filter(|r| r.path != "/health")
+            .collect();
+        assert!(load.len() >= 10, "{} requests", load.len());
+        for request in &load {
+            let sent = request
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok());
+            assert_eq!(
+                sent,
+                token.map(|t| format!("Bearer {t}")).as_deref(),
+                "{} {}",
+                request.method,
+                request.path
+            );
+        }
+    }
+}

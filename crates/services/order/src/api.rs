@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tracemart_contracts::{ErrorBody, LineItem, OrderId, ProductId, UserId};
 use tracemart_platform::ApiJson;
+use tracemart_platform::identity::Caller;
 use tracemart_platform::json::{ApiPath, ApiQuery};
 use tracemart_telemetry::names::span as span_name;
 use utoipa::OpenApi;
@@ -103,21 +104,26 @@ async fn create_order(
 #[utoipa::path(get, path = "/orders/{order_id}", tag = "orders",
     params(("order_id" = OrderId, Path, description = "A UUID")),
     responses(
+        (status = 401, description = "No token, or one that is not valid", body = ErrorBody),
+        (status = 403, description = "The token is another user's", body = ErrorBody),
         (status = 200, description = "The order", body = OrderView),
         (status = 400, description = "Not a UUID", body = ErrorBody),
         (status = 404, description = "No such order", body = ErrorBody)))]
 async fn get_order(
     State(flow): State<OrderFlow>,
+    caller: Caller,
     ApiPath(raw): ApiPath<String>,
 ) -> Result<ApiJson<OrderView>, OrderError> {
     let id = parse_order_id(&raw)?.to_string();
     let span = tracing::info_span!(target: "tracemart::order", "get_order", otel.name = span_name::GET_ORDER, order.id = %id);
     span.in_scope(|| {
         tracing::info!(order_id = %id, "Retrieving order");
-        flow.store
+        let row = flow
+            .store
             .get(&id)?
-            .map(|row| ApiJson(OrderView::from(row)))
-            .ok_or_else(|| OrderError::OrderNotFound(id.clone()))
+            .ok_or_else(|| OrderError::OrderNotFound(id.clone()))?;
+        owned_by_caller(caller, row.created.user_id, "Reading this order")?;
+        Ok(ApiJson(OrderView::from(row)))
     })
 }
 
@@ -133,10 +139,13 @@ struct ListQuery {
         ("user_id" = UserId, Query, description = "Required"),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 20")),
     responses(
+        (status = 401, description = "No token, or one that is not valid", body = ErrorBody),
+        (status = 403, description = "The token is another user's", body = ErrorBody),
         (status = 200, description = "The orders", body = OrderList),
         (status = 400, description = "user_id missing, or a parameter out of range or given twice", body = ErrorBody)))]
 async fn list_orders(
     State(flow): State<OrderFlow>,
+    caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<ApiJson<OrderList>, OrderError> {
     let Some(raw_user) = q.user_id else {
@@ -156,6 +165,7 @@ async fn list_orders(
                 ))
             })?,
     };
+    owned_by_caller(caller, user_id, "Reading this user's orders")?;
     let orders = flow
         .store
         .list_for_user(user_id, limit)?
@@ -174,14 +184,22 @@ async fn list_orders(
 #[utoipa::path(get, path = "/orders/{order_id}/events", tag = "orders",
     params(("order_id" = OrderId, Path, description = "A UUID")),
     responses(
+        (status = 401, description = "No token, or one that is not valid", body = ErrorBody),
+        (status = 403, description = "The token is another user's", body = ErrorBody),
         (status = 200, description = "The events, oldest first", body = OrderEvents),
         (status = 400, description = "Not a UUID", body = ErrorBody),
         (status = 404, description = "No such order", body = ErrorBody)))]
 async fn order_events(
     State(flow): State<OrderFlow>,
+    caller: Caller,
     ApiPath(raw): ApiPath<String>,
 ) -> Result<ApiJson<OrderEvents>, OrderError> {
     let id = parse_order_id(&raw)?.to_string();
+    let row = flow
+        .store
+        .get(&id)?
+        .ok_or_else(|| OrderError::OrderNotFound(id.clone()))?;
+    owned_by_caller(caller, row.created.user_id, "Reading this order's events")?;
     let events = flow.store.events(&id)?;
     if events.is_empty() {
         return Err(OrderError::OrderNotFound(id));
@@ -190,4 +208,13 @@ async fn order_events(
         order_id: id,
         events,
     }))
+}
+
+/// Orders are their user's (and the operator's) to read: shipping addresses are personal.
+fn owned_by_caller(caller: Caller, owner: UserId, what: &'static str) -> Result<(), OrderError> {
+    if caller.may_act_for_user(owner.0) {
+        Ok(())
+    } else {
+        Err(OrderError::Refused(caller, what))
+    }
 }

@@ -3,6 +3,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use tracemart_contracts::{ProductId, UserId};
+use tracemart_platform::identity::Caller;
 use tracemart_platform::{ApiError, CallError, DbError};
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +43,9 @@ pub enum OrderError {
     Call(#[from] CallError),
     #[error(transparent)]
     Db(#[from] DbError),
+    /// A read of someone's orders by a caller who is neither that user nor the operator.
+    #[error("{1} is not allowed to this caller")]
+    Refused(Caller, &'static str),
 }
 
 /// The ids as the message has always listed them: `[1, 3]`.
@@ -94,6 +98,7 @@ impl OrderError {
             }
             // The cause is logged where it happened; a write that failed is worth a retry.
             Self::Db(_) => ApiError::unavailable("Order storage temporarily unavailable"),
+            Self::Refused(caller, what) => caller.refuse(what),
         }
     }
 }

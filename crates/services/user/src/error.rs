@@ -3,6 +3,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use tracemart_contracts::UserId;
+use tracemart_platform::identity::Caller;
 use tracemart_platform::{ApiError, DbError};
 
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +18,10 @@ pub enum UserError {
     DuplicateEmail,
     #[error(transparent)]
     Db(#[from] DbError),
+    /// A read of a user by a caller who is neither that user, the order service nor the
+    /// operator.
+    #[error("Reading this user is not allowed to this caller")]
+    Refused(Caller),
 }
 
 impl From<UserError> for ApiError {
@@ -30,6 +35,7 @@ impl From<UserError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "duplicate_email", message)
             }
             UserError::Db(e) => e.into(),
+            UserError::Refused(caller) => caller.refuse("Reading this user"),
         }
     }
 }

@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tracemart_platform::{ServiceError, ServiceName, ServiceRuntime, ShopConfig};
 use utoipa::OpenApi;
 
-pub use api::{UserApi, router};
+pub use api::{UserApi, Users, router};
 pub use error::UserError;
 pub use store::UserStore;
 
@@ -27,6 +27,10 @@ pub async fn run(
     let rt = ServiceRuntime::open(ServiceName::User, config, &[&MIGRATOR]).await?;
     let store = UserStore::new(rt.db.clone());
     store.seed_demo(DEMO_USERS)?;
-    rt.serve(router(store), UserApi::openapi(), listener, shutdown)
+    let users = Users {
+        store,
+        tokens: rt.identity.signer.clone(),
+    };
+    rt.serve(router(users), UserApi::openapi(), listener, shutdown)
         .await
 }

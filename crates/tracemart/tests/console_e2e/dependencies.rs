@@ -42,7 +42,7 @@ async fn dependencies_show_order_calls_and_the_sagas_messages_with_their_counts(
             TELEMETRY_TIMEOUT,
             &format!("order {id} to be confirmed"),
             || async {
-                let order: Value = up.http.get(&url).send().await.ok()?.json().await.ok()?;
+                let order: Value = up.get_as_admin(&url).send().await.ok()?.json().await.ok()?;
                 (order["status"] == "confirmed").then_some(())
             },
         )

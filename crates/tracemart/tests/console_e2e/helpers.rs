@@ -255,6 +255,15 @@ impl Up {
         format!("http://127.0.0.1:{}", self.ports.order)
     }
 
+    /// `GET url` as the operator (orders and users are their owner's and the operator's).
+    pub fn get_as_admin(&self, url: &str) -> reqwest::RequestBuilder {
+        use tracemart_platform::identity::{Principal, Signer, signing_key};
+        let keys = self.data_dir.path().join("data").join("keys");
+        let key = signing_key(&keys, Principal::Admin).expect("the admin key");
+        let token = Signer::new(Principal::Admin, key).issue("admin", Duration::from_secs(600));
+        self.http.get(url).bearer_auth(token)
+    }
+
     pub fn console_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.ports.ui)
     }

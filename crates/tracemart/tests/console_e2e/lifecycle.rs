@@ -191,7 +191,7 @@ async fn a_crashed_service_is_reported_and_restarted_with_its_data() {
             let restarted = tracemart_testkit::processes::children_of(up.pid())
                 .into_iter()
                 .any(|p| p != order && cmdline(p).contains("serve order"));
-            let answer = up.http.get(&url).send().await.ok()?;
+            let answer = up.get_as_admin(&url).send().await.ok()?;
             (restarted && answer.status() == 200).then_some(())
         },
     )

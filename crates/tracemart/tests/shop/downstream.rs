@@ -146,11 +146,11 @@ async fn the_bulkhead_lets_calls_to_a_slow_service_through_one_at_a_time() {
             let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
             most.fetch_max(now, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(150)).await;
-            let r = http
-                .get(format!("{real}{}", req.uri().path()))
-                .send()
-                .await
-                .unwrap();
+            let mut forwarded = http.get(format!("{real}{}", req.uri().path()));
+            if let Some(token) = req.headers().get("authorization") {
+                forwarded = forwarded.header("authorization", token);
+            }
+            let r = forwarded.send().await.unwrap();
             let answer = (
                 axum::http::StatusCode::from_u16(r.status().as_u16()).unwrap(),
                 [("content-type", "application/json")],

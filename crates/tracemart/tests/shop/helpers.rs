@@ -125,6 +125,13 @@ impl Shop {
         Signer::new(principal, key).issue(principal.name(), Duration::from_secs(300))
     }
 
+    /// A token of user `user_id`, as the user service issues them.
+    pub fn user_token(&self, user_id: i64) -> String {
+        let users = Principal::Service(ServiceName::User);
+        let key = signing_key(&self.config.keys_dir(), users).expect("the user service's key");
+        Signer::new(users, key).issue(&format!("user:{user_id}"), Duration::from_secs(300))
+    }
+
     /// `POST url` with `body` and `token` (none: anonymous); the status and the JSON answer.
     pub async fn post_with(&self, url: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
         let mut req = self.http.post(url).json(body);
@@ -155,8 +162,30 @@ impl Shop {
         .await
     }
 
+    /// `GET path` of `s` as the operator, who may read everything (users' own reads and
+    /// anonymous ones are tested on their own).
     pub async fn get(&self, s: ServiceName, path: &str) -> (u16, Value) {
-        tracemart_testkit::get_json(&self.http, &format!("{}{path}", self.url(s))).await
+        let admin = self.token(Principal::Admin);
+        self.get_with(s, path, Some(&admin)).await
+    }
+
+    /// `GET path` of `s` with `token` (none: anonymous).
+    pub async fn get_with(&self, s: ServiceName, path: &str, token: Option<&str>) -> (u16, Value) {
+        let url = format!("{}{path}", self.url(s));
+        let mut req = self.http.get(&url);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     /// A service's `/metrics` text.

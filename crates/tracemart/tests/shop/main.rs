@@ -10,6 +10,7 @@ mod idempotency;
 mod input_rules;
 mod inventory;
 mod orders;
+mod personal_data;
 mod restart;
 mod saga;
 mod saga_delivery;

@@ -23,7 +23,7 @@ struct UserService {
     child: Child,
     url: String,
     port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for UserService {
@@ -54,7 +54,7 @@ impl UserService {
             child: cmd.spawn().unwrap(),
             url: format!("http://127.0.0.1:{port}"),
             port,
-            _dir: dir,
+            dir,
         };
         let http = reqwest::Client::new();
         tracemart_testkit::wait_ready(&http, &format!("{}/health/ready", service.url), DEADLINE)
@@ -64,6 +64,13 @@ impl UserService {
 
     async fn connect(&self) -> TcpStream {
         TcpStream::connect(("127.0.0.1", self.port)).await.unwrap()
+    }
+
+    /// The operator's token, signed with the key the service made in its data directory.
+    fn admin_token(&self) -> String {
+        use tracemart_platform::identity::{Principal, Signer, signing_key};
+        let key = signing_key(&self.dir.path().join("keys"), Principal::Admin).unwrap();
+        Signer::new(Principal::Admin, key).issue("admin", Duration::from_secs(600))
     }
 
     fn pid(&self) -> Pid {
@@ -106,9 +113,11 @@ async fn hundreds_of_stalled_connections_under_a_low_file_limit_leave_room_for_n
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap();
+    let admin = service.admin_token();
     for i in 0..20 {
         let answer = http
             .get(format!("{}/users/1", service.url))
+            .bearer_auth(&admin)
             .send()
             .await
             .unwrap_or_else(|e| panic!("request {i} with 300 stalled connections open: {e}"));
