@@ -78,6 +78,7 @@ impl ServiceApp {
     /// Wraps `routes` with health, readiness, metrics, the OpenAPI document, the 404 fallback
     /// and the layers.
     pub fn into_router(self, routes: Router) -> Router {
+        let auth = self.auth.clone();
         let meta = Meta {
             name: self.name,
             metrics: self.metrics.clone(),
@@ -111,13 +112,18 @@ impl ServiceApp {
             ))
             // Who is calling, inside the tracing layer so that a refused token is logged.
             .layer(axum::middleware::from_fn_with_state(
-                self.auth,
+                auth.clone(),
                 crate::identity::authenticate,
             ))
             // Outermost: request id, trace context, server span, RED metrics, access logs.
             .layer(axum::middleware::from_fn_with_state(
                 self.metrics,
                 tracemart_telemetry::trace_http,
+            ))
+            // Before the trace context is read: a client cannot set the shop's own baggage.
+            .layer(axum::middleware::from_fn_with_state(
+                auth,
+                crate::identity::strip_client_baggage,
             ))
     }
 }

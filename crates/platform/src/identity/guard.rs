@@ -157,3 +157,89 @@ pub fn restrict<S: Clone + Send + Sync + 'static>(
         },
     ))
 }
+
+/// The baggage keys the shop sets itself (`order.user_id`, `order.correlation_id`): a client
+/// could otherwise put its own values into the services' log lines and spans.
+const SHOP_BAGGAGE_PREFIX: &str = "order.";
+
+/// Middleware, outside the tracing layer: removes the shop's own keys from the `baggage` of
+/// a request that no service sent (no valid service token), before anything reads it.
+pub async fn strip_client_baggage(
+    State(auth): State<Arc<Authenticator>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    if let Some(kept) = baggage_to_keep(&auth, req.headers()) {
+        match kept.and_then(|k| header::HeaderValue::from_str(&k).ok()) {
+            Some(value) => {
+                req.headers_mut().insert(BAGGAGE, value);
+            }
+            None => {
+                req.headers_mut().remove(BAGGAGE);
+            }
+        }
+    }
+    next.run(req).await
+}
+
+/// What [`client_baggage`] keeps, when the request's baggage must be cut: tokens are
+/// required and no service sent it.
+fn baggage_to_keep(auth: &Authenticator, headers: &header::HeaderMap) -> Option<Option<String>> {
+    if !auth.require_tokens {
+        return None;
+    }
+    let kept = client_baggage(headers)?;
+    let from_service = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|t| auth.verifier.verify(t.trim()).ok())
+        .and_then(|claims| Caller::of(&claims))
+        .is_some_and(|c| matches!(c, Caller::Service(_)));
+    (!from_service).then_some(kept)
+}
+
+const BAGGAGE: &str = "baggage";
+
+/// `Some(rest)` if the request's baggage has shop keys: the other entries (`None` if none
+/// remain); `None` if there is nothing to remove.
+fn client_baggage(headers: &header::HeaderMap) -> Option<Option<String>> {
+    let mut found = false;
+    let mut kept = Vec::new();
+    for value in headers.get_all(BAGGAGE) {
+        let text = value.to_str().unwrap_or_default();
+        for entry in text.split(',') {
+            let key = entry.split(['=', ';']).next().unwrap_or_default().trim();
+            if key.starts_with(SHOP_BAGGAGE_PREFIX) {
+                found = true;
+            } else if !entry.trim().is_empty() {
+                kept.push(entry.trim());
+            }
+        }
+    }
+    found.then(|| (!kept.is_empty()).then(|| kept.join(",")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_shops_own_baggage_keys_are_removed() {
+        let mut headers = header::HeaderMap::new();
+        headers.insert(
+            BAGGAGE,
+            header::HeaderValue::from_static(
+                "order.correlation_id=FORGED, tenant=acme;prop=1,order.user_id=9",
+            ),
+        );
+        assert_eq!(
+            client_baggage(&headers),
+            Some(Some("tenant=acme;prop=1".to_owned()))
+        );
+        headers.insert(BAGGAGE, header::HeaderValue::from_static("order.user_id=9"));
+        assert_eq!(client_baggage(&headers), Some(None));
+        headers.insert(BAGGAGE, header::HeaderValue::from_static("tenant=acme"));
+        assert_eq!(client_baggage(&headers), None);
+    }
+}

@@ -19,7 +19,7 @@ pub mod guard;
 pub mod keys;
 pub mod token;
 
-pub use guard::{Allow, Authenticator, Caller, authenticate, restrict};
+pub use guard::{Allow, Authenticator, Caller, authenticate, restrict, strip_client_baggage};
 pub use keys::{KeyError, KeyRing, Principal, ensure_keys, signing_key};
 pub use token::{Claims, Signer, TokenError, Verifier};
 

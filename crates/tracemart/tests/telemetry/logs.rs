@@ -208,3 +208,33 @@ async fn a_full_log_file_is_rotated_and_only_the_newest_files_are_kept() {
         Some(Value::from("Service stopped"))
     );
 }
+
+#[tokio::test]
+async fn a_client_cannot_put_its_own_correlation_id_into_the_services_logs() {
+    let shop = Shop::up().await;
+    let answer = shop
+        .post_order_with(
+            &order_body(7, &[(1, 1)]),
+            &[(
+                "baggage",
+                "order.correlation_id=FORGED,order.user_id=666,tenant=acme",
+            )],
+        )
+        .await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let trace_id = answer.trace_id();
+    let request_id = answer.header("x-request-id");
+    for (s, _) in SHOP {
+        let lines = shop.logs_until(s, |l| is_completed_of(l, &trace_id)).await;
+        for line in lines.iter().filter(|l| l["trace_id"] == trace_id) {
+            let text = line.to_string();
+            assert!(
+                !text.contains("FORGED") && !text.contains("666"),
+                "{s} logged the client's baggage: {line}"
+            );
+            if s != ServiceName::Order {
+                assert_eq!(line["order.correlation_id"], request_id.as_str(), "{line}");
+            }
+        }
+    }
+}
