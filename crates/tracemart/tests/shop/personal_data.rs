@@ -89,3 +89,68 @@ async fn a_registered_user_gets_a_token_that_reads_their_own_record_and_no_other
         .await;
     assert_eq!(status, 403);
 }
+
+#[tokio::test]
+async fn stock_and_money_move_only_at_the_order_services_word() {
+    let shop = Shop::start(|_| {}).await;
+    let (status, order) = shop.post_order(&order_body(5, &[(2, 1)])).await;
+    assert_eq!(status, 201, "{order}");
+    let reservation = order["reservation_id"].as_str().unwrap();
+    let inventory = shop.url(ServiceName::Inventory);
+    let payment = shop.token(Principal::Service(ServiceName::Payment));
+    let admin = shop.token(Principal::Admin);
+    let calls = [
+        (
+            format!("{inventory}/inventory/reservations/{reservation}/release"),
+            json!({}),
+        ),
+        (
+            format!("{inventory}/inventory/reservations/{reservation}/commit"),
+            json!({}),
+        ),
+        (
+            format!("{inventory}/inventory/reserve"),
+            json!({"items": [{"product_id": 2, "quantity": 1}], "expires_in_minutes": 1440}),
+        ),
+        (
+            format!("{}/products/batch", shop.url(ServiceName::Product)),
+            json!({"product_ids": [1, 2]}),
+        ),
+        (
+            format!("{}/payments", shop.url(ServiceName::Payment)),
+            json!({"order_id": order["order_id"], "user_id": 5, "amount": 0.0, "currency": "USD"}),
+        ),
+    ];
+    for (url, body) in &calls {
+        let (status, answer) = shop.post_with(url, None, body).await;
+        assert_eq!(status, 401, "{url} without a token: {answer}");
+        let (status, answer) = shop.post_with(url, Some(&payment), body).await;
+        let admin_allowed = url.ends_with("/batch") || url.ends_with("/payments");
+        assert_eq!(status, 403, "{url} as payment: {answer}");
+        if !admin_allowed {
+            let (status, answer) = shop.post_with(url, Some(&admin), body).await;
+            assert_eq!(status, 403, "{url} as the operator: {answer}");
+        }
+    }
+    // A browser's cross-origin form post carries no token either.
+    let release = &calls[0].0;
+    let answer = shop
+        .http
+        .post(release)
+        .header("content-type", "text/plain")
+        .header("origin", "http://evil.example")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 401);
+    assert!(
+        answer
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    // Nothing moved: the order's stock is still held, its saga confirms it as usual.
+    let settled = shop.settled(order["order_id"].as_str().unwrap()).await;
+    assert_eq!(settled["status"], "confirmed", "{settled}");
+}
