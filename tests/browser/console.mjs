@@ -67,8 +67,13 @@ try {
   await page.goto(`${ui}/`);
   await page.getByTestId('search-form').waitFor();
   await page.getByTestId('f-service').locator('option[value="order-service"]').waitFor({ state: 'attached' });
-  await page.getByTestId('f-service').selectOption('order-service');
-  await page.getByTestId('search-submit').click();
+  // The page's own first search may still be rendering the form on a loaded machine and
+  // swallow a click: submit until the search is in the URL (a few tries at most).
+  for (let tries = 0; tries < 5 && !page.url().includes('service=order-service'); tries++) {
+    await page.getByTestId('f-service').selectOption('order-service');
+    await page.getByTestId('search-submit').click();
+    await page.waitForURL(/service=order-service/, { timeout: 2000 }).catch(() => {});
+  }
   const row = page.locator(`[data-testid="result-row"][data-trace-id="${traceId}"]`);
   await row.waitFor();
   check(page.url().includes('service=order-service'), `the search is in the URL (${page.url()})`);
