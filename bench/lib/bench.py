@@ -3,7 +3,7 @@
 of every process from /proc, writes results under bench/results/, and stops exactly what it
 started (also on Ctrl-C / SIGTERM / error).
 
-    python3 bench/lib/bench.py vs-seed|tracing-cost|floor|footprint|allocator|versus
+    python3 bench/lib/bench.py vs-seed|tracing-cost|floor|footprint|allocator|versus|saga
 
 Python 3 standard library only. Everything binds and targets 127.0.0.1. Environment knobs
 (defaults in brackets): DURATION [10] and WARMUP [3] seconds per measured run, REPEATS [3],
@@ -11,20 +11,24 @@ CONNECTIONS ["8 32 128"], WRK_THREADS [2], TRACEMART_BIN [target/release/tracema
 PEER_DIR [../shared/peers/flask-seed], TM_PORT_BASE [28080] (services on BASE..BASE+4, console
 UI/OTLP-gRPC/OTLP-HTTP on 26686/24317/24318), PEER ports [18080-18083, sink 14318],
 FLOOR_PORT_BASE [38080], FOOTPRINT_LOAD_S [30], FOOTPRINT_STARTS [5], WITH_FLOOR [1] (vs-seed also runs the floor); for `versus`:
-BASE_BIN (an earlier build to compare with) and MODE [full] or off (OTEL_SDK_DISABLED=true).
+BASE_BIN (an earlier build to compare with) and MODE [full] or off (OTEL_SDK_DISABLED=true); for `saga`:
+SAGA_SETTLE_S [60], the longest wait after wrk for every order to leave status created.
 """
 
 import json
+import math
 import os
 import re
 import shutil
 import signal
+import sqlite3
 import statistics
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent.parent
@@ -511,7 +515,9 @@ def measure(system, conns, run_dir, tag):
     sampler = RssSampler(system)
     sampler.start()
     raw = run_dir / f"{tag}.wrk.txt"
+    t_start = time.time()
     res, wrk_cpu = wrk(system.url, conns, DURATION, raw)
+    t_end = time.time()
     sampler.stop_flag.set()
     sampler.join()
     m1 = machine_ticks()
@@ -541,6 +547,8 @@ def measure(system, conns, run_dir, tag):
         "probe_s": probe,
         "rss_max_kb_by_process": sampler.max_by_name, "rss_max_total_kb": sampler.max_total,
         "pss_max_total_kb": sampler.max_pss_total,
+        # The measured wrk run's wall-clock window (Unix seconds), for the saga benchmark.
+        "wrk_start_epoch": round(t_start, 6), "wrk_end_epoch": round(t_end, 6),
     }
     log(f"  {system.name:10} c={conns:<4} rps={rec['rps']:8.1f} p50={rec['p50_ms']:7.2f}ms p99={rec['p99_ms']:8.2f}ms "
         f"non2xx={rec['non2xx']} err={rec['errors']} cpu/order={rec['cpu_ms_per_order']}ms "
@@ -751,13 +759,343 @@ def footprint():
     log("\n" + text)
 
 
+# ---------------------------------------------------------------- the order saga
+
+SAGA_SETTLE_S = int(os.environ.get("SAGA_SETTLE_S", "60"))
+SAGA_TYPES = ("OrderCreated", "OrderConfirmed", "OrderCancelled")
+SAGA_METRICS = ("event_relay_lag_seconds", "event_outbox_pending", "event_dead_letters")
+
+
+def epoch_of(ts):
+    """An RFC 3339 time as the services write it (`2026-11-27T08:00:00.123456Z`) -> Unix seconds."""
+    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+
+
+def percentile(sorted_values, q):
+    """Nearest rank; `sorted_values` may end with math.inf (orders that never settled)."""
+    if not sorted_values:
+        return None
+    k = max(0, min(len(sorted_values) - 1, math.ceil(q / 100 * len(sorted_values)) - 1))
+    return sorted_values[k]
+
+
+class OrderDb:
+    """The order service's SQLite database, opened read-only. It is in WAL mode: a reader sees
+    the last commit and never blocks the service's writer."""
+
+    def __init__(self, data_dir):
+        self.path = data_dir / "order.db"
+        if not self.path.exists():
+            raise RuntimeError(f"no order database at {self.path}")
+        self.conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5)
+
+    def unsettled(self):
+        return self.conn.execute("SELECT count(*) FROM orders WHERE status = 'created'").fetchone()[0]
+
+    def sagas(self):
+        """{order_id: {"created": t, "final": t or None, "status": ..., "reason": ...}} from the
+        orders' event streams (OrderCreated, then OrderConfirmed or OrderCancelled)."""
+        out = {}
+        rows = self.conn.execute(
+            "SELECT order_id, type, created_at FROM order_events WHERE type IN (?, ?, ?)", SAGA_TYPES).fetchall()
+        for order_id, kind, at in rows:
+            o = out.setdefault(order_id, {"created": None, "final": None})
+            if kind == "OrderCreated":
+                o["created"] = epoch_of(at)
+            else:
+                o["final"] = epoch_of(at)
+        cols = {r[1] for r in self.conn.execute("PRAGMA table_info(orders)")}
+        reason_col = "cancellation_reason" if "cancellation_reason" in cols else "NULL"  # a build before the saga
+        for order_id, status, reason in self.conn.execute(f"SELECT id, status, {reason_col} FROM orders"):
+            o = out.setdefault(order_id, {"created": None, "final": None})
+            o["status"], o["reason"] = status, reason
+        return out
+
+    def close(self):
+        self.conn.close()
+
+
+class MetricsSampler(threading.Thread):
+    """GETs /metrics of the given services every `every` seconds and keeps SAGA_METRICS."""
+
+    def __init__(self, urls, every=0.5):
+        super().__init__(daemon=True)
+        self.urls, self.every = urls, every
+        self.samples = []  # (unix time, service, {metric: value})
+        self.stop_flag = threading.Event()
+
+    def run(self):
+        pat = re.compile(r"^(" + "|".join(SAGA_METRICS) + r")(?:\{[^}]*\})? ([-+0-9.eE]+|NaN)$", re.M)
+        while not self.stop_flag.is_set():
+            for svc, url in self.urls.items():
+                t = time.time()
+                status, body = http("GET", url, timeout=2)
+                if status == 200:
+                    vals = {k: float(v) for k, v in pat.findall(body.decode(errors="replace"))}
+                    self.samples.append((round(t, 3), svc, vals))
+            self.stop_flag.wait(self.every)
+
+    def max_in(self, svc, metric, t0, t1):
+        vals = [v[metric] for t, s, v in self.samples if s == svc and t0 <= t <= t1 and metric in v]
+        return max(vals) if vals else None
+
+
+def scan_logs(data_dir, run_dir, tag):
+    """Counts the ERROR and WARN records in the services' log files (DATA_DIR/logs/*.log, one JSON
+    object a line) and the lines that are not JSON (a panic, anything written to stderr), and
+    keeps the first 20 of them per run in `<tag>.log-problems.txt`."""
+    counts, kept = {}, []
+    for f in sorted((data_dir / "logs").glob("*.log*")):
+        name = f.name.split(".")[0]
+        with open(f, errors="replace") as fh:
+            for line in fh:
+                if not line.strip():
+                    continue
+                try:
+                    level = str(json.loads(line).get("level", "?")).upper()
+                except (ValueError, AttributeError):
+                    level = "not-json"
+                if level in ("ERROR", "WARN", "WARNING", "not-json"):
+                    key = f"{name}:{level}"
+                    counts[key] = counts.get(key, 0) + 1
+                    if len(kept) < 20:
+                        kept.append(f"{f.name}: {line.rstrip()[:600]}")
+    if kept:
+        (run_dir / f"{tag}.log-problems.txt").write_text("\n".join(kept) + "\n")
+    return counts
+
+
+def telemetry_per_order(data_dir, orders):
+    """Spans, log records and traces the console stored per order (every order of the run, the
+    warm-up's included, and whatever ran beside them: relay polls, health checks), once the
+    exporters' last batches are in: the counts are read every 2 s until they stop growing
+    (at least 6 s, at most 20 s)."""
+    path = data_dir / "console.db"
+    if not orders or not path.exists():
+        return None
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    try:
+        t0, last = time.monotonic(), None
+        while True:
+            spans = dict(conn.execute("SELECT service, count(*) FROM spans GROUP BY service").fetchall())
+            logs = dict(conn.execute("SELECT service, count(*) FROM logs GROUP BY service").fetchall())
+            now = (sum(spans.values()), sum(logs.values()))
+            waited = time.monotonic() - t0
+            if (now == last and waited >= 6) or waited >= 20:
+                break
+            last = now
+            time.sleep(2)
+        traces = conn.execute("SELECT count(*) FROM traces").fetchone()[0]
+    finally:
+        conn.close()
+    short = lambda n: n.removesuffix("-service")
+    return {"spans": round(now[0] / orders, 2), "logs": round(now[1] / orders, 2), "traces": round(traces / orders, 2),
+            "spans_by_service": {short(k): round(v / orders, 2) for k, v in sorted(spans.items())},
+            "logs_by_service": {short(k): round(v / orders, 2) for k, v in sorted(logs.items())}}
+
+
+def saga_run(tm, conns, run_dir, tag):
+    """One measured wrk run (as `measure`), then waits (at most SAGA_SETTLE_S) until no order is
+    left in status created, and reads from the order database how long each order of the
+    measured window took from OrderCreated to OrderConfirmed / OrderCancelled."""
+    sampler = MetricsSampler({"order": f"http://127.0.0.1:{TM_PORT}/metrics",
+                              "payment": f"http://127.0.0.1:{TM_PORT + 4}/metrics"})
+    sampler.start()
+    db = None
+    try:
+        rec = measure(tm, conns, run_dir, tag)
+        t_stop = time.time()
+        procs = tm.processes()
+        before = {pid: (proc_stat(pid) or (0, 0))[1] for pid in procs}
+        db = OrderDb(tm.data_dir)
+        unsettled_live = db.unsettled()
+        settled = wait_until(lambda: db.unsettled() == 0, SAGA_SETTLE_S, 0.05)
+        t_settled = time.time()
+        drain_cpu_s = sum((proc_stat(pid) or (0, before[pid]))[1] - before[pid] for pid in procs) / HZ
+        sagas = db.sagas()
+        telemetry = telemetry_per_order(tm.data_dir, len(sagas))
+    finally:
+        sampler.stop_flag.set()
+        sampler.join()
+        if db:
+            db.close()
+    t0, t1 = rec["wrk_start_epoch"], rec["wrk_end_epoch"]
+    window = [o for o in sagas.values() if o["created"] is not None and t0 <= o["created"] <= t1]
+    lat = sorted((o["final"] - o["created"]) * 1000 if o["final"] is not None else math.inf for o in window)
+    first = min((o["created"] for o in sagas.values() if o["created"] is not None), default=None)
+    idle = [o for o in sagas.values() if o["created"] == first]  # the order start() made on the idle shop
+    finals = [o["final"] for o in sagas.values() if o["final"] is not None]
+    outcomes = {}
+    for o in window:
+        key = o.get("status", "?") + (f":{o['reason']}" if o.get("reason") else "")
+        outcomes[key] = outcomes.get(key, 0) + 1
+
+    def pct_in(lo, hi, q):
+        part = sorted((o["final"] - o["created"]) * 1000 if o["final"] is not None else math.inf
+                      for o in window if lo <= o["created"] < hi)
+        v = percentile(part, q)
+        return None if v is None else (round(v, 2) if v != math.inf else "inf")
+
+    def r(v):
+        return None if v is None else (round(v, 2) if v != math.inf else "inf")
+
+    rec.update({
+        "saga_window_orders": len(window),
+        "saga_created_per_s": round(len(window) / (t1 - t0), 1),
+        "saga_settled_per_s_in_window": round(sum(1 for t in finals if t0 <= t <= t1) / (t1 - t0), 1),
+        "saga_p50_ms": r(percentile(lat, 50)), "saga_p90_ms": r(percentile(lat, 90)),
+        "saga_p99_ms": r(percentile(lat, 99)), "saga_max_ms": r(lat[-1] if lat else None),
+        "saga_p50_first2s_ms": pct_in(t0, t0 + 2, 50), "saga_p50_last2s_ms": pct_in(t1 - 2, t1 + 1, 50),
+        "saga_p99_first2s_ms": pct_in(t0, t0 + 2, 99), "saga_p99_last2s_ms": pct_in(t1 - 2, t1 + 1, 99),
+        "saga_unsettled_at_stop": sum(1 for o in sagas.values() if o["created"] is not None
+                                      and (o["final"] is None or o["final"] > t1)),
+        "saga_unsettled_at_stop_live": unsettled_live,
+        "saga_unsettled_after_wait": sum(1 for o in sagas.values() if o["final"] is None),
+        "saga_settled_within_wait": settled,
+        "saga_drain_s": round(max(0.0, max(finals, default=t1) - t1), 3),
+        "saga_wait_s": round(t_settled - t_stop, 3),
+        "saga_drain_cpu_s": round(drain_cpu_s, 3),
+        "saga_outcomes_window": outcomes,
+        "saga_orders_total": len(sagas),
+        "saga_idle_ms": r((idle[0]["final"] - idle[0]["created"]) * 1000) if idle and idle[0]["final"] else None,
+        "relay_lag_max_s": {s: sampler.max_in(s, "event_relay_lag_seconds", t0, t1) for s in ("order", "payment")},
+        "outbox_pending_max": {s: sampler.max_in(s, "event_outbox_pending", t0, t1) for s in ("order", "payment")},
+        "outbox_pending_at_stop": {s: sampler.max_in(s, "event_outbox_pending", t1, t1 + 0.6) for s in ("order", "payment")},
+        "dead_letters_max": {s: sampler.max_in(s, "event_dead_letters", t0, t_settled) for s in ("order", "payment")},
+        "telemetry_per_order": telemetry,
+        "metrics_samples": sampler.samples,
+    })
+    log(f"  saga c={conns:<4} window orders={len(window)} 201->settled p50={rec['saga_p50_ms']}ms "
+        f"p90={rec['saga_p90_ms']}ms p99={rec['saga_p99_ms']}ms max={rec['saga_max_ms']}ms "
+        f"settled/s in window={rec['saga_settled_per_s_in_window']} unsettled at stop={rec['saga_unsettled_at_stop']} "
+        f"drain={rec['saga_drain_s']}s outcomes={outcomes} relay lag max={rec['relay_lag_max_s']} "
+        f"outbox max={rec['outbox_pending_max']} idle={rec['saga_idle_ms']}ms telemetry per order={telemetry}")
+    return rec
+
+
+def saga():
+    """The order saga under load: `tracemart up` (full tracing), wrk POST /orders at each
+    connection count, REPEATS times, each on a fresh data dir; see saga_run."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run_dir = RESULTS / f"{stamp}-saga"
+    run_dir.mkdir(parents=True)
+    header = machine_header()
+    header.update({"bench": "saga", "duration_s": DURATION, "warmup_s": WARMUP, "repeats": REPEATS,
+                   "connections": CONNECTIONS, "wrk_threads": WRK_THREADS, "settle_s": SAGA_SETTLE_S})
+    (run_dir / "machine.json").write_text(json.dumps(header, indent=1))
+    log(f"# saga: {header['cpu_model']}, nproc={NPROC}; {REPEATS} rounds x {CONNECTIONS} connections, "
+        f"{DURATION}s (+{WARMUP}s warm-up) each, then up to {SAGA_SETTLE_S}s to settle; results in {run_dir}")
+    tm = Tracemart("saga")
+    records = []
+    with open(run_dir / "runs.jsonl", "w") as jl:
+        for c in CONNECTIONS:
+            for rnd in range(REPEATS):
+                tag = f"saga-c{c}-r{rnd}"
+                RUNNING.append(tm)
+                try:
+                    ready = tm.start(run_dir)
+                    rec = saga_run(tm, c, run_dir, tag)
+                finally:
+                    tm.stop()
+                    RUNNING.remove(tm)
+                rec.update(ready)
+                rec["round"] = rnd
+                rec["log_problems"] = scan_logs(tm.data_dir, run_dir, tag)
+                if rec["log_problems"]:
+                    log(f"  log lines: {rec['log_problems']} (first ones in {tag}.log-problems.txt)")
+                records.append(rec)
+                jl.write(json.dumps(rec) + "\n")
+                jl.flush()
+                clean_data(run_dir)
+    saga_summary(records, run_dir / "summary.md")
+
+
+def saga_summary(records, out):
+    def mr(values, f="{:.1f}"):
+        """median (min–max), with unsettled orders ("inf") sorting last."""
+        vals = sorted((math.inf if v == "inf" else v) for v in values if v is not None)
+        if not vals:
+            return "-"
+        show = lambda v: "∞" if v == math.inf else f.format(v)
+        med = vals[(len(vals) - 1) // 2] if len(vals) % 2 else (vals[len(vals) // 2 - 1] + vals[len(vals) // 2]) / 2
+        return show(med) if len(vals) == 1 else f"{show(med)} ({show(vals[0])}–{show(vals[-1])})"
+
+    conns = sorted({r["connections"] for r in records})
+    lines = ["`POST /orders` (wrk, full tracing into the console) and the saga of every order created "
+             "during the measured window: OrderCreated → OrderConfirmed / OrderCancelled, from the "
+             "order's event stream. Median (min–max) over rounds.", "",
+             "| conns | orders/s | POST p50 ms | POST p99 ms | orders in window | 201→settled p50 ms | p90 ms | p99 ms | max ms "
+             "| settled/s during load | unsettled at wrk stop | drain s | non-2xx | n |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for c in conns:
+        rs = [r for r in records if r["connections"] == c]
+        lines.append(
+            f"| {c} | {mr([r['ok_rps'] for r in rs])} | {mr([r['p50_ms'] for r in rs], '{:.2f}')} "
+            f"| {mr([r['p99_ms'] for r in rs], '{:.2f}')} | {mr([r['saga_window_orders'] for r in rs], '{:.0f}')} "
+            f"| {mr([r['saga_p50_ms'] for r in rs])} | {mr([r['saga_p90_ms'] for r in rs])} "
+            f"| {mr([r['saga_p99_ms'] for r in rs])} | {mr([r['saga_max_ms'] for r in rs])} "
+            f"| {mr([r['saga_settled_per_s_in_window'] for r in rs])} | {mr([r['saga_unsettled_at_stop'] for r in rs], '{:.0f}')} "
+            f"| {mr([r['saga_drain_s'] for r in rs], '{:.2f}')} | {sum(r['non2xx'] + r['errors'] for r in rs)} | {len(rs)} |")
+    lines += ["", "The trend within the window (201→settled, orders created in its first 2 s → its last 2 s), "
+              "the relay (max during the window, from the order service's /metrics every 0.5 s) and the outcomes:", "",
+              "| conns | p50 first → last 2 s ms | p99 first → last 2 s ms | order relay lag max s | order outbox pending max "
+              "| payment outbox pending max | one order on the idle shop ms | outcomes (orders in window) |",
+              "|---|---|---|---|---|---|---|---|"]
+    for c in conns:
+        rs = [r for r in records if r["connections"] == c]
+        outc = {}
+        for r in rs:
+            for k, v in r["saga_outcomes_window"].items():
+                outc[k] = outc.get(k, 0) + v
+        lines.append(
+            f"| {c} | {mr([r['saga_p50_first2s_ms'] for r in rs])} → {mr([r['saga_p50_last2s_ms'] for r in rs])} "
+            f"| {mr([r['saga_p99_first2s_ms'] for r in rs])} → {mr([r['saga_p99_last2s_ms'] for r in rs])} "
+            f"| {mr([r['relay_lag_max_s']['order'] for r in rs], '{:.3f}')} | {mr([r['outbox_pending_max']['order'] for r in rs], '{:.0f}')} "
+            f"| {mr([r['outbox_pending_max']['payment'] for r in rs], '{:.0f}')} | {mr([r['saga_idle_ms'] for r in rs])} "
+            f"| {', '.join(f'{k} {v}' for k, v in sorted(outc.items()))} (sum of {len(rs)} runs) |")
+    lines += ["", "CPU ms per order by process during the window (median of rounds); CPU used after wrk stopped, "
+              "until every order had settled:", ""]
+    for c in conns:
+        rs = [r for r in records if r["connections"] == c]
+        names = sorted({n for r in rs for n in r["cpu_ms_per_order_by_process"]})
+        parts = [f"{n} {statistics.median(r['cpu_ms_per_order_by_process'].get(n, 0) for r in rs):.3f}" for n in names]
+        lines.append(f"- c={c}: all {statistics.median(r['cpu_ms_per_order'] for r in rs):.3f} ({', '.join(parts)}); "
+                     f"after the window {mr([r['saga_drain_cpu_s'] for r in rs], '{:.2f}')} CPU s")
+    lines += ["", "Stored by the console per order (all orders of the run; median of rounds): spans, log records, traces:", ""]
+    for c in conns:
+        ts = [r["telemetry_per_order"] for r in records if r["connections"] == c and r.get("telemetry_per_order")]
+        if ts:
+            med = lambda f: statistics.median(f(t) for t in ts)
+            svcs = sorted({k for t in ts for k in t["spans_by_service"]})
+            lines.append(f"- c={c}: spans {med(lambda t: t['spans']):.1f}, logs {med(lambda t: t['logs']):.1f}, "
+                         f"traces {med(lambda t: t['traces']):.2f}; spans by service: "
+                         + ", ".join(f"{k} {med(lambda t: t['spans_by_service'].get(k, 0)):.1f}" for k in svcs))
+    problems = {}
+    for r in records:
+        for k, v in r.get("log_problems", {}).items():
+            problems[k] = problems.get(k, 0) + v
+    lines += ["", "ERROR / WARN lines in the services' logs (all runs): "
+              + (", ".join(f"{k} {v}" for k, v in sorted(problems.items())) or "none"),
+              "Unsettled after the wait: " + str(sum(r["saga_unsettled_after_wait"] for r in records))
+              + f" (waited at most {SAGA_SETTLE_S} s per run); dead letters (max): "
+              + str(max((v or 0) for r in records for v in r["dead_letters_max"].values())), ""]
+    lines.append("Machine during the runs (median): " + f"others_cores {statistics.median(r['others_cores'] for r in records):.2f}, "
+                 f"probe {statistics.median(r['probe_s'] for r in records):.3f}s, "
+                 f"max RSS {max(r['rss_max_total_kb'] for r in records) / 1024:.0f} MB")
+    text = "\n".join(lines) + "\n"
+    out.write_text(text)
+    log("\n" + text)
+    return text
+
+
 def snapshot_binary():
     """Other people rebuild target/ on this machine: measure a private copy of the binary
     (`up` starts its children from its own path, so they are the copy too)."""
     global TM_BIN
     dst = RESULTS / "bin" / "tracemart"
     dst.parent.mkdir(parents=True, exist_ok=True)
-    if not dst.exists() or dst.stat().st_mtime < TM_BIN.stat().st_mtime:
+    # copy2 keeps the mtime: another size or mtime is another build (older or newer)
+    if not dst.exists() or (dst.stat().st_mtime, dst.stat().st_size) != (TM_BIN.stat().st_mtime, TM_BIN.stat().st_size):
         tmp = dst.with_suffix(".tmp")
         shutil.copy2(TM_BIN, tmp)
         tmp.replace(dst)
@@ -835,6 +1173,8 @@ def main():
                                  Tracemart("new", env=env)], "base")
         elif which == "footprint":
             footprint()
+        elif which == "saga":
+            saga()
         else:
             print(__doc__)
             return 2
