@@ -74,7 +74,7 @@ impl Transport for HttpTransport {
             .timeout(self.timeout)
             .json(&BatchOf { messages });
         if let Some(signer) = &self.signer {
-            request = request.bearer_auth(signer.own_token());
+            request = request.header(reqwest::header::AUTHORIZATION, signer.authorization());
         }
         let sent = request.send().await;
         let response = sent.map_err(|e| TransportError {

@@ -296,11 +296,8 @@ impl ServiceClient {
         }
         let mut headers = http::HeaderMap::new();
         tracemart_telemetry::inject_context(&span, &mut headers);
-        if let Some(signer) = &self.signer
-            && let Ok(value) =
-                http::HeaderValue::from_str(&format!("Bearer {}", signer.own_token()))
-        {
-            headers.insert(http::header::AUTHORIZATION, value);
+        if let Some(signer) = &self.signer {
+            headers.insert(http::header::AUTHORIZATION, signer.authorization());
         }
         req = req.headers(headers);
 

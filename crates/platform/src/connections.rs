@@ -17,22 +17,15 @@ use crate::ShopConfig;
 /// the OTLP exporter, listeners.
 const RESERVED_FILES: u64 = 32;
 
-/// Connection limits from the shop's configuration.
-pub trait FromShopConfig {
-    /// The configured limits, with the connection cap lowered to fit the process's open-file
-    /// limit (each connection is a file; so are the pooled connections to each other service).
-    fn from_config(config: &ShopConfig) -> Self;
-}
-
-impl FromShopConfig for ConnectionLimits {
-    fn from_config(config: &ShopConfig) -> Self {
-        let outbound = 4 * u64::try_from(config.downstream_concurrency).unwrap_or(u64::MAX);
-        let reserved = RESERVED_FILES.saturating_add(outbound);
-        ConnectionLimits::new(
-            std::time::Duration::from_millis(config.header_read_timeout_ms),
-            tracemart_serve::fit_to_open_files(config.max_connections, reserved),
-        )
-    }
+/// The configured limits, with the connection cap lowered to fit the process's open-file
+/// limit (each connection is a file; so are the pooled connections to each other service).
+pub fn connection_limits(config: &ShopConfig) -> ConnectionLimits {
+    let outbound = 4 * u64::try_from(config.downstream_concurrency).unwrap_or(u64::MAX);
+    let reserved = RESERVED_FILES.saturating_add(outbound);
+    ConnectionLimits::new(
+        std::time::Duration::from_millis(config.header_read_timeout_ms),
+        tracemart_serve::fit_to_open_files(config.max_connections, reserved),
+    )
 }
 
 /// Counts a service's connections in `http_connections_open` and

@@ -16,7 +16,7 @@ pub mod runtime;
 pub use breaker::BreakerSettings;
 pub use client::{CallError, CallKind, CallPolicy, ServiceClient};
 pub use config::{ConfigError, ServiceName, ShopConfig};
-pub use connections::{ConnectionLimits, FromShopConfig, serve};
+pub use connections::{ConnectionLimits, connection_limits, serve};
 pub use db::{Database, DbError};
 pub use error::ApiError;
 pub use http::{ReadyCheck, ServiceApp};

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tracemart_telemetry::Metrics;
 
 use crate::config::{ServiceName, ShopConfig};
-use crate::connections::{ConnectionLimits, FromShopConfig};
+use crate::connections::{ConnectionLimits, connection_limits};
 use crate::db::{Database, DbError};
 use crate::http::{ReadyCheck, ServiceApp};
 use crate::identity::{Identity, Principal};
@@ -77,7 +77,7 @@ impl ServiceRuntime {
             metrics,
             db,
             identity,
-            limits: ConnectionLimits::from_config(config),
+            limits: connection_limits(config),
             stop: watch::Sender::new(false),
             workers: Vec::new(),
         })

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use tracemart_platform::ServiceName;
-use tracemart_platform::identity::{Principal, Signer, ensure_keys, signing_key};
+use tracemart_platform::identity::{Principal, ensure_keys, issue};
 
 use crate::cli::{TokenArgs, TokenSubject};
 use crate::settings;
@@ -25,13 +25,11 @@ pub(crate) fn run(args: &TokenArgs) -> u8 {
     };
     let dir = config.keys_dir();
     // The same keys `up` makes: created here if the shop has not run yet.
-    let key = ensure_keys(&dir).and_then(|()| signing_key(&dir, issuer));
-    match key {
-        Ok(key) => {
-            println!(
-                "{}",
-                Signer::new(issuer, key).issue(&subject, Duration::from_secs(args.ttl))
-            );
+    let token = ensure_keys(&dir)
+        .and_then(|()| issue(&dir, issuer, &subject, Duration::from_secs(args.ttl)));
+    match token {
+        Ok(token) => {
+            println!("{token}");
             0
         }
         Err(e) => {

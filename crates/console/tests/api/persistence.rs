@@ -3,6 +3,29 @@
 use crate::helpers::*;
 use tracemart_console::ConsoleConfig;
 
+/// `data/console.db` made by the migrations in `migrations` (an earlier schema), holding
+/// `rows`: what an earlier console left behind.
+async fn write_old_database(data: &std::path::Path, migrations: &std::path::Path, rows: String) {
+    use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(data.join("console.db"))
+        .create_if_missing(true)
+        .connect()
+        .await
+        .unwrap();
+    sqlx::migrate::Migrator::new(migrations)
+        .await
+        .unwrap()
+        .run(&mut conn)
+        .await
+        .unwrap();
+    sqlx::raw_sql(AssertSqlSafe(rows))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_restarted_console_still_has_its_traces_and_logs() {
     let dir = tempfile::tempdir().unwrap();
@@ -77,7 +100,6 @@ const FIRST_SCHEMA: &str = include_str!("../../migrations/0001_init.sql");
 #[tokio::test]
 async fn a_database_of_the_first_schema_is_upgraded_with_its_data() {
     use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
-    use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
 
     let dir = tempfile::tempdir().unwrap();
     let data = data_dir(&dir);
@@ -113,23 +135,7 @@ async fn a_database_of_the_first_schema_is_upgraded_with_its_data() {
          INSERT INTO pending_edges VALUES ('{b}', '{s9}', '{s3}', 'payment', {start} + 5000, 0, \
              {start});"
     );
-    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(data.join("console.db"))
-        .create_if_missing(true)
-        .connect()
-        .await
-        .unwrap();
-    sqlx::migrate::Migrator::new(migrations.path())
-        .await
-        .unwrap()
-        .run(&mut conn)
-        .await
-        .unwrap();
-    sqlx::raw_sql(AssertSqlSafe(rows))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
+    write_old_database(&data, migrations.path(), rows).await;
 
     let app = spawn_app_with(ConsoleConfig::with_data_dir(data)).await;
     let (status, trace) = app.get(&format!("/api/traces/{a}")).await;
@@ -182,8 +188,6 @@ const TRACE_SEQ_SCHEMA: &str = include_str!("../../migrations/0002_trace_seq.sql
 
 #[tokio::test]
 async fn links_stored_before_they_were_indexed_relate_their_traces_after_the_upgrade() {
-    use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
-
     let dir = tempfile::tempdir().unwrap();
     let data = data_dir(&dir);
     std::fs::create_dir_all(&data).unwrap();
@@ -219,23 +223,7 @@ async fn links_stored_before_they_were_indexed_relate_their_traces_after_the_upg
               '[{{\"attrs\":{{}},\"span_id\":\"{s2}\",\"trace_id\":\"{a}\"}}]', \
               'tracemart', '', 2, char(31), 2);"
     );
-    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(data.join("console.db"))
-        .create_if_missing(true)
-        .connect()
-        .await
-        .unwrap();
-    sqlx::migrate::Migrator::new(migrations.path())
-        .await
-        .unwrap()
-        .run(&mut conn)
-        .await
-        .unwrap();
-    sqlx::raw_sql(AssertSqlSafe(rows))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
+    write_old_database(&data, migrations.path(), rows).await;
 
     let app = spawn_app_with(ConsoleConfig::with_data_dir(data)).await;
 
@@ -259,8 +247,6 @@ const SPAN_LINKS_SCHEMA: &str = include_str!("../../migrations/0003_span_links.s
 
 #[tokio::test]
 async fn edges_stored_before_message_edges_stay_calls_and_stored_links_become_message_edges() {
-    use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
-
     let dir = tempfile::tempdir().unwrap();
     let data = data_dir(&dir);
     std::fs::create_dir_all(&data).unwrap();
@@ -299,23 +285,7 @@ async fn edges_stored_before_message_edges_stay_calls_and_stored_links_become_me
          INSERT INTO span_links VALUES (2, '{s1}', '{a}', '{s2}');
          INSERT INTO dependency_edges VALUES ({bucket}, 'order', 'user', 3, 1);"
     );
-    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(data.join("console.db"))
-        .create_if_missing(true)
-        .connect()
-        .await
-        .unwrap();
-    sqlx::migrate::Migrator::new(migrations.path())
-        .await
-        .unwrap()
-        .run(&mut conn)
-        .await
-        .unwrap();
-    sqlx::raw_sql(AssertSqlSafe(rows))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
+    write_old_database(&data, migrations.path(), rows).await;
 
     let app = spawn_app_with(ConsoleConfig::with_data_dir(data)).await;
 

@@ -91,27 +91,33 @@ pub async fn authenticate(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let caller = match req.headers().get(header::AUTHORIZATION) {
+    let caller = match bearer(req.headers()) {
         None if auth.require_tokens => Caller::Anonymous,
         None => Caller::Unchecked,
-        Some(value) => {
-            let token = value
-                .to_str()
-                .ok()
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim);
-            let Some(token) = token else {
-                return unauthorized("The Authorization header must be `Bearer <token>`");
-            };
-            match auth.verifier.verify(token).map(|c| Caller::of(&c)) {
-                Ok(Some(caller)) => caller,
-                Ok(None) => return unauthorized("The token's subject is not a known caller"),
-                Err(e) => return unauthorized(&format!("Invalid token: {e}")),
-            }
+        Some(None) => {
+            return unauthorized("The Authorization header must be `Bearer <token>`");
         }
+        Some(Some(token)) => match auth.verifier.verify(token).map(|c| Caller::of(&c)) {
+            Ok(Some(caller)) => caller,
+            Ok(None) => return unauthorized("The token's subject is not a known caller"),
+            Err(e) => return unauthorized(&format!("Invalid token: {e}")),
+        },
     };
     req.extensions_mut().insert(caller);
     next.run(req).await
+}
+
+/// The request's bearer token: `None` without an `Authorization` header, `Some(None)` if the
+/// header is not `Bearer <token>`.
+fn bearer(headers: &header::HeaderMap) -> Option<Option<&str>> {
+    let value = headers.get(header::AUTHORIZATION)?;
+    Some(
+        value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim),
+    )
 }
 
 fn unauthorized(message: &str) -> Response {
@@ -189,11 +195,9 @@ fn baggage_to_keep(auth: &Authenticator, headers: &header::HeaderMap) -> Option<
         return None;
     }
     let kept = client_baggage(headers)?;
-    let from_service = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(|t| auth.verifier.verify(t.trim()).ok())
+    let from_service = bearer(headers)
+        .flatten()
+        .and_then(|t| auth.verifier.verify(t).ok())
         .and_then(|claims| Caller::of(&claims))
         .is_some_and(|c| matches!(c, Caller::Service(_)));
     (!from_service).then_some(kept)

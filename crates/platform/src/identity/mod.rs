@@ -21,7 +21,7 @@ pub mod token;
 
 pub use guard::{Allow, Authenticator, Caller, authenticate, restrict, strip_client_baggage};
 pub use keys::{KeyError, KeyRing, Principal, ensure_keys, signing_key};
-pub use token::{Claims, Signer, TokenError, Verifier};
+pub use token::{Claims, Signer, TokenError, Verifier, issue};
 
 use std::path::Path;
 use std::sync::Arc;

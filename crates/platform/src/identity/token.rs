@@ -1,9 +1,10 @@
 //! Making and checking tokens: `tm1.<claims>.<signature>` (see the module above).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use axum::http::HeaderValue;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
@@ -51,8 +52,8 @@ pub enum TokenError {
 pub struct Signer {
     principal: Principal,
     key: SigningKey,
-    /// The current service token and when it expires.
-    current: Mutex<Option<(Arc<str>, i64)>>,
+    /// The current service token as an `Authorization` value, and when it expires.
+    current: Mutex<Option<(HeaderValue, i64)>>,
 }
 
 impl Signer {
@@ -84,20 +85,36 @@ impl Signer {
         format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
     }
 
-    /// The token this principal sends as itself, renewed before it runs out.
-    pub fn own_token(&self) -> Arc<str> {
+    /// `Bearer <token>` of this principal as itself, for an `Authorization` header: made once
+    /// and sent with every call until it is renewed, before it runs out.
+    pub fn authorization(&self) -> HeaderValue {
         let now = Utc::now().timestamp();
         let renew_before = i64::try_from(SERVICE_TOKEN_TTL.as_secs() / 4).unwrap_or(0);
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((token, exp)) = current.as_ref()
+        if let Some((value, exp)) = current.as_ref()
             && exp - now > renew_before
         {
-            return token.clone();
+            return value.clone();
         }
-        let token: Arc<str> = self.issue(self.principal.name(), SERVICE_TOKEN_TTL).into();
-        *current = Some((token.clone(), now + SERVICE_TOKEN_TTL.as_secs() as i64));
-        token
+        let token = self.issue(self.principal.name(), SERVICE_TOKEN_TTL);
+        // base64url and dots: always a valid header value.
+        let value = HeaderValue::from_str(&format!("Bearer {token}"))
+            .unwrap_or(HeaderValue::from_static("Bearer"));
+        *current = Some((value.clone(), now + SERVICE_TOKEN_TTL.as_secs() as i64));
+        value
     }
+}
+
+/// A token of `issuer` about `subject`, signed with the issuer's key from `keys_dir` (for
+/// tools and tests: a running service signs with its own [`Signer`]).
+pub fn issue(
+    keys_dir: &std::path::Path,
+    issuer: Principal,
+    subject: &str,
+    ttl: Duration,
+) -> Result<String, super::KeyError> {
+    let key = super::keys::signing_key(keys_dir, issuer)?;
+    Ok(Signer::new(issuer, key).issue(subject, ttl))
 }
 
 /// Checks tokens against the key ring.
@@ -201,9 +218,10 @@ mod tests {
     fn a_service_token_names_its_service_and_is_reused_until_renewal() {
         let (dir, verifier) = setup();
         let order = signer(&dir, Principal::Service(ServiceName::Order));
-        let token = order.own_token();
-        assert_eq!(order.own_token(), token);
-        let claims = verifier.verify(&token).unwrap();
+        let header = order.authorization();
+        assert_eq!(order.authorization(), header);
+        let token = header.to_str().unwrap().strip_prefix("Bearer ").unwrap();
+        let claims = verifier.verify(token).unwrap();
         assert_eq!(
             (claims.iss.as_str(), claims.sub.as_str()),
             ("order-service", "order-service")

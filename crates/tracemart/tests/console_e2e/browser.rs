@@ -85,16 +85,7 @@ async fn send_linked_trace(up: &Up, trace_id: &str, span_id: &str) -> String {
             ..Default::default()
         }],
     };
-    let url = format!("http://127.0.0.1:{}/v1/traces", up.ports.otlp_http);
-    let res = up
-        .http
-        .post(&url)
-        .header("content-type", "application/x-protobuf")
-        .body(req.encode_to_vec())
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
-    assert!(res.status().is_success(), "POST {url}: {}", res.status());
+    export(up, &req).await;
     linked.simple().to_string()
 }
 
@@ -146,6 +137,12 @@ async fn send_large_trace(up: &Up, spans: u64) -> String {
             ..Default::default()
         }],
     };
+    export(up, &req).await;
+    id.simple().to_string()
+}
+
+/// Sends `req` to the console's OTLP/HTTP port; it must be accepted.
+async fn export(up: &Up, req: &ExportTraceServiceRequest) {
     let url = format!("http://127.0.0.1:{}/v1/traces", up.ports.otlp_http);
     let res = up
         .http
@@ -156,7 +153,6 @@ async fn send_large_trace(up: &Up, spans: u64) -> String {
         .await
         .unwrap_or_else(|e| panic!("POST {url}: {e}"));
     assert!(res.status().is_success(), "POST {url}: {}", res.status());
-    id.simple().to_string()
 }
 
 /// The bytes of a hex id.

@@ -257,10 +257,10 @@ impl Up {
 
     /// `GET url` as the operator (orders and users are their owner's and the operator's).
     pub fn get_as_admin(&self, url: &str) -> reqwest::RequestBuilder {
-        use tracemart_platform::identity::{Principal, Signer, signing_key};
+        use tracemart_platform::identity::{Principal, issue};
         let keys = self.data_dir.path().join("data").join("keys");
-        let key = signing_key(&keys, Principal::Admin).expect("the admin key");
-        let token = Signer::new(Principal::Admin, key).issue("admin", Duration::from_secs(600));
+        let token = issue(&keys, Principal::Admin, "admin", Duration::from_secs(600))
+            .expect("the admin key");
         self.http.get(url).bearer_auth(token)
     }
 

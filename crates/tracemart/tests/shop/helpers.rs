@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tracemart_platform::identity::{Principal, Signer, signing_key};
+use tracemart_platform::identity::{Principal, issue};
 use tracemart_platform::{ServiceError, ServiceName, ShopConfig};
 
 pub const READY: Duration = Duration::from_secs(20);
@@ -121,15 +121,25 @@ impl Shop {
 
     /// A token of `principal` (a service, or the operator), signed with its key.
     pub fn token(&self, principal: Principal) -> String {
-        let key = signing_key(&self.config.keys_dir(), principal).expect("the principal's key");
-        Signer::new(principal, key).issue(principal.name(), Duration::from_secs(300))
+        issue(
+            &self.config.keys_dir(),
+            principal,
+            principal.name(),
+            Duration::from_secs(300),
+        )
+        .expect("the principal's key")
     }
 
     /// A token of user `user_id`, as the user service issues them.
     pub fn user_token(&self, user_id: i64) -> String {
         let users = Principal::Service(ServiceName::User);
-        let key = signing_key(&self.config.keys_dir(), users).expect("the user service's key");
-        Signer::new(users, key).issue(&format!("user:{user_id}"), Duration::from_secs(300))
+        issue(
+            &self.config.keys_dir(),
+            users,
+            &format!("user:{user_id}"),
+            Duration::from_secs(300),
+        )
+        .expect("the user service's key")
     }
 
     /// `POST url` with `body` and `token` (none: anonymous); the status and the JSON answer.

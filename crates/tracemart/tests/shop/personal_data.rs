@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use tracemart_platform::ServiceName;
-use tracemart_platform::identity::{Principal, Signer, signing_key};
+use tracemart_platform::identity::{Principal, issue};
 
 use crate::helpers::{Shop, order_body};
 
@@ -23,8 +23,13 @@ async fn a_user_and_their_orders_are_read_with_their_own_token_only() {
     );
     // Payment's key cannot vouch for a user.
     let payment = Principal::Service(ServiceName::Payment);
-    let key = signing_key(&shop.config.keys_dir(), payment).unwrap();
-    let forged = Signer::new(payment, key).issue("user:5", Duration::from_secs(60));
+    let forged = issue(
+        &shop.config.keys_dir(),
+        payment,
+        "user:5",
+        Duration::from_secs(60),
+    )
+    .unwrap();
 
     for (service, path) in [
         (ServiceName::User, "/users/5".to_owned()),

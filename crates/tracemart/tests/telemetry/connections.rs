@@ -68,9 +68,9 @@ impl UserService {
 
     /// The operator's token, signed with the key the service made in its data directory.
     fn admin_token(&self) -> String {
-        use tracemart_platform::identity::{Principal, Signer, signing_key};
-        let key = signing_key(&self.dir.path().join("keys"), Principal::Admin).unwrap();
-        Signer::new(Principal::Admin, key).issue("admin", Duration::from_secs(600))
+        use tracemart_platform::identity::{Principal, issue};
+        let keys = self.dir.path().join("keys");
+        issue(&keys, Principal::Admin, "admin", Duration::from_secs(600)).unwrap()
     }
 
     fn pid(&self) -> Pid {

@@ -290,9 +290,14 @@ impl Shop {
 
     /// A token of the operator, signed with the shop's key.
     pub fn admin_token(&self) -> String {
-        use tracemart_platform::identity::{Principal, Signer, signing_key};
-        let key = signing_key(&self.data.join("keys"), Principal::Admin).expect("the admin key");
-        Signer::new(Principal::Admin, key).issue("admin", Duration::from_secs(600))
+        use tracemart_platform::identity::{Principal, issue};
+        issue(
+            &self.data.join("keys"),
+            Principal::Admin,
+            "admin",
+            Duration::from_secs(600),
+        )
+        .expect("the admin key")
     }
 
     /// `/metrics` of a service in the Prometheus text format (or OpenMetrics).
