@@ -176,9 +176,13 @@ pub fn router(
 }
 
 async fn receive(State(r): State<Receiver>, ApiJson(batch): ApiJson<Batch>) -> ApiJson<BatchReply> {
-    let mut results = Vec::with_capacity(batch.messages.len());
-    for message in &batch.messages {
-        results.push(consume(&*r.consumer, message, &r.metrics).await);
-    }
+    // A relay sends at most one message per key in a batch, so handling them concurrently
+    // keeps each key's order, and a handler that calls another service does not make the
+    // rest of the batch wait for it.
+    let handled = batch
+        .messages
+        .iter()
+        .map(|message| consume(&*r.consumer, message, &r.metrics));
+    let results = futures::future::join_all(handled).await;
     ApiJson(BatchReply { results })
 }

@@ -1,6 +1,7 @@
-//! The order service's part in the saga: it consumes payment's decision and drives inventory
-//! through commands it sends itself (commit, release, expire, orphan release), appending each
-//! step to the order's stream. Inventory is the arbiter: a reservation ends committed or
+//! The order service's part in the saga: it consumes payment's decision, commits or releases
+//! the order's reservation at inventory in the same step, and drives what remains through
+//! commands it sends itself (expire, orphan release, and a commit or release that could not be
+//! done at once), appending each step to the order's stream. Inventory is the arbiter: a reservation ends committed or
 //! released, never both, and the order follows what inventory answered. An order leaves
 //! `created` once; every later message only adds to its audit trail.
 
@@ -74,7 +75,7 @@ impl Consumer for OrderSaga {
         match m.topic.as_str() {
             topic::PAYMENT_AUTHORIZED | topic::PAYMENT_DECLINED => {
                 let decided: PaymentDecided = parse(m)?;
-                self.payment_decided(m, &decided)
+                self.payment_decided(m, &decided).await
             }
             command::COMMIT_RESERVATION => self.commit(m, &parse(m)?).await,
             command::RELEASE_RESERVATION => self.release(m, &parse(m)?).await,
@@ -86,15 +87,41 @@ impl Consumer for OrderSaga {
 }
 
 impl OrderSaga {
-    /// Payment decided: the next command, or (for an order cancelled meanwhile) a new
-    /// `order.cancelled`, so that payment voids what it authorised.
-    fn payment_decided(&self, m: &Message, p: &PaymentDecided) -> Result<Handled, ConsumeError> {
+    /// Payment decided: sells the order's stock and confirms it, or gives the stock back and
+    /// cancels it, in the same step (for an order cancelled meanwhile, a new `order.cancelled`,
+    /// so that payment voids what it authorised).
+    ///
+    /// Inventory is called before the transaction (a call must not hold the database's one
+    /// writer) and before the message is claimed: if the call fails, the whole message is
+    /// delivered again by payment's relay, and inventory's commit and release are idempotent.
+    /// A race with the order's expiry is decided by inventory: the reservation ends committed
+    /// or released, never both, and the order follows its answer.
+    async fn payment_decided(
+        &self,
+        m: &Message,
+        p: &PaymentDecided,
+    ) -> Result<Handled, ConsumeError> {
         let authorized = p.status == "authorized";
+        let acted = match self.pending(m, &p.order_id)? {
+            Some(row) if row.payment_id.as_deref() != Some(p.payment_id.as_str()) => {
+                let reservation = row.created.reservation_id.clone();
+                let outcome = if authorized {
+                    self.downstream.commit(&reservation).await
+                } else {
+                    self.downstream
+                        .release(&reservation, CallKind::Idempotent)
+                        .await
+                }
+                .map_err(retry)?;
+                Some((reservation, outcome))
+            }
+            _ => None,
+        };
         self.record(m, &p.order_id, |row| {
             if row.payment_id.as_deref() == Some(p.payment_id.as_str()) {
                 return Step::none();
             }
-            let event = if authorized {
+            let decision = if authorized {
                 OrderEvent::PaymentAuthorized {
                     payment_id: p.payment_id.clone(),
                     amount: p.amount,
@@ -105,35 +132,71 @@ impl OrderSaga {
                     reason: p.reason.clone().unwrap_or_default(),
                 }
             };
-            let order_id = row.created.order_id.clone();
-            let mut step = Step {
-                events: vec![event],
-                ..Step::default()
+            let mut step = match (row.status, authorized, &acted) {
+                (OrderStatus::Created, true, Some((reservation, Transition::Done))) => Step {
+                    events: vec![
+                        OrderEvent::ReservationCommitted {
+                            reservation_id: reservation.clone(),
+                        },
+                        OrderEvent::OrderConfirmed {},
+                    ],
+                    ..Step::default()
+                },
+                (OrderStatus::Created, true, Some((reservation, Transition::Refused(why)))) => {
+                    Step::cancel(
+                        reservation,
+                        why,
+                        CancelReason::ReservationExpired,
+                        format!(
+                            "the reservation was released before the payment was settled: {why}"
+                        ),
+                    )
+                }
+                (OrderStatus::Created, false, Some((reservation, Transition::Done))) => {
+                    Step::cancel(
+                        reservation,
+                        "payment declined",
+                        CancelReason::PaymentDeclined,
+                        p.reason.clone().unwrap_or_else(|| "payment declined".into()),
+                    )
+                }
+                // Inventory refused to give the stock back, or the order was not pending a
+                // moment ago: a command does it (and dead-letters what cannot be done, where
+                // `tracemart events dlq` shows and replays it).
+                (OrderStatus::Created, false, Some((_, Transition::Refused(_))))
+                | (OrderStatus::Created, _, None) => Step {
+                    commands: vec![(
+                        if authorized {
+                            command::COMMIT_RESERVATION
+                        } else {
+                            command::RELEASE_RESERVATION
+                        },
+                        OrderCommand {
+                            order_id: row.created.order_id.clone(),
+                            reason: p.reason.clone().filter(|_| !authorized),
+                        },
+                    )],
+                    ..Step::default()
+                },
+                (OrderStatus::Cancelled, true, _) => Step {
+                    cancelled: row.cancellation_reason,
+                    ..Step::default()
+                },
+                (status, true, Some((_, Transition::Done))) => {
+                    tracing::error!(order.id = %p.order_id, status = status.as_str(), "Stock was committed for an order that is no longer pending");
+                    Step::none()
+                }
+                _ => Step::none(),
             };
-            match (row.status, authorized) {
-                (OrderStatus::Created, true) => step.commands.push((
-                    command::COMMIT_RESERVATION,
-                    OrderCommand {
-                        order_id,
-                        reason: None,
-                    },
-                )),
-                (OrderStatus::Created, false) => step.commands.push((
-                    command::RELEASE_RESERVATION,
-                    OrderCommand {
-                        order_id,
-                        reason: p.reason.clone(),
-                    },
-                )),
-                (OrderStatus::Cancelled, true) => step.cancelled = row.cancellation_reason,
-                _ => {}
-            }
+            step.events.insert(0, decision);
             step
         })
     }
 
     /// Sells the stock of a paid order and confirms it; if inventory released the
-    /// reservation first (it expired), cancels it instead.
+    /// reservation first (it expired), cancels it instead. (Payment's decision does this
+    /// itself; the command remains for a decision recorded while the order was being read,
+    /// and for commands already in an outbox.)
     async fn commit(&self, m: &Message, c: &OrderCommand) -> Result<Handled, ConsumeError> {
         let Some(row) = self.pending(m, &c.order_id)? else {
             return self.record(m, &c.order_id, |_| Step::none());

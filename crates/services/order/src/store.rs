@@ -75,9 +75,15 @@ pub struct OrderStore {
     owner: Arc<str>,
 }
 
-const SELECT_ORDERS: &str = "SELECT id, user_id, status, total_minor, currency, items, shipping_address, \
-     reservation_id, created_at, status_changed_at, cancellation_reason, payment_id, \
-     reservation_expires_at, updated_at FROM orders";
+/// The columns [`to_row`] reads, in its order.
+macro_rules! order_columns {
+    () => {
+        "id, user_id, status, total_minor, currency, items, shipping_address, \
+         reservation_id, created_at, status_changed_at, cancellation_reason, payment_id, \
+         reservation_expires_at, updated_at"
+    };
+}
+const SELECT_ORDERS: &str = concat!("SELECT ", order_columns!(), " FROM orders");
 
 fn json_of(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
@@ -146,17 +152,17 @@ impl OrderStore {
         tx: &Transaction<'_>,
         order_id: &str,
     ) -> Result<Option<(OrderRow, i64)>, DbError> {
-        let row = self.db.timed("SELECT", "orders", || {
-            tx.prepare_cached(&format!("{SELECT_ORDERS} WHERE id = ?1"))?
-                .query_row([order_id], to_row)
-                .optional()
-        })?;
-        let Some(row) = row else { return Ok(None) };
-        let last: i64 = self.db.timed("SELECT", "order_events", || {
-            tx.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM order_events WHERE order_id = ?1")?
-                .query_row([order_id], |r| r.get(0))
-        })?;
-        Ok(Some((row, last)))
+        // One statement for both: this runs for every message an order receives.
+        self.db.timed("SELECT", "orders", || {
+            tx.prepare_cached(concat!(
+                "SELECT ",
+                order_columns!(),
+                ", (SELECT COALESCE(MAX(seq), 0) FROM order_events WHERE order_id = orders.id) \
+                     FROM orders WHERE id = ?1"
+            ))?
+            .query_row([order_id], |r| Ok((to_row(r)?, r.get::<_, i64>(14)?)))
+            .optional()
+        })
     }
 
     /// Appends `events` after seq `last` and writes the row they lead to.

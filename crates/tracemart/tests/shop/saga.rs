@@ -1,6 +1,7 @@
 //! The order saga: a paid order is confirmed and its stock sold, a declined one cancelled and
-//! its stock released, an unpaid one cancelled when its reservation expires, and orders wait
-//! for a payment service that is down, then complete.
+//! its stock released, an unpaid one cancelled when its reservation expires, orders wait for
+//! a payment service that is down, then complete, and a payment decision that cannot reach
+//! inventory is recorded only once it can.
 
 use serde_json::Value;
 use tracemart_platform::ServiceName;
@@ -28,6 +29,23 @@ async fn audit_trail(shop: &Shop, order_id: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Waits until `service`'s relay has failed to deliver `topic` at least once.
+async fn delivery_failed(shop: &Shop, service: ServiceName, topic: &str) {
+    let line = format!("events_delivery_failed_total{{topic=\"{topic}\"");
+    tracemart_testkit::eventually(SAGA, &format!("a failed delivery of {topic}"), || {
+        shop.metric_line(service, &line)
+    })
+    .await;
+}
+
+/// The events of a confirmed order, in order.
+const CONFIRMED: [&str; 4] = [
+    "OrderCreated",
+    "PaymentAuthorized",
+    "ReservationCommitted",
+    "OrderConfirmed",
+];
+
 #[tokio::test]
 async fn a_paid_order_is_confirmed_its_stock_sold_and_every_step_is_in_its_audit_trail() {
     let shop = Shop::start(|_| {}).await;
@@ -48,20 +66,16 @@ async fn a_paid_order_is_confirmed_its_stock_sold_and_every_step_is_in_its_audit
     assert_eq!(shop.committed(6).await, 3, "three units sold");
     let trail = audit_trail(&shop, id(&order)).await;
     let types: Vec<&str> = trail.iter().map(|(t, _)| t.as_str()).collect();
-    assert_eq!(
-        types,
-        [
-            "OrderCreated",
-            "PaymentAuthorized",
-            "ReservationCommitted",
-            "OrderConfirmed"
-        ]
-    );
+    assert_eq!(types, CONFIRMED);
     assert!(trail[0].1.starts_with("POST /orders "), "{trail:?}");
     assert!(trail[1].1.starts_with("payment.authorized "), "{trail:?}");
-    assert!(
-        trail[2].1.starts_with("order.commit_reservation "),
-        "{trail:?}"
+    assert_eq!(
+        trail[2].1, trail[1].1,
+        "committed by the same step: {trail:?}"
+    );
+    assert_eq!(
+        trail[3].1, trail[1].1,
+        "confirmed by the same step: {trail:?}"
     );
     let finished = shop
         .metric_line(ServiceName::Order, "orders_completed_total{")
@@ -160,14 +174,7 @@ async fn orders_wait_while_payment_is_down_and_all_complete_when_it_is_back() {
         placed.push(id(&order).to_owned());
     }
     // The relay has tried and failed to deliver while the orders stayed `created`.
-    tracemart_testkit::eventually(SAGA, "failed deliveries to payment", || async {
-        shop.metric_line(
-            ServiceName::Order,
-            "events_delivery_failed_total{topic=\"order.created\"",
-        )
-        .await
-    })
-    .await;
+    delivery_failed(&shop, ServiceName::Order, "order.created").await;
     for order_id in &placed {
         let (_, order) = shop
             .get(ServiceName::Order, &format!("/orders/{order_id}"))
@@ -189,4 +196,33 @@ async fn orders_wait_while_payment_is_down_and_all_complete_when_it_is_back() {
         Some("event_dead_letters 0"),
         "a consumer that is down is waited for"
     );
+}
+
+#[tokio::test]
+async fn a_payment_decision_made_while_inventory_is_down_is_recorded_once_when_it_is_back() {
+    // Many failures allowed: the test's retries come every few ms, and an outage of a few
+    // hundred ms must not dead-letter the decision.
+    let mut shop = Shop::start(|c| c.event_max_failures = 10_000).await;
+    shop.stop(ServiceName::Payment).await;
+    let (status, order) = shop.post_order(&order_body(4, &[(13, 2)])).await;
+    assert_eq!(status, 201, "{order}");
+    let order_id = id(&order).to_owned();
+    shop.stop(ServiceName::Inventory).await;
+    shop.restart(ServiceName::Payment).await;
+
+    // Payment decided and its relay delivers the decision, which the order service refuses
+    // to record while it cannot commit the reservation.
+    delivery_failed(&shop, ServiceName::Payment, "payment.authorized").await;
+    assert_eq!(shop.event_types(&order_id).await, ["OrderCreated"]);
+
+    shop.restart(ServiceName::Inventory).await;
+    assert_eq!(shop.settled(&order_id).await["status"], "confirmed");
+    let trail = audit_trail(&shop, &order_id).await;
+    let types: Vec<&str> = trail.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(types, CONFIRMED);
+    assert_eq!(shop.committed(13).await, 2, "sold once");
+    let dead = shop
+        .metric_line(ServiceName::Payment, "event_dead_letters ")
+        .await;
+    assert_eq!(dead.as_deref(), Some("event_dead_letters 0"));
 }

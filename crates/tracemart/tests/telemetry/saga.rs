@@ -85,13 +85,10 @@ async fn each_hop_of_the_saga_is_a_trace_linked_to_the_span_that_published_its_m
     assert_process_span(&paid, "order.created", "payment-service");
     assert_ne!(paid.trace_id(), placed.trace_id());
 
-    // payment.authorized -> order; the commit command -> order, which calls inventory.
+    // payment.authorized -> order, which commits the reservation at inventory in that step.
     let decided = publisher_in(&shop, &paid, "payment.authorized").await;
-    let recorded = consumer_of(&shop, &decided).await;
-    assert_process_span(&recorded, "payment.authorized", "order-service");
-    let commit = publisher_in(&shop, &recorded, "order.commit_reservation").await;
-    let committed = consumer_of(&shop, &commit).await;
-    assert_process_span(&committed, "order.commit_reservation", "order-service");
+    let committed = consumer_of(&shop, &decided).await;
+    assert_process_span(&committed, "payment.authorized", "order-service");
     let hop = shop
         .receiver()
         .trace(&committed.trace_id(), |t| {
@@ -123,7 +120,7 @@ async fn each_hop_of_the_saga_is_a_trace_linked_to_the_span_that_published_its_m
         .collect();
     let want = [
         placed.trace_id(),
-        recorded.trace_id(),
+        committed.trace_id(),
         committed.trace_id(),
         committed.trace_id(),
     ];
