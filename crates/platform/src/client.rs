@@ -383,7 +383,7 @@ impl ServiceClient {
     }
 
     /// A call that was never sent (an open circuit, or no free slot within the timeout):
-    /// counted and logged like a failed call.
+    /// counted as refused, logged like a failed call.
     fn refused(
         &self,
         span: &tracing::Span,
@@ -391,7 +391,7 @@ impl ServiceClient {
         kind: &'static str,
         err: CallError,
     ) -> CallError {
-        self.metrics.external_call(self.service, route, 0);
+        self.metrics.external_call_refused(self.service, route);
         tracemart_telemetry::record_error(span, kind, &err);
         tracing::error!(service = self.service, endpoint = route, error = %err, "External API call failed");
         err
@@ -570,6 +570,19 @@ mod tests {
                 "the refused call was sent"
             );
             assert_eq!(gauge(&metrics), "1");
+            // Counted apart from the three that failed.
+            let text = metrics.render(false).unwrap();
+            let calls = |result: &str| {
+                text.lines()
+                    .filter(|l| {
+                        l.starts_with("external_api_calls_total{")
+                            && l.contains(&format!("result=\"{result}\""))
+                    })
+                    .map(|l| l.rsplit(' ').next().unwrap().to_owned())
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(calls("failure"), ["3"], "{text}");
+            assert_eq!(calls("refused"), ["1"], "{text}");
         }
 
         #[tokio::test]

@@ -339,6 +339,21 @@ impl Metrics {
             .inc();
     }
 
+    /// A call that was never sent: refused by an open circuit or a full bulkhead. Counted
+    /// with status 0 like a call that got no answer, as `result="refused"`, so that refusals
+    /// can be told from failures.
+    pub fn external_call_refused(&self, target_service: &'static str, endpoint: &'static str) {
+        self.inner
+            .external_calls
+            .get_or_create(&ExternalCallLabels {
+                target_service,
+                endpoint,
+                status_code: 0,
+                result: "refused",
+            })
+            .inc();
+    }
+
     /// The state of the circuit breaker in front of `target_service`.
     pub fn circuit_state(&self, target_service: &'static str, state: CircuitState) {
         self.inner
