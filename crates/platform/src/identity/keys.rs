@@ -76,11 +76,15 @@ fn pub_path(dir: &Path, name: &str) -> PathBuf {
 
 /// Creates the key pair of every principal that has none in `dir`. Safe to run from several
 /// processes at once: a pair appears whole, and the first writer's pair is the one kept.
+///
+/// A principal with only its public key in `dir` has a pair elsewhere: a deployment that gives
+/// each service its own private key and the others' public keys (one Kubernetes Secret per
+/// service, or a read-only directory) is left as it is.
 pub fn ensure_keys(dir: &Path) -> Result<(), KeyError> {
     std::fs::create_dir_all(dir).map_err(io("create", dir))?;
     for p in Principal::ALL {
         let key = key_path(dir, p);
-        if key.exists() {
+        if key.exists() || pub_path(dir, p.name()).exists() {
             continue;
         }
         let signing = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
@@ -232,6 +236,42 @@ mod tests {
             .filter(|n| n.starts_with('.'))
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn a_directory_with_one_private_key_and_the_public_ones_is_left_as_it_is() {
+        let made = tempfile::tempdir().unwrap();
+        ensure_keys(made.path()).unwrap();
+        // What one service's pod gets: its own pair, every other principal's public key.
+        let pod = tempfile::tempdir().unwrap();
+        let own = Principal::Service(ServiceName::Order);
+        std::fs::copy(key_path(made.path(), own), key_path(pod.path(), own)).unwrap();
+        for p in Principal::ALL {
+            std::fs::copy(
+                pub_path(made.path(), p.name()),
+                pub_path(pod.path(), p.name()),
+            )
+            .unwrap();
+        }
+        let files = |dir: &Path| {
+            let mut names: Vec<String> = std::fs::read_dir(dir)
+                .unwrap()
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect();
+            names.sort();
+            names
+        };
+        let before = files(pod.path());
+
+        ensure_keys(pod.path()).unwrap();
+
+        assert_eq!(files(pod.path()), before, "no pair was made");
+        let ring = KeyRing::open(pod.path());
+        for p in Principal::ALL {
+            let private = signing_key(made.path(), p).unwrap();
+            assert_eq!(ring.verifying_key(p.name()), Some(private.verifying_key()));
+        }
+        assert!(signing_key(pod.path(), Principal::Admin).is_err());
     }
 
     #[test]

@@ -135,6 +135,42 @@ fn check_common(docs: &[Value], overlay: &str) {
             }
         }
     }
+    // Each service's pod holds its own private key and only that, with every public key.
+    for d in services(docs) {
+        let n = name(d);
+        let mut private = Vec::new();
+        let mut public = BTreeSet::new();
+        for v in d["spec"]["template"]["spec"]["volumes"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            let Some(secret) = v.get("secret") else {
+                continue;
+            };
+            let items = secret["items"].as_sequence().unwrap_or_else(|| {
+                panic!(
+                    "{overlay}: {n} mounts the whole Secret {:?}",
+                    secret["secretName"]
+                )
+            });
+            for item in items {
+                let path = item["path"].as_str().unwrap_or_default().to_owned();
+                if path.ends_with(".key") {
+                    private.push(path);
+                } else if let Some(p) = path.strip_suffix(".pub") {
+                    public.insert(p.to_owned());
+                }
+            }
+        }
+        assert_eq!(private, [format!("{n}-service.key")], "{overlay}: {n}");
+        let every: BTreeSet<String> = SERVICES
+            .iter()
+            .map(|s| format!("{s}-service"))
+            .chain(["admin".to_owned()])
+            .collect();
+        assert_eq!(public, every, "{overlay}: {n}'s public keys");
+    }
     // Every port of a Service reaches a port a selected container declares.
     for s in kind(docs, "Service") {
         let selector = &s["spec"]["selector"];
