@@ -300,6 +300,11 @@ fn print_banner(config: &ShopConfig, args: &UpArgs, took: Duration) {
 fn spawn(exe: &Path, spec: &ChildSpec) -> std::io::Result<Child> {
     let mut cmd = Command::new(exe);
     cmd.args(&spec.args).stdin(Stdio::null()).kill_on_drop(true);
+    // A process group of its own: Ctrl-C in the terminal reaches `up` alone, which stops the
+    // children in order (SIGTERM, drain) instead of each seeing the SIGINT, exiting on its
+    // own and being taken for a crash. A child whose `up` is gone stops by itself
+    // (shutdown::signal_or_orphaned).
+    cmd.process_group(0);
     // Each child names itself; a shared OTEL_SERVICE_NAME would make them all one service.
     cmd.env_remove("OTEL_SERVICE_NAME");
     for (k, v) in &spec.env {

@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -148,7 +149,10 @@ impl Up {
             .current_dir(data_dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stderr(Stdio::piped())
+            // As a shell runs a command: in a process group of its own, which a terminal's
+            // Ctrl-C signals as a whole (Up::interrupt).
+            .process_group(0);
         for (k, _) in std::env::vars_os() {
             let k = k.to_string_lossy();
             if k.starts_with("TRACEMART_") || k.starts_with("OTEL_") {
@@ -278,6 +282,11 @@ impl Up {
     /// Sends `signal` to `up` alone (not to its process group).
     pub fn signal(&self, signal: Signal) {
         kill(Pid::from_raw(self.pid()), signal).expect("signal up");
+    }
+
+    /// What Ctrl-C in a terminal does: SIGINT to `up`'s whole process group.
+    pub fn interrupt(&self) {
+        kill(Pid::from_raw(-self.pid()), Signal::SIGINT).expect("signal up's process group");
     }
 
     /// Waits up to `timeout` for `up` to exit; None if it is still running.

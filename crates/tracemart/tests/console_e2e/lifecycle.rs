@@ -108,6 +108,39 @@ async fn up_stops_cleanly_on_sigterm_and_leaves_no_orphans() {
 }
 
 #[tokio::test]
+async fn ctrl_c_in_the_terminal_stops_up_and_its_children_cleanly_without_restarts() {
+    let mut up = Up::start();
+    let pids = up.wait_for_children(CHILDREN).await;
+    // The children are out of the terminal's reach: only `up` gets its Ctrl-C.
+    let group = |pid: i32| nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(pid))).unwrap();
+    for pid in &pids {
+        assert_ne!(
+            group(*pid),
+            group(up.pid()),
+            "{} is in up's process group",
+            cmdline(*pid)
+        );
+    }
+
+    up.interrupt();
+    let status = up.wait_exit(Duration::from_secs(45)).await;
+
+    let status = status.unwrap_or_else(|| panic!("up still running 45 s after Ctrl-C"));
+    let output = up.output();
+    assert_eq!(status.code(), Some(0), "up exited with {status}; {output}");
+    assert!(
+        !output.contains("restarting") && !output.contains("exited ("),
+        "a clean stop was taken for a crash: {output}"
+    );
+    assert_all_gone(
+        &pids,
+        Duration::from_secs(5),
+        "up's children to be gone after it exited",
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn up_told_to_stop_while_starting_stops_its_children_and_exits_130() {
     let mut up = Up::spawn();
     // The first child appears within milliseconds; the whole start takes ~100 ms or more.
