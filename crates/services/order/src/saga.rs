@@ -1,9 +1,9 @@
 //! The order service's part in the saga: it consumes payment's decision, commits or releases
 //! the order's reservation at inventory in the same step, and drives what remains through
 //! commands it sends itself (expire, orphan release, and a commit or release that could not be
-//! done at once), appending each step to the order's stream. Inventory is the arbiter: a reservation ends committed or
-//! released, never both, and the order follows what inventory answered. An order leaves
-//! `created` once; every later message only adds to its audit trail.
+//! done at once), appending each step to the order's stream. Inventory is the arbiter: a
+//! reservation ends committed or released, never both, and the order follows what inventory
+//! answered. An order leaves `created` once; every later message only adds to its audit trail.
 
 use std::time::Duration;
 
@@ -57,6 +57,50 @@ impl Step {
             commands: Vec::new(),
             cancelled: Some(reason),
         }
+    }
+}
+
+impl Step {
+    /// What inventory's answer to a commit does to an order in `status`: confirmed if the
+    /// stock was sold, cancelled if the reservation had been released first (it expired).
+    fn after_commit(
+        order_id: &str,
+        status: OrderStatus,
+        reservation: &str,
+        outcome: &Transition,
+    ) -> Self {
+        match (status, outcome) {
+            (OrderStatus::Created, Transition::Done) => Self {
+                events: vec![
+                    OrderEvent::ReservationCommitted {
+                        reservation_id: reservation.to_owned(),
+                    },
+                    OrderEvent::OrderConfirmed {},
+                ],
+                ..Self::default()
+            },
+            (OrderStatus::Created, Transition::Refused(why)) => Self::cancel(
+                reservation,
+                why,
+                CancelReason::ReservationExpired,
+                format!("the reservation was released before the payment was settled: {why}"),
+            ),
+            (status, Transition::Done) => {
+                tracing::error!(order.id = %order_id, status = status.as_str(), "Stock was committed for an order that is no longer pending");
+                Self::none()
+            }
+            _ => Self::none(),
+        }
+    }
+
+    /// A declined order whose stock inventory gave back: cancelled, with payment's reason.
+    fn declined(reservation: &str, reason: Option<&str>) -> Self {
+        Self::cancel(
+            reservation,
+            "payment declined",
+            CancelReason::PaymentDeclined,
+            reason.unwrap_or("payment declined").to_owned(),
+        )
     }
 }
 
@@ -133,32 +177,15 @@ impl OrderSaga {
                 }
             };
             let mut step = match (row.status, authorized, &acted) {
-                (OrderStatus::Created, true, Some((reservation, Transition::Done))) => Step {
-                    events: vec![
-                        OrderEvent::ReservationCommitted {
-                            reservation_id: reservation.clone(),
-                        },
-                        OrderEvent::OrderConfirmed {},
-                    ],
+                (OrderStatus::Cancelled, true, _) => Step {
+                    cancelled: row.cancellation_reason,
                     ..Step::default()
                 },
-                (OrderStatus::Created, true, Some((reservation, Transition::Refused(why)))) => {
-                    Step::cancel(
-                        reservation,
-                        why,
-                        CancelReason::ReservationExpired,
-                        format!(
-                            "the reservation was released before the payment was settled: {why}"
-                        ),
-                    )
+                (status, true, Some((reservation, outcome))) => {
+                    Step::after_commit(&p.order_id, status, reservation, outcome)
                 }
                 (OrderStatus::Created, false, Some((reservation, Transition::Done))) => {
-                    Step::cancel(
-                        reservation,
-                        "payment declined",
-                        CancelReason::PaymentDeclined,
-                        p.reason.clone().unwrap_or_else(|| "payment declined".into()),
-                    )
+                    Step::declined(reservation, p.reason.as_deref())
                 }
                 // Inventory refused to give the stock back, or the order was not pending a
                 // moment ago: a command does it (and dead-letters what cannot be done, where
@@ -178,14 +205,6 @@ impl OrderSaga {
                     )],
                     ..Step::default()
                 },
-                (OrderStatus::Cancelled, true, _) => Step {
-                    cancelled: row.cancellation_reason,
-                    ..Step::default()
-                },
-                (status, true, Some((_, Transition::Done))) => {
-                    tracing::error!(order.id = %p.order_id, status = status.as_str(), "Stock was committed for an order that is no longer pending");
-                    Step::none()
-                }
                 _ => Step::none(),
             };
             step.events.insert(0, decision);
@@ -203,27 +222,8 @@ impl OrderSaga {
         };
         let reservation = row.created.reservation_id.clone();
         let outcome = self.downstream.commit(&reservation).await.map_err(retry)?;
-        self.record(m, &c.order_id, |row| match (row.status, &outcome) {
-            (OrderStatus::Created, Transition::Done) => Step {
-                events: vec![
-                    OrderEvent::ReservationCommitted {
-                        reservation_id: reservation.clone(),
-                    },
-                    OrderEvent::OrderConfirmed {},
-                ],
-                ..Step::default()
-            },
-            (OrderStatus::Created, Transition::Refused(why)) => Step::cancel(
-                &reservation,
-                why,
-                CancelReason::ReservationExpired,
-                format!("the reservation was released before the payment was settled: {why}"),
-            ),
-            (status, Transition::Done) => {
-                tracing::error!(order.id = %c.order_id, status = status.as_str(), "Stock was committed for an order that is no longer pending");
-                Step::none()
-            }
-            _ => Step::none(),
+        self.record(m, &c.order_id, |row| {
+            Step::after_commit(&c.order_id, row.status, &reservation, &outcome)
         })
     }
 
@@ -239,17 +239,8 @@ impl OrderSaga {
                 c.order_id
             )));
         }
-        let detail = c
-            .reason
-            .clone()
-            .unwrap_or_else(|| "payment declined".into());
         self.record(m, &c.order_id, |row| match row.status {
-            OrderStatus::Created => Step::cancel(
-                &reservation,
-                "payment declined",
-                CancelReason::PaymentDeclined,
-                detail.clone(),
-            ),
+            OrderStatus::Created => Step::declined(&reservation, c.reason.as_deref()),
             _ => Step::none(),
         })
     }

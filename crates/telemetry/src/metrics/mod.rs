@@ -324,32 +324,35 @@ impl Metrics {
 
     /// `status` 0 means no HTTP answer (connect error or timeout), as in the seed.
     pub fn external_call(&self, target_service: &'static str, endpoint: &'static str, status: u16) {
-        self.inner
-            .external_calls
-            .get_or_create(&ExternalCallLabels {
-                target_service,
-                endpoint,
-                status_code: status,
-                result: if (200..300).contains(&status) {
-                    "success"
-                } else {
-                    "failure"
-                },
-            })
-            .inc();
+        let result = if (200..300).contains(&status) {
+            "success"
+        } else {
+            "failure"
+        };
+        self.count_call(target_service, endpoint, status, result);
     }
 
     /// A call that was never sent: refused by an open circuit or a full bulkhead. Counted
     /// with status 0 like a call that got no answer, as `result="refused"`, so that refusals
     /// can be told from failures.
     pub fn external_call_refused(&self, target_service: &'static str, endpoint: &'static str) {
+        self.count_call(target_service, endpoint, 0, "refused");
+    }
+
+    fn count_call(
+        &self,
+        target_service: &'static str,
+        endpoint: &'static str,
+        status_code: u16,
+        result: &'static str,
+    ) {
         self.inner
             .external_calls
             .get_or_create(&ExternalCallLabels {
                 target_service,
                 endpoint,
-                status_code: 0,
-                result: "refused",
+                status_code,
+                result,
             })
             .inc();
     }

@@ -14,11 +14,13 @@ pub struct Prom {
 }
 
 impl Prom {
-    /// `GET /api/v1/<path>` (with its query string); panics unless Prometheus says success.
-    async fn api(&self, path: &str) -> Value {
+    /// `GET /api/v1/<path>?<query>`; panics unless Prometheus says success.
+    async fn api(&self, path: &str, query: &[(&str, &str)]) -> Value {
+        let url = reqwest::Url::parse_with_params(&format!("{}/api/v1/{path}", self.url), query)
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
         let resp: Value = self
             .http
-            .get(format!("{}/api/v1/{path}", self.url))
+            .get(url)
             .timeout(Duration::from_secs(10))
             .send()
             .await
@@ -26,13 +28,13 @@ impl Prom {
             .json()
             .await
             .unwrap_or_else(|e| panic!("{path}: {e}"));
-        assert_eq!(resp["status"], "success", "{path}: {resp}");
+        assert_eq!(resp["status"], "success", "{path} {query:?}: {resp}");
         resp["data"].clone()
     }
 
     /// The result of an instant query (a vector's samples); panics on a query error.
     pub async fn query(&self, expr: &str) -> Vec<Value> {
-        match self.api(&format!("query?query={}", encode(expr))).await["result"].clone() {
+        match self.api("query", &[("query", expr)]).await["result"].clone() {
             Value::Array(a) => a,
             // A scalar answers one value.
             other => vec![other],
@@ -41,7 +43,7 @@ impl Prom {
 
     /// Alerts Prometheus holds now: (alertname, labels, state).
     pub async fn alerts(&self) -> Vec<(String, Value, String)> {
-        let data = self.api("alerts").await;
+        let data = self.api("alerts", &[]).await;
         data["alerts"]
             .as_array()
             .into_iter()
@@ -56,7 +58,7 @@ impl Prom {
 
     /// Every metric name Prometheus holds a series of.
     pub async fn metric_names(&self) -> BTreeSet<String> {
-        let data = self.api("label/__name__/values").await;
+        let data = self.api("label/__name__/values", &[]).await;
         data.as_array()
             .into_iter()
             .flatten()
@@ -69,10 +71,14 @@ impl Prom {
         let now = chrono::Utc::now().timestamp();
         let since = now - seconds;
         let data = self
-            .api(&format!(
-                "query_exemplars?query={}&start={since}&end={now}",
-                encode(expr)
-            ))
+            .api(
+                "query_exemplars",
+                &[
+                    ("query", expr),
+                    ("start", &since.to_string()),
+                    ("end", &now.to_string()),
+                ],
+            )
             .await;
         data.as_array()
             .into_iter()
@@ -82,33 +88,17 @@ impl Prom {
     }
 }
 
-/// `text` as a URL query value: every byte but the unreserved ones percent-encoded.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-const KEYWORDS: &[&str] = &[
-    "and",
-    "or",
-    "unless",
+/// The keywords that take a list of label names: `by (...)`, `on (...)` and the like.
+const GROUPING: &[&str] = &[
     "by",
     "without",
     "on",
     "ignoring",
     "group_left",
     "group_right",
-    "offset",
-    "bool",
-    "inf",
-    "nan",
 ];
+/// The other keywords.
+const KEYWORDS: &[&str] = &["and", "or", "unless", "offset", "bool", "inf", "nan"];
 
 /// The metric names `expr` reads (recording rules' names included), without functions,
 /// keywords, label names or label values.
@@ -153,7 +143,8 @@ pub fn metric_names(expr: &str) -> BTreeSet<String> {
             }
             let word: String = chars[start..i].iter().collect();
             let next = chars[i..].iter().find(|c| !c.is_whitespace()).copied();
-            let keyword = KEYWORDS.contains(&word.to_ascii_lowercase().as_str());
+            let lower = word.to_ascii_lowercase();
+            let keyword = KEYWORDS.contains(&lower.as_str()) || GROUPING.contains(&lower.as_str());
             if !keyword && !word.starts_with('$') && next != Some('(') {
                 names.insert(word);
             }
@@ -171,14 +162,6 @@ pub fn metric_names(expr: &str) -> BTreeSet<String> {
 
 /// `text` without the label lists of `by (...)`, `on (...)` and the like.
 fn without_grouping_labels(text: &str) -> String {
-    const GROUPING: &[&str] = &[
-        "by",
-        "without",
-        "on",
-        "ignoring",
-        "group_left",
-        "group_right",
-    ];
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::new();
     let mut i = 0;
