@@ -72,7 +72,7 @@ def main():
     tm = bench.Tracemart("profile", env={"OTEL_SDK_DISABLED": "true"} if variant == "off" else {})
     tm.start(out)
     try:
-        names = {pid: n for pid, n in tm.processes().items() if n in ("order", "user", "product", "inventory", "console")}
+        names = {pid: n for pid, n in tm.processes().items() if n in ("order", "user", "product", "inventory", "payment", "console")}
         wrk = subprocess.Popen(["timeout", "60", "wrk", "-t2", "-c32", "-d25s", "-s", str(bench.POST_ORDER_LUA), tm.url],
                                stdout=open(out / f"wrk-{variant}.txt", "w"))
         time.sleep(4)
