@@ -1,7 +1,7 @@
 //! Decoded OTLP ([`wire`]) into store batches, with Jaeger's tag conventions applied once, at
 //! ingest.
 //!
-//! Every span's text (name, JSON attributes, events, tags) is appended to its batch's one
+//! Every span's text (name, JSON attributes, events, links) is appended to its batch's one
 //! buffer: JSON is streamed by serde_json straight from the decoded request, without an
 //! intermediate `serde_json::Value` or a `String` per attribute. Readers parse the JSON into
 //! maps, so span and log attribute objects keep the sender's key order (a repeated key reads
@@ -14,15 +14,8 @@ use serde_json::{Map, Value};
 
 use super::wire::{self, AnyValue, KeyValue, LogsRequest, NotUtf8, TraceRequest, utf8};
 use crate::store::model::{
-    LinkRow, LogBatch, LogRow, ResourceRow, ScopeRow, SpanBatch, SpanRow, TAG_SEPARATOR, Text,
-    UNKNOWN_SERVICE, push_tag,
+    LinkRow, LogBatch, LogRow, ResourceRow, ScopeRow, SpanBatch, SpanRow, Text, UNKNOWN_SERVICE,
 };
-
-/// Longest attribute value put in the tag index; longer values stay searchable only by eye.
-const MAX_TAG_VALUE_LEN: usize = 256;
-/// OTLP status codes.
-const STATUS_OK: i32 = 1;
-const STATUS_ERROR: i32 = 2;
 
 /// A batch decoded from one request, and how many spans were refused (bad ids) or left out
 /// (beyond the request's limit).
@@ -113,7 +106,6 @@ pub(crate) fn spans(
                     } else {
                         text.json(&Links(&span.links))?
                     },
-                    tags: text.tags(&span.attributes, span.kind, status_code)?,
                     scope,
                     resource,
                 });
@@ -339,15 +331,12 @@ impl Serialize for Link<'_> {
 /// A batch's text under construction.
 struct TextBuf {
     buf: Vec<u8>,
-    /// Scratch for formatting numbers into tags.
-    number: String,
 }
 
 impl TextBuf {
     fn with_capacity(n: usize) -> Self {
         Self {
             buf: Vec::with_capacity(n),
-            number: String::new(),
         }
     }
 
@@ -361,47 +350,6 @@ impl TextBuf {
         let start = self.buf.len();
         value.serialize(&mut serde_json::Serializer::new(&mut self.buf))?;
         Ok(Text::new(start, self.buf.len()))
-    }
-
-    /// The `tags` column: scalar attributes, then `span.kind`, `error` and
-    /// `otel.status_code` as Jaeger derives them.
-    fn tags(&mut self, kvs: &[KeyValue], kind: i32, status_code: i32) -> Result<Text, NotUtf8> {
-        use std::fmt::Write as _;
-        use wire::Value as V;
-        let Self { buf, number } = self;
-        let start = buf.len();
-        buf.push(TAG_SEPARATOR);
-        for kv in kvs {
-            let value = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-                Some(V::String(s)) if s.len() <= MAX_TAG_VALUE_LEN => utf8(s)?,
-                Some(V::Bool(true)) => "true",
-                Some(V::Bool(false)) => "false",
-                Some(V::Int(i)) => {
-                    number.clear();
-                    let _ = write!(number, "{i}");
-                    number.as_str()
-                }
-                Some(V::Double(d)) => {
-                    number.clear();
-                    let _ = write!(number, "{d}");
-                    number.as_str()
-                }
-                _ => continue,
-            };
-            push_tag(buf, utf8(&kv.key)?, value);
-        }
-        if let Some(kind) = kind_name(kind) {
-            push_tag(buf, "span.kind", kind);
-        }
-        match status_code {
-            STATUS_ERROR => {
-                push_tag(buf, "error", "true");
-                push_tag(buf, "otel.status_code", "ERROR");
-            }
-            STATUS_OK => push_tag(buf, "otel.status_code", "OK"),
-            _ => {}
-        }
-        Ok(Text::new(start, buf.len()))
     }
 
     fn finish(self) -> Result<String, NotUtf8> {

@@ -1,5 +1,5 @@
 //! The streaming conversion against the reference mapping it replaced (OTLP values through
-//! `serde_json::Value`): the same rows, the same tags, and JSON that parses to the same maps.
+//! `serde_json::Value`): the same rows and JSON that parses to the same maps.
 #![allow(clippy::unwrap_used)]
 
 use bytes::Bytes;
@@ -16,7 +16,7 @@ use prost::Message;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::store::model::{SpanId, TraceId, encode_tags, span_hex, trace_hex};
+use crate::store::model::{SpanId, TraceId, span_hex, trace_hex};
 
 use any_value::Value as PV;
 
@@ -107,32 +107,6 @@ fn ref_value(v: PV) -> Value {
         PV::KvlistValue(kv) => Value::String(Value::Object(ref_attributes(&kv.values)).to_string()),
         PV::StringValueStrindex(i) => Value::String(format!("strindex:{i}")),
     }
-}
-
-fn ref_tags(kvs: &[PKv], kind: i32, status: i32) -> String {
-    let mut tags: Vec<(String, String)> = Vec::new();
-    for kv in kvs {
-        let text = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-            Some(PV::StringValue(s)) if s.len() <= MAX_TAG_VALUE_LEN => s.clone(),
-            Some(PV::BoolValue(b)) => b.to_string(),
-            Some(PV::IntValue(i)) => i.to_string(),
-            Some(PV::DoubleValue(d)) => d.to_string(),
-            _ => continue,
-        };
-        tags.push((kv.key.clone(), text));
-    }
-    if let Some(kind) = kind_name(kind) {
-        tags.push(("span.kind".into(), kind.into()));
-    }
-    match status {
-        2 => {
-            tags.push(("error".into(), "true".into()));
-            tags.push(("otel.status_code".into(), "ERROR".into()));
-        }
-        1 => tags.push(("otel.status_code".into(), "OK".into())),
-        _ => {}
-    }
-    encode_tags(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
 }
 
 fn parse(text: &str) -> Value {
@@ -295,10 +269,6 @@ fn spans_convert_as_the_reference_mapping_does() {
             })
             .collect();
         assert_eq!(parse(row.links.of(t)), Value::Array(links));
-        assert_eq!(
-            row.tags.of(t),
-            ref_tags(&span.attributes, span.kind, status.code)
-        );
     }
     let scope = &batch.scopes[batch.rows[0].scope as usize];
     assert_eq!((scope.name.of(t), scope.version.of(t)), ("lib", "0.1"));

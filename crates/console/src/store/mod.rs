@@ -7,6 +7,7 @@ pub(crate) mod query;
 pub(crate) mod related;
 pub(crate) mod retention;
 pub(crate) mod spans;
+pub(crate) mod tag_search;
 pub(crate) mod write;
 
 use std::time::Duration;

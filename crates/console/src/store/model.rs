@@ -1,6 +1,6 @@
 //! Rows as the store writes them: OTLP flattened into what the queries need.
 //!
-//! One export becomes one batch whose variable-length text (names, JSON attributes, tags) sits
+//! One export becomes one batch whose variable-length text (names, JSON attributes, events) sits
 //! in a single `String`; rows hold ranges of it and fixed-size ids, so converting a span
 //! allocates nothing of its own.
 
@@ -68,18 +68,19 @@ pub(crate) struct SpanRow {
     pub(crate) events: Text,
     /// JSON array of `{attrs, span_id, trace_id}` links.
     pub(crate) links: Text,
-    /// Searchable tags (scalar attributes plus Jaeger's derived tags), encoded as
-    /// [`encode_tags`] does.
-    pub(crate) tags: Text,
     /// Index into the batch's scopes.
     pub(crate) scope: u32,
     /// Index into the batch's resources.
     pub(crate) resource: u32,
 }
 
+/// OTLP status codes, as `spans.status_code` stores them.
+pub(crate) const STATUS_OK: i32 = 1;
+pub(crate) const STATUS_ERROR: i32 = 2;
+
 impl SpanRow {
     pub(crate) fn is_error(&self) -> bool {
-        self.status_code == 2
+        self.status_code == STATUS_ERROR
     }
 }
 
@@ -228,55 +229,9 @@ pub(crate) fn span_hex(id: &SpanId) -> Hex<16> {
     Hex::new(id)
 }
 
-/// Separates the `key=value` items of the `spans.tags` column (ASCII unit separator).
-pub(crate) const TAG_SEPARATOR: u8 = 0x1f;
-
-/// `\x1fk=v\x1fk2=v2\x1f`; the separator inside a key or value becomes a space.
-pub(crate) fn encode_tags<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
-    let mut out = vec![TAG_SEPARATOR];
-    for (k, v) in tags {
-        push_tag(&mut out, k, v);
-    }
-    // Only whole `&str`s and ASCII bytes were appended.
-    String::from_utf8(out).unwrap_or_default()
-}
-
-/// Appends one `k=v` item and its trailing separator (the leading one is already there).
-pub(crate) fn push_tag(out: &mut Vec<u8>, key: &str, value: &str) {
-    push_clean(out, key);
-    out.push(b'=');
-    push_clean(out, value);
-    out.push(TAG_SEPARATOR);
-}
-
-fn push_clean(out: &mut Vec<u8>, s: &str) {
-    // The separator is ASCII, so replacing its bytes keeps the text UTF-8.
-    let start = out.len();
-    out.extend_from_slice(s.as_bytes());
-    for b in &mut out[start..] {
-        if *b == TAG_SEPARATOR {
-            *b = b' ';
-        }
-    }
-}
-
-/// The needle that finds one `key=value` item in an encoded tags column.
-pub(crate) fn tag_needle(key: &str, value: &str) -> String {
-    encode_tags([(key, value)])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_needle_matches_only_a_whole_item() {
-        let tags = encode_tags([("http.status", "500"), ("odd\u{1f}key", "v")]);
-        assert!(tags.contains(&tag_needle("http.status", "500")));
-        assert!(!tags.contains(&tag_needle("http.status", "50")));
-        assert!(!tags.contains(&tag_needle("status", "500")));
-        assert!(tags.contains(&tag_needle("odd key", "v")));
-    }
 
     #[test]
     fn ids_are_lowercase_hex() {
@@ -299,7 +254,6 @@ mod tests {
             attributes: Text::default(),
             events: Text::default(),
             links: Text::default(),
-            tags: Text::default(),
             scope: 0,
             resource: 0,
         };

@@ -7,7 +7,7 @@ use sqlx::sqlite::SqliteArguments;
 use sqlx::{Arguments, AssertSqlSafe, FromRow};
 
 use super::Store;
-use super::model::tag_needle;
+use super::tag_search::{Bind, TagMatch};
 use super::write::EDGE_BUCKET_US;
 
 /// A stored span as the API renders it.
@@ -168,8 +168,9 @@ impl Store {
         if q.max_duration_us.is_some() {
             span_filter.push_str(" AND s.duration_us <= ?");
         }
-        for _ in &q.tags {
-            span_filter.push_str(" AND instr(s.tags, ?) > 0");
+        let tags: Vec<TagMatch> = q.tags.iter().map(|(k, v)| TagMatch::new(k, v)).collect();
+        for tag in &tags {
+            tag.push_sql(&mut span_filter);
         }
         let limit = q.limit.max(1);
         if let Some(service) = &q.service {
@@ -188,7 +189,7 @@ impl Store {
                 &q.operation,
                 q.min_duration_us,
                 q.max_duration_us,
-                &q.tags,
+                &tags,
             )?;
             let mut rows =
                 sqlx::query_scalar_with::<_, String, _>(AssertSqlSafe(sql), all).fetch(&self.pool);
@@ -224,7 +225,7 @@ impl Store {
             &q.operation,
             q.min_duration_us,
             q.max_duration_us,
-            &q.tags,
+            &tags,
         )?;
         add(&mut all, i64::try_from(limit).unwrap_or(i64::MAX))?;
         sqlx::query_scalar_with(AssertSqlSafe(sql), all)
@@ -386,7 +387,7 @@ fn append(
     operation: &Option<String>,
     min: Option<i64>,
     max: Option<i64>,
-    tags: &[(String, String)],
+    tags: &[TagMatch],
 ) -> Result<(), sqlx::Error> {
     if let Some(op) = operation {
         add(args, op.clone())?;
@@ -397,8 +398,11 @@ fn append(
     if let Some(max) = max {
         add(args, max)?;
     }
-    for (k, v) in tags {
-        add(args, tag_needle(k, v))?;
+    for bind in tags.iter().flat_map(TagMatch::binds) {
+        match bind {
+            Bind::Text(text) => add(args, text.to_owned())?,
+            Bind::Int(i) => add(args, i)?,
+        }
     }
     Ok(())
 }

@@ -29,6 +29,8 @@ mod trace_seq;
 
 pub(crate) use edges::EDGE_BUCKET_US;
 
+/// `tags` is written empty: searches read the attributes (`store/tag_search.rs` says why), and
+/// the column stays for rows stored before.
 const INSERT_SPAN: &str = "INSERT INTO spans (trace_id, span_id, parent_span_id, service, \
     operation, kind, start_us, duration_us, status_code, status_message, attributes, events, \
     links, scope_name, scope_version, resource_id, tags, trace_seq) \
@@ -285,7 +287,7 @@ impl Writer {
                     scope.name.of(t),
                     scope.version.of(t),
                     resource_ids.get(s.resource as usize).copied().unwrap_or(0),
-                    s.tags.of(t),
+                    "",
                     seqs.get(&s.trace_id).copied().unwrap_or(0),
                 ])?;
             }

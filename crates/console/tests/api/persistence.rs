@@ -3,17 +3,28 @@
 use crate::helpers::*;
 use tracemart_console::ConsoleConfig;
 
-/// `data/console.db` made by the migrations in `migrations` (an earlier schema), holding
-/// `rows`: what an earlier console left behind.
-async fn write_old_database(data: &std::path::Path, migrations: &std::path::Path, rows: String) {
+/// `data/console.db` made by the console's first `migrations` migrations (an earlier schema),
+/// holding `rows`: what an earlier console left behind.
+async fn write_old_database(data: &std::path::Path, migrations: usize, rows: String) {
     use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
+    std::fs::create_dir_all(data).unwrap();
+    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let mut files: Vec<_> = std::fs::read_dir(&all)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let earlier = tempfile::tempdir().unwrap();
+    for file in files.iter().take(migrations) {
+        std::fs::copy(file, earlier.path().join(file.file_name().unwrap())).unwrap();
+    }
     let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
         .filename(data.join("console.db"))
         .create_if_missing(true)
         .connect()
         .await
         .unwrap();
-    sqlx::migrate::Migrator::new(migrations)
+    sqlx::migrate::Migrator::new(earlier.path())
         .await
         .unwrap()
         .run(&mut conn)
@@ -94,18 +105,12 @@ async fn shutdown_stores_what_was_accepted() {
     assert_eq!(body["data"].as_array().unwrap().len(), 20);
 }
 
-/// The schema of the first release, as its migration created it.
-const FIRST_SCHEMA: &str = include_str!("../../migrations/0001_init.sql");
-
 #[tokio::test]
 async fn a_database_of_the_first_schema_is_upgraded_with_its_data() {
     use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 
     let dir = tempfile::tempdir().unwrap();
     let data = data_dir(&dir);
-    std::fs::create_dir_all(&data).unwrap();
-    let migrations = tempfile::tempdir().unwrap();
-    std::fs::write(migrations.path().join("0001_init.sql"), FIRST_SCHEMA).unwrap();
     let start_ns = now_ns() - 60_000_000_000;
     let start = start_ns / 1_000;
     let (a, b) = (hex(&trace_id(0x71)), hex(&trace_id(0x72)));
@@ -135,7 +140,7 @@ async fn a_database_of_the_first_schema_is_upgraded_with_its_data() {
          INSERT INTO pending_edges VALUES ('{b}', '{s9}', '{s3}', 'payment', {start} + 5000, 0, \
              {start});"
     );
-    write_old_database(&data, migrations.path(), rows).await;
+    write_old_database(&data, 1, rows).await; // the first schema
 
     let app = spawn_app_with(ConsoleConfig::with_data_dir(data)).await;
     let (status, trace) = app.get(&format!("/api/traces/{a}")).await;
@@ -183,21 +188,10 @@ async fn a_database_of_the_first_schema_is_upgraded_with_its_data() {
     );
 }
 
-/// The migration that numbered traces, the last before links were indexed.
-const TRACE_SEQ_SCHEMA: &str = include_str!("../../migrations/0002_trace_seq.sql");
-
 #[tokio::test]
 async fn links_stored_before_they_were_indexed_relate_their_traces_after_the_upgrade() {
     let dir = tempfile::tempdir().unwrap();
     let data = data_dir(&dir);
-    std::fs::create_dir_all(&data).unwrap();
-    let migrations = tempfile::tempdir().unwrap();
-    std::fs::write(migrations.path().join("0001_init.sql"), FIRST_SCHEMA).unwrap();
-    std::fs::write(
-        migrations.path().join("0002_trace_seq.sql"),
-        TRACE_SEQ_SCHEMA,
-    )
-    .unwrap();
     let start = (now_ns() - 60_000_000_000) / 1_000;
     let (a, b) = (hex(&trace_id(0x81)), hex(&trace_id(0x82)));
     let (s1, s2) = (hex(&span_id(1)), hex(&span_id(2)));
@@ -223,7 +217,7 @@ async fn links_stored_before_they_were_indexed_relate_their_traces_after_the_upg
               '[{{\"attrs\":{{}},\"span_id\":\"{s2}\",\"trace_id\":\"{a}\"}}]', \
               'tracemart', '', 2, char(31), 2);"
     );
-    write_old_database(&data, migrations.path(), rows).await;
+    write_old_database(&data, 2, rows).await; // numbered traces, before links were indexed
 
     let app = spawn_app_with(ConsoleConfig::with_data_dir(data)).await;
 
@@ -242,22 +236,10 @@ async fn links_stored_before_they_were_indexed_relate_their_traces_after_the_upg
     );
 }
 
-/// The migration that indexed links, the last before message edges.
-const SPAN_LINKS_SCHEMA: &str = include_str!("../../migrations/0003_span_links.sql");
-
 #[tokio::test]
 async fn edges_stored_before_message_edges_stay_calls_and_stored_links_become_message_edges() {
     let dir = tempfile::tempdir().unwrap();
     let data = data_dir(&dir);
-    std::fs::create_dir_all(&data).unwrap();
-    let migrations = tempfile::tempdir().unwrap();
-    for (name, sql) in [
-        ("0001_init.sql", FIRST_SCHEMA),
-        ("0002_trace_seq.sql", TRACE_SEQ_SCHEMA),
-        ("0003_span_links.sql", SPAN_LINKS_SCHEMA),
-    ] {
-        std::fs::write(migrations.path().join(name), sql).unwrap();
-    }
     let start = (now_ns() - 60_000_000_000) / 1_000;
     let bucket = start - start % 60_000_000;
     let (a, b) = (hex(&trace_id(0x83)), hex(&trace_id(0x84)));
@@ -285,7 +267,7 @@ async fn edges_stored_before_message_edges_stay_calls_and_stored_links_become_me
          INSERT INTO span_links VALUES (2, '{s1}', '{a}', '{s2}');
          INSERT INTO dependency_edges VALUES ({bucket}, 'order', 'user', 3, 1);"
     );
-    write_old_database(&data, migrations.path(), rows).await;
+    write_old_database(&data, 3, rows).await; // indexed links, before message edges
 
     let app = spawn_app_with(ConsoleConfig::with_data_dir(data)).await;
 
@@ -312,4 +294,74 @@ async fn edges_stored_before_message_edges_stay_calls_and_stored_links_become_me
             ("order", "user", "call", 3, 1),
         ]
     );
+}
+
+#[tokio::test]
+async fn spans_stored_with_a_tag_column_are_found_by_tag_as_new_ones_are() {
+    use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_dir(&dir);
+    let start_ns = now_ns() - 60_000_000_000;
+    let start = start_ns / 1_000;
+    let old = hex(&trace_id(0x91));
+    let s1 = hex(&span_id(1));
+    // A failed inventory SERVER span as an earlier console stored it, tags and all.
+    let rows = format!(
+        "INSERT INTO resources VALUES (1, 'inventory', '{{\"service.name\":\"inventory\"}}');
+         INSERT INTO traces (seq, trace_id, start_us, end_us, span_count, error_count, has_root, \
+             root_service, root_operation) VALUES \
+             (1, '{old}', {start}, {start} + 30000, 1, 1, 1, 'inventory', 'POST /reservations');
+         INSERT INTO spans (trace_id, span_id, parent_span_id, service, operation, kind, \
+             start_us, duration_us, status_code, status_message, attributes, events, links, \
+             scope_name, scope_version, resource_id, tags, trace_seq) VALUES \
+             ('{old}', '{s1}', '', 'inventory', 'POST /reservations', 2, {start}, 30000, 2, '', \
+              '{{\"http.route\":\"/reservations\",\"http.response.status_code\":500}}', '[]', \
+              '[]', 'tracemart', '', 1, \
+              char(31) || 'http.route=/reservations' || char(31) || \
+              'http.response.status_code=500' || char(31) || 'span.kind=server' || char(31) || \
+              'error=true' || char(31) || 'otel.status_code=ERROR' || char(31), 1);"
+    );
+    write_old_database(&data, 5, rows).await; // every migration so far: spans with a tags column
+
+    let app = spawn_app_with(ConsoleConfig::with_data_dir(data)).await;
+    // The same span stored by this console: a new trace, status ERROR, the same attributes.
+    app.send_traces(&trace_request(
+        0x92,
+        start_ns + 1_000_000_000,
+        vec![
+            SpanSpec::new("inventory", 1, None, "POST /reservations", SpanKind::Server)
+                .at(0, 30)
+                .attr("http.route", s("/reservations"))
+                .attr("http.response.status_code", i(500))
+                .failed(),
+        ],
+    ))
+    .await;
+    let new = hex(&trace_id(0x92));
+
+    for (query, want) in [
+        (r#"{"http.response.status_code":"500"}"#, vec![&new, &old]),
+        (r#"{"http.route":"/reservations"}"#, vec![&new, &old]),
+        (r#"{"span.kind":"server","error":"true"}"#, vec![&new, &old]),
+        (r#"{"otel.status_code":"ERROR"}"#, vec![&new, &old]),
+        (r#"{"http.response.status_code":"50"}"#, vec![]),
+        (r#"{"span.kind":"client"}"#, vec![]),
+    ] {
+        let want: Vec<String> = want.into_iter().cloned().collect();
+        let (status, body) = app
+            .get(&format!(
+                "/api/traces?service=inventory&lookback=1h&tags={}",
+                crate::jaeger_api::urlencode(query)
+            ))
+            .await;
+        assert_eq!(status, 200, "{query}: {body}");
+        let found: Vec<&str> = body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["traceID"].as_str().unwrap())
+            .collect();
+        assert_eq!(found, want, "{query}");
+    }
 }
