@@ -19,7 +19,8 @@ use opentelemetry::trace::TraceContextExt;
 use opentelemetry::{Context, KeyValue};
 use tracemart_platform::{ApiJson, DbError, ServiceName, identity};
 use tracemart_telemetry::Metrics;
-use tracemart_telemetry::names::{baggage, messaging, route};
+use tracemart_telemetry::events::{BusinessEvent, EventConsumed, Failure};
+use tracemart_telemetry::names::{attr, baggage, messaging, route};
 use tracing::field::Empty;
 use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -84,21 +85,21 @@ fn consumer_span(message: &Message, service: &str) -> Span {
     let span = tracing::info_span!(
         target: "tracemart::events",
         "process",
-        otel.name = %format_args!("process {}", message.topic),
-        otel.kind = "consumer",
-        otel.status_code = Empty,
-        messaging.system = messaging::SYSTEM_EMBEDDED,
-        messaging.operation.type = messaging::OPERATION_PROCESS,
-        messaging.operation.name = "process",
-        messaging.destination.name = message.topic.as_str(),
-        messaging.consumer.group.name = service,
-        messaging.message.id = message.id.as_str(),
-        messaging.message.conversation_id = message.key.as_deref(),
-        messaging.message.body.size = message.payload.get().len(),
-        tracemart.delivery.attempt = message.attempt,
-        request_id = correlation,
-        order.user_id = bag.get(baggage::ORDER_USER_ID).map(|v| v.as_str()),
-        order.correlation_id = correlation,
+        { attr::otel::NAME } = %format_args!("process {}", message.topic),
+        { attr::otel::KIND } = "consumer",
+        { attr::otel::STATUS_CODE } = Empty,
+        { attr::messaging::SYSTEM } = messaging::SYSTEM_EMBEDDED,
+        { attr::messaging::OPERATION_TYPE } = messaging::OPERATION_PROCESS,
+        { attr::messaging::OPERATION_NAME } = "process",
+        { attr::messaging::DESTINATION_NAME } = message.topic.as_str(),
+        { attr::messaging::CONSUMER_GROUP_NAME } = service,
+        { attr::messaging::MESSAGE_ID } = message.id.as_str(),
+        { attr::messaging::MESSAGE_CONVERSATION_ID } = message.key.as_deref(),
+        { attr::messaging::MESSAGE_BODY_SIZE } = message.payload.get().len(),
+        { attr::messaging::DELIVERY_ATTEMPT } = message.attempt,
+        { attr::request::ID } = correlation,
+        { baggage::ORDER_USER_ID } = bag.get(baggage::ORDER_USER_ID).map(|v| v.as_str()),
+        { baggage::ORDER_CORRELATION_ID } = correlation,
     );
     // The producer's baggage without its span: the span starts a trace of its own. (Not the
     // producer's context with an empty span in it: a parent-based sampler would read that as
@@ -122,23 +123,21 @@ pub async fn consume(consumer: &dyn Consumer, message: &Message, metrics: &Metri
         Err(ConsumeError::Retry(e)) => (Outcome::Failed, Some(e)),
         Err(ConsumeError::Reject(e)) => (Outcome::Rejected, Some(e)),
     };
-    span.in_scope(|| {
-        let (topic, id) = (message.topic.as_str(), message.id.as_str());
-        match (&error, outcome) {
-            (None, _) => {
-                tracing::info!(topic, message_id = id, outcome = outcome.as_str(), "Event handled")
-            }
-            (Some(e), Outcome::Rejected) => {
-                tracemart_telemetry::record_error(&span, "MessageRejected", e);
-                tracing::error!(topic, message_id = id, error = %e, "Event rejected: it cannot be handled");
-            }
-            (Some(e), _) => {
-                tracemart_telemetry::record_error(&span, "MessageFailed", e);
-                tracing::warn!(topic, message_id = id, attempt = message.attempt, error = %e, "Event handling failed; it will be delivered again");
-            }
-        }
+    let failure = error.as_deref().map(|e| match outcome {
+        Outcome::Rejected => Failure::Reject(e),
+        _ => Failure::Retry(e),
     });
-    metrics.event_consumed(&message.topic, outcome.as_str());
+    span.in_scope(|| {
+        EventConsumed {
+            metrics,
+            topic: &message.topic,
+            message_id: &message.id,
+            attempt: message.attempt,
+            outcome: outcome.as_str(),
+            failure,
+        }
+        .emit();
+    });
     Receipt {
         id: message.id.clone(),
         outcome,

@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 use tokio::sync::Notify;
 use tracemart_platform::{Database, DbError};
 use tracemart_telemetry::Metrics;
-use tracemart_telemetry::names::messaging;
+use tracemart_telemetry::names::{attr, messaging};
 use tracing::Span;
 use tracing::field::Empty;
 
@@ -97,14 +97,14 @@ pub fn producer_span(name: Option<&'static str>, topic: &str, key: Option<&str>)
     tracing::info_span!(
         target: "tracemart::events",
         "publish",
-        otel.name = %name.map_or_else(|| format!("publish {topic}"), str::to_owned),
-        otel.kind = "producer",
-        messaging.system = messaging::SYSTEM_EMBEDDED,
-        messaging.operation.type = messaging::OPERATION_SEND,
-        messaging.operation.name = "publish",
-        messaging.destination.name = topic,
-        messaging.message.id = Empty,
-        messaging.message.conversation_id = key,
+        { attr::otel::NAME } = %name.map_or_else(|| format!("publish {topic}"), str::to_owned),
+        { attr::otel::KIND } = "producer",
+        { attr::messaging::SYSTEM } = messaging::SYSTEM_EMBEDDED,
+        { attr::messaging::OPERATION_TYPE } = messaging::OPERATION_SEND,
+        { attr::messaging::OPERATION_NAME } = "publish",
+        { attr::messaging::DESTINATION_NAME } = topic,
+        { attr::messaging::MESSAGE_ID } = Empty,
+        { attr::messaging::MESSAGE_CONVERSATION_ID } = key,
     )
 }
 
@@ -172,7 +172,7 @@ impl Outbox {
         payload: &impl Serialize,
     ) -> Result<String, DbError> {
         let id = uuid::Uuid::now_v7().to_string();
-        span.record("messaging.message.id", id.as_str());
+        span.record(attr::messaging::MESSAGE_ID, id.as_str());
         let headers = json(&tracemart_telemetry::context_carrier(span));
         let payload = json(payload);
         let now = Utc::now();

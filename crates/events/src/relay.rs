@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tracemart_platform::DbError;
+use tracemart_telemetry::events::{
+    BusinessEvent, Delivery, EventDeadLettered, EventDeliveryFailed,
+};
 
 use crate::message::{Message, Outcome, Receipt};
 use crate::outbox::{Outbox, Pending, Settled, Verdict};
@@ -161,6 +164,14 @@ impl Relay {
             Verdict::Retry { error, .. } | Verdict::DeadLetter { error } => error.as_str(),
             Verdict::Acknowledged => "",
         };
+        let delivery = Delivery {
+            topic,
+            destination,
+            message_id: &m.id,
+            key: m.key.as_deref(),
+            attempt: m.attempt,
+            error,
+        };
         match settled {
             Settled::Acknowledged => {
                 round.delivered += 1;
@@ -169,14 +180,16 @@ impl Relay {
             Settled::Retrying { next } => {
                 round.retrying += 1;
                 round.next_retry = Some(round.next_retry.map_or(next, |n| n.min(next)));
-                metrics.event_delivery_failed(topic, destination);
-                tracing::warn!(topic, destination, message_id = %m.id, key = m.key.as_deref(), attempt = m.attempt, next_attempt_at = %next, error, "Event delivery failed; retrying");
+                EventDeliveryFailed {
+                    metrics,
+                    delivery,
+                    next_attempt_at: next,
+                }
+                .emit();
             }
             Settled::DeadLettered => {
                 round.dead_lettered += 1;
-                metrics.event_delivery_failed(topic, destination);
-                metrics.event_dead_lettered(topic, destination);
-                tracing::error!(topic, destination, message_id = %m.id, key = m.key.as_deref(), attempt = m.attempt, error, "Event moved to the dead-letter table");
+                EventDeadLettered { metrics, delivery }.emit();
             }
         }
     }

@@ -4,15 +4,14 @@
 //! nothing. After a while trial calls go through; the first success closes the circuit, a
 //! failure opens it again. The first opening is short (a service restarting is back within a
 //! second or so, and should not cost its callers the whole open time); each reopening doubles
-//! it, up to `open_for`. Every change of state sets the `circuit_breaker_state` gauge, is an
-//! event on the span of the call that caused it, and is logged.
+//! it, up to `open_for`. Every change of state is a [`CircuitStateChanged`]: the
+//! `circuit_breaker_state` gauge, an event on the span of the call that caused it, a log line.
 
 use std::time::Duration;
 
 use failsafe::failure_policy::{self, ConsecutiveFailures};
 use failsafe::{Instrument, StateMachine};
-use opentelemetry::KeyValue;
-use tracemart_telemetry::names::event;
+use tracemart_telemetry::events::{BusinessEvent, CircuitStateChanged};
 use tracemart_telemetry::{CircuitState, Metrics};
 
 /// When a circuit opens and for how long.
@@ -105,21 +104,20 @@ impl CircuitBreaker {
     }
 }
 
-/// Turns state changes into the gauge, an event on the current span (the call that caused the
-/// change) and a log line.
+/// Emits each change of state while the call that caused it is the current span.
 struct StateReporter {
     service: &'static str,
     metrics: Metrics,
 }
 
 impl StateReporter {
-    fn report(&self, state: CircuitState, event: &'static str) {
-        self.metrics.circuit_state(self.service, state);
-        tracemart_telemetry::record_event(
-            &tracing::Span::current(),
-            event,
-            vec![KeyValue::new("target_service", self.service)],
-        );
+    fn report(&self, state: CircuitState) {
+        CircuitStateChanged {
+            metrics: &self.metrics,
+            service: self.service,
+            state,
+        }
+        .emit();
     }
 }
 
@@ -128,27 +126,15 @@ impl Instrument for StateReporter {
     fn on_call_rejected(&self) {}
 
     fn on_open(&self) {
-        self.report(CircuitState::Open, event::CIRCUIT_OPENED);
-        tracing::warn!(
-            target_service = self.service,
-            "Circuit breaker opened: calls are refused until a trial call succeeds"
-        );
+        self.report(CircuitState::Open);
     }
 
     fn on_half_open(&self) {
-        self.report(CircuitState::HalfOpen, event::CIRCUIT_HALF_OPENED);
-        tracing::info!(
-            target_service = self.service,
-            "Circuit breaker half-open: letting trial calls through"
-        );
+        self.report(CircuitState::HalfOpen);
     }
 
     fn on_closed(&self) {
-        self.report(CircuitState::Closed, event::CIRCUIT_CLOSED);
-        tracing::info!(
-            target_service = self.service,
-            "Circuit breaker closed: calls go through again"
-        );
+        self.report(CircuitState::Closed);
     }
 }
 

@@ -10,6 +10,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
 use tracemart_telemetry::Metrics;
+use tracemart_telemetry::events::{BusinessEvent, ExternalCallFailed};
+use tracemart_telemetry::names::attr;
 use tracing::Instrument;
 use tracing::field::Empty;
 
@@ -232,25 +234,25 @@ impl ServiceClient {
         let span = tracing::info_span!(
             target: "tracemart::client",
             "http.client",
-            otel.name = %format_args!("{method} {route}"),
-            otel.kind = "client",
-            otel.status_code = Empty,
-            http.request.method = method.as_str(),
-            http.method = method.as_str(),
-            url.full = url.as_str(),
-            http.url = url.as_str(),
-            http.target = path,
-            http.route = route,
-            server.address = Empty,
-            peer.service = self.service,
-            http.response.status_code = Empty,
-            http.status_code = Empty,
-            http.request.duration_ms = Empty,
-            bulkhead.wait_ms = Empty,
-            http.request.resend_count = Empty,
+            { attr::otel::NAME } = %format_args!("{method} {route}"),
+            { attr::otel::KIND } = "client",
+            { attr::otel::STATUS_CODE } = Empty,
+            { attr::http::REQUEST_METHOD } = method.as_str(),
+            { attr::http::METHOD } = method.as_str(),
+            { attr::url::FULL } = url.as_str(),
+            { attr::http::URL } = url.as_str(),
+            { attr::http::TARGET } = path,
+            { attr::http::ROUTE } = route,
+            { attr::peer::SERVER_ADDRESS } = Empty,
+            { attr::peer::SERVICE } = self.service,
+            { attr::http::RESPONSE_STATUS_CODE } = Empty,
+            { attr::http::STATUS_CODE } = Empty,
+            { attr::http::REQUEST_DURATION_MS } = Empty,
+            { attr::resilience::BULKHEAD_WAIT_MS } = Empty,
+            { attr::http::REQUEST_RESEND_COUNT } = Empty,
         );
         if sent_before > 0 {
-            span.record("http.request.resend_count", sent_before);
+            span.record(attr::http::REQUEST_RESEND_COUNT, sent_before);
         }
         // Entered, so that a change of the breaker's state is recorded on this call's span.
         if kind.may_be_refused_by_open_circuit() && !span.in_scope(|| self.breaker.permits_call()) {
@@ -273,7 +275,10 @@ impl ServiceClient {
                 let waited = tokio::time::timeout(left, self.in_flight.acquire())
                     .instrument(span.clone())
                     .await;
-                span.record("bulkhead.wait_ms", start.elapsed().as_secs_f64() * 1000.0);
+                span.record(
+                    attr::resilience::BULKHEAD_WAIT_MS,
+                    start.elapsed().as_secs_f64() * 1000.0,
+                );
                 match waited {
                     Ok(Ok(permit)) => permit,
                     // Timed out (the semaphore is never closed).
@@ -316,7 +321,7 @@ impl ServiceClient {
         .instrument(span.clone())
         .await;
         span.record(
-            "http.request.duration_ms",
+            attr::http::REQUEST_DURATION_MS,
             sent.elapsed().as_secs_f64() * 1000.0,
         );
         let answered_soundly = match &outcome {
@@ -334,10 +339,10 @@ impl ServiceClient {
         });
         match outcome {
             Ok((status, body)) => {
-                span.record("http.response.status_code", status.as_u16());
-                span.record("http.status_code", status.as_u16());
+                span.record(attr::http::RESPONSE_STATUS_CODE, status.as_u16());
+                span.record(attr::http::STATUS_CODE, status.as_u16());
                 if status.is_client_error() || status.is_server_error() {
-                    span.record("otel.status_code", "ERROR");
+                    span.record(attr::otel::STATUS_CODE, "ERROR");
                 }
                 self.metrics
                     .external_call(self.service, route, status.as_u16());
@@ -358,7 +363,6 @@ impl ServiceClient {
                 }
             }
             Err(source) => {
-                self.metrics.external_call(self.service, route, 0);
                 let err = if source.is_timeout() {
                     CallError::Timeout {
                         service: self.service,
@@ -375,8 +379,7 @@ impl ServiceClient {
                 } else {
                     "ConnectionError"
                 };
-                tracemart_telemetry::record_error(&span, kind, &err);
-                tracing::error!(service = self.service, endpoint = route, error = %err, "External API call failed");
+                self.failed(&span, route, kind, &err, false);
                 Err(err)
             }
         }
@@ -391,10 +394,29 @@ impl ServiceClient {
         kind: &'static str,
         err: CallError,
     ) -> CallError {
-        self.metrics.external_call_refused(self.service, route);
-        tracemart_telemetry::record_error(span, kind, &err);
-        tracing::error!(service = self.service, endpoint = route, error = %err, "External API call failed");
+        self.failed(span, route, kind, &err, true);
         err
+    }
+
+    /// Records a call that got no answer, or was never sent (`refused`).
+    fn failed(
+        &self,
+        span: &tracing::Span,
+        route: &'static str,
+        kind: &'static str,
+        err: &CallError,
+        refused: bool,
+    ) {
+        ExternalCallFailed {
+            metrics: &self.metrics,
+            span,
+            service: self.service,
+            endpoint: route,
+            error_type: kind,
+            error: err,
+            refused,
+        }
+        .emit();
     }
 }
 

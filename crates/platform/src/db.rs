@@ -25,6 +25,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavio
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tracemart_telemetry::Metrics;
+use tracemart_telemetry::names::attr;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Prepared statements each connection keeps: more than any service has.
@@ -422,20 +423,20 @@ impl Database {
         let span = tracing::info_span!(
             target: "tracemart::db",
             "db",
-            otel.name = %format_args!("{operation} {table}"),
-            otel.kind = "client",
-            db.system = "sqlite",
-            db.system.name = "sqlite",
-            db.operation = operation,
-            db.operation.name = operation,
-            db.collection.name = table,
-            db.table = table,
-            db.duration_ms = tracing::field::Empty,
+            { attr::otel::NAME } = %format_args!("{operation} {table}"),
+            { attr::otel::KIND } = "client",
+            { attr::db::SYSTEM } = "sqlite",
+            { attr::db::SYSTEM_NAME } = "sqlite",
+            { attr::db::OPERATION } = operation,
+            { attr::db::OPERATION_NAME } = operation,
+            { attr::db::COLLECTION_NAME } = table,
+            { attr::db::TABLE } = table,
+            { attr::db::DURATION_MS } = tracing::field::Empty,
         );
         let start = Instant::now();
         let result = span.in_scope(op);
         let elapsed = start.elapsed();
-        span.record("db.duration_ms", elapsed.as_secs_f64() * 1000.0);
+        span.record(attr::db::DURATION_MS, elapsed.as_secs_f64() * 1000.0);
         self.inner.metrics.db_query(operation, table, elapsed);
         result.map_err(|fault| {
             tracemart_telemetry::record_error(&span, "DatabaseError", &fault);

@@ -21,6 +21,7 @@ use crate::export_queue::BoundedQueue;
 use crate::logs::{
     ContextFieldsLayer, JsonLogLayer, LogWriter, LogWriterGuard, redirect_std_streams,
 };
+use crate::names::attr::resource;
 use crate::otlp::{HttpProtoExporter, LogEncoder, SignalEncoder, TraceEncoder};
 
 /// Why telemetry could not start.
@@ -87,11 +88,17 @@ impl Drop for TelemetryGuard {
 fn resource(config: &TelemetryConfig) -> Resource {
     let host = hostname();
     let mut attrs = vec![
-        KeyValue::new("service.version", config.service_version.clone()),
-        KeyValue::new("deployment.environment", config.environment.clone()),
-        KeyValue::new("deployment.environment.name", config.environment.clone()),
-        KeyValue::new("service.instance.id", uuid::Uuid::new_v4().to_string()),
-        KeyValue::new("host.name", host),
+        KeyValue::new(resource::SERVICE_VERSION, config.service_version.clone()),
+        KeyValue::new(resource::DEPLOYMENT_ENVIRONMENT, config.environment.clone()),
+        KeyValue::new(
+            resource::DEPLOYMENT_ENVIRONMENT_NAME,
+            config.environment.clone(),
+        ),
+        KeyValue::new(
+            resource::SERVICE_INSTANCE_ID,
+            uuid::Uuid::new_v4().to_string(),
+        ),
+        KeyValue::new(resource::HOST_NAME, host),
     ];
     for (k, v) in &config.extra_resource {
         attrs.push(KeyValue::new(k.clone(), v.clone()));

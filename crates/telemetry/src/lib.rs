@@ -2,6 +2,7 @@
 //! OTLP, W3C propagation, the seed's JSON log lines and Prometheus metrics.
 
 mod config;
+pub mod events;
 mod export_queue;
 mod ids;
 mod init;
@@ -26,7 +27,7 @@ pub use metrics::{
 pub use server::{UNMATCHED_ROUTE, current_request_id, trace_http};
 pub use spans::{
     context_carrier, context_from_carrier, current_trace_id, inject_context, record_error,
-    record_event, with_baggage,
+    with_baggage,
 };
 
 /// Not API: what `benches/trace_http.rs` measures on its own.

@@ -1,4 +1,11 @@
 //! The seed's telemetry names, written once. Service code never spells these as strings.
+//!
+//! Span fields are declared with these consts too: `tracing`'s macros take a constant as a
+//! field name when it is written in braces (`{ attr::order::ID } = %id`), and a span's name
+//! may be a const (`info_span!(span::GET_ORDER, ..)`), which tracing-opentelemetry exports as
+//! the span's name. So a key or a name has one spelling, here, and cannot drift from the
+//! `record`/`set_attribute` calls and typed events that use it; `otel.name` is left for the
+//! spans whose name is built at run time (`GET /orders/{id}`, `INSERT orders`).
 
 /// Span names of the order flow (the seed's `create_order` and its steps).
 pub mod span {
@@ -10,6 +17,7 @@ pub mod span {
     pub const CREATE_ORDER_RECORD: &str = "create_order_record";
     pub const PUBLISH_ORDER_CREATED_EVENT: &str = "publish_order_created_event";
     pub const GET_ORDER: &str = "get_order";
+    pub const AUTHORIZE_PAYMENT: &str = "authorize_payment";
 }
 
 /// Span event names. The seed's Korean step events are kept verbatim, so its dashboards match.
@@ -20,16 +28,19 @@ pub mod event {
     pub const ORDER_FAILED: &str = "주문 생성 실패";
     pub const ITEM_CALCULATED: &str = "item_calculated";
     pub const ORDER_RECORD_WRITTEN: &str = "order_record_written";
+    /// On a saga step's CONSUMER span, once per event appended to the order's history.
+    pub const ORDER_EVENT_APPENDED: &str = "order_event_appended";
     /// On the CLIENT span of the call that changed its circuit breaker's state.
     pub const CIRCUIT_OPENED: &str = "circuit_breaker.opened";
     pub const CIRCUIT_HALF_OPENED: &str = "circuit_breaker.half_opened";
     pub const CIRCUIT_CLOSED: &str = "circuit_breaker.closed";
 }
 
-/// Baggage keys set by the order service and logged downstream.
+/// Baggage keys set by the order service and logged downstream: the same keys as the
+/// attributes they become on downstream spans.
 pub mod baggage {
-    pub const ORDER_USER_ID: &str = "order.user_id";
-    pub const ORDER_CORRELATION_ID: &str = "order.correlation_id";
+    pub const ORDER_USER_ID: &str = super::attr::order::USER_ID;
+    pub const ORDER_CORRELATION_ID: &str = super::attr::order::CORRELATION_ID;
 }
 
 /// Metric names as the seed registers them (the `_total` suffix is added by the encoder).
@@ -78,4 +89,178 @@ pub mod header {
     pub const REQUEST_ID: &str = "x-request-id";
     pub const TRACE_ID: &str = "x-trace-id";
     pub const SPAN_ID: &str = "x-span-id";
+}
+
+/// Attribute and field keys of spans, span events and the typed events' log lines, grouped by
+/// domain. OpenTelemetry semantic-convention names where one exists; the seed's older names
+/// (`http.method`, `db.table`, ...) sit next to them because its dashboards query them.
+pub mod attr {
+    /// Fields tracing-opentelemetry reads as the span's name, kind and status.
+    pub mod otel {
+        pub const NAME: &str = "otel.name";
+        pub const KIND: &str = "otel.kind";
+        pub const STATUS_CODE: &str = "otel.status_code";
+    }
+
+    pub mod http {
+        pub const REQUEST_METHOD: &str = "http.request.method";
+        pub const ROUTE: &str = "http.route";
+        pub const RESPONSE_STATUS_CODE: &str = "http.response.status_code";
+        pub const REQUEST_RESEND_COUNT: &str = "http.request.resend_count";
+        /// Time from sending a request to its answer, without the wait for a bulkhead slot.
+        pub const REQUEST_DURATION_MS: &str = "http.request.duration_ms";
+        /// The seed's names, before the conventions renamed them.
+        pub const METHOD: &str = "http.method";
+        pub const TARGET: &str = "http.target";
+        pub const URL: &str = "http.url";
+        pub const STATUS_CODE: &str = "http.status_code";
+    }
+
+    pub mod url {
+        pub const FULL: &str = "url.full";
+        pub const PATH: &str = "url.path";
+        pub const SCHEME: &str = "url.scheme";
+    }
+
+    /// The other end of a CLIENT span.
+    pub mod peer {
+        pub const SERVER_ADDRESS: &str = "server.address";
+        pub const SERVICE: &str = "peer.service";
+    }
+
+    /// The `x-request-id` a span serves; log lines inside it carry it too.
+    pub mod request {
+        pub const ID: &str = "request_id";
+    }
+
+    pub mod db {
+        pub const SYSTEM: &str = "db.system";
+        pub const SYSTEM_NAME: &str = "db.system.name";
+        pub const OPERATION: &str = "db.operation";
+        pub const OPERATION_NAME: &str = "db.operation.name";
+        pub const COLLECTION_NAME: &str = "db.collection.name";
+        pub const TABLE: &str = "db.table";
+        pub const DURATION_MS: &str = "db.duration_ms";
+    }
+
+    pub mod messaging {
+        pub const SYSTEM: &str = "messaging.system";
+        pub const OPERATION_TYPE: &str = "messaging.operation.type";
+        pub const OPERATION_NAME: &str = "messaging.operation.name";
+        pub const DESTINATION_NAME: &str = "messaging.destination.name";
+        pub const CONSUMER_GROUP_NAME: &str = "messaging.consumer.group.name";
+        pub const MESSAGE_ID: &str = "messaging.message.id";
+        pub const MESSAGE_CONVERSATION_ID: &str = "messaging.message.conversation_id";
+        pub const MESSAGE_BODY_SIZE: &str = "messaging.message.body.size";
+        /// 1 for a message's first delivery (no convention counts deliveries).
+        pub const DELIVERY_ATTEMPT: &str = "tracemart.delivery.attempt";
+    }
+
+    pub mod error {
+        pub const TYPE: &str = "error.type";
+        pub const MESSAGE: &str = "error.message";
+    }
+
+    /// The `exception` span event's attributes.
+    pub mod exception {
+        pub const TYPE: &str = "exception.type";
+        pub const MESSAGE: &str = "exception.message";
+    }
+
+    /// The seed's outcome of a business operation.
+    pub mod operation {
+        pub const TYPE: &str = "operation_type";
+        pub const RESULT: &str = "operation.result";
+        pub const DURATION_MS: &str = "operation.duration_ms";
+    }
+
+    pub mod order {
+        pub const ID: &str = "order.id";
+        pub const USER_ID: &str = "order.user_id";
+        pub const CORRELATION_ID: &str = "order.correlation_id";
+        pub const ITEMS_COUNT: &str = "order.items_count";
+        pub const TOTAL_AMOUNT: &str = "order.total_amount";
+        pub const CURRENCY: &str = "order.currency";
+        pub const STATUS: &str = "order.status";
+        pub const EVENT_TYPE: &str = "order.event.type";
+    }
+
+    pub mod user {
+        pub const ID: &str = "user.id";
+        pub const SEGMENT: &str = "user.segment";
+        pub const MEMBERSHIP: &str = "user.membership";
+    }
+
+    pub mod products {
+        pub const COUNT: &str = "products.count";
+        pub const VALIDATED: &str = "products.validated";
+        pub const IDS: &str = "products.ids";
+        pub const TOTAL_VALUE: &str = "products.total_value";
+    }
+
+    pub mod reservation {
+        pub const ID: &str = "reservation.id";
+        pub const EXPIRES_AT: &str = "reservation.expires_at";
+    }
+
+    /// The seed's `item_calculated` event, one per priced line.
+    pub mod item {
+        pub const PRODUCT_ID: &str = "product_id";
+        pub const QUANTITY: &str = "quantity";
+        pub const UNIT_PRICE: &str = "unit_price";
+        pub const ITEM_TOTAL: &str = "item_total";
+    }
+
+    /// The seed's `calculate_total_amount` span.
+    pub mod total {
+        pub const AMOUNT: &str = "total.amount";
+        pub const CURRENCY: &str = "total.currency";
+    }
+
+    pub mod payment {
+        pub const AMOUNT: &str = "payment.amount";
+        pub const CURRENCY: &str = "payment.currency";
+        pub const STATUS: &str = "payment.status";
+    }
+
+    /// The seed's attributes of the span that publishes `order.created`.
+    pub mod published {
+        pub const EVENT_TYPE: &str = "event.type";
+        pub const ORDER_ID: &str = "event.order_id";
+    }
+
+    pub mod resilience {
+        /// The downstream service a breaker guards (also a metric label).
+        pub const TARGET_SERVICE: &str = "target_service";
+        pub const BULKHEAD_WAIT_MS: &str = "bulkhead.wait_ms";
+    }
+
+    /// Resource attributes: who emits the telemetry.
+    pub mod resource {
+        pub const SERVICE_VERSION: &str = "service.version";
+        pub const SERVICE_INSTANCE_ID: &str = "service.instance.id";
+        /// The convention's older name, kept for the seed's dashboards.
+        pub const DEPLOYMENT_ENVIRONMENT: &str = "deployment.environment";
+        pub const DEPLOYMENT_ENVIRONMENT_NAME: &str = "deployment.environment.name";
+        pub const HOST_NAME: &str = "host.name";
+    }
+
+    /// Fields of the typed events' log lines, as the seed's log lines name them.
+    pub mod log {
+        pub const ORDER_ID: &str = "order_id";
+        pub const USER_ID: &str = "user_id";
+        pub const ITEMS_COUNT: &str = "items_count";
+        pub const TOTAL_AMOUNT: &str = "total_amount";
+        pub const ERROR: &str = "error";
+        pub const ERROR_TYPE: &str = "error_type";
+        pub const TOPIC: &str = "topic";
+        pub const DESTINATION: &str = "destination";
+        pub const MESSAGE_ID: &str = "message_id";
+        pub const KEY: &str = "key";
+        pub const ATTEMPT: &str = "attempt";
+        pub const NEXT_ATTEMPT_AT: &str = "next_attempt_at";
+        pub const OUTCOME: &str = "outcome";
+        pub const SERVICE: &str = "service";
+        pub const ENDPOINT: &str = "endpoint";
+    }
 }

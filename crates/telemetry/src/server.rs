@@ -18,7 +18,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use crate::ids::{span_hex, trace_hex};
 use crate::intern;
 use crate::metrics::{HttpObservation, Metrics};
-use crate::names::{self, baggage, header};
+use crate::names::{self, attr, baggage, header};
 
 tokio::task_local! {
     static REQUEST_ID: HeaderValue;
@@ -107,20 +107,20 @@ pub async fn trace_http(State(metrics): State<Metrics>, req: Request, next: Next
     let span = tracing::info_span!(
         target: "tracemart::http",
         "http.server",
-        otel.name = &*name,
-        otel.kind = "server",
-        otel.status_code = Empty,
-        http.request.method = method.as_str(),
-        http.route = route,
-        url.path = path,
-        url.scheme = "http",
-        http.method = method.as_str(),
-        http.target = path,
-        http.response.status_code = Empty,
-        http.status_code = Empty,
-        request_id = request_id.to_str().unwrap_or_default(),
-        order.user_id = bag.get(baggage::ORDER_USER_ID).map(|v| v.as_str()),
-        order.correlation_id = bag.get(baggage::ORDER_CORRELATION_ID).map(|v| v.as_str()),
+        { attr::otel::NAME } = &*name,
+        { attr::otel::KIND } = "server",
+        { attr::otel::STATUS_CODE } = Empty,
+        { attr::http::REQUEST_METHOD } = method.as_str(),
+        { attr::http::ROUTE } = route,
+        { attr::url::PATH } = path,
+        { attr::url::SCHEME } = "http",
+        { attr::http::METHOD } = method.as_str(),
+        { attr::http::TARGET } = path,
+        { attr::http::RESPONSE_STATUS_CODE } = Empty,
+        { attr::http::STATUS_CODE } = Empty,
+        { attr::request::ID } = request_id.to_str().unwrap_or_default(),
+        { baggage::ORDER_USER_ID } = bag.get(baggage::ORDER_USER_ID).map(|v| v.as_str()),
+        { baggage::ORDER_CORRELATION_ID } = bag.get(baggage::ORDER_CORRELATION_ID).map(|v| v.as_str()),
     );
     let _ = span.set_parent(parent);
     let span_context = span.context().span().span_context().clone();
@@ -146,10 +146,10 @@ pub async fn trace_http(State(metrics): State<Metrics>, req: Request, next: Next
                 let status = response.status().as_u16();
                 let duration = start.elapsed();
                 let current = tracing::Span::current();
-                current.record("http.response.status_code", status);
-                current.record("http.status_code", status);
+                current.record(attr::http::RESPONSE_STATUS_CODE, status);
+                current.record(attr::http::STATUS_CODE, status);
                 if status >= 500 {
-                    current.record("otel.status_code", "ERROR");
+                    current.record(attr::otel::STATUS_CODE, "ERROR");
                 }
                 tracing::info!(
                     method = method.as_str(),

@@ -9,24 +9,21 @@ use opentelemetry::{Context, KeyValue, global};
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::names::attr::{error, exception, operation};
+
 /// Marks `span` failed the OpenTelemetry way: an `exception` event and ERROR status.
 pub fn record_error(span: &Span, error_type: &'static str, error: &dyn std::fmt::Display) {
     let message = error.to_string();
     span.add_event(
         "exception",
         vec![
-            KeyValue::new("exception.type", error_type),
-            KeyValue::new("exception.message", message.clone()),
+            KeyValue::new(exception::TYPE, error_type),
+            KeyValue::new(exception::MESSAGE, message.clone()),
         ],
     );
-    span.set_attribute("operation.result", "error");
-    span.set_attribute("error.type", error_type);
+    span.set_attribute(operation::RESULT, "error");
+    span.set_attribute(error::TYPE, error_type);
     span.set_status(Status::error(message));
-}
-
-/// Adds a span event with attributes.
-pub fn record_event(span: &Span, name: &'static str, attributes: Vec<KeyValue>) {
-    span.add_event(name, attributes);
 }
 
 /// The trace id of the current span, if one is being recorded.

@@ -9,6 +9,7 @@ use tracemart_contracts::{
 use tracemart_platform::ApiJson;
 use tracemart_platform::json::ApiPath;
 use tracemart_platform::{ServiceName, identity};
+use tracemart_telemetry::names::attr;
 use utoipa::OpenApi;
 
 use crate::domain::{Hold, ReservationId, parse_product_id};
@@ -96,7 +97,7 @@ async fn reserve(
     let expires_at = chrono::Utc::now() + hold.duration;
     match store.reserve(hold.id.as_str(), &hold.items, expires_at) {
         Ok(r) => {
-            tracing::info!(reservation.id = %r.reservation_id, items = r.items.len(), "Reserved stock");
+            tracing::info!({ attr::reservation::ID } = %r.reservation_id, items = r.items.len(), "Reserved stock");
             Ok(ApiJson(r))
         }
         Err(e @ InventoryError::InsufficientStock(_)) => {

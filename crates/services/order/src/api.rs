@@ -11,7 +11,7 @@ use tracemart_contracts::{ErrorBody, LineItem, OrderId, ProductId, UserId};
 use tracemart_platform::ApiJson;
 use tracemart_platform::identity::Caller;
 use tracemart_platform::json::{ApiPath, ApiQuery};
-use tracemart_telemetry::names::span as span_name;
+use tracemart_telemetry::names::{attr, span as span_name};
 use utoipa::OpenApi;
 
 use crate::domain::{IdempotencyKey, NewOrder, ShippingAddress, parse_order_id};
@@ -115,7 +115,11 @@ async fn get_order(
     ApiPath(raw): ApiPath<String>,
 ) -> Result<ApiJson<OrderView>, OrderError> {
     let id = parse_order_id(&raw)?.to_string();
-    let span = tracing::info_span!(target: "tracemart::order", "get_order", otel.name = span_name::GET_ORDER, order.id = %id);
+    let span = tracing::info_span!(
+        target: "tracemart::order",
+        span_name::GET_ORDER,
+        { attr::order::ID } = %id,
+    );
     span.in_scope(|| {
         tracing::info!(order_id = %id, "Retrieving order");
         let row = flow

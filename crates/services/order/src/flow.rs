@@ -7,12 +7,19 @@
 
 use std::time::Instant;
 
-use opentelemetry::{Array, KeyValue, Value as OtelValue};
-use tracemart_contracts::events::{OrderCreated, topic};
+use opentelemetry::{Array, Value as OtelValue};
+use tracemart_contracts::events::{self as messages, topic};
 use tracemart_contracts::{LineItem, Money, ProductId, Reservation, UserId};
 use tracemart_events::{Outbox, producer_span};
-use tracemart_telemetry::names::{baggage, event, span as span_name};
-use tracemart_telemetry::{Metrics, UserSegment, record_error, record_event};
+use tracemart_telemetry::events::{
+    BusinessEvent, InventoryReserved, ItemCalculated, OrderCreated, OrderFailed,
+    OrderRecordWritten, ProductsValidated, UserValidated,
+};
+use tracemart_telemetry::names::attr::{
+    db, operation, order as order_attr, products, published, reservation, total, user,
+};
+use tracemart_telemetry::names::{baggage, span as span_name};
+use tracemart_telemetry::{Metrics, UserSegment, record_error};
 use tracing::field::Empty;
 use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -94,18 +101,17 @@ impl OrderFlow {
         let segment = UserSegment::of(order.user_id.0);
         let span = tracing::info_span!(
             target: "tracemart::order",
-            "create_order",
-            otel.name = span_name::CREATE_ORDER,
-            operation_type = "business",
-            user.id = %order.user_id,
-            user.segment = segment.as_str(),
-            order.user_id = order.user_id.0,
-            order.items_count = order.items.len(),
-            order.total_amount = Empty,
-            order.currency = Empty,
-            order.id = Empty,
-            operation.result = Empty,
-            operation.duration_ms = Empty,
+            span_name::CREATE_ORDER,
+            { operation::TYPE } = "business",
+            { user::ID } = %order.user_id,
+            { user::SEGMENT } = segment.as_str(),
+            { order_attr::USER_ID } = order.user_id.0,
+            { order_attr::ITEMS_COUNT } = order.items.len(),
+            { order_attr::TOTAL_AMOUNT } = Empty,
+            { order_attr::CURRENCY } = Empty,
+            { order_attr::ID } = Empty,
+            { operation::RESULT } = Empty,
+            { operation::DURATION_MS } = Empty,
         );
         tracemart_telemetry::with_baggage(
             &span,
@@ -120,37 +126,33 @@ impl OrderFlow {
             .instrument(span.clone())
             .await;
         let elapsed = start.elapsed();
-        span.record("operation.duration_ms", elapsed.as_secs_f64() * 1000.0);
-        let trace_id = {
-            let _enter = span.enter();
-            tracemart_telemetry::current_trace_id()
-        };
-        match &result {
+        span.record(operation::DURATION_MS, elapsed.as_secs_f64() * 1000.0);
+        // Emitted inside the span: its events, exemplars and log line belong to this order.
+        span.in_scope(|| match &result {
             Ok(o) => {
-                span.record("operation.result", "success");
-                self.metrics.order_created(
-                    order.user_id.0,
-                    o.total_amount.to_decimal(),
-                    CURRENCY,
-                    trace_id.clone(),
-                );
-                self.metrics.order_processed("success", elapsed, trace_id);
+                span.record(operation::RESULT, "success");
+                OrderCreated {
+                    metrics: &self.metrics,
+                    order_id: &o.order_id,
+                    user_id: order.user_id.0,
+                    total_amount: o.total_amount.to_decimal(),
+                    currency: CURRENCY,
+                    items_count: order.items.len(),
+                    elapsed,
+                }
+                .emit();
             }
-            Err(e) => {
-                record_event(
-                    &span,
-                    event::ORDER_FAILED,
-                    vec![
-                        KeyValue::new("error.message", e.to_string()),
-                        KeyValue::new("error.type", e.kind()),
-                    ],
-                );
-                record_error(&span, e.kind(), e);
-                self.metrics.order_processed("failed", elapsed, trace_id);
-                let _enter = span.enter();
-                tracing::warn!(user_id = order.user_id.0, items_count = order.items.len(), error = %e, error_type = e.kind(), "Order creation failed");
+            Err(e) => OrderFailed {
+                metrics: &self.metrics,
+                user_id: order.user_id.0,
+                items_count: order.items.len(),
+                error_type: e.kind(),
+                error: e,
+                unexpected: matches!(e, OrderError::Db(_)),
+                elapsed,
             }
-        }
+            .emit(),
+        });
         result
     }
 
@@ -163,35 +165,28 @@ impl OrderFlow {
         let current = Span::current();
 
         let user = self.validate_user(order.user_id).await?;
-        record_event(
-            &current,
-            event::USER_VALIDATED,
-            vec![KeyValue::new("user.membership", user.membership_level)],
-        );
+        UserValidated {
+            membership: &user.membership_level,
+        }
+        .emit();
 
         let priced = self.validate_products(&order.items).await?;
-        record_event(
-            &current,
-            event::PRODUCTS_VALIDATED,
-            vec![
-                KeyValue::new("products.count", priced.lines.len() as i64),
-                KeyValue::new("products.total_value", priced.total.to_decimal()),
-            ],
-        );
+        ProductsValidated {
+            count: priced.lines.len(),
+            total_value: priced.total.to_decimal(),
+        }
+        .emit();
 
         let reservation = self.reserve_inventory(&order.items).await?;
-        record_event(
-            &current,
-            event::INVENTORY_RESERVED,
-            vec![
-                KeyValue::new("reservation.id", reservation.reservation_id.clone()),
-                KeyValue::new("reservation.expires_at", reservation.expires_at.clone()),
-            ],
-        );
+        InventoryReserved {
+            reservation_id: &reservation.reservation_id,
+            expires_at: &reservation.expires_at,
+        }
+        .emit();
 
         let total = calculate_total_amount(&priced);
-        current.record("order.total_amount", total.to_decimal());
-        current.record("order.currency", CURRENCY);
+        current.record(order_attr::TOTAL_AMOUNT, total.to_decimal());
+        current.record(order_attr::CURRENCY, CURRENCY);
 
         let created = Created {
             // Time-ordered (v7): new orders append to the id index and to `order_events`'
@@ -208,18 +203,11 @@ impl OrderFlow {
         };
         let view = OrderView::answer(&created);
         if let Err(e) = self.persist(&created, &view, request_id, idem) {
-            tracing::error!(error = %e, reservation.id = %created.reservation_id, "Writing the order failed; its reservation will be released");
+            // Logged once: by the order's failure (the error) and the release (the reservation).
             self.abandon_reservation(&created.reservation_id);
             return Err(e.into());
         }
-        current.record("order.id", created.order_id.as_str());
-        tracing::info!(
-            order_id = %created.order_id,
-            user_id = created.user_id.0,
-            total_amount = created.total.to_decimal(),
-            items_count = order.items.len(),
-            "Order created successfully"
-        );
+        current.record(order_attr::ID, created.order_id.as_str());
         Ok(view)
     }
 
@@ -227,11 +215,16 @@ impl OrderFlow {
         &self,
         user_id: UserId,
     ) -> Result<tracemart_contracts::User, OrderError> {
-        let span = tracing::info_span!(target: "tracemart::order", "validate_user", otel.name = span_name::VALIDATE_USER, user.id = user_id.0, user.membership = Empty);
+        let span = tracing::info_span!(
+            target: "tracemart::order",
+            span_name::VALIDATE_USER,
+            { user::ID } = user_id.0,
+            { user::MEMBERSHIP } = Empty,
+        );
         step(&span, async {
             let user = self.downstream.user(user_id).await?;
             // The e-mail stays out of telemetry (the seed put it in span attributes).
-            Span::current().record("user.membership", user.membership_level.as_str());
+            Span::current().record(user::MEMBERSHIP, user.membership_level.as_str());
             Ok(user)
         })
         .await
@@ -240,15 +233,20 @@ impl OrderFlow {
     /// Checks that every product exists and prices the order at its prices.
     async fn validate_products(&self, items: &[LineItem]) -> Result<Priced, OrderError> {
         let ids: Vec<ProductId> = items.iter().map(|i| i.product_id).collect();
-        let span = tracing::info_span!(target: "tracemart::order", "validate_products", otel.name = span_name::VALIDATE_PRODUCTS, products.count = ids.len(), products.validated = Empty);
+        let span = tracing::info_span!(
+            target: "tracemart::order",
+            span_name::VALIDATE_PRODUCTS,
+            { products::COUNT } = ids.len(),
+            { products::VALIDATED } = Empty,
+        );
         span.set_attribute(
-            "products.ids",
+            products::IDS,
             OtelValue::Array(Array::I64(ids.iter().map(|id| id.0).collect())),
         );
         step(&span, async {
             let prices = self.downstream.prices(&ids).await?;
             let priced = Priced::new(items, &prices)?;
-            Span::current().record("products.validated", prices.len());
+            Span::current().record(products::VALIDATED, prices.len());
             Ok(priced)
         })
         .await
@@ -259,15 +257,14 @@ impl OrderFlow {
         let reservation_id = uuid::Uuid::now_v7().to_string();
         let span = tracing::info_span!(
             target: "tracemart::order",
-            "reserve_inventory",
-            otel.name = span_name::RESERVE_INVENTORY,
-            reservation.id = %reservation_id,
-            reservation.expires_at = Empty,
+            span_name::RESERVE_INVENTORY,
+            { reservation::ID } = %reservation_id,
+            { reservation::EXPIRES_AT } = Empty,
         );
         step(&span, async {
             match self.downstream.reserve(&reservation_id, items).await {
                 Ok(r) => {
-                    Span::current().record("reservation.expires_at", r.expires_at.as_str());
+                    Span::current().record(reservation::EXPIRES_AT, r.expires_at.as_str());
                     Ok(r)
                 }
                 Err(OrderError::Call(e)) if !e.may_have_reached_service() => Err(e.into()),
@@ -305,14 +302,13 @@ impl OrderFlow {
         let (write, publish) = self.outbox.transaction("orders", |tx| {
             let write = tracing::info_span!(
                 target: "tracemart::order",
-                "create_order_record",
-                otel.name = span_name::CREATE_ORDER_RECORD,
-                db.operation = "INSERT",
-                db.operation.name = "INSERT",
-                db.table = "orders",
-                db.collection.name = "orders",
-                db.system = "sqlite",
-                order.id = %order_id,
+                span_name::CREATE_ORDER_RECORD,
+                { db::OPERATION } = "INSERT",
+                { db::OPERATION_NAME } = "INSERT",
+                { db::TABLE } = "orders",
+                { db::COLLECTION_NAME } = "orders",
+                { db::SYSTEM } = "sqlite",
+                { order_attr::ID } = %order_id,
             );
             let cause = format!("POST /orders {request_id}");
             write
@@ -324,9 +320,9 @@ impl OrderFlow {
                 topic::ORDER_CREATED,
                 Some(order_id),
             );
-            publish.set_attribute("event.type", topic::ORDER_CREATED);
-            publish.set_attribute("event.order_id", order_id.to_owned());
-            let message = OrderCreated {
+            publish.set_attribute(published::EVENT_TYPE, topic::ORDER_CREATED);
+            publish.set_attribute(published::ORDER_ID, order_id.to_owned());
+            let message = messages::OrderCreated {
                 event_type: topic::ORDER_CREATED.to_owned(),
                 order_id: order_id.to_owned(),
                 user_id: created.user_id,
@@ -366,11 +362,7 @@ impl OrderFlow {
                 "Order created event published"
             )
         });
-        record_event(
-            &write,
-            event::ORDER_RECORD_WRITTEN,
-            vec![KeyValue::new("order.id", order_id.to_owned())],
-        );
+        write.in_scope(|| OrderRecordWritten { order_id }.emit());
         Ok(())
     }
 
@@ -387,11 +379,11 @@ impl OrderFlow {
         });
         match queued {
             Ok(_) => tracing::info!(
-                reservation.id = reservation_id,
+                { reservation::ID } = reservation_id,
                 "Reservation handed over for release"
             ),
             Err(e) => {
-                tracing::error!(reservation.id = reservation_id, error = %e, "Could not queue the release of a reservation; it will be released when it expires")
+                tracing::error!({ reservation::ID } = reservation_id, error = %e, "Could not queue the release of a reservation; it will be released when it expires")
             }
         }
     }
@@ -414,22 +406,20 @@ async fn step<T>(
 fn calculate_total_amount(priced: &Priced) -> Money {
     let span = tracing::info_span!(
         target: "tracemart::order",
-        "calculate_total_amount",
-        otel.name = span_name::CALCULATE_TOTAL_AMOUNT,
-        total.amount = priced.total.to_decimal(),
-        total.currency = CURRENCY,
+        span_name::CALCULATE_TOTAL_AMOUNT,
+        { total::AMOUNT } = priced.total.to_decimal(),
+        { total::CURRENCY } = CURRENCY,
     );
-    for line in &priced.lines {
-        record_event(
-            &span,
-            event::ITEM_CALCULATED,
-            vec![
-                KeyValue::new("product_id", line.item.product_id.0),
-                KeyValue::new("quantity", line.item.quantity.get()),
-                KeyValue::new("unit_price", line.unit_price.to_decimal()),
-                KeyValue::new("item_total", line.total.to_decimal()),
-            ],
-        );
-    }
+    span.in_scope(|| {
+        for line in &priced.lines {
+            ItemCalculated {
+                product_id: line.item.product_id.0,
+                quantity: line.item.quantity.get(),
+                unit_price: line.unit_price.to_decimal(),
+                item_total: line.total.to_decimal(),
+            }
+            .emit();
+        }
+    });
     priced.total
 }

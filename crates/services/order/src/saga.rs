@@ -8,10 +8,11 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use opentelemetry::KeyValue;
 use tracemart_contracts::events::{OrderCancelled, PaymentDecided, topic};
 use tracemart_events::{ConsumeError, Consumer, Handled, Message, Outbox, inbox};
 use tracemart_platform::CallKind;
+use tracemart_telemetry::events::{BusinessEvent, OrderEventAppended};
+use tracemart_telemetry::names::attr;
 use tracemart_telemetry::{Metrics, OrderOutcome, SagaOutcome};
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -86,7 +87,7 @@ impl Step {
                 format!("the reservation was released before the payment was settled: {why}"),
             ),
             (status, Transition::Done) => {
-                tracing::error!(order.id = %order_id, status = status.as_str(), "Stock was committed for an order that is no longer pending");
+                tracing::error!({ attr::order::ID } = %order_id, status = status.as_str(), "Stock was committed for an order that is no longer pending");
                 Self::none()
             }
             _ => Self::none(),
@@ -294,10 +295,10 @@ impl OrderSaga {
             .map_err(retry)?
         {
             Transition::Done => {
-                tracing::info!(reservation.id = %o.reservation_id, "Released a reservation no order holds (compensation)")
+                tracing::info!({ attr::reservation::ID } = %o.reservation_id, "Released a reservation no order holds (compensation)")
             }
             Transition::Refused(why) => {
-                tracing::error!(reservation.id = %o.reservation_id, why, "A reservation no order holds could not be released")
+                tracing::error!({ attr::reservation::ID } = %o.reservation_id, why, "A reservation no order holds could not be released")
             }
         }
         Ok(Handled::Processed)
@@ -327,7 +328,7 @@ impl OrderSaga {
         let trace_id = tracemart_telemetry::current_trace_id();
         let cause = format!("{} {}", m.topic, m.id);
         let span = Span::current();
-        span.set_attribute("order.id", order_id.to_owned());
+        span.set_attribute(attr::order::ID, order_id.to_owned());
         let settled = self.outbox.transaction("orders", |tx| {
             if !inbox::claim(db, tx, m)? {
                 return Ok(None);
@@ -360,13 +361,13 @@ impl OrderSaga {
         let Some((row, finished, events)) = settled else {
             return Ok(Handled::Duplicate);
         };
-        span.set_attribute("order.status", row.status.as_str());
+        span.set_attribute(attr::order::STATUS, row.status.as_str());
         for event in &events {
-            let (kind, _) = event.to_columns();
-            span.add_event(
-                "order_event_appended",
-                vec![KeyValue::new("order.event.type", kind)],
-            );
+            let (event_type, _) = event.to_columns();
+            OrderEventAppended {
+                event_type: &event_type,
+            }
+            .emit();
         }
         if finished {
             self.saga_ended(&row, trace_id.as_deref());
@@ -390,6 +391,6 @@ impl OrderSaga {
             .unwrap_or(Duration::ZERO);
         self.metrics
             .saga_completed(OrderOutcome { outcome, reason }, elapsed, trace_id);
-        tracing::info!(order.id = %row.created.order_id, status = row.status.as_str(), reason, saga_ms = elapsed.as_millis() as u64, "Order saga finished");
+        tracing::info!({ attr::order::ID } = %row.created.order_id, status = row.status.as_str(), reason, saga_ms = elapsed.as_millis() as u64, "Order saga finished");
     }
 }

@@ -7,6 +7,7 @@ use rusqlite::{OptionalExtension, Row, Transaction, params};
 use serde_json::Value;
 use tracemart_contracts::{Money, UserId};
 use tracemart_platform::{Database, DbError};
+use tracemart_telemetry::names::attr;
 
 use crate::stream::{CancelReason, Created, OrderEvent, OrderRow, OrderStatus, apply};
 
@@ -354,7 +355,7 @@ impl OrderStore {
                 match OrderEvent::from_columns(kind, payload) {
                     Ok(event) => folded = apply(folded, &event, at),
                     Err(e) => {
-                        tracing::warn!(order.id = %id, event_type = %kind, error = %e, "Unreadable event skipped")
+                        tracing::warn!({ attr::order::ID } = %id, event_type = %kind, error = %e, "Unreadable event skipped")
                     }
                 }
             }

@@ -6,6 +6,8 @@ use async_trait::async_trait;
 use tracemart_contracts::events::{OrderCancelled, OrderCreated, PaymentDecided, topic};
 use tracemart_contracts::{Money, Payment, UserId, minor_to_decimal};
 use tracemart_events::{ConsumeError, Consumer, Handled, Message, Outbox, inbox};
+use tracemart_telemetry::names::attr::{self, payment};
+use tracemart_telemetry::names::span as span_name;
 use tracing::field::Empty;
 
 use crate::store::{PaymentStore, StoredPayment};
@@ -48,11 +50,11 @@ impl PaymentSaga {
     fn decide(&self, message: &Message, order: &OrderCreated) -> Result<Handled, ConsumeError> {
         let span = tracing::info_span!(
             target: "tracemart::payment",
-            "authorize_payment",
-            order.id = %order.order_id,
-            payment.amount = order.total.to_decimal(),
-            payment.currency = %order.currency,
-            payment.status = Empty,
+            span_name::AUTHORIZE_PAYMENT,
+            { attr::order::ID } = %order.order_id,
+            { payment::AMOUNT } = order.total.to_decimal(),
+            { payment::CURRENCY } = %order.currency,
+            { payment::STATUS } = Empty,
         );
         let _entered = span.enter();
         let db = self.store.database();
@@ -70,7 +72,7 @@ impl PaymentSaga {
                 }
             };
             let p = &payment.payment;
-            span.record("payment.status", p.status.as_str());
+            span.record(payment::STATUS, p.status.as_str());
             let event_topic = match p.status.as_str() {
                 "authorized" => topic::PAYMENT_AUTHORIZED,
                 "declined" => topic::PAYMENT_DECLINED,
@@ -89,7 +91,7 @@ impl PaymentSaga {
             };
             self.outbox
                 .publish(tx, event_topic, Some(&p.order_id), &decided)?;
-            tracing::info!(order.id = %p.order_id, payment.status = %p.status, amount = p.amount, "Payment decided");
+            tracing::info!({ attr::order::ID } = %p.order_id, { payment::STATUS } = %p.status, amount = p.amount, "Payment decided");
             Ok(Handled::Processed)
         })
     }
@@ -131,7 +133,7 @@ impl PaymentSaga {
                 return Ok(Handled::Duplicate);
             }
             if self.store.void(tx, &cancelled.order_id, &cancelled.reason)? {
-                tracing::info!(order.id = %cancelled.order_id, reason = %cancelled.reason, "Payment voided: its order was cancelled");
+                tracing::info!({ attr::order::ID } = %cancelled.order_id, reason = %cancelled.reason, "Payment voided: its order was cancelled");
             }
             Ok(Handled::Processed)
         })

@@ -9,11 +9,11 @@ use tracing::{Id, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::names::baggage;
+use crate::names::{attr, baggage};
 
 /// Span fields that every log line written inside that span carries.
 const CONTEXT_FIELDS: [&str; 3] = [
-    "request_id",
+    attr::request::ID,
     baggage::ORDER_USER_ID,
     baggage::ORDER_CORRELATION_ID,
 ];
