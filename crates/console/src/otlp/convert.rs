@@ -8,6 +8,8 @@
 //! as its last value, as before); resource attributes are sorted, because their text is the
 //! resource's identity in the store.
 
+use std::collections::HashMap;
+
 use serde::ser::{Error as _, SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -16,6 +18,7 @@ use super::wire::{self, AnyValue, KeyValue, LogsRequest, NotUtf8, TraceRequest, 
 use crate::store::model::{
     LinkRow, LogBatch, LogRow, ResourceRow, ScopeRow, SpanBatch, SpanRow, Text, UNKNOWN_SERVICE,
 };
+use crate::store::tag_search::value_type;
 
 /// A batch decoded from one request, and how many spans were refused (bad ids) or left out
 /// (beyond the request's limit).
@@ -49,6 +52,8 @@ pub(crate) fn spans(
     let mut batch = SpanBatch::default();
     let mut rejected = 0;
     let mut over_limit = 0;
+    // The types each attribute key arrived with, for tag search (store/tag_search.rs).
+    let mut attribute_types: HashMap<&bytes::Bytes, u8> = HashMap::new();
     for rs in &req.resource_spans {
         let resource = index(batch.resources.len());
         batch.resources.push(resource_row(rs.resource.as_ref())?);
@@ -109,8 +114,16 @@ pub(crate) fn spans(
                     scope,
                     resource,
                 });
+                for kv in &span.attributes {
+                    if let Some(bit) = value_type_of(kv.value.as_ref()) {
+                        *attribute_types.entry(&kv.key).or_default() |= bit;
+                    }
+                }
             }
         }
+    }
+    for (key, types) in attribute_types {
+        batch.attribute_types.push((text.push(utf8(key)?), types));
     }
     batch.text = text.finish()?;
     Ok(Converted {
@@ -243,6 +256,20 @@ fn value(v: &wire::Value) -> Result<Value, NotUtf8> {
         V::Kvlist(kv) => Value::String(Value::Object(attribute_map(&kv.values)?).to_string()),
         // Dictionary-encoded strings (profiles only); the dictionary is not ours to resolve.
         V::StringIndex(i) => Value::String(format!("strindex:{i}")),
+    })
+}
+
+/// The JSON form [`Attributes`] gives a value, as a bit of `attribute_types`; none for a
+/// missing value (`null`, which no tag matches).
+fn value_type_of(v: Option<&AnyValue>) -> Option<u8> {
+    use wire::Value as V;
+    Some(match v?.value.as_ref()? {
+        V::Int(_) => value_type::INTEGER,
+        V::Double(d) if d.is_finite() => value_type::DOUBLE,
+        V::Bool(_) => value_type::BOOLEAN,
+        // Strings, and what is written as text: bytes (hex), arrays and maps (JSON), other
+        // doubles.
+        _ => value_type::STRING,
     })
 }
 

@@ -127,6 +127,9 @@ pub(crate) struct SpanBatch {
     pub(crate) rows: Vec<SpanRow>,
     /// The links of all rows: empty for most batches, which then cost the index nothing.
     pub(crate) links: Vec<LinkRow>,
+    /// Each attribute key of the rows, with the types of its values (bits of
+    /// `tag_search::value_type`).
+    pub(crate) attribute_types: Vec<(Text, u8)>,
 }
 
 impl SpanBatch {

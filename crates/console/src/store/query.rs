@@ -168,7 +168,16 @@ impl Store {
         if q.max_duration_us.is_some() {
             span_filter.push_str(" AND s.duration_us <= ?");
         }
-        let tags: Vec<TagMatch> = q.tags.iter().map(|(k, v)| TagMatch::new(k, v)).collect();
+        let mut tags = Vec::with_capacity(q.tags.len());
+        for (key, value) in &q.tags {
+            let types: Option<i64> =
+                sqlx::query_scalar("SELECT types FROM attribute_types WHERE key = ?")
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            let types = types.and_then(|t| u8::try_from(t).ok());
+            tags.push(TagMatch::new(key, value, types));
+        }
         for tag in &tags {
             tag.push_sql(&mut span_filter);
         }

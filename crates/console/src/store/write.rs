@@ -42,6 +42,8 @@ const UPSERT_RESOURCE: &str = "INSERT INTO resources (service, attributes) VALUE
     ON CONFLICT (attributes) DO UPDATE SET service = excluded.service RETURNING id";
 const INSERT_OPERATION: &str =
     "INSERT OR IGNORE INTO operations (service, operation, kind) VALUES (?1, ?2, ?3)";
+const ADD_ATTRIBUTE_TYPES: &str = "INSERT INTO attribute_types (key, types) VALUES (?1, ?2) \
+    ON CONFLICT (key) DO UPDATE SET types = types | excluded.types";
 /// Adds spans to a trace's summary; the root fields come from the root span, else from the
 /// earliest span. SET expressions read the row as it was before the update.
 const ADD_TO_TRACE: &str = "UPDATE traces SET \
@@ -85,6 +87,8 @@ pub(crate) struct Writer {
     resources: HashMap<ResourceRow, i64>,
     /// `service \0 operation \0 kind` of the operations already stored.
     operations: HashSet<String>,
+    /// The value types stored for each attribute key (`tag_search.rs`).
+    attribute_types: HashMap<String, u8>,
     scratch: String,
     trace_seqs: trace_seq::TraceSeqs,
     /// Rows written in the open transaction, if one is open.
@@ -103,6 +107,7 @@ impl Writer {
             awaited,
             resources: HashMap::new(),
             operations: HashSet::new(),
+            attribute_types: HashMap::new(),
             scratch: String::new(),
             trace_seqs: trace_seq::TraceSeqs::default(),
             uncommitted: None,
@@ -177,6 +182,7 @@ impl Writer {
     fn forget_caches(&mut self) {
         self.resources.clear();
         self.operations.clear();
+        self.attribute_types.clear();
         self.trace_seqs.clear();
         self.recount_pending();
     }
@@ -251,6 +257,7 @@ impl Writer {
         self.insert_span_rows(batches, &seqs)?;
         self.insert_links(batches, &seqs)?;
         self.insert_operations(batches)?;
+        self.add_attribute_types(batches)?;
         self.add_to_traces(&traces, &seqs)?;
         Ok(seqs)
     }
@@ -312,6 +319,24 @@ impl Writer {
                 }
                 insert.execute(params![&**service, operation, s.kind])?;
                 self.operations.insert(self.scratch.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Records the value types of attribute keys not seen with them before.
+    fn add_attribute_types(&mut self, batches: &[(&SpanBatch, Vec<i64>)]) -> rusqlite::Result<()> {
+        for (batch, _) in batches {
+            for (key, types) in &batch.attribute_types {
+                let key = key.of(&batch.text);
+                let known = self.attribute_types.get(key).copied().unwrap_or(0);
+                if known & types == *types {
+                    continue;
+                }
+                self.conn
+                    .prepare_cached(ADD_ATTRIBUTE_TYPES)?
+                    .execute(params![key, types])?;
+                self.attribute_types.insert(key.to_owned(), known | types);
             }
         }
         Ok(())
