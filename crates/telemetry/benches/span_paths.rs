@@ -48,7 +48,8 @@ use tracemart_telemetry::bench::{
     ScopeGroups, TraceEncoder, init_exporting_spans_to, resource, tracer_provider,
 };
 use tracemart_telemetry::names::{event, span as span_name};
-use tracemart_telemetry::{TelemetryConfig, TelemetryGuard, record_event};
+use tracemart_telemetry::events::{BusinessEvent, ProductsValidated};
+use tracemart_telemetry::{TelemetryConfig, TelemetryGuard};
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -436,14 +437,14 @@ impl SpanPath for TracingPath {
         span.in_scope(|| {
             tracing::Span::current().record("products.validated", PRODUCT_IDS.len());
         });
-        record_event(
-            &span,
-            event::PRODUCTS_VALIDATED,
-            vec![
-                KeyValue::new("products.count", PRODUCT_IDS.len() as i64),
-                KeyValue::new("products.total_value", 59.97),
-            ],
-        );
+        // The order flow's own event, as it records it.
+        span.in_scope(|| {
+            ProductsValidated {
+                count: PRODUCT_IDS.len(),
+                total_value: 59.97,
+            }
+            .emit();
+        });
     }
 
     fn nested(&self, i: u64) {
