@@ -47,8 +47,8 @@ use opentelemetry_sdk::trace::{SdkTracer, SpanData, SpanExporter};
 use tracemart_telemetry::bench::{
     ScopeGroups, TraceEncoder, init_exporting_spans_to, resource, tracer_provider,
 };
-use tracemart_telemetry::names::{event, span as span_name};
 use tracemart_telemetry::events::{BusinessEvent, ProductsValidated};
+use tracemart_telemetry::names::{event, span as span_name};
 use tracemart_telemetry::{TelemetryConfig, TelemetryGuard};
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
