@@ -48,7 +48,7 @@ use tracemart_telemetry::bench::{
     ScopeGroups, TraceEncoder, init_exporting_spans_to, resource, tracer_provider,
 };
 use tracemart_telemetry::names::{event, span as span_name};
-use tracemart_telemetry::{TelemetryConfig, TelemetryGuard, record_event};
+use tracemart_telemetry::{TelemetryConfig, TelemetryGuard};
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -436,8 +436,7 @@ impl SpanPath for TracingPath {
         span.in_scope(|| {
             tracing::Span::current().record("products.validated", PRODUCT_IDS.len());
         });
-        record_event(
-            &span,
+        span.add_event(
             event::PRODUCTS_VALIDATED,
             vec![
                 KeyValue::new("products.count", PRODUCT_IDS.len() as i64),
