@@ -21,11 +21,12 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use opentelemetry::KeyValue;
 use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use tracemart_telemetry::Metrics;
 use tracemart_telemetry::names::attr;
+use tracemart_telemetry::{Metrics, SpanSite};
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Prepared statements each connection keeps: more than any service has.
@@ -403,45 +404,48 @@ impl Database {
     }
 
     /// The CLIENT `db` span with the current semantic conventions and the seed's `db.*` names,
-    /// entered while `op` runs (so it is a child of the caller's span), plus the histogram.
-    /// Background work (a relay's polling, a sweeper) runs outside any span: its operations
-    /// are timed into the histogram only, instead of each becoming a one-span trace.
+    /// a child of the caller's span, plus the histogram. Made with the SDK directly: it is a
+    /// leaf with no log lines inside, so it need not be a `tracing` span (which costs several
+    /// times as much). Background work (a relay's polling, a sweeper) runs outside any span:
+    /// its operations are timed into the histogram only, instead of each becoming a one-span
+    /// trace.
     fn run<T>(
         &self,
         operation: &'static str,
         table: &'static str,
         op: impl FnOnce() -> Result<T, Fault>,
     ) -> Result<T, DbError> {
-        if tracing::Span::current().is_none() {
-            let start = Instant::now();
-            let result = op();
-            self.inner
-                .metrics
-                .db_query(operation, table, start.elapsed());
-            return result.map_err(|fault| fault.into_db(operation, table));
-        }
-        let span = tracing::info_span!(
-            target: "tracemart::db",
-            "db",
-            { attr::otel::NAME } = %format_args!("{operation} {table}"),
-            { attr::otel::KIND } = "client",
-            { attr::db::SYSTEM } = "sqlite",
-            { attr::db::SYSTEM_NAME } = "sqlite",
-            { attr::db::OPERATION } = operation,
-            { attr::db::OPERATION_NAME } = operation,
-            { attr::db::COLLECTION_NAME } = table,
-            { attr::db::TABLE } = table,
-            { attr::db::DURATION_MS } = tracing::field::Empty,
-        );
+        let mut span = if tracing::Span::current().is_none() {
+            None
+        } else {
+            static SITE: SpanSite = tracemart_telemetry::span_site!("tracemart::db");
+            tracemart_telemetry::start_client_span(
+                &SITE,
+                format_args!("{operation} {table}"),
+                [
+                    KeyValue::new(attr::db::SYSTEM, "sqlite"),
+                    KeyValue::new(attr::db::SYSTEM_NAME, "sqlite"),
+                    KeyValue::new(attr::db::OPERATION, operation),
+                    KeyValue::new(attr::db::OPERATION_NAME, operation),
+                    KeyValue::new(attr::db::COLLECTION_NAME, table),
+                    KeyValue::new(attr::db::TABLE, table),
+                ],
+            )
+        };
         let start = Instant::now();
-        let result = span.in_scope(op);
+        let result = op();
         let elapsed = start.elapsed();
-        span.record(attr::db::DURATION_MS, elapsed.as_secs_f64() * 1000.0);
         self.inner.metrics.db_query(operation, table, elapsed);
-        result.map_err(|fault| {
-            tracemart_telemetry::record_error(&span, "DatabaseError", &fault);
-            fault.into_db(operation, table)
-        })
+        if let Some(span) = &mut span {
+            span.set_attribute(KeyValue::new(
+                attr::db::DURATION_MS,
+                elapsed.as_secs_f64() * 1000.0,
+            ));
+            if let Err(fault) = &result {
+                span.record_error("DatabaseError", fault);
+            }
+        }
+        result.map_err(|fault| fault.into_db(operation, table))
     }
 
     /// Lends `use_it` an idle read connection (or a new one), then puts it back. A panic in

@@ -362,7 +362,7 @@ fn install(
     let result = registry
         .with(
             tracing_opentelemetry::layer()
-                .with_tracer(tracer)
+                .with_tracer(tracer.clone())
                 // busy/idle times and thread ids on every span cost more than they tell.
                 .with_tracked_inactivity(false)
                 .with_threads(false)
@@ -372,6 +372,9 @@ fn install(
         )
         .with(otel_logs)
         .try_init();
+    if result.is_ok() {
+        crate::client_span::install(tracer);
+    }
     guard.tracer_provider = Some(tracer_provider);
     guard.logger_provider = logger_provider;
     result

@@ -1,6 +1,7 @@
 //! Telemetry for every tracemart service, written once: OpenTelemetry traces and logs over
 //! OTLP, W3C propagation, the seed's JSON log lines and Prometheus metrics.
 
+mod client_span;
 mod config;
 pub mod events;
 mod export_queue;
@@ -15,6 +16,7 @@ mod process;
 mod server;
 mod spans;
 
+pub use client_span::{ClientSpan, SpanSite, start_client_span};
 pub use config::{
     LogFile, LogFormat, OtlpExportSettings, OtlpProtocol, SamplerSetting, TelemetryConfig,
 };

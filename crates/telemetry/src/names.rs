@@ -102,6 +102,16 @@ pub mod attr {
         pub const STATUS_CODE: &str = "otel.status_code";
     }
 
+    /// Where a span was made: what tracing-opentelemetry adds to every span it exports, and
+    /// what [`SpanSite`](crate::SpanSite) gives a span made with the SDK directly.
+    pub mod code {
+        pub const FILE_PATH: &str = "code.file.path";
+        pub const MODULE_NAME: &str = "code.module.name";
+        pub const LINE_NUMBER: &str = "code.line.number";
+        /// The `tracing` target of the span.
+        pub const TARGET: &str = "target";
+    }
+
     pub mod http {
         pub const REQUEST_METHOD: &str = "http.request.method";
         pub const ROUTE: &str = "http.route";

@@ -13,17 +13,45 @@ use crate::names::attr::{error, exception, operation};
 
 /// Marks `span` failed the OpenTelemetry way: an `exception` event and ERROR status.
 pub fn record_error(span: &Span, error_type: &'static str, error: &dyn std::fmt::Display) {
+    mark_failed(&mut &*span, error_type, error);
+}
+
+/// What marking a span failed writes, on a `tracing` span or an SDK span alike.
+pub(crate) trait FailureRecord {
+    fn event(&mut self, name: &'static str, attributes: Vec<KeyValue>);
+    fn attribute(&mut self, attribute: KeyValue);
+    fn status(&mut self, status: Status);
+}
+
+impl FailureRecord for &Span {
+    fn event(&mut self, name: &'static str, attributes: Vec<KeyValue>) {
+        self.add_event(name, attributes);
+    }
+    fn attribute(&mut self, attribute: KeyValue) {
+        self.set_attribute(attribute.key, attribute.value);
+    }
+    fn status(&mut self, status: Status) {
+        self.set_status(status);
+    }
+}
+
+/// An `exception` event, `operation.result` and `error.type`, and ERROR status with the message.
+pub(crate) fn mark_failed(
+    span: &mut impl FailureRecord,
+    error_type: &'static str,
+    error: &dyn std::fmt::Display,
+) {
     let message = error.to_string();
-    span.add_event(
+    span.event(
         "exception",
         vec![
             KeyValue::new(exception::TYPE, error_type),
             KeyValue::new(exception::MESSAGE, message.clone()),
         ],
     );
-    span.set_attribute(operation::RESULT, "error");
-    span.set_attribute(error::TYPE, error_type);
-    span.set_status(Status::error(message));
+    span.attribute(KeyValue::new(operation::RESULT, "error"));
+    span.attribute(KeyValue::new(error::TYPE, error_type));
+    span.status(Status::error(message));
 }
 
 /// The trace id of the current span, if one is being recorded.
