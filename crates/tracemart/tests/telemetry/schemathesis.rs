@@ -50,11 +50,9 @@ async fn schemathesis_finds_no_failure_in_any_services_openapi_document() {
         cmd.current_dir(&shop.data)
             .env("NO_COLOR", "1")
             .kill_on_drop(true);
-        if s == ServiceName::Order {
-            // The one operation with expected statuses of its own, and why, is in this file.
-            cmd.arg("--config-file")
-                .arg(root().join("tests/schemathesis/schemathesis.toml"));
-        }
+        // Expected statuses that differ from Schemathesis's defaults, and why, are in this file.
+        cmd.arg("--config-file")
+            .arg(root().join("tests/schemathesis/schemathesis.toml"));
         cmd.arg("run")
             .arg(format!("{}/openapi.json", shop.url(s)))
             .args(["--max-examples", MAX_EXAMPLES])
