@@ -14,16 +14,13 @@ use async_trait::async_trait;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::post;
+use opentelemetry::KeyValue;
 use opentelemetry::baggage::BaggageExt;
 use opentelemetry::trace::TraceContextExt;
-use opentelemetry::{Context, KeyValue};
 use tracemart_platform::{ApiJson, DbError, ServiceName, identity};
-use tracemart_telemetry::Metrics;
 use tracemart_telemetry::events::{BusinessEvent, EventConsumed, Failure};
 use tracemart_telemetry::names::{attr, baggage, messaging, route};
-use tracing::field::Empty;
-use tracing::{Instrument, Span};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracemart_telemetry::{Metrics, Span, SpanKind};
 
 use crate::message::{Batch, BatchReply, Message, Outcome, Receipt};
 
@@ -82,25 +79,39 @@ fn consumer_span(message: &Message, service: &str) -> Span {
     let producer = tracemart_telemetry::context_from_carrier(&message.headers);
     let bag = producer.baggage();
     let correlation = bag.get(baggage::ORDER_CORRELATION_ID).map(|v| v.as_str());
-    let span = tracing::info_span!(
-        target: "tracemart::events",
-        "process",
-        { attr::otel::NAME } = %format_args!("process {}", message.topic),
-        { attr::otel::KIND } = "consumer",
-        { attr::otel::STATUS_CODE } = Empty,
-        { attr::messaging::SYSTEM } = messaging::SYSTEM_EMBEDDED,
-        { attr::messaging::OPERATION_TYPE } = messaging::OPERATION_PROCESS,
-        { attr::messaging::OPERATION_NAME } = "process",
-        { attr::messaging::DESTINATION_NAME } = message.topic.as_str(),
-        { attr::messaging::CONSUMER_GROUP_NAME } = service,
-        { attr::messaging::MESSAGE_ID } = message.id.as_str(),
-        { attr::messaging::MESSAGE_CONVERSATION_ID } = message.key.as_deref(),
-        { attr::messaging::MESSAGE_BODY_SIZE } = message.payload.get().len(),
-        { attr::messaging::DELIVERY_ATTEMPT } = message.attempt,
-        { attr::request::ID } = correlation,
-        { baggage::ORDER_USER_ID } = bag.get(baggage::ORDER_USER_ID).map(|v| v.as_str()),
-        { baggage::ORDER_CORRELATION_ID } = correlation,
-    );
+    let mut attributes = vec![
+        KeyValue::new(attr::messaging::SYSTEM, messaging::SYSTEM_EMBEDDED),
+        KeyValue::new(
+            attr::messaging::OPERATION_TYPE,
+            messaging::OPERATION_PROCESS,
+        ),
+        KeyValue::new(attr::messaging::OPERATION_NAME, "process"),
+        KeyValue::new(attr::messaging::DESTINATION_NAME, message.topic.clone()),
+        KeyValue::new(attr::messaging::CONSUMER_GROUP_NAME, service.to_owned()),
+        KeyValue::new(attr::messaging::MESSAGE_ID, message.id.clone()),
+        KeyValue::new(
+            attr::messaging::MESSAGE_BODY_SIZE,
+            message.payload.get().len() as i64,
+        ),
+        KeyValue::new(
+            attr::messaging::DELIVERY_ATTEMPT,
+            i64::from(message.attempt),
+        ),
+    ];
+    if let Some(key) = &message.key {
+        attributes.push(KeyValue::new(
+            attr::messaging::MESSAGE_CONVERSATION_ID,
+            key.clone(),
+        ));
+    }
+    if let Some(correlation) = &correlation {
+        attributes.push(KeyValue::new(attr::request::ID, correlation.to_string()));
+    }
+    for key in [baggage::ORDER_USER_ID, baggage::ORDER_CORRELATION_ID] {
+        if let Some(value) = bag.get(key) {
+            attributes.push(KeyValue::new(key, value.clone()));
+        }
+    }
     // The producer's baggage without its span: the span starts a trace of its own. (Not the
     // producer's context with an empty span in it: a parent-based sampler would read that as
     // an unsampled parent and drop the span.)
@@ -108,15 +119,21 @@ fn consumer_span(message: &Message, service: &str) -> Span {
         .iter()
         .map(|(k, (v, _))| KeyValue::new(k.clone(), v.clone()))
         .collect();
-    let _ = span.set_parent(Context::new().with_baggage(baggage));
-    span.add_link(producer.span().span_context().clone());
-    span
+    let parent = tracemart_telemetry::detached_context(baggage, correlation);
+    Span::build(
+        tracemart_telemetry::span_site!("tracemart::events"),
+        SpanKind::Consumer,
+        format!("process {}", message.topic),
+    )
+    .attributes(attributes)
+    .link(producer.span().span_context().clone())
+    .start_in(&parent)
 }
 
 /// Handles `message` with `consumer` inside its CONSUMER span; counts and logs the outcome.
 pub async fn consume(consumer: &dyn Consumer, message: &Message, metrics: &Metrics) -> Receipt {
     let span = consumer_span(message, metrics.service());
-    let result = consumer.handle(message).instrument(span.clone()).await;
+    let result = span.instrument(consumer.handle(message)).await;
     let (outcome, error) = match result {
         Ok(Handled::Processed) => (Outcome::Processed, None),
         Ok(Handled::Duplicate) => (Outcome::Duplicate, None),

@@ -2,19 +2,19 @@
 //! announces (one row per destination), so it exists exactly when the change does; the relay
 //! delivers it afterwards. Scheduled messages wait in their own table until due.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use opentelemetry::KeyValue;
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::sync::Notify;
 use tracemart_platform::{Database, DbError};
-use tracemart_telemetry::Metrics;
 use tracemart_telemetry::names::{attr, messaging};
-use tracing::Span;
-use tracing::field::Empty;
+use tracemart_telemetry::{Metrics, Span, SpanKind};
 
 use crate::clock::{micros, rfc3339};
 use crate::settings::RelaySettings;
@@ -94,18 +94,26 @@ pub(crate) enum Settled {
 /// `publish {topic}` unless the caller has a name of its own (the seed's
 /// `publish_order_created_event`).
 pub fn producer_span(name: Option<&'static str>, topic: &str, key: Option<&str>) -> Span {
-    tracing::info_span!(
-        target: "tracemart::events",
-        "publish",
-        { attr::otel::NAME } = %name.map_or_else(|| format!("publish {topic}"), str::to_owned),
-        { attr::otel::KIND } = "producer",
-        { attr::messaging::SYSTEM } = messaging::SYSTEM_EMBEDDED,
-        { attr::messaging::OPERATION_TYPE } = messaging::OPERATION_SEND,
-        { attr::messaging::OPERATION_NAME } = "publish",
-        { attr::messaging::DESTINATION_NAME } = topic,
-        { attr::messaging::MESSAGE_ID } = Empty,
-        { attr::messaging::MESSAGE_CONVERSATION_ID } = key,
+    let name = name.map_or_else(|| format!("publish {topic}").into(), Cow::Borrowed);
+    let mut attributes = vec![
+        KeyValue::new(attr::messaging::SYSTEM, messaging::SYSTEM_EMBEDDED),
+        KeyValue::new(attr::messaging::OPERATION_TYPE, messaging::OPERATION_SEND),
+        KeyValue::new(attr::messaging::OPERATION_NAME, "publish"),
+        KeyValue::new(attr::messaging::DESTINATION_NAME, topic.to_owned()),
+    ];
+    if let Some(key) = key {
+        attributes.push(KeyValue::new(
+            attr::messaging::MESSAGE_CONVERSATION_ID,
+            key.to_owned(),
+        ));
+    }
+    Span::build(
+        tracemart_telemetry::span_site!("tracemart::events"),
+        SpanKind::Producer,
+        name,
     )
+    .attributes(attributes)
+    .start()
 }
 
 fn json<T: Serialize + ?Sized>(value: &T) -> String {
@@ -172,8 +180,8 @@ impl Outbox {
         payload: &impl Serialize,
     ) -> Result<String, DbError> {
         let id = uuid::Uuid::now_v7().to_string();
-        span.record(attr::messaging::MESSAGE_ID, id.as_str());
-        let headers = json(&tracemart_telemetry::context_carrier(span));
+        span.set_attribute(KeyValue::new(attr::messaging::MESSAGE_ID, id.clone()));
+        let headers = json(&span.carrier());
         let payload = json(payload);
         let now = Utc::now();
         span.in_scope(|| self.insert(tx, &id, topic, key, &payload, &headers, now, now))?;
@@ -192,7 +200,7 @@ impl Outbox {
         payload: &impl Serialize,
         at: DateTime<Utc>,
     ) -> Result<(), DbError> {
-        let headers = json(&tracemart_telemetry::context_carrier(&Span::current()));
+        let headers = json(&Span::current().carrier());
         self.inner.db.timed("INSERT", "event_schedule", || {
             tx.prepare_cached(
                 "INSERT INTO event_schedule (id, topic, message_key, payload, headers, created_at, due_at) \

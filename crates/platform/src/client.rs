@@ -5,15 +5,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use opentelemetry::{KeyValue, StringValue};
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
-use tracemart_telemetry::Metrics;
 use tracemart_telemetry::events::{BusinessEvent, ExternalCallFailed};
 use tracemart_telemetry::names::attr;
-use tracing::Instrument;
-use tracing::field::Empty;
+use tracemart_telemetry::{Metrics, Span, SpanKind};
 
 use crate::breaker::{BreakerSettings, CircuitBreaker};
 
@@ -231,28 +230,27 @@ impl ServiceClient {
             sent_before,
         } = request;
         let url = format!("{}{}", self.base_url, path);
-        let span = tracing::info_span!(
-            target: "tracemart::client",
-            "http.client",
-            { attr::otel::NAME } = %format_args!("{method} {route}"),
-            { attr::otel::KIND } = "client",
-            { attr::otel::STATUS_CODE } = Empty,
-            { attr::http::REQUEST_METHOD } = method.as_str(),
-            { attr::http::METHOD } = method.as_str(),
-            { attr::url::FULL } = url.as_str(),
-            { attr::http::URL } = url.as_str(),
-            { attr::http::TARGET } = path,
-            { attr::http::ROUTE } = route,
-            { attr::peer::SERVER_ADDRESS } = Empty,
-            { attr::peer::SERVICE } = self.service,
-            { attr::http::RESPONSE_STATUS_CODE } = Empty,
-            { attr::http::STATUS_CODE } = Empty,
-            { attr::http::REQUEST_DURATION_MS } = Empty,
-            { attr::resilience::BULKHEAD_WAIT_MS } = Empty,
-            { attr::http::REQUEST_RESEND_COUNT } = Empty,
-        );
+        let method_name = StringValue::from(Arc::<str>::from(method.as_str()));
+        let span = Span::build(
+            tracemart_telemetry::span_site!("tracemart::client"),
+            SpanKind::Client,
+            format!("{method} {route}"),
+        )
+        .attributes([
+            KeyValue::new(attr::http::REQUEST_METHOD, method_name.clone()),
+            KeyValue::new(attr::http::METHOD, method_name),
+            KeyValue::new(attr::url::FULL, url.clone()),
+            KeyValue::new(attr::http::URL, url.clone()),
+            KeyValue::new(attr::http::TARGET, path.to_owned()),
+            KeyValue::new(attr::http::ROUTE, route),
+            KeyValue::new(attr::peer::SERVICE, self.service),
+        ])
+        .start();
         if sent_before > 0 {
-            span.record(attr::http::REQUEST_RESEND_COUNT, sent_before);
+            span.set_attribute(KeyValue::new(
+                attr::http::REQUEST_RESEND_COUNT,
+                i64::from(sent_before),
+            ));
         }
         // Entered, so that a change of the breaker's state is recorded on this call's span.
         if kind.may_be_refused_by_open_circuit() && !span.in_scope(|| self.breaker.permits_call()) {
@@ -272,13 +270,13 @@ impl ServiceClient {
             Ok(permit) => permit,
             Err(_) => {
                 let left = deadline.saturating_duration_since(Instant::now());
-                let waited = tokio::time::timeout(left, self.in_flight.acquire())
-                    .instrument(span.clone())
+                let waited = span
+                    .instrument(tokio::time::timeout(left, self.in_flight.acquire()))
                     .await;
-                span.record(
+                span.set_attribute(KeyValue::new(
                     attr::resilience::BULKHEAD_WAIT_MS,
                     start.elapsed().as_secs_f64() * 1000.0,
-                );
+                ));
                 match waited {
                     Ok(Ok(permit)) => permit,
                     // Timed out (the semaphore is never closed).
@@ -300,30 +298,30 @@ impl ServiceClient {
             req = req.json(b);
         }
         let mut headers = http::HeaderMap::new();
-        tracemart_telemetry::inject_context(&span, &mut headers);
+        span.inject(&mut headers);
         if let Some(signer) = &self.signer {
             headers.insert(http::header::AUTHORIZATION, signer.authorization());
         }
         req = req.headers(headers);
 
         let sent = Instant::now();
-        let outcome = async {
-            let resp = req.send().await;
-            match resp {
-                Ok(r) => {
-                    let status = r.status();
-                    let body = r.json::<T>().await;
-                    Ok((status, body))
+        let outcome = span
+            .instrument(async {
+                let resp = req.send().await;
+                match resp {
+                    Ok(r) => {
+                        let status = r.status();
+                        let body = r.json::<T>().await;
+                        Ok((status, body))
+                    }
+                    Err(e) => Err(e),
                 }
-                Err(e) => Err(e),
-            }
-        }
-        .instrument(span.clone())
-        .await;
-        span.record(
+            })
+            .await;
+        span.set_attribute(KeyValue::new(
             attr::http::REQUEST_DURATION_MS,
             sent.elapsed().as_secs_f64() * 1000.0,
-        );
+        ));
         let answered_soundly = match &outcome {
             Ok((status, body)) => {
                 !status.is_server_error() && (body.is_ok() || !status.is_success())
@@ -339,10 +337,11 @@ impl ServiceClient {
         });
         match outcome {
             Ok((status, body)) => {
-                span.record(attr::http::RESPONSE_STATUS_CODE, status.as_u16());
-                span.record(attr::http::STATUS_CODE, status.as_u16());
+                let code = i64::from(status.as_u16());
+                span.set_attribute(KeyValue::new(attr::http::RESPONSE_STATUS_CODE, code));
+                span.set_attribute(KeyValue::new(attr::http::STATUS_CODE, code));
                 if status.is_client_error() || status.is_server_error() {
-                    span.record(attr::otel::STATUS_CODE, "ERROR");
+                    span.set_error_status();
                 }
                 self.metrics
                     .external_call(self.service, route, status.as_u16());
@@ -354,7 +353,7 @@ impl ServiceClient {
                     // An error status with a body we don't model is still an answer.
                     Err(_) if !status.is_success() => Ok(Reply { status, body: None }),
                     Err(source) => {
-                        tracemart_telemetry::record_error(&span, "InvalidResponse", &source);
+                        span.record_error("InvalidResponse", &source);
                         Err(CallError::Body {
                             service: self.service,
                             source,
@@ -389,7 +388,7 @@ impl ServiceClient {
     /// counted as refused, logged like a failed call.
     fn refused(
         &self,
-        span: &tracing::Span,
+        span: &Span,
         route: &'static str,
         kind: &'static str,
         err: CallError,
@@ -401,7 +400,7 @@ impl ServiceClient {
     /// Records a call that got no answer, or was never sent (`refused`).
     fn failed(
         &self,
-        span: &tracing::Span,
+        span: &Span,
         route: &'static str,
         kind: &'static str,
         err: &CallError,

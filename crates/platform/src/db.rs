@@ -26,7 +26,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavio
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tracemart_telemetry::names::attr;
-use tracemart_telemetry::{Metrics, SpanSite};
+use tracemart_telemetry::{Metrics, Span, SpanKind};
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Prepared statements each connection keeps: more than any service has.
@@ -404,39 +404,36 @@ impl Database {
     }
 
     /// The CLIENT `db` span with the current semantic conventions and the seed's `db.*` names,
-    /// a child of the caller's span, plus the histogram. Made with the SDK directly: it is a
-    /// leaf with no log lines inside, so it need not be a `tracing` span (which costs several
-    /// times as much). Background work (a relay's polling, a sweeper) runs outside any span:
-    /// its operations are timed into the histogram only, instead of each becoming a one-span
-    /// trace.
+    /// a child of the caller's span, plus the histogram. Background work (a relay's polling, a
+    /// sweeper) runs outside any span: its operations are timed into the histogram only,
+    /// instead of each becoming a one-span trace.
     fn run<T>(
         &self,
         operation: &'static str,
         table: &'static str,
         op: impl FnOnce() -> Result<T, Fault>,
     ) -> Result<T, DbError> {
-        let mut span = if tracing::Span::current().is_none() {
-            None
-        } else {
-            static SITE: SpanSite = tracemart_telemetry::span_site!("tracemart::db");
-            tracemart_telemetry::start_client_span(
-                &SITE,
-                format_args!("{operation} {table}"),
-                [
-                    KeyValue::new(attr::db::SYSTEM, "sqlite"),
-                    KeyValue::new(attr::db::SYSTEM_NAME, "sqlite"),
-                    KeyValue::new(attr::db::OPERATION, operation),
-                    KeyValue::new(attr::db::OPERATION_NAME, operation),
-                    KeyValue::new(attr::db::COLLECTION_NAME, table),
-                    KeyValue::new(attr::db::TABLE, table),
-                ],
+        let span = tracemart_telemetry::in_span().then(|| {
+            Span::build(
+                tracemart_telemetry::span_site!("tracemart::db"),
+                SpanKind::Client,
+                format!("{operation} {table}"),
             )
-        };
+            .attributes([
+                KeyValue::new(attr::db::SYSTEM, "sqlite"),
+                KeyValue::new(attr::db::SYSTEM_NAME, "sqlite"),
+                KeyValue::new(attr::db::OPERATION, operation),
+                KeyValue::new(attr::db::OPERATION_NAME, operation),
+                KeyValue::new(attr::db::COLLECTION_NAME, table),
+                KeyValue::new(attr::db::TABLE, table),
+            ])
+            .start()
+        });
         let start = Instant::now();
         let result = op();
         let elapsed = start.elapsed();
         self.inner.metrics.db_query(operation, table, elapsed);
-        if let Some(span) = &mut span {
+        if let Some(span) = &span {
             span.set_attribute(KeyValue::new(
                 attr::db::DURATION_MS,
                 elapsed.as_secs_f64() * 1000.0,

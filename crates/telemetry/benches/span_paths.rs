@@ -4,9 +4,11 @@
 //! in turn (3 rounds, 120,000 spans a run) in fresh child processes, since each path installs
 //! process-wide state, and prints one line per run, then the medians:
 //!
-//! - `tracing`: today's. `tracing` spans through the tracing-opentelemetry layer, under the
-//!   layers, sampler and batch processor `init` installs.
-//! - `sdk`: the same provider's tracer used directly: span builder, attributes, event, end.
+//! - `tracing`: the shop's former path. `tracing` spans through the tracing-opentelemetry
+//!   layer (installed for the bench's thread), under the sampler and batch processor `init`
+//!   installs.
+//! - `sdk`: the shop's path since: [`tracemart_telemetry::Span`], the same provider's tracer
+//!   used directly, each span carried in the OpenTelemetry `Context` its work runs in.
 //! - `fastrace`: fastrace spans, turned into the SDK's `SpanData` by fastrace-opentelemetry's
 //!   reporter on fastrace's collector thread.
 //!
@@ -37,21 +39,22 @@ use std::time::{Duration, Instant};
 
 use nix::time::{ClockId, clock_gettime};
 use opentelemetry::trace::{
-    Span as _, SpanContext, SpanId, SpanKind, TraceContextExt, TraceFlags, TraceId, TraceState,
-    Tracer, TracerProvider as _,
+    SpanContext, SpanId, SpanKind, TraceContextExt, TraceFlags, TraceId, TraceState,
+    TracerProvider as _,
 };
-use opentelemetry::{Array, Context, InstrumentationScope, KeyValue, Value};
+use opentelemetry::{Array, Context, InstrumentationScope, KeyValue, StringValue, Value};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{SdkTracer, SpanData, SpanExporter};
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use tracemart_telemetry::bench::{
     ScopeGroups, TraceEncoder, init_exporting_spans_to, resource, tracer_provider,
 };
 use tracemart_telemetry::events::{BusinessEvent, ProductsValidated};
 use tracemart_telemetry::names::{event, span as span_name};
-use tracemart_telemetry::{TelemetryConfig, TelemetryGuard};
+use tracemart_telemetry::{Span, SpanStart, TelemetryConfig, TelemetryGuard, span_site};
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::layer::SubscriberExt;
 
 const ROUNDS: usize = 3;
 const SPANS: u64 = 120_000;
@@ -111,7 +114,7 @@ fn compare() {
         }
     }
     println!("\nmedian of {ROUNDS} rounds, us of CPU per span");
-    println!("| shape | path | CPU | x today's | caller thread | other threads | encoding |");
+    println!("| shape | path | CPU | x tracing's | caller thread | other threads | encoding |");
     println!("|---|---|---|---|---|---|---|");
     for (s, shape) in SHAPES.iter().enumerate() {
         let median = |p: usize, f: fn(&Measured) -> u64| {
@@ -155,11 +158,22 @@ fn run(path: &str, shape: &str, spans: u64) {
     // sampling of everything.
     let config = TelemetryConfig::new(SERVICE, "0.0.0");
     let guard = init_exporting_spans_to(&config, EncodeAndDiscard::new(&stats)).unwrap();
+    // Only for the `tracing` path: its layer, for this thread.
+    let mut _subscriber = None;
     let maker: Box<dyn SpanPath> = match path {
-        "tracing" => Box::new(TracingPath),
-        "sdk" => Box::new(SdkPath {
-            tracer: tracer_provider(&guard).unwrap().tracer(SERVICE),
-        }),
+        "tracing" => {
+            let tracer = tracer_provider(&guard).unwrap().tracer(SERVICE);
+            _subscriber = Some(tracing::subscriber::set_default(
+                tracing_subscriber::registry().with(
+                    tracing_opentelemetry::layer()
+                        .with_tracer(tracer)
+                        .with_tracked_inactivity(false)
+                        .with_threads(false),
+                ),
+            ));
+            Box::new(TracingPath)
+        }
+        "sdk" => Box::new(SdkPath),
         "fastrace" => {
             let reporter = fastrace_opentelemetry::OpenTelemetryReporter::new(
                 EncodeAndDiscard::new(&stats),
@@ -456,20 +470,15 @@ impl SpanPath for TracingPath {
     }
 }
 
-/// The SDK's tracer used directly; a span lives in the `Context` a future would carry.
-struct SdkPath {
-    tracer: SdkTracer,
-}
+/// The shop's [`Span`]: the SDK's tracer used directly; a span lives in the `Context` a future
+/// would carry.
+struct SdkPath;
 
 impl SdkPath {
-    fn server_context(&self, i: u64) -> Context {
-        let parent = remote_parent(i);
-        let path = path(i);
-        let span = self
-            .tracer
-            .span_builder(SERVER_NAME)
-            .with_kind(SpanKind::Server)
-            .with_attributes([
+    fn server_span(i: u64) -> Span {
+        let path = StringValue::from(Arc::<str>::from(path(i)));
+        let span = Span::build(span_site!("tracemart::http"), SpanKind::Server, SERVER_NAME)
+            .attributes([
                 KeyValue::new("http.request.method", "GET"),
                 KeyValue::new("http.route", ROUTE),
                 KeyValue::new("url.path", path.clone()),
@@ -480,22 +489,17 @@ impl SdkPath {
                 KeyValue::new("order.user_id", "7".to_owned()),
                 KeyValue::new("order.correlation_id", REQUEST_ID.to_owned()),
             ])
-            .start_with_context(&self.tracer, &parent);
-        black_box(span.span_context().span_id());
-        parent.with_span(span)
+            .start_in(&remote_parent(i));
+        black_box(span.ids());
+        span
     }
 
-    /// Attached once, as `FutureExt::with_context` does on each poll; then ended.
-    fn finish(cx: Context, inside: impl FnOnce(), last: impl IntoIterator<Item = KeyValue>) {
-        {
-            let _attached = cx.clone().attach();
-            inside();
-        }
-        let span = cx.span();
+    /// Entered once, as `Span::instrument` does on each poll; then ended.
+    fn finish(span: Span, inside: impl FnOnce(), last: impl IntoIterator<Item = KeyValue>) {
+        span.in_scope(inside);
         for kv in last {
             span.set_attribute(kv);
         }
-        span.end();
     }
 
     fn status() -> [KeyValue; 2] {
@@ -505,79 +509,79 @@ impl SdkPath {
         ]
     }
 
-    fn parent(remote: Option<u64>) -> Context {
-        remote.map_or_else(Context::current, remote_parent)
+    fn start(start: SpanStart, remote: Option<u64>) -> Span {
+        match remote {
+            Some(i) => start.start_in(&remote_parent(i)),
+            None => start.start(),
+        }
     }
 }
 
 impl SpanPath for SdkPath {
     fn server(&self, i: u64) {
-        Self::finish(self.server_context(i), || {}, Self::status());
+        Self::finish(Self::server_span(i), || {}, Self::status());
     }
 
     fn client(&self, remote: Option<u64>) {
-        let parent = Self::parent(remote);
-        let span = self
-            .tracer
-            .span_builder(format!("GET {CLIENT_ROUTE}"))
-            .with_kind(SpanKind::Client)
-            .with_attributes([
-                KeyValue::new("http.request.method", "GET"),
-                KeyValue::new("http.method", "GET"),
-                KeyValue::new("url.full", CLIENT_URL.to_owned()),
-                KeyValue::new("http.url", CLIENT_URL.to_owned()),
-                KeyValue::new("http.target", CLIENT_PATH.to_owned()),
-                KeyValue::new("http.route", CLIENT_ROUTE),
-                KeyValue::new("peer.service", PEER),
-            ])
-            .start_with_context(&self.tracer, &parent);
-        black_box(span.span_context().span_id());
+        let method = StringValue::from(Arc::<str>::from("GET"));
+        let start = Span::build(
+            span_site!("tracemart::client"),
+            SpanKind::Client,
+            format!("GET {CLIENT_ROUTE}"),
+        )
+        .attributes([
+            KeyValue::new("http.request.method", method.clone()),
+            KeyValue::new("http.method", method),
+            KeyValue::new("url.full", CLIENT_URL.to_owned()),
+            KeyValue::new("http.url", CLIENT_URL.to_owned()),
+            KeyValue::new("http.target", CLIENT_PATH.to_owned()),
+            KeyValue::new("http.route", CLIENT_ROUTE),
+            KeyValue::new("peer.service", PEER),
+        ]);
+        let span = Self::start(start, remote);
+        black_box(span.ids());
         let [status, old_status] = Self::status();
         let last = [
             KeyValue::new("http.request.duration_ms", 1.25),
             status,
             old_status,
         ];
-        Self::finish(parent.with_span(span), || {}, last);
+        Self::finish(span, || {}, last);
     }
 
     fn step(&self, remote: Option<u64>) {
-        let parent = Self::parent(remote);
-        let span = self
-            .tracer
-            .span_builder(span_name::VALIDATE_PRODUCTS)
-            .with_kind(SpanKind::Internal)
-            .with_attributes([
+        let start = Span::internal(span_site!("tracemart::order"), span_name::VALIDATE_PRODUCTS)
+            .attributes([
                 KeyValue::new("products.count", PRODUCT_IDS.len() as i64),
                 KeyValue::new(
                     "products.ids",
                     Value::Array(Array::I64(PRODUCT_IDS.to_vec())),
                 ),
-            ])
-            .start_with_context(&self.tracer, &parent);
-        let cx = parent.with_span(span);
-        cx.span().add_event(
-            event::PRODUCTS_VALIDATED,
-            vec![
-                KeyValue::new("products.count", PRODUCT_IDS.len() as i64),
-                KeyValue::new("products.total_value", 59.97),
-            ],
-        );
+            ]);
+        let span = Self::start(start, remote);
+        // The order flow's own event, as it records it.
+        span.in_scope(|| {
+            ProductsValidated {
+                count: PRODUCT_IDS.len(),
+                total_value: 59.97,
+            }
+            .emit();
+        });
         let validated = [KeyValue::new(
             "products.validated",
             PRODUCT_IDS.len() as i64,
         )];
-        Self::finish(cx, || {}, validated);
+        Self::finish(span, || {}, validated);
     }
 
     fn nested(&self, i: u64) {
-        let cx = self.server_context(i);
+        let span = Self::server_span(i);
         let inside = || {
             for _ in 0..5 {
                 self.step(None);
             }
         };
-        Self::finish(cx, inside, Self::status());
+        Self::finish(span, inside, Self::status());
     }
 }
 

@@ -18,9 +18,7 @@ use crate::config::{
     LogFile, LogFormat, OtlpExportSettings, OtlpProtocol, SamplerSetting, TelemetryConfig,
 };
 use crate::export_queue::BoundedQueue;
-use crate::logs::{
-    ContextFieldsLayer, JsonLogLayer, LogWriter, LogWriterGuard, redirect_std_streams,
-};
+use crate::logs::{JsonLogLayer, LogWriter, LogWriterGuard, redirect_std_streams};
 use crate::names::attr::resource;
 use crate::otlp::{HttpProtoExporter, LogEncoder, SignalEncoder, TraceEncoder};
 
@@ -325,9 +323,7 @@ fn install(
         }
     };
 
-    let registry = tracing_subscriber::registry()
-        .with(ContextFieldsLayer)
-        .with(stdout_layer);
+    let registry = tracing_subscriber::registry().with(stdout_layer);
 
     if config.sdk_disabled {
         return registry
@@ -359,21 +355,9 @@ fn install(
         opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(lp)
             .with_filter(filter)
     });
-    let result = registry
-        .with(
-            tracing_opentelemetry::layer()
-                .with_tracer(tracer.clone())
-                // busy/idle times and thread ids on every span cost more than they tell.
-                .with_tracked_inactivity(false)
-                .with_threads(false)
-                .with_filter(tracing_subscriber::filter::filter_fn(|m| {
-                    m.is_span() && m.target().starts_with("tracemart")
-                })),
-        )
-        .with(otel_logs)
-        .try_init();
+    let result = registry.with(otel_logs).try_init();
     if result.is_ok() {
-        crate::client_span::install(tracer);
+        crate::span::install(tracer);
     }
     guard.tracer_provider = Some(tracer_provider);
     guard.logger_provider = logger_provider;

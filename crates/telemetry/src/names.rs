@@ -1,11 +1,8 @@
 //! The seed's telemetry names, written once. Service code never spells these as strings.
 //!
-//! Span fields are declared with these consts too: `tracing`'s macros take a constant as a
-//! field name when it is written in braces (`{ attr::order::ID } = %id`), and a span's name
-//! may be a const (`info_span!(span::GET_ORDER, ..)`), which tracing-opentelemetry exports as
-//! the span's name. So a key or a name has one spelling, here, and cannot drift from the
-//! `record`/`set_attribute` calls and typed events that use it; `otel.name` is left for the
-//! spans whose name is built at run time (`GET /orders/{id}`, `INSERT orders`).
+//! Spans, their attributes and the typed events all take their names from here
+//! (`Span::internal(site, span::GET_ORDER)`, `KeyValue::new(attr::order::ID, id)`), so a key or
+//! a name has one spelling and cannot drift between the places that use it.
 
 /// Span names of the order flow (the seed's `create_order` and its steps).
 pub mod span {
@@ -95,15 +92,8 @@ pub mod header {
 /// domain. OpenTelemetry semantic-convention names where one exists; the seed's older names
 /// (`http.method`, `db.table`, ...) sit next to them because its dashboards query them.
 pub mod attr {
-    /// Fields tracing-opentelemetry reads as the span's name, kind and status.
-    pub mod otel {
-        pub const NAME: &str = "otel.name";
-        pub const KIND: &str = "otel.kind";
-        pub const STATUS_CODE: &str = "otel.status_code";
-    }
-
-    /// Where a span was made: what tracing-opentelemetry adds to every span it exports, and
-    /// what [`SpanSite`](crate::SpanSite) gives a span made with the SDK directly.
+    /// Where a span was made, from its [`SpanSite`](crate::SpanSite): the attributes
+    /// tracing-opentelemetry put on every span, kept for the queries that use them.
     pub mod code {
         pub const FILE_PATH: &str = "code.file.path";
         pub const MODULE_NAME: &str = "code.module.name";

@@ -3,6 +3,7 @@
 //! response headers, in one axum middleware so their order can never drift apart.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -10,27 +11,16 @@ use axum::middleware::Next;
 use axum::response::Response;
 use http::{HeaderName, HeaderValue};
 use opentelemetry::baggage::BaggageExt;
+use opentelemetry::context::FutureExt as _;
 use opentelemetry::propagation::Extractor;
-use opentelemetry::trace::TraceContextExt;
-use tracing::{Instrument, field::Empty};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
+use opentelemetry::trace::SpanKind;
+use opentelemetry::{KeyValue, StringValue};
 
 use crate::ids::{span_hex, trace_hex};
 use crate::intern;
 use crate::metrics::{HttpObservation, Metrics};
 use crate::names::{self, attr, baggage, header};
-
-tokio::task_local! {
-    static REQUEST_ID: HeaderValue;
-}
-
-/// The id of the request being served, for error bodies; `None` outside a request.
-pub fn current_request_id() -> Option<String> {
-    REQUEST_ID
-        .try_with(|id| id.to_str().ok().map(str::to_owned))
-        .ok()
-        .flatten()
-}
+use crate::span::{Span, with_request_id};
 
 /// Label for requests that matched no route: keeps `endpoint` bounded.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -104,65 +94,68 @@ pub async fn trace_http(State(metrics): State<Metrics>, req: Request, next: Next
         None => Cow::Owned(format!("{method} {route}")),
     };
 
-    let span = tracing::info_span!(
-        target: "tracemart::http",
-        "http.server",
-        { attr::otel::NAME } = &*name,
-        { attr::otel::KIND } = "server",
-        { attr::otel::STATUS_CODE } = Empty,
-        { attr::http::REQUEST_METHOD } = method.as_str(),
-        { attr::http::ROUTE } = route,
-        { attr::url::PATH } = path,
-        { attr::url::SCHEME } = "http",
-        { attr::http::METHOD } = method.as_str(),
-        { attr::http::TARGET } = path,
-        { attr::http::RESPONSE_STATUS_CODE } = Empty,
-        { attr::http::STATUS_CODE } = Empty,
-        { attr::request::ID } = request_id.to_str().unwrap_or_default(),
-        { baggage::ORDER_USER_ID } = bag.get(baggage::ORDER_USER_ID).map(|v| v.as_str()),
-        { baggage::ORDER_CORRELATION_ID } = bag.get(baggage::ORDER_CORRELATION_ID).map(|v| v.as_str()),
-    );
-    let _ = span.set_parent(parent);
-    let span_context = span.context().span().span_context().clone();
-    let ids = span_context
-        .is_valid()
-        .then(|| (span_context.trace_id(), span_context.span_id()));
+    let method_name: StringValue = match intern::method(&method) {
+        Some(m) => m.into(),
+        None => method.to_string().into(),
+    };
+    // One copy of the path for both of its attributes.
+    let path_value = StringValue::from(Arc::<str>::from(path));
+    let mut attributes = vec![
+        KeyValue::new(attr::http::REQUEST_METHOD, method_name.clone()),
+        KeyValue::new(attr::http::ROUTE, route),
+        KeyValue::new(attr::url::PATH, path_value.clone()),
+        KeyValue::new(attr::url::SCHEME, "http"),
+        KeyValue::new(attr::http::METHOD, method_name),
+        KeyValue::new(attr::http::TARGET, path_value),
+        KeyValue::new(
+            attr::request::ID,
+            request_id.to_str().unwrap_or_default().to_owned(),
+        ),
+    ];
+    for key in [baggage::ORDER_USER_ID, baggage::ORDER_CORRELATION_ID] {
+        if let Some(value) = bag.get(key) {
+            attributes.push(KeyValue::new(key, value.clone()));
+        }
+    }
+    let parent = with_request_id(parent, request_id.clone());
+    let span = Span::build(crate::span_site!("tracemart::http"), SpanKind::Server, name)
+        .attributes(attributes)
+        .start_in(&parent);
+    let ids = span.ids();
 
-    let mut response = REQUEST_ID
-        .scope(
-            request_id.clone(),
-            async {
-                let user_agent = user_agent
-                    .as_ref()
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
-                tracing::info!(
-                    method = method.as_str(),
-                    path,
-                    user_agent,
-                    "Request started"
-                );
-                let response = next.run(req).await;
-                let status = response.status().as_u16();
-                let duration = start.elapsed();
-                let current = tracing::Span::current();
-                current.record(attr::http::RESPONSE_STATUS_CODE, status);
-                current.record(attr::http::STATUS_CODE, status);
-                if status >= 500 {
-                    current.record(attr::otel::STATUS_CODE, "ERROR");
-                }
-                tracing::info!(
-                    method = method.as_str(),
-                    path,
-                    status_code = status,
-                    duration_ms = duration.as_secs_f64() * 1000.0,
-                    "Request completed"
-                );
-                response
-            }
-            .instrument(span),
-        )
+    let user_agent = user_agent
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mut response = span
+        .instrument(async {
+            tracing::info!(
+                method = method.as_str(),
+                path,
+                user_agent,
+                "Request started"
+            );
+            let response = next.run(req).await;
+            tracing::info!(
+                method = method.as_str(),
+                path,
+                status_code = response.status().as_u16(),
+                duration_ms = start.elapsed().as_secs_f64() * 1000.0,
+                "Request completed"
+            );
+            response
+        })
         .await;
+    let status = response.status().as_u16();
+    span.set_attribute(KeyValue::new(
+        attr::http::RESPONSE_STATUS_CODE,
+        i64::from(status),
+    ));
+    span.set_attribute(KeyValue::new(attr::http::STATUS_CODE, i64::from(status)));
+    if status >= 500 {
+        span.set_error_status();
+    }
+    drop(span);
 
     metrics.http_request(HttpObservation {
         method: &method,
@@ -196,7 +189,8 @@ async fn untraced(
     request_id: HeaderValue,
 ) -> Response {
     let method = req.method().clone();
-    let mut response = REQUEST_ID.scope(request_id.clone(), next.run(req)).await;
+    let cx = with_request_id(opentelemetry::Context::new(), request_id.clone());
+    let mut response = next.run(req).with_context(cx).await;
     let status = response.status().as_u16();
     tracing::debug!(
         method = method.as_str(),

@@ -5,12 +5,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use opentelemetry::KeyValue;
 use serde::Deserialize;
 use serde_json::Value;
 use tracemart_contracts::{ErrorBody, LineItem, OrderId, ProductId, UserId};
 use tracemart_platform::ApiJson;
 use tracemart_platform::identity::Caller;
 use tracemart_platform::json::{ApiPath, ApiQuery};
+use tracemart_telemetry::Span;
 use tracemart_telemetry::names::{attr, span as span_name};
 use utoipa::OpenApi;
 
@@ -115,11 +117,12 @@ async fn get_order(
     ApiPath(raw): ApiPath<String>,
 ) -> Result<ApiJson<OrderView>, OrderError> {
     let id = parse_order_id(&raw)?.to_string();
-    let span = tracing::info_span!(
-        target: "tracemart::order",
+    let span = Span::internal(
+        tracemart_telemetry::span_site!("tracemart::order"),
         span_name::GET_ORDER,
-        { attr::order::ID } = %id,
-    );
+    )
+    .attribute(KeyValue::new(attr::order::ID, id.clone()))
+    .start();
     span.in_scope(|| {
         tracing::info!(order_id = %id, "Retrieving order");
         let row = flow

@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use opentelemetry::{Array, Value as OtelValue};
+use opentelemetry::{Array, KeyValue, Value as OtelValue};
 use tracemart_contracts::events::{self as messages, topic};
 use tracemart_contracts::{LineItem, Money, ProductId, Reservation, UserId};
 use tracemart_events::{Outbox, producer_span};
@@ -19,10 +19,7 @@ use tracemart_telemetry::names::attr::{
     db, operation, order as order_attr, products, published, reservation, total, user,
 };
 use tracemart_telemetry::names::{baggage, span as span_name};
-use tracemart_telemetry::{Metrics, UserSegment, record_error};
-use tracing::field::Empty;
-use tracing::{Instrument, Span};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracemart_telemetry::{Metrics, Span, UserSegment};
 
 use crate::commands::{OrderCommand, OrphanReservation, command, expiry_id};
 use crate::domain::{CURRENCY, IdempotencyKey, NewOrder, Priced};
@@ -99,38 +96,35 @@ impl OrderFlow {
         idem: Option<IdempotentAnswer<'_>>,
     ) -> Result<OrderView, OrderError> {
         let segment = UserSegment::of(order.user_id.0);
-        let span = tracing::info_span!(
-            target: "tracemart::order",
+        let parent = tracemart_telemetry::with_baggage(&[
+            (baggage::ORDER_USER_ID, order.user_id.to_string()),
+            (baggage::ORDER_CORRELATION_ID, request_id.to_owned()),
+        ]);
+        let span = Span::internal(
+            tracemart_telemetry::span_site!("tracemart::order"),
             span_name::CREATE_ORDER,
-            { operation::TYPE } = "business",
-            { user::ID } = %order.user_id,
-            { user::SEGMENT } = segment.as_str(),
-            { order_attr::USER_ID } = order.user_id.0,
-            { order_attr::ITEMS_COUNT } = order.items.len(),
-            { order_attr::TOTAL_AMOUNT } = Empty,
-            { order_attr::CURRENCY } = Empty,
-            { order_attr::ID } = Empty,
-            { operation::RESULT } = Empty,
-            { operation::DURATION_MS } = Empty,
-        );
-        tracemart_telemetry::with_baggage(
-            &span,
-            &[
-                (baggage::ORDER_USER_ID, order.user_id.to_string()),
-                (baggage::ORDER_CORRELATION_ID, request_id.to_owned()),
-            ],
-        );
+        )
+        .attributes([
+            KeyValue::new(operation::TYPE, "business"),
+            KeyValue::new(user::ID, order.user_id.to_string()),
+            KeyValue::new(user::SEGMENT, segment.as_str()),
+            KeyValue::new(order_attr::USER_ID, order.user_id.0),
+            KeyValue::new(order_attr::ITEMS_COUNT, order.items.len() as i64),
+        ])
+        .start_in(&parent);
         let start = Instant::now();
-        let result = self
-            .create_steps(&order, request_id, idem)
-            .instrument(span.clone())
+        let result = span
+            .instrument(self.create_steps(&order, request_id, idem))
             .await;
         let elapsed = start.elapsed();
-        span.record(operation::DURATION_MS, elapsed.as_secs_f64() * 1000.0);
+        span.set_attribute(KeyValue::new(
+            operation::DURATION_MS,
+            elapsed.as_secs_f64() * 1000.0,
+        ));
         // Emitted inside the span: its events, exemplars and log line belong to this order.
         span.in_scope(|| match &result {
             Ok(o) => {
-                span.record(operation::RESULT, "success");
+                span.set_attribute(KeyValue::new(operation::RESULT, "success"));
                 OrderCreated {
                     metrics: &self.metrics,
                     order_id: &o.order_id,
@@ -185,8 +179,8 @@ impl OrderFlow {
         .emit();
 
         let total = calculate_total_amount(&priced);
-        current.record(order_attr::TOTAL_AMOUNT, total.to_decimal());
-        current.record(order_attr::CURRENCY, CURRENCY);
+        current.set_attribute(KeyValue::new(order_attr::TOTAL_AMOUNT, total.to_decimal()));
+        current.set_attribute(KeyValue::new(order_attr::CURRENCY, CURRENCY));
 
         let created = Created {
             // Time-ordered (v7): new orders append to the id index and to `order_events`'
@@ -207,7 +201,7 @@ impl OrderFlow {
             self.abandon_reservation(&created.reservation_id);
             return Err(e.into());
         }
-        current.record(order_attr::ID, created.order_id.as_str());
+        current.set_attribute(KeyValue::new(order_attr::ID, created.order_id.clone()));
         Ok(view)
     }
 
@@ -215,16 +209,19 @@ impl OrderFlow {
         &self,
         user_id: UserId,
     ) -> Result<tracemart_contracts::User, OrderError> {
-        let span = tracing::info_span!(
-            target: "tracemart::order",
+        let span = Span::internal(
+            tracemart_telemetry::span_site!("tracemart::order"),
             span_name::VALIDATE_USER,
-            { user::ID } = user_id.0,
-            { user::MEMBERSHIP } = Empty,
-        );
+        )
+        .attribute(KeyValue::new(user::ID, user_id.0))
+        .start();
         step(&span, async {
             let user = self.downstream.user(user_id).await?;
             // The e-mail stays out of telemetry (the seed put it in span attributes).
-            Span::current().record(user::MEMBERSHIP, user.membership_level.as_str());
+            span.set_attribute(KeyValue::new(
+                user::MEMBERSHIP,
+                user.membership_level.clone(),
+            ));
             Ok(user)
         })
         .await
@@ -233,20 +230,22 @@ impl OrderFlow {
     /// Checks that every product exists and prices the order at its prices.
     async fn validate_products(&self, items: &[LineItem]) -> Result<Priced, OrderError> {
         let ids: Vec<ProductId> = items.iter().map(|i| i.product_id).collect();
-        let span = tracing::info_span!(
-            target: "tracemart::order",
+        let span = Span::internal(
+            tracemart_telemetry::span_site!("tracemart::order"),
             span_name::VALIDATE_PRODUCTS,
-            { products::COUNT } = ids.len(),
-            { products::VALIDATED } = Empty,
-        );
-        span.set_attribute(
-            products::IDS,
-            OtelValue::Array(Array::I64(ids.iter().map(|id| id.0).collect())),
-        );
+        )
+        .attributes([
+            KeyValue::new(products::COUNT, ids.len() as i64),
+            KeyValue::new(
+                products::IDS,
+                OtelValue::Array(Array::I64(ids.iter().map(|id| id.0).collect())),
+            ),
+        ])
+        .start();
         step(&span, async {
             let prices = self.downstream.prices(&ids).await?;
             let priced = Priced::new(items, &prices)?;
-            Span::current().record(products::VALIDATED, prices.len());
+            span.set_attribute(KeyValue::new(products::VALIDATED, prices.len() as i64));
             Ok(priced)
         })
         .await
@@ -255,16 +254,19 @@ impl OrderFlow {
     async fn reserve_inventory(&self, items: &[LineItem]) -> Result<Reservation, OrderError> {
         // Time-ordered (v7), like order ids: inventory's reservation indexes grow at the end.
         let reservation_id = uuid::Uuid::now_v7().to_string();
-        let span = tracing::info_span!(
-            target: "tracemart::order",
+        let span = Span::internal(
+            tracemart_telemetry::span_site!("tracemart::order"),
             span_name::RESERVE_INVENTORY,
-            { reservation::ID } = %reservation_id,
-            { reservation::EXPIRES_AT } = Empty,
-        );
+        )
+        .attribute(KeyValue::new(reservation::ID, reservation_id.clone()))
+        .start();
         step(&span, async {
             match self.downstream.reserve(&reservation_id, items).await {
                 Ok(r) => {
-                    Span::current().record(reservation::EXPIRES_AT, r.expires_at.as_str());
+                    span.set_attribute(KeyValue::new(
+                        reservation::EXPIRES_AT,
+                        r.expires_at.clone(),
+                    ));
                     Ok(r)
                 }
                 Err(OrderError::Call(e)) if !e.may_have_reached_service() => Err(e.into()),
@@ -300,28 +302,31 @@ impl OrderFlow {
                 |t| t.with_timezone(&chrono::Utc),
             );
         let (write, publish) = self.outbox.transaction("orders", |tx| {
-            let write = tracing::info_span!(
-                target: "tracemart::order",
+            let write = Span::internal(
+                tracemart_telemetry::span_site!("tracemart::order"),
                 span_name::CREATE_ORDER_RECORD,
-                { db::OPERATION } = "INSERT",
-                { db::OPERATION_NAME } = "INSERT",
-                { db::TABLE } = "orders",
-                { db::COLLECTION_NAME } = "orders",
-                { db::SYSTEM } = "sqlite",
-                { order_attr::ID } = %order_id,
-            );
+            )
+            .attributes([
+                KeyValue::new(db::OPERATION, "INSERT"),
+                KeyValue::new(db::OPERATION_NAME, "INSERT"),
+                KeyValue::new(db::TABLE, "orders"),
+                KeyValue::new(db::COLLECTION_NAME, "orders"),
+                KeyValue::new(db::SYSTEM, "sqlite"),
+                KeyValue::new(order_attr::ID, order_id.to_owned()),
+            ])
+            .start();
             let cause = format!("POST /orders {request_id}");
             write
                 .in_scope(|| self.store.create(tx, created, &cause, trace_id.as_deref()))
-                .inspect_err(|e| record_error(&write, "DatabaseError", e))?;
+                .inspect_err(|e| write.record_error("DatabaseError", e))?;
 
             let publish = producer_span(
                 Some(span_name::PUBLISH_ORDER_CREATED_EVENT),
                 topic::ORDER_CREATED,
                 Some(order_id),
             );
-            publish.set_attribute(published::EVENT_TYPE, topic::ORDER_CREATED);
-            publish.set_attribute(published::ORDER_ID, order_id.to_owned());
+            publish.set_attribute(KeyValue::new(published::EVENT_TYPE, topic::ORDER_CREATED));
+            publish.set_attribute(KeyValue::new(published::ORDER_ID, order_id.to_owned()));
             let message = messages::OrderCreated {
                 event_type: topic::ORDER_CREATED.to_owned(),
                 order_id: order_id.to_owned(),
@@ -334,7 +339,7 @@ impl OrderFlow {
             };
             self.outbox
                 .publish_in(tx, &publish, topic::ORDER_CREATED, Some(order_id), &message)
-                .inspect_err(|e| record_error(&publish, "DatabaseError", e))?;
+                .inspect_err(|e| publish.record_error("DatabaseError", e))?;
             let expire = OrderCommand {
                 order_id: order_id.to_owned(),
                 reason: None,
@@ -394,9 +399,9 @@ async fn step<T>(
     span: &Span,
     fut: impl std::future::Future<Output = Result<T, OrderError>>,
 ) -> Result<T, OrderError> {
-    let result = fut.instrument(span.clone()).await;
+    let result = span.instrument(fut).await;
     if let Err(e) = &result {
-        record_error(span, e.kind(), e);
+        span.record_error(e.kind(), e);
     }
     result
 }
@@ -404,12 +409,15 @@ async fn step<T>(
 /// The seed's step that totals the order: one `item_calculated` event per line of the
 /// order priced (in integer cents, so the total is exact) when its products were validated.
 fn calculate_total_amount(priced: &Priced) -> Money {
-    let span = tracing::info_span!(
-        target: "tracemart::order",
+    let span = Span::internal(
+        tracemart_telemetry::span_site!("tracemart::order"),
         span_name::CALCULATE_TOTAL_AMOUNT,
-        { total::AMOUNT } = priced.total.to_decimal(),
-        { total::CURRENCY } = CURRENCY,
-    );
+    )
+    .attributes([
+        KeyValue::new(total::AMOUNT, priced.total.to_decimal()),
+        KeyValue::new(total::CURRENCY, CURRENCY),
+    ])
+    .start();
     span.in_scope(|| {
         for line in &priced.lines {
             ItemCalculated {

@@ -8,14 +8,13 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use opentelemetry::KeyValue;
 use tracemart_contracts::events::{OrderCancelled, PaymentDecided, topic};
 use tracemart_events::{ConsumeError, Consumer, Handled, Message, Outbox, inbox};
 use tracemart_platform::CallKind;
 use tracemart_telemetry::events::{BusinessEvent, OrderEventAppended};
 use tracemart_telemetry::names::attr;
-use tracemart_telemetry::{Metrics, OrderOutcome, SagaOutcome};
-use tracing::Span;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracemart_telemetry::{Metrics, OrderOutcome, SagaOutcome, Span};
 
 use crate::commands::{OrderCommand, OrphanReservation, command, expiry_id};
 use crate::downstream::{Downstream, Transition};
@@ -328,7 +327,7 @@ impl OrderSaga {
         let trace_id = tracemart_telemetry::current_trace_id();
         let cause = format!("{} {}", m.topic, m.id);
         let span = Span::current();
-        span.set_attribute(attr::order::ID, order_id.to_owned());
+        span.set_attribute(KeyValue::new(attr::order::ID, order_id.to_owned()));
         let settled = self.outbox.transaction("orders", |tx| {
             if !inbox::claim(db, tx, m)? {
                 return Ok(None);
@@ -361,7 +360,7 @@ impl OrderSaga {
         let Some((row, finished, events)) = settled else {
             return Ok(Handled::Duplicate);
         };
-        span.set_attribute(attr::order::STATUS, row.status.as_str());
+        span.set_attribute(KeyValue::new(attr::order::STATUS, row.status.as_str()));
         for event in &events {
             let (event_type, _) = event.to_columns();
             OrderEventAppended {

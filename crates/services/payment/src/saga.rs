@@ -3,12 +3,13 @@
 //! transaction as the payment; and it voids an authorisation when `order.cancelled` comes.
 
 use async_trait::async_trait;
+use opentelemetry::KeyValue;
 use tracemart_contracts::events::{OrderCancelled, OrderCreated, PaymentDecided, topic};
 use tracemart_contracts::{Money, Payment, UserId, minor_to_decimal};
 use tracemart_events::{ConsumeError, Consumer, Handled, Message, Outbox, inbox};
+use tracemart_telemetry::Span;
 use tracemart_telemetry::names::attr::{self, payment};
 use tracemart_telemetry::names::span as span_name;
-use tracing::field::Empty;
 
 use crate::store::{PaymentStore, StoredPayment};
 
@@ -48,15 +49,18 @@ impl Consumer for PaymentSaga {
 impl PaymentSaga {
     /// The payment of a new order and its announcement, in one transaction.
     fn decide(&self, message: &Message, order: &OrderCreated) -> Result<Handled, ConsumeError> {
-        let span = tracing::info_span!(
-            target: "tracemart::payment",
+        let span = Span::internal(
+            tracemart_telemetry::span_site!("tracemart::payment"),
             span_name::AUTHORIZE_PAYMENT,
-            { attr::order::ID } = %order.order_id,
-            { payment::AMOUNT } = order.total.to_decimal(),
-            { payment::CURRENCY } = %order.currency,
-            { payment::STATUS } = Empty,
-        );
-        let _entered = span.enter();
+        )
+        .attributes([
+            KeyValue::new(attr::order::ID, order.order_id.clone()),
+            KeyValue::new(payment::AMOUNT, order.total.to_decimal()),
+            KeyValue::new(payment::CURRENCY, order.currency.clone()),
+        ])
+        .start();
+        // Entered: the payment's database spans and log line belong to it.
+        let _entered = span.context().clone().attach();
         let db = self.store.database();
         self.outbox.transaction("payments", |tx| {
             if !inbox::claim(db, tx, message)? {
@@ -72,7 +76,7 @@ impl PaymentSaga {
                 }
             };
             let p = &payment.payment;
-            span.record(payment::STATUS, p.status.as_str());
+            span.set_attribute(KeyValue::new(payment::STATUS, p.status.clone()));
             let event_topic = match p.status.as_str() {
                 "authorized" => topic::PAYMENT_AUTHORIZED,
                 "declined" => topic::PAYMENT_DECLINED,

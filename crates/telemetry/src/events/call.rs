@@ -1,11 +1,9 @@
 //! A call to another service got no answer, or was never sent.
 
-use tracing::Span;
-
 use super::BusinessEvent;
 use crate::metrics::Metrics;
 use crate::names::attr::log;
-use crate::spans::record_error;
+use crate::span::Span;
 
 /// A call to `service` failed without an answer: its CLIENT span marked failed, the call
 /// counted, one log line. The log line belongs to the caller (the CLIENT span is not entered
@@ -32,7 +30,7 @@ impl BusinessEvent for ExternalCallFailed<'_> {
         } else {
             self.metrics.external_call(self.service, self.endpoint, 0);
         }
-        record_error(self.span, self.error_type, self.error);
+        self.span.record_error(self.error_type, self.error);
         tracing::error!({ log::SERVICE } = self.service, { log::ENDPOINT } = self.endpoint, { log::ERROR } = %self.error, "External API call failed");
     }
 }

@@ -3,12 +3,11 @@
 //! handled one, or failed to, inside its CONSUMER span.
 
 use chrono::{DateTime, Utc};
-use tracing::Span;
 
 use super::BusinessEvent;
 use crate::metrics::Metrics;
 use crate::names::attr::log;
-use crate::spans::record_error;
+use crate::span::Span;
 
 /// One delivery of one message to one destination, as the relay tried it.
 pub struct Delivery<'a> {
@@ -92,11 +91,11 @@ impl BusinessEvent for EventConsumed<'_> {
                 );
             }
             Some(Failure::Reject(e)) => {
-                record_error(&Span::current(), "MessageRejected", &e);
+                Span::current().record_error("MessageRejected", &e);
                 tracing::error!({ log::TOPIC } = topic, { log::MESSAGE_ID } = id, { log::ERROR } = %e, "Event rejected: it cannot be handled");
             }
             Some(Failure::Retry(e)) => {
-                record_error(&Span::current(), "MessageFailed", &e);
+                Span::current().record_error("MessageFailed", &e);
                 tracing::warn!({ log::TOPIC } = topic, { log::MESSAGE_ID } = id, { log::ATTEMPT } = self.attempt, { log::ERROR } = %e, "Event handling failed; it will be delivered again");
             }
         }

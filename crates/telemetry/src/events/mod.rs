@@ -10,9 +10,8 @@ mod order;
 #[cfg(test)]
 mod tests;
 
-use opentelemetry::KeyValue;
-use tracing::Span;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry::{Context, KeyValue};
 
 pub use breaker::CircuitStateChanged;
 pub use call::ExternalCallFailed;
@@ -32,5 +31,5 @@ pub trait BusinessEvent {
 
 /// Adds the span event `name` to the current span.
 fn span_event(name: &'static str, attributes: Vec<KeyValue>) {
-    Span::current().add_event(name, attributes);
+    Context::map_current(|cx| cx.span().add_event(name, attributes));
 }

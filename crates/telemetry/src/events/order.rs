@@ -4,13 +4,12 @@
 use std::time::Duration;
 
 use opentelemetry::KeyValue;
-use tracing::Span;
 
 use super::{BusinessEvent, span_event};
 use crate::metrics::Metrics;
 use crate::names::attr::{error, item, log, order, products, reservation, user};
 use crate::names::event;
-use crate::spans::{current_trace_id, record_error};
+use crate::span::{Span, current_trace_id};
 
 /// An order was written: counted with its amount, timed, and logged.
 pub struct OrderCreated<'a> {
@@ -62,7 +61,6 @@ pub struct OrderFailed<'a> {
 
 impl BusinessEvent for OrderFailed<'_> {
     fn emit(self) {
-        let span = Span::current();
         span_event(
             event::ORDER_FAILED,
             vec![
@@ -70,7 +68,7 @@ impl BusinessEvent for OrderFailed<'_> {
                 KeyValue::new(error::TYPE, self.error_type),
             ],
         );
-        record_error(&span, self.error_type, self.error);
+        Span::current().record_error(self.error_type, self.error);
         self.metrics
             .order_processed("failed", self.elapsed, current_trace_id());
         if self.unexpected {

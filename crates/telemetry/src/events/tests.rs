@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use opentelemetry::Context;
-use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::trace::{TraceContextExt, Tracer as _, TracerProvider as _};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SdkTracerProvider, Span, SpanData, SpanProcessor};
 use tracing::field::{Field, Visit};
@@ -64,10 +64,14 @@ fn recorded(emit: impl FnOnce()) -> (Vec<SpanEvent>, Vec<String>) {
         .with_span_processor(ended.clone())
         .build();
     let lines = Lines::default();
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
-        .with(lines.clone());
-    tracing::subscriber::with_default(subscriber, || tracing::info_span!("step").in_scope(emit));
+    let subscriber = tracing_subscriber::registry().with(lines.clone());
+    let span = provider.tracer("test").start("step");
+    let cx = Context::current_with_span(span);
+    tracing::subscriber::with_default(subscriber, || {
+        let _entered = cx.clone().attach();
+        emit();
+    });
+    cx.span().end();
     let spans = ended.0.lock().unwrap();
     let events = spans[0]
         .events

@@ -1,5 +1,5 @@
 //! The layer that writes each event as one JSON line with the seed's keys, the current trace
-//! and span ids and the spans' context fields.
+//! and span ids and the context's fields (request id, the order's baggage).
 //!
 //! A layer of its own rather than a `FormatEvent` for tracing-subscriber's fmt layer: that layer
 //! also formats every span's fields into a String (with ANSI styles) that these lines never
@@ -12,9 +12,8 @@ use opentelemetry::trace::TraceContextExt;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::Context;
-use tracing_subscriber::registry::LookupSpan;
 
-use super::context::ContextFields;
+use super::context::context_fields;
 use super::line::{Line, Source, quoted};
 use super::writer::LogWriter;
 use crate::ids::{span_hex, trace_hex};
@@ -59,10 +58,7 @@ impl JsonLogLayer {
         }
     }
 
-    fn write<S>(&self, scratch: &mut Scratch, event: &Event<'_>, ctx: &Context<'_, S>)
-    where
-        S: Subscriber + for<'a> LookupSpan<'a>,
-    {
+    fn write(&self, scratch: &mut Scratch, event: &Event<'_>) {
         let meta = event.metadata();
         let line = &mut scratch.line;
         line.clear();
@@ -83,22 +79,13 @@ impl JsonLogLayer {
             line.u64("lineno", Source::Line, u64::from(lineno));
         }
         line.str("logger", Source::Line, meta.target());
-        if let Some(scope) = ctx.event_scope(event) {
-            // Root first, so an inner span's value wins.
-            for span in scope.from_root() {
-                if let Some(cf) = span.extensions().get::<ContextFields>() {
-                    for (k, v) in cf.iter() {
-                        line.str(k, Source::Line, v);
-                    }
-                }
-            }
-        }
-        line.raw("service", Source::Line, &self.service);
         let ids = opentelemetry::Context::map_current(|cx| {
+            context_fields(cx, |k, v| line.str(k, Source::Line, v));
             let span = cx.span();
             let sc = span.span_context();
             sc.is_valid().then(|| (sc.trace_id(), sc.span_id()))
         });
+        line.raw("service", Source::Line, &self.service);
         if let Some((_, span_id)) = ids {
             line.str("span_id", Source::Line, span_hex(span_id).as_str());
         }
@@ -126,21 +113,18 @@ impl JsonLogLayer {
     }
 }
 
-impl<S> tracing_subscriber::Layer<S> for JsonLogLayer
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+impl<S: Subscriber> tracing_subscriber::Layer<S> for JsonLogLayer {
+    fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
         let written = SCRATCH
             .try_with(|cell| {
                 cell.try_borrow_mut()
-                    .map(|mut scratch| self.write(&mut scratch, event, &ctx))
+                    .map(|mut scratch| self.write(&mut scratch, event))
                     .is_ok()
             })
             .unwrap_or(false);
         // A field whose Debug logs, or a thread being torn down: buffers of its own.
         if !written {
-            self.write(&mut Scratch::new(), event, &ctx);
+            self.write(&mut Scratch::new(), event);
         }
     }
 }

@@ -7,7 +7,6 @@ mod line;
 mod rotation;
 mod writer;
 
-pub(crate) use context::ContextFieldsLayer;
 pub(crate) use json::JsonLogLayer;
 pub(crate) use rotation::redirect_std_streams;
 pub(crate) use writer::{LogWriter, LogWriterGuard};

@@ -7,7 +7,9 @@ use std::fmt;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry::baggage::BaggageExt;
+use opentelemetry::trace::{TraceContextExt, Tracer as _, TracerProvider as _};
+use opentelemetry::{Context, KeyValue};
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
@@ -16,11 +18,11 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 
-use super::context::ContextFields;
-use super::{ContextFieldsLayer, JsonLogLayer, LogWriter};
+use super::{JsonLogLayer, LogWriter};
+use crate::span::{RequestId, with_request_id};
 
-/// The formatter before the rewrite, unchanged but for its name and how it reads a span's
-/// context fields (they are now stored differently).
+/// The formatter before the rewrite, unchanged but for its name and where it reads the
+/// context fields (from the OpenTelemetry context now, as they were from `tracing` spans).
 struct Reference {
     service: String,
     version: String,
@@ -67,7 +69,7 @@ where
 {
     fn format_event(
         &self,
-        ctx: &FmtContext<'_, S, N>,
+        _: &FmtContext<'_, S, N>,
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
@@ -95,13 +97,12 @@ where
             line.insert("trace_id".into(), sc.trace_id().to_string().into());
             line.insert("span_id".into(), sc.span_id().to_string().into());
         }
-        if let Some(scope) = ctx.event_scope() {
-            for span in scope.from_root() {
-                if let Some(cf) = span.extensions().get::<ContextFields>() {
-                    for (k, v) in cf.iter() {
-                        line.insert(k.into(), v.into());
-                    }
-                }
+        if let Some(id) = otel_cx.get::<RequestId>() {
+            line.insert("request_id".into(), id.0.to_str().unwrap().into());
+        }
+        for key in ["order.user_id", "order.correlation_id"] {
+            if let Some(v) = otel_cx.baggage().get(key) {
+                line.insert(key.into(), v.as_str().into());
             }
         }
         let thread = std::thread::current();
@@ -192,19 +193,24 @@ fn log_everything() {
         "collide"
     );
     tracing::info!(only = 1);
-    let server = tracing::info_span!(
-        target: "tracemart::http",
-        "http.server",
-        request_id = %"5fa3339a-90b1",
-        order.user_id = "7",
-        order.correlation_id = tracing::field::Empty,
-        http.route = "/orders",
-    );
-    let _s = server.enter();
+    let request = with_request_id(
+        Context::new(),
+        http::HeaderValue::from_static("5fa3339a-90b1"),
+    )
+    .with_baggage([KeyValue::new("order.user_id", "7")]);
+    let _request = request.attach();
     tracing::info!(method = "POST", path = "/orders", "Request started");
-    server.record("order.correlation_id", "corr-1");
-    let inner = tracing::info_span!("inner", request_id = "inner-id", other = 3);
-    let _i = inner.enter();
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    let inner = with_request_id(
+        Context::current(),
+        http::HeaderValue::from_static("inner-id"),
+    )
+    .with_baggage([
+        KeyValue::new("order.user_id", "7"),
+        KeyValue::new("order.correlation_id", "corr-1"),
+    ])
+    .with_span(provider.tracer("test").start("inner"));
+    let _inner = inner.attach();
     let err = Outer(Inner);
     tracing::error!(
         error = &err as &(dyn std::error::Error + 'static),
@@ -224,11 +230,8 @@ fn lines_are_the_same_as_the_map_based_formatters() {
     let new = Capture::default();
     let old = Capture::default();
     let (writer, guard) = LogWriter::new(Box::new(new.clone()), usize::MAX).unwrap();
-    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
     let old_writer = old.clone();
     let subscriber = tracing_subscriber::registry()
-        .with(ContextFieldsLayer)
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
         .with(JsonLogLayer::new("order-service", "0.1.0", writer))
         .with(
             tracing_subscriber::fmt::layer()
@@ -247,7 +250,7 @@ fn lines_are_the_same_as_the_map_based_formatters() {
         assert_eq!(n, o);
     }
     assert_eq!(new, old);
-    // The span fields reach the lines: set later, and overridden by an inner span.
+    // The context's fields reach the lines, an inner context's overriding an outer one's.
     let started: serde_json::Value = serde_json::from_str(&new[4]).unwrap();
     assert_eq!(started["request_id"], "5fa3339a-90b1");
     assert_eq!(started["order.user_id"], "7");
