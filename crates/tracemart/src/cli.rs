@@ -246,6 +246,11 @@ pub struct ServeArgs {
     /// Port to listen on (default: the service's port from the configuration; 0 picks one).
     #[arg(long)]
     pub port: Option<u16>,
+    /// The service's database: a SQLite file (a path or sqlite:PATH) or, for user and product,
+    /// a PostgreSQL database (postgres://user@host:5432/name, which must exist)
+    /// [default: DATA_DIR/<service>.db; env: TRACEMART_<SERVICE>_DATABASE_URL].
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
     #[command(flatten)]
     pub output: OutputFlags,
 }
