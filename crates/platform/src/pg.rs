@@ -13,8 +13,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Transaction};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Postgres, Transaction};
 use tracemart_telemetry::Metrics;
 
 use crate::database_url::redact_password;
@@ -150,6 +150,46 @@ impl PgDatabase {
     }
 }
 
+/// Creates the database `name` on the server `server_url` reaches, unless it exists, and
+/// returns the URL of that database (the server's, with its database replaced).
+pub async fn ensure_database(server_url: &str, name: &str) -> Result<String, DbError> {
+    let shown = redact_password(server_url);
+    let failed = |source: sqlx::Error| DbError::Open {
+        path: format!("{name} on {shown}"),
+        source: source.into(),
+    };
+    let options = PgConnectOptions::from_str(server_url).map_err(failed)?;
+    let mut admin = PgConnection::connect_with(&options).await.map_err(failed)?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut admin)
+            .await
+            .map_err(failed)?;
+    if !exists {
+        // A database name cannot be a parameter: it is quoted as an identifier instead.
+        let create = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+        match sqlx::query(AssertSqlSafe(create)).execute(&mut admin).await {
+            // Created meanwhile by another process.
+            Err(e) if is_unique_violation(&e) || has_state(&e, DUPLICATE_DATABASE) => {}
+            created => {
+                created.map_err(failed)?;
+            }
+        }
+    }
+    let _ = admin.close().await;
+    Ok(options.database(name).to_url_lossy().to_string())
+}
+
+/// SQLSTATE of `CREATE DATABASE` for a name that exists.
+const DUPLICATE_DATABASE: &str = "42P04";
+
+fn has_state(e: &sqlx::Error, state: &str) -> bool {
+    e.as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == state)
+}
+
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     e.as_database_error()
         .is_some_and(|e| e.is_unique_violation())
@@ -159,9 +199,7 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 pub(crate) fn is_busy(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|code| TRANSIENT_STATES.contains(&code.as_ref())),
+        sqlx::Error::Database(_) => TRANSIENT_STATES.iter().any(|state| has_state(e, state)),
         _ => false,
     }
 }

@@ -8,7 +8,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+use std::str::FromStr;
+
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor, PgConnection, Postgres};
 
 /// The variable holding the test server's URL (any database on it; the tests create their
 /// own), e.g. `postgres://postgres@127.0.0.1:5432/postgres`. Not a `TRACEMART_*` name: the
@@ -39,26 +42,30 @@ pub struct TestDatabase {
 impl TestDatabase {
     /// Creates a new, empty database whose name starts with `tracemart_test_{label}_`.
     pub async fn create(label: &str) -> Self {
-        static SEQUENCE: AtomicU64 = AtomicU64::new(0);
-        let server = server_url();
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or_default();
-        let name = format!(
-            "tracemart_test_{label}_{}_{nanos}_{}",
-            std::process::id(),
-            SEQUENCE.fetch_add(1, Ordering::Relaxed)
-        );
-        let mut admin = PgConnection::connect(&server)
+        let database = Self::adopt(unique_name(&format!("tracemart_test_{label}")));
+        let mut admin = PgConnection::connect(&database.server)
             .await
             .unwrap_or_else(|e| panic!("cannot connect to PostgreSQL at {SERVER_VAR}: {e}"));
         admin
-            .execute(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .execute(AssertSqlSafe(format!(
+                "CREATE DATABASE \"{}\"",
+                database.name
+            )))
             .await
-            .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
+            .unwrap_or_else(|e| panic!("CREATE DATABASE {}: {e}", database.name));
         let _ = admin.close().await;
-        let url = with_database(&server, &name);
+        database
+    }
+
+    /// The database `name` on the test server, which the code under test creates; dropped
+    /// when this is, as one made by [`TestDatabase::create`].
+    pub fn adopt(name: String) -> Self {
+        let server = server_url();
+        let url = PgConnectOptions::from_str(&server)
+            .unwrap_or_else(|e| panic!("{SERVER_VAR} is not a PostgreSQL URL: {e}"))
+            .database(&name)
+            .to_url_lossy()
+            .to_string();
         Self { server, name, url }
     }
 
@@ -66,6 +73,37 @@ impl TestDatabase {
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    /// The first column of the one row `sql` answers on this database: what a service stored.
+    pub async fn scalar<T>(&self, sql: &str) -> T
+    where
+        T: for<'r> sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres> + Send + Unpin,
+    {
+        let mut conn = PgConnection::connect(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", self.name));
+        let value = sqlx::query_scalar(AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let _ = conn.close().await;
+        value
+    }
+}
+
+/// `{prefix}_{process}_{nanoseconds}_{sequence}`: unique on the server while tests run in
+/// parallel processes, and short enough for PostgreSQL's 63-byte names.
+pub fn unique_name(prefix: &str) -> String {
+    static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!(
+        "{prefix}_{}_{nanos}_{}",
+        std::process::id(),
+        SEQUENCE.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 impl Drop for TestDatabase {
@@ -91,48 +129,6 @@ impl Drop for TestDatabase {
         .join();
         if let Ok(Err(e)) = dropped {
             eprintln!("cannot drop test database {}: {e}", self.name);
-        }
-    }
-}
-
-/// `server` with its database replaced by `database` (its query string kept).
-fn with_database(server: &str, database: &str) -> String {
-    let (base, query) = match server.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (server, None),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[authority_start..].find('/') {
-        Some(slash) => &base[..authority_start + slash],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{base}/{database}?{query}"),
-        None => format!("{base}/{database}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_database_of_a_server_url_is_replaced() {
-        for (server, url) in [
-            (
-                "postgres://postgres@127.0.0.1:5432/postgres",
-                "postgres://postgres@127.0.0.1:5432/t1",
-            ),
-            (
-                "postgres://postgres@127.0.0.1:5432",
-                "postgres://postgres@127.0.0.1:5432/t1",
-            ),
-            (
-                "postgres://u:p@h/db?sslmode=disable",
-                "postgres://u:p@h/t1?sslmode=disable",
-            ),
-        ] {
-            assert_eq!(with_database(server, "t1"), url);
         }
     }
 }

@@ -47,6 +47,7 @@ fn every_command_has_help_that_names_its_flags() {
                 "--otlp-endpoint",
                 "--no-console",
                 "--demo-stock",
+                "--postgres",
             ],
         ),
         (
@@ -138,6 +139,14 @@ fn a_database_url_a_service_cannot_use_exits_64_naming_the_key() {
         "{}",
         stderr(&out)
     );
+    for bad in ["sqlite:shop.db", "mysql://root@localhost/shop"] {
+        let out = tracemart(
+            &["up", "--no-console", "--data-dir", &data, "--postgres", bad],
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(64), "{bad}: {}", stderr(&out));
+        assert!(stderr(&out).contains("--postgres"), "{}", stderr(&out));
+    }
 }
 
 #[tokio::test]
@@ -177,12 +186,7 @@ async fn serve_keeps_a_service_on_the_postgresql_database_its_flag_names() {
     );
 
     // The catalogue is in PostgreSQL, and no SQLite file was made for it.
-    let pool = sqlx::PgPool::connect(db.url()).await.unwrap();
-    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM products")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    let stored: i64 = db.scalar("SELECT COUNT(*) FROM products").await;
     assert_eq!(stored, 100);
     assert!(!dir.path().join("product.db").exists());
     service.kill().await.unwrap();
