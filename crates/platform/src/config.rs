@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::breaker::BreakerSettings;
 use crate::client::CallPolicy;
+use crate::database_url::DatabaseUrl;
 
 /// Products in the demo catalogue (ids 1..=100); inventory stocks the same ids.
 pub const DEMO_PRODUCTS: i64 = 100;
@@ -68,6 +69,11 @@ impl ServiceName {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|n| n.as_str() == s)
     }
+
+    /// Whether the service has a PostgreSQL store (the others run on SQLite only, so far).
+    pub fn runs_on_postgres(self) -> bool {
+        matches!(self, Self::User | Self::Product)
+    }
 }
 
 impl std::fmt::Display for ServiceName {
@@ -76,13 +82,15 @@ impl std::fmt::Display for ServiceName {
     }
 }
 
-/// Where one service listens and where others reach it.
+/// Where one service listens, where others reach it, and where it keeps its data.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServiceEndpoint {
     pub port: u16,
     /// Base URL other services call; empty means `http://{host}:{port}`.
     pub url: String,
+    /// The service's database ([`DatabaseUrl`]); empty means `DATA_DIR/<service>.db`.
+    pub database_url: String,
 }
 
 /// Ports, retention and size limits of the embedded console.
@@ -187,6 +195,9 @@ pub struct ShopConfig {
     pub require_tokens: bool,
     /// OTLP endpoint the services export to; empty means the embedded console (under `up`).
     pub otlp_endpoint: String,
+    /// Connections each service keeps to PostgreSQL at most (SQLite has one writer and a few
+    /// readers of its own).
+    pub database_pool_size: u32,
     pub order: ServiceEndpoint,
     pub user: ServiceEndpoint,
     pub product: ServiceEndpoint,
@@ -199,7 +210,7 @@ impl Default for ShopConfig {
     fn default() -> Self {
         let ep = |s: ServiceName| ServiceEndpoint {
             port: s.default_port(),
-            url: String::new(),
+            ..ServiceEndpoint::default()
         };
         Self {
             data_dir: PathBuf::from(".tracemart"),
@@ -225,6 +236,7 @@ impl Default for ShopConfig {
             keys_dir: String::new(),
             require_tokens: true,
             otlp_endpoint: String::new(),
+            database_pool_size: 10,
             order: ep(ServiceName::Order),
             user: ep(ServiceName::User),
             product: ep(ServiceName::Product),
@@ -293,6 +305,7 @@ fn known_variables() -> Vec<String> {
         "OTLP_ENDPOINT",
         "KEYS_DIR",
         "REQUIRE_TOKENS",
+        "DATABASE_POOL_SIZE",
         "CONSOLE_UI_PORT",
         "CONSOLE_OTLP_GRPC_PORT",
         "CONSOLE_OTLP_HTTP_PORT",
@@ -310,6 +323,7 @@ fn known_variables() -> Vec<String> {
         let service = s.as_str().to_ascii_uppercase();
         names.push(format!("{service}_PORT"));
         names.push(format!("{service}_URL"));
+        names.push(format!("{service}_DATABASE_URL"));
     }
     names
 }
@@ -419,6 +433,7 @@ impl ShopConfig {
                 "OTLP_ENDPOINT" => self.otlp_endpoint = value.clone(),
                 "KEYS_DIR" => self.keys_dir = value.clone(),
                 "REQUIRE_TOKENS" => self.require_tokens = parse_var(key, value)?,
+                "DATABASE_POOL_SIZE" => self.database_pool_size = parse_var(key, value)?,
                 "CONSOLE_UI_PORT" => self.console.ui_port = parse_var(key, value)?,
                 "CONSOLE_OTLP_GRPC_PORT" => self.console.otlp_grpc_port = parse_var(key, value)?,
                 "CONSOLE_OTLP_HTTP_PORT" => self.console.otlp_http_port = parse_var(key, value)?,
@@ -447,6 +462,7 @@ impl ShopConfig {
                         match field {
                             "PORT" => self.endpoint_mut(s).port = parse_var(key, value)?,
                             "URL" => self.endpoint_mut(s).url = value.clone(),
+                            "DATABASE_URL" => self.endpoint_mut(s).database_url = value.clone(),
                             _ => return Err(unknown_variable(key)),
                         }
                     } else {
@@ -523,6 +539,16 @@ impl ShopConfig {
         }
         if self.event_poll_ms == 0 {
             return bad("event_poll_ms", "0".into(), "must be at least 1");
+        }
+        if self.database_pool_size == 0 {
+            return bad("database_pool_size", "0".into(), "must be at least 1");
+        }
+        for s in ServiceName::ALL {
+            if s.runs_on_postgres() {
+                self.database_url(s)?;
+            } else {
+                self.sqlite_path(s)?;
+            }
         }
         if !matches!(self.log_format.as_str(), "json" | "pretty") {
             return bad(
@@ -608,9 +634,39 @@ impl ShopConfig {
         }
     }
 
-    /// SQLite file of a service.
+    /// The SQLite file a service uses when no database URL is set.
     pub fn database_path(&self, s: ServiceName) -> PathBuf {
         self.data_dir.join(format!("{}.db", s.as_str()))
+    }
+
+    /// A service's database: its `database_url`, or its SQLite file in the data directory.
+    pub fn database_url(&self, s: ServiceName) -> Result<DatabaseUrl, ConfigError> {
+        let raw = &self.endpoint(s).database_url;
+        if raw.trim().is_empty() {
+            return Ok(DatabaseUrl::Sqlite(self.database_path(s)));
+        }
+        raw.parse().map_err(
+            |e: crate::database_url::DatabaseUrlError| ConfigError::Value {
+                key: format!("{s}.database_url"),
+                value: crate::database_url::redact_password(raw),
+                reason: e.to_string(),
+            },
+        )
+    }
+
+    /// The SQLite file of a service that runs on SQLite only; a PostgreSQL URL is refused.
+    pub fn sqlite_path(&self, s: ServiceName) -> Result<PathBuf, ConfigError> {
+        match self.database_url(s)? {
+            DatabaseUrl::Sqlite(path) => Ok(path),
+            url @ DatabaseUrl::Postgres(_) => Err(ConfigError::Value {
+                key: format!("{s}.database_url"),
+                value: url.to_string(),
+                reason: format!(
+                    "the {s} service runs on SQLite only so far (user and product run on \
+                     PostgreSQL too): give a file path or sqlite:PATH"
+                ),
+            }),
+        }
     }
 
     /// Where the principals' keys are.
@@ -644,6 +700,65 @@ mod tests {
         assert_eq!(c.order.port, 9000);
         assert_eq!(c.url_of(ServiceName::User), "http://users:80");
         assert_eq!(c.url_of(ServiceName::Order), "http://127.0.0.1:9000");
+    }
+
+    #[test]
+    fn each_service_takes_its_database_url_from_the_file_or_the_environment() {
+        let mut c: ShopConfig =
+            toml::from_str("[product]\ndatabase_url = \"sqlite:///srv/product.db\"\n")
+                .unwrap_or_default();
+        let vars = [
+            (
+                "TRACEMART_USER_DATABASE_URL",
+                "postgres://postgres@127.0.0.1/tracemart_user",
+            ),
+            ("TRACEMART_DATABASE_POOL_SIZE", "4"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        assert!(c.apply_env(&vars).is_ok());
+        assert!(c.validate().is_ok());
+        assert_eq!(c.database_pool_size, 4);
+        assert_eq!(
+            c.database_url(ServiceName::User).ok(),
+            Some(DatabaseUrl::Postgres(
+                "postgres://postgres@127.0.0.1/tracemart_user".into()
+            ))
+        );
+        assert_eq!(
+            c.database_url(ServiceName::Product).ok(),
+            Some(DatabaseUrl::Sqlite("/srv/product.db".into()))
+        );
+        assert_eq!(
+            c.database_url(ServiceName::Order).ok(),
+            Some(DatabaseUrl::Sqlite(c.data_dir.join("order.db")))
+        );
+    }
+
+    #[test]
+    fn a_database_url_of_another_engine_is_refused_before_start() {
+        let mut c = ShopConfig::default();
+        c.order.database_url = "mysql://root:hunter2@localhost/shop".into();
+        let err = c.validate().expect_err("refused").to_string();
+        assert!(err.contains("order.database_url"), "{err}");
+        assert!(err.contains("unsupported database scheme"), "{err}");
+        assert!(!err.contains("hunter2"), "the password is not shown: {err}");
+    }
+
+    #[test]
+    fn services_without_a_postgresql_store_refuse_a_postgresql_url() {
+        let mut c = ShopConfig::default();
+        c.inventory.database_url = "postgres://postgres@127.0.0.1/tracemart_inventory".into();
+        let err = c.validate().expect_err("refused").to_string();
+        assert!(err.contains("inventory.database_url"), "{err}");
+        assert!(err.contains("runs on SQLite only so far"), "{err}");
+        c.inventory.database_url = "sqlite:///srv/inventory.db".into();
+        assert!(c.validate().is_ok());
+        assert_eq!(
+            c.sqlite_path(ServiceName::Inventory).ok(),
+            Some(PathBuf::from("/srv/inventory.db"))
+        );
     }
 
     #[test]

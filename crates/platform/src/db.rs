@@ -21,12 +21,12 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use opentelemetry::KeyValue;
 use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use tracemart_telemetry::names::attr;
-use tracemart_telemetry::{Metrics, Span, SpanKind};
+use tracemart_telemetry::Metrics;
+
+use crate::db_call::DbCall;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Prepared statements each connection keeps: more than any service has.
@@ -66,6 +66,12 @@ pub enum DbError {
         table: &'static str,
         source: rusqlite::Error,
     },
+    #[error("{operation} {table} failed: {source}")]
+    Postgres {
+        operation: &'static str,
+        table: &'static str,
+        source: sqlx::Error,
+    },
     #[error("{operation} {table} failed: the database is closed")]
     Closed {
         operation: &'static str,
@@ -74,6 +80,14 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// A database setting that cannot be used, found when opening the database of `service`.
+    pub fn setting(service: &str, source: crate::config::ConfigError) -> DbError {
+        DbError::Open {
+            path: format!("of {service}"),
+            source: source.into(),
+        }
+    }
+
     /// Wraps a failed statement: `.map_err(DbError::query("INSERT", "orders"))`.
     pub fn query(
         operation: &'static str,
@@ -86,29 +100,34 @@ impl DbError {
         }
     }
 
-    /// Lock contention that a retry would likely clear.
+    /// Lock contention (or, on PostgreSQL, no free connection in time) that a retry would
+    /// likely clear.
     pub fn is_busy(&self) -> bool {
-        matches!(
-            self,
-            DbError::Query { source, .. }
-                if matches!(
-                    source.sqlite_error_code(),
-                    Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
-                )
-        )
+        match self {
+            DbError::Query { source, .. } => matches!(
+                source.sqlite_error_code(),
+                Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+            ),
+            DbError::Postgres { source, .. } => crate::pg::is_busy(source),
+            _ => false,
+        }
     }
 
     /// A UNIQUE or PRIMARY KEY constraint refused the row.
     pub fn is_unique_violation(&self) -> bool {
-        matches!(
-            self,
-            DbError::Query { source, .. }
-                if source.sqlite_error().is_some_and(|e| matches!(
+        match self {
+            DbError::Query { source, .. } => source.sqlite_error().is_some_and(|e| {
+                matches!(
                     e.extended_code,
                     rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
                         | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-                ))
-        )
+                )
+            }),
+            DbError::Postgres { source, .. } => source
+                .as_database_error()
+                .is_some_and(|e| e.is_unique_violation()),
+            _ => false,
+        }
     }
 }
 
@@ -403,45 +422,22 @@ impl Database {
         self.run(operation, table, || Ok(statement()?))
     }
 
-    /// The CLIENT `db` span with the current semantic conventions and the seed's `db.*` names,
-    /// a child of the caller's span, plus the histogram. Background work (a relay's polling, a
-    /// sweeper) runs outside any span: its operations are timed into the histogram only,
-    /// instead of each becoming a one-span trace.
+    /// Times `op` as one operation: see [`DbCall`].
     fn run<T>(
         &self,
         operation: &'static str,
         table: &'static str,
         op: impl FnOnce() -> Result<T, Fault>,
     ) -> Result<T, DbError> {
-        let span = tracemart_telemetry::in_span().then(|| {
-            Span::build(
-                tracemart_telemetry::span_site!("tracemart::db"),
-                SpanKind::Client,
-                format!("{operation} {table}"),
-            )
-            .attributes([
-                KeyValue::new(attr::db::SYSTEM, "sqlite"),
-                KeyValue::new(attr::db::SYSTEM_NAME, "sqlite"),
-                KeyValue::new(attr::db::OPERATION, operation),
-                KeyValue::new(attr::db::OPERATION_NAME, operation),
-                KeyValue::new(attr::db::COLLECTION_NAME, table),
-                KeyValue::new(attr::db::TABLE, table),
-            ])
-            .start()
-        });
-        let start = Instant::now();
+        let call = DbCall::start("sqlite", operation, table);
         let result = op();
-        let elapsed = start.elapsed();
-        self.inner.metrics.db_query(operation, table, elapsed);
-        if let Some(span) = &span {
-            span.set_attribute(KeyValue::new(
-                attr::db::DURATION_MS,
-                elapsed.as_secs_f64() * 1000.0,
-            ));
-            if let Err(fault) = &result {
-                span.record_error("DatabaseError", fault);
-            }
-        }
+        call.finish(
+            &self.inner.metrics,
+            result
+                .as_ref()
+                .err()
+                .map(|fault| fault as &dyn fmt::Display),
+        );
         result.map_err(|fault| fault.into_db(operation, table))
     }
 

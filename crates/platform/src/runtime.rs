@@ -16,6 +16,7 @@ use tracemart_telemetry::Metrics;
 use crate::config::{ServiceName, ShopConfig};
 use crate::connections::{ConnectionLimits, connection_limits};
 use crate::db::{Database, DbError};
+use crate::engine::{AnyDatabase, Migrations, ServiceDatabase};
 use crate::http::{ReadyCheck, ServiceApp};
 use crate::identity::{Identity, Principal};
 
@@ -45,10 +46,12 @@ impl StopSignal {
 }
 
 /// What a service has once started: its metrics, its database and its background workers.
-pub struct ServiceRuntime {
+/// `D` is [`Database`] for a service that runs on SQLite only, [`AnyDatabase`] for one that
+/// runs on either engine.
+pub struct ServiceRuntime<D = Database> {
     pub name: ServiceName,
     pub metrics: Metrics,
-    pub db: Database,
+    pub db: D,
     /// Signs this service's calls and checks its callers.
     pub identity: Identity,
     limits: ConnectionLimits,
@@ -56,23 +59,61 @@ pub struct ServiceRuntime {
     workers: Vec<(&'static str, JoinHandle<()>)>,
 }
 
-impl ServiceRuntime {
-    /// Opens the service's database in the configured data directory and applies
-    /// `migrators` in order.
+impl ServiceRuntime<Database> {
+    /// Opens the SQLite database of a service that runs on SQLite only (its `database_url`,
+    /// or its file in the data directory) and applies `migrators` in order.
     pub async fn open(
         name: ServiceName,
         config: &ShopConfig,
         migrators: &[&Migrator],
     ) -> Result<Self, ServiceError> {
-        let identity = Identity::load(
-            &config.keys_dir(),
-            Principal::Service(name),
-            config.require_tokens,
-        )
-        .map_err(|e| ServiceError::Setup(e.to_string()))?;
+        let identity = load_identity(name, config)?;
+        let path = config
+            .sqlite_path(name)
+            .map_err(|e| ServiceError::Setup(e.to_string()))?;
         let metrics = Metrics::new(name.service_name());
-        let db = Database::open(&config.database_path(name), migrators, metrics.clone()).await?;
-        Ok(Self {
+        let db = Database::open(&path, migrators, metrics.clone()).await?;
+        Ok(Self::assemble(name, config, identity, metrics, db))
+    }
+}
+
+impl ServiceRuntime<AnyDatabase> {
+    /// Opens the service's database on the engine its `database_url` names (its SQLite file
+    /// in the data directory by default) and applies that engine's `migrations`.
+    pub async fn open_any(
+        name: ServiceName,
+        config: &ShopConfig,
+        migrations: Migrations<'_>,
+    ) -> Result<Self, ServiceError> {
+        let identity = load_identity(name, config)?;
+        let url = config
+            .database_url(name)
+            .map_err(|e| ServiceError::Setup(e.to_string()))?;
+        let metrics = Metrics::new(name.service_name());
+        let db =
+            AnyDatabase::open(&url, migrations, config.database_pool_size, metrics.clone()).await?;
+        Ok(Self::assemble(name, config, identity, metrics, db))
+    }
+}
+
+fn load_identity(name: ServiceName, config: &ShopConfig) -> Result<Identity, ServiceError> {
+    Identity::load(
+        &config.keys_dir(),
+        Principal::Service(name),
+        config.require_tokens,
+    )
+    .map_err(|e| ServiceError::Setup(e.to_string()))
+}
+
+impl<D: ServiceDatabase> ServiceRuntime<D> {
+    fn assemble(
+        name: ServiceName,
+        config: &ShopConfig,
+        identity: Identity,
+        metrics: Metrics,
+        db: D,
+    ) -> Self {
+        Self {
             name,
             metrics,
             db,
@@ -80,7 +121,7 @@ impl ServiceRuntime {
             limits: connection_limits(config),
             stop: watch::Sender::new(false),
             workers: Vec::new(),
-        })
+        }
     }
 
     /// A client of service `target` with the shop's call policy, sending this service's
@@ -125,8 +166,8 @@ impl ServiceRuntime {
         let db = self.db.clone();
         let metrics = self.metrics.clone();
         let ready: ReadyCheck = Arc::new(move || {
-            let ready = db.ping();
-            Box::pin(async move { ready })
+            let db = db.clone();
+            Box::pin(async move { db.ping().await })
         });
         let app = ServiceApp {
             name: self.name,
@@ -147,7 +188,7 @@ impl ServiceRuntime {
                 worker.abort();
             }
         }
-        self.db.close();
+        self.db.close().await;
         Ok(served?)
     }
 }

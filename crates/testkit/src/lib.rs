@@ -1,8 +1,9 @@
 //! Test helpers shared by tracemart's test suites: waiting on conditions with a deadline
 //! (never on clocks), free ports, JSON requests, processes as /proc shows them, and a faulty
-//! proxy to put in front of a real service.
+//! proxy to put in front of a real service, and fresh PostgreSQL databases.
 
 pub mod net;
+pub mod pg;
 pub mod processes;
 pub mod proxy;
 

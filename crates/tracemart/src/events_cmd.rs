@@ -37,10 +37,13 @@ async fn stores(
     };
     let mut found = Vec::new();
     for s in wanted {
-        if !config.database_path(s).exists() {
+        let path = config
+            .sqlite_path(s)
+            .map_err(|e| DbError::setting(s.as_str(), e))?;
+        if !path.exists() {
             eprintln!(
                 "note: no {s} database at {} (has the shop run with this data directory?)",
-                config.database_path(s).display()
+                path.display()
             );
             continue;
         }

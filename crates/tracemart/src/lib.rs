@@ -9,6 +9,7 @@ mod settings;
 mod shutdown;
 mod token_cmd;
 mod up;
+mod up_postgres;
 
 use std::process::ExitCode;
 

@@ -11,7 +11,10 @@ pub(crate) async fn run(args: OrdersArgs) -> u8 {
         Ok(c) => c,
         Err(e) => return settings::config_failure(&e),
     };
-    let path = config.database_path(ServiceName::Order);
+    let path = match config.sqlite_path(ServiceName::Order) {
+        Ok(path) => path,
+        Err(e) => return settings::config_failure(&e),
+    };
     if !path.exists() {
         eprintln!(
             "error: no order database at {} (has the shop run with this data directory?)",

@@ -40,11 +40,17 @@ pub(crate) fn telemetry_config(
 }
 
 pub(crate) async fn run(args: ServeArgs) -> u8 {
-    let config = match settings::resolve(&args.shop) {
+    let name = service_name(args.service);
+    let config = match settings::resolve(&args.shop).and_then(|mut config| {
+        if let Some(url) = &args.database_url {
+            config.endpoint_mut(name).database_url = url.clone();
+            config.validate()?;
+        }
+        Ok(config)
+    }) {
         Ok(c) => c,
         Err(e) => return settings::config_failure(&e),
     };
-    let name = service_name(args.service);
     let log_file = settings::log_file(&config, &args.output);
     let telemetry = match tracemart_telemetry::init(&telemetry_config(
         name.service_name(),
@@ -67,7 +73,11 @@ pub(crate) async fn run(args: ServeArgs) -> u8 {
         }
     };
     let local = listener.local_addr().map(|a| a.to_string()).unwrap_or(addr);
-    tracing::info!(service = name.service_name(), address = %local, data_dir = %config.data_dir.display(), "Service listening");
+    let database = config
+        .database_url(name)
+        .map(|url| url.to_string())
+        .unwrap_or_default();
+    tracing::info!(service = name.service_name(), address = %local, data_dir = %config.data_dir.display(), database = %database, "Service listening");
     let shutdown = crate::shutdown::signal_or_orphaned();
     let result = match name {
         ServiceName::Order => tracemart_order::run(&config, listener, shutdown).await,

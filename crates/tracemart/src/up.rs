@@ -10,7 +10,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, watch};
-use tracemart_platform::{ServiceName, ShopConfig};
+use tracemart_platform::{DatabaseUrl, ServiceName, ShopConfig};
 
 use crate::cli::UpArgs;
 use crate::settings;
@@ -76,10 +76,16 @@ pub(crate) async fn run(args: UpArgs) -> u8 {
     // children cleanly instead of killing `up` and orphaning them.
     let stop_requested = crate::shutdown::signal_received();
     tokio::pin!(stop_requested);
-    let config = match settings::resolve(&args.shop) {
+    let mut config = match settings::resolve(&args.shop) {
         Ok(c) => c,
         Err(e) => return settings::config_failure(&e),
     };
+    if let Some(server) = &args.postgres
+        && let Err(code) =
+            crate::up_postgres::point_services_at(server, &args.postgres_prefix, &mut config).await
+    {
+        return code;
+    }
     if let Err(e) = std::fs::create_dir_all(config.data_dir.join("logs")) {
         eprintln!("error: cannot create {}: {e}", config.data_dir.display());
         return 1;
@@ -266,6 +272,11 @@ fn print_banner(config: &ShopConfig, args: &UpArgs, took: Duration) {
         ServiceName::Payment,
     ] {
         println!("  {:<10} {}", s.as_str(), config.url_of(s));
+    }
+    for s in ServiceName::ALL {
+        if let Ok(url @ DatabaseUrl::Postgres(_)) = config.database_url(s) {
+            println!("  {:<10} {url}", format!("{s} db"));
+        }
     }
     if !args.no_console && config.otlp_endpoint.is_empty() {
         let ui = format!("http://{}:{}", config.host, config.console.ui_port);

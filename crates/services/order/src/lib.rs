@@ -43,12 +43,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// Opens (and migrates) the order service's database: its messaging tables first, since the
 /// order migrations move the first outbox's rows into them.
 pub async fn open_database(config: &ShopConfig, metrics: Metrics) -> Result<Database, DbError> {
-    Database::open(
-        &config.database_path(ServiceName::Order),
-        &[&tracemart_events::MIGRATOR, &MIGRATOR],
-        metrics,
-    )
-    .await
+    let path = config
+        .sqlite_path(ServiceName::Order)
+        .map_err(|e| DbError::setting("order", e))?;
+    Database::open(&path, &[&tracemart_events::MIGRATOR, &MIGRATOR], metrics).await
 }
 
 /// Folds every order's event stream again and corrects the `orders` rows that differ.

@@ -28,8 +28,11 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The payment service's dead letters (its database, opened and migrated).
 pub async fn dead_letters(config: &ShopConfig) -> Result<DeadLetters, DbError> {
+    let path = config
+        .sqlite_path(ServiceName::Payment)
+        .map_err(|e| DbError::setting("payment", e))?;
     let db = Database::open(
-        &config.database_path(ServiceName::Payment),
+        &path,
         &[&tracemart_events::MIGRATOR, &MIGRATOR],
         Metrics::new(ServiceName::Payment.service_name()),
     )

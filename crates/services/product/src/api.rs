@@ -59,7 +59,7 @@ async fn list_products(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<ApiJson<ProductPage>, ProductError> {
     let page = PageRequest::parse(q.limit.as_deref(), q.offset.as_deref(), q.category)?;
-    let (products, total) = store.list(&page)?;
+    let (products, total) = store.list(&page).await?;
     Ok(ApiJson(ProductPage {
         products,
         total,
@@ -81,7 +81,8 @@ async fn get_product(
 ) -> Result<ApiJson<Product>, ProductError> {
     let id = parse_product_id(&raw)?;
     store
-        .get(id)?
+        .get(id)
+        .await?
         .map(ApiJson)
         .ok_or(ProductError::NotFound(id))
 }
@@ -102,5 +103,5 @@ async fn batch(
 ) -> Result<ApiJson<Vec<Product>>, ProductError> {
     let batch = Batch::try_from(req)?;
     tracing::info!(products.count = batch.ids().len(), "Looking up products");
-    Ok(ApiJson(store.batch(batch.ids())?))
+    Ok(ApiJson(store.batch(batch.ids()).await?))
 }

@@ -7,14 +7,15 @@ mod error;
 mod store;
 
 use tokio::net::TcpListener;
-use tracemart_platform::{ServiceError, ServiceName, ServiceRuntime, ShopConfig};
+use tracemart_platform::{Migrations, ServiceError, ServiceName, ServiceRuntime, ShopConfig};
 use utoipa::OpenApi;
 
 pub use api::{ProductApi, router};
 pub use error::ProductError;
 pub use store::{ProductStore, demo_price_minor};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Demo products seeded on first start.
 pub const DEMO_PRODUCTS: i64 = 100;
@@ -25,9 +26,13 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServiceError> {
-    let rt = ServiceRuntime::open(ServiceName::Product, config, &[&MIGRATOR]).await?;
-    let store = ProductStore::new(rt.db.clone());
-    store.seed_demo(DEMO_PRODUCTS)?;
+    let migrations = Migrations {
+        sqlite: &[&SQLITE],
+        postgres: &[&POSTGRES],
+    };
+    let rt = ServiceRuntime::open_any(ServiceName::Product, config, migrations).await?;
+    let store = ProductStore::new(&rt.db);
+    store.seed_demo(DEMO_PRODUCTS).await?;
     rt.serve(router(store), ProductApi::openapi(), listener, shutdown)
         .await
 }

@@ -66,7 +66,8 @@ async fn get_user(
     tracing::info!(user.id = id.0, "Looking up user");
     users
         .store
-        .get(id)?
+        .get(id)
+        .await?
         .map(ApiJson)
         .ok_or(UserError::NotFound(id))
 }
@@ -85,7 +86,7 @@ async fn create_user(
     ApiJson(new): ApiJson<NewUser>,
 ) -> Result<(StatusCode, ApiJson<Registered>), UserError> {
     let registration = Registration::try_from(new)?;
-    let user = users.store.create(&registration)?;
+    let user = users.store.create(&registration).await?;
     let token = users
         .tokens
         .issue(&format!("user:{}", user.id), USER_TOKEN_TTL);

@@ -6,14 +6,15 @@ mod error;
 mod store;
 
 use tokio::net::TcpListener;
-use tracemart_platform::{ServiceError, ServiceName, ServiceRuntime, ShopConfig};
+use tracemart_platform::{Migrations, ServiceError, ServiceName, ServiceRuntime, ShopConfig};
 use utoipa::OpenApi;
 
 pub use api::{UserApi, Users, router};
 pub use error::UserError;
 pub use store::UserStore;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Demo users seeded on first start.
 pub const DEMO_USERS: i64 = 1000;
@@ -24,9 +25,13 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServiceError> {
-    let rt = ServiceRuntime::open(ServiceName::User, config, &[&MIGRATOR]).await?;
-    let store = UserStore::new(rt.db.clone());
-    store.seed_demo(DEMO_USERS)?;
+    let migrations = Migrations {
+        sqlite: &[&SQLITE],
+        postgres: &[&POSTGRES],
+    };
+    let rt = ServiceRuntime::open_any(ServiceName::User, config, migrations).await?;
+    let store = UserStore::new(&rt.db);
+    store.seed_demo(DEMO_USERS).await?;
     let users = Users {
         store,
         tokens: rt.identity.signer.clone(),

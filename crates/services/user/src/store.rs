@@ -1,78 +1,63 @@
-//! Users in SQLite.
+//! Users, on SQLite or PostgreSQL: one interface, an implementation per engine.
 
-use rusqlite::{OptionalExtension, params};
+mod postgres;
+mod sqlite;
+
 use tracemart_contracts::{User, UserId};
-use tracemart_platform::{Database, DbError};
+use tracemart_platform::{AnyDatabase, DbError};
 // Demo membership follows the seed's segment rule, so demo data and metrics agree.
 use tracemart_telemetry::UserSegment;
 
 use crate::domain::Registration;
 use crate::error::UserError;
 
+/// The users, on the engine the service's database runs on.
 #[derive(Clone)]
-pub struct UserStore {
-    db: Database,
+pub enum UserStore {
+    Sqlite(sqlite::SqliteUsers),
+    Postgres(postgres::PgUsers),
+}
+
+/// Demo user `id`: name, e-mail address and membership level.
+fn demo_user(id: i64) -> (String, String, &'static str) {
+    (
+        format!("Demo User {id}"),
+        format!("user{id}@example.com"),
+        UserSegment::of(id).as_str(),
+    )
 }
 
 impl UserStore {
-    pub fn new(db: Database) -> Self {
-        Self { db }
+    pub fn new(db: &AnyDatabase) -> Self {
+        match db {
+            AnyDatabase::Sqlite(db) => Self::Sqlite(sqlite::SqliteUsers::new(db.clone())),
+            AnyDatabase::Postgres(db) => Self::Postgres(postgres::PgUsers::new(db.clone())),
+        }
     }
 
     /// Inserts users 1..=n unless users already exist (first start only).
-    pub fn seed_demo(&self, n: i64) -> Result<(), DbError> {
-        let now = chrono::Utc::now().to_rfc3339();
-        self.db.write("INSERT", "users", |tx| {
-            let count: i64 = tx.query_row("SELECT COUNT(*) FROM users", [], |row| row.get(0))?;
-            if count > 0 {
-                return Ok(());
-            }
-            let mut insert = tx.prepare(
-                "INSERT INTO users (id, name, email, membership_level, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            for id in 1..=n {
-                insert.execute(params![
-                    id,
-                    format!("Demo User {id}"),
-                    format!("user{id}@example.com"),
-                    UserSegment::of(id).as_str(),
-                    now,
-                ])?;
-            }
-            Ok(())
-        })
+    pub async fn seed_demo(&self, n: i64) -> Result<(), DbError> {
+        match self {
+            Self::Sqlite(s) => s.seed_demo(n),
+            Self::Postgres(p) => p.seed_demo(n).await,
+        }
     }
 
-    pub fn get(&self, id: UserId) -> Result<Option<User>, DbError> {
-        self.db.read("SELECT", "users", |conn| {
-            conn.prepare_cached(
-                "SELECT id, name, email, membership_level FROM users WHERE id = ?1",
-            )?
-            .query_row([id.0], |row| {
-                Ok(User {
-                    id: row.get(0)?,
-                    name: row.get(1)?,
-                    email: row.get(2)?,
-                    membership_level: row.get(3)?,
-                })
-            })
-            .optional()
-        })
+    pub async fn get(&self, id: UserId) -> Result<Option<User>, DbError> {
+        match self {
+            Self::Sqlite(s) => s.get(id),
+            Self::Postgres(p) => p.get(id).await,
+        }
     }
 
     /// Registers a user; an e-mail address already taken is refused.
-    pub(crate) fn create(&self, r: &Registration) -> Result<User, UserError> {
-        let now = chrono::Utc::now().to_rfc3339();
+    pub(crate) async fn create(&self, r: &Registration) -> Result<User, UserError> {
         let (name, email, level) = (r.name.as_str(), r.email.as_str(), r.level.as_str());
-        let result = self.db.write("INSERT", "users", |tx| {
-            tx.prepare_cached(
-                "INSERT INTO users (name, email, membership_level, created_at) \
-                 VALUES (?1, ?2, ?3, ?4) RETURNING id",
-            )?
-            .query_row(params![name, email, level, now], |row| row.get::<_, i64>(0))
-        });
-        match result {
+        let id = match self {
+            Self::Sqlite(s) => s.create(name, email, level),
+            Self::Postgres(p) => p.create(name, email, level).await,
+        };
+        match id {
             Ok(id) => Ok(User {
                 id,
                 name: name.into(),

@@ -47,9 +47,13 @@ fn every_command_has_help_that_names_its_flags() {
                 "--otlp-endpoint",
                 "--no-console",
                 "--demo-stock",
+                "--postgres",
             ],
         ),
-        (&["serve", "--help"], &["order", "inventory", "--port"]),
+        (
+            &["serve", "--help"],
+            &["order", "inventory", "--port", "--database-url"],
+        ),
         (
             &["console", "--help"],
             &["--ui-port", "--otlp-grpc-port", "--otlp-http-port"],
@@ -96,6 +100,96 @@ fn a_bad_configuration_value_exits_64_naming_the_key() {
 
     let out = tracemart(&["up", "--data-dir", &data, "--demo-stock=-5"], &[]);
     assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+}
+
+#[test]
+fn a_database_url_a_service_cannot_use_exits_64_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let out = tracemart(
+        &[
+            "serve",
+            "user",
+            "--data-dir",
+            &data,
+            "--database-url",
+            "mysql://root:hunter2@localhost/shop",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("user.database_url") && err.contains("unsupported database scheme"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "the password is not shown: {err}");
+
+    // Order has no PostgreSQL store yet: refused before anything starts.
+    let out = tracemart(
+        &["up", "--no-console", "--data-dir", &data],
+        &[(
+            "TRACEMART_ORDER_DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/tracemart_order".into(),
+        )],
+    );
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("runs on SQLite only so far"),
+        "{}",
+        stderr(&out)
+    );
+    for bad in ["sqlite:shop.db", "mysql://root@localhost/shop"] {
+        let out = tracemart(
+            &["up", "--no-console", "--data-dir", &data, "--postgres", bad],
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(64), "{bad}: {}", stderr(&out));
+        assert!(stderr(&out).contains("--postgres"), "{}", stderr(&out));
+    }
+}
+
+#[tokio::test]
+async fn serve_keeps_a_service_on_the_postgresql_database_its_flag_names() {
+    let db = tracemart_testkit::pg::TestDatabase::create("product").await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = tracemart_testkit::free_port();
+    let mut service = tokio::process::Command::new(env!("CARGO_BIN_EXE_tracemart"))
+        .args([
+            "serve",
+            "product",
+            "--port",
+            &port.to_string(),
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .args(["--database-url", db.url()])
+        .env_remove("TRACEMART_OTLP_ENDPOINT")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    tracemart_testkit::wait_ready(
+        &http,
+        &format!("{base}/health/ready"),
+        Duration::from_secs(30),
+    )
+    .await;
+    let (status, product) =
+        tracemart_testkit::get_json(&http, &format!("{base}/products/42")).await;
+    assert_eq!(
+        (status, &product["id"]),
+        (200, &serde_json::json!(42)),
+        "{product}"
+    );
+
+    // The catalogue is in PostgreSQL, and no SQLite file was made for it.
+    let stored: i64 = db.scalar("SELECT COUNT(*) FROM products").await;
+    assert_eq!(stored, 100);
+    assert!(!dir.path().join("product.db").exists());
+    service.kill().await.unwrap();
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use tracemart_platform::ServiceName;
 
-use crate::helpers::{Shop, order_body};
+use crate::helpers::{Shop, on_each_engine, order_body};
 
 /// The routes every service has besides its own.
 const SHARED: [&str; 4] = ["/health", "/health/ready", "/metrics", "/openapi.json"];
@@ -79,106 +79,107 @@ async fn every_service_documents_exactly_its_routes_in_openapi_3_1() {
     }
 }
 
-#[tokio::test]
-async fn real_answers_match_the_documented_schemas() {
-    let shop = Shop::start(|_| {}).await;
-    // As the order service: most of these routes are its alone.
-    let post = |s: ServiceName, path: &str, body: Value| {
-        let url = format!("{}{path}", shop.url(s));
-        let shop = &shop;
-        async move { shop.post_as_order(&url, &body).await }
-    };
+on_each_engine! {
+    async fn real_answers_match_the_documented_schemas(engine: Engine) {
+        let shop = Shop::start_on(engine, |_| {}).await;
+        // As the order service: most of these routes are its alone.
+        let post = |s: ServiceName, path: &str, body: Value| {
+            let url = format!("{}{path}", shop.url(s));
+            let shop = &shop;
+            async move { shop.post_as_order(&url, &body).await }
+        };
 
-    let users = document(&shop, ServiceName::User).await;
-    conforms(
-        &users,
-        "get",
-        "/users/{user_id}",
-        shop.get(ServiceName::User, "/users/7").await,
-    );
-    let unknown = shop.get(ServiceName::User, "/users/99999999").await;
-    assert_eq!(unknown.0, 404);
-    conforms(&users, "get", "/users/{user_id}", unknown);
-    let new_user = json!({"name": "Kim", "email": "kim@example.com"});
-    conforms(
-        &users,
-        "post",
-        "/users",
-        post(ServiceName::User, "/users", new_user).await,
-    );
-    conforms(
-        &users,
-        "get",
-        "/health",
-        shop.get(ServiceName::User, "/health").await,
-    );
-    conforms(
-        &users,
-        "get",
-        "/health/ready",
-        shop.get(ServiceName::User, "/health/ready").await,
-    );
+        let users = document(&shop, ServiceName::User).await;
+        conforms(
+            &users,
+            "get",
+            "/users/{user_id}",
+            shop.get(ServiceName::User, "/users/7").await,
+        );
+        let unknown = shop.get(ServiceName::User, "/users/99999999").await;
+        assert_eq!(unknown.0, 404);
+        conforms(&users, "get", "/users/{user_id}", unknown);
+        let new_user = json!({"name": "Kim", "email": "kim@example.com"});
+        conforms(
+            &users,
+            "post",
+            "/users",
+            post(ServiceName::User, "/users", new_user).await,
+        );
+        conforms(
+            &users,
+            "get",
+            "/health",
+            shop.get(ServiceName::User, "/health").await,
+        );
+        conforms(
+            &users,
+            "get",
+            "/health/ready",
+            shop.get(ServiceName::User, "/health/ready").await,
+        );
 
-    let products = document(&shop, ServiceName::Product).await;
-    let page = shop.get(ServiceName::Product, "/products?limit=3").await;
-    conforms(&products, "get", "/products", page);
-    let one = shop.get(ServiceName::Product, "/products/1").await;
-    conforms(&products, "get", "/products/{product_id}", one);
-    let batch = post(
-        ServiceName::Product,
-        "/products/batch",
-        json!({"product_ids": [1, 2]}),
-    )
-    .await;
-    conforms(&products, "post", "/products/batch", batch);
-
-    let inventory = document(&shop, ServiceName::Inventory).await;
-    let stock = shop.get(ServiceName::Inventory, "/inventory/1").await;
-    conforms(&inventory, "get", "/inventory/{product_id}", stock);
-    let hold = json!({"items": [{"product_id": 2, "quantity": 1}], "expires_in_minutes": 5});
-    let held = post(ServiceName::Inventory, "/inventory/reserve", hold).await;
-    let held = conforms(&inventory, "post", "/inventory/reserve", held);
-    let release = format!(
-        "/inventory/reservations/{}/release",
-        held["reservation_id"].as_str().unwrap()
-    );
-    let released = post(ServiceName::Inventory, &release, json!({})).await;
-    conforms(
-        &inventory,
-        "post",
-        "/inventory/reservations/{reservation_id}/release",
-        released,
-    );
-
-    let orders = document(&shop, ServiceName::Order).await;
-    let placed = shop.post_order(&order_body(7, &[(1, 2), (3, 1)])).await;
-    assert_eq!(placed.0, 201, "{}", placed.1);
-    let placed = conforms(&orders, "post", "/orders", placed);
-    let id = placed["order_id"].as_str().unwrap();
-    let read = shop.get(ServiceName::Order, &format!("/orders/{id}")).await;
-    conforms(&orders, "get", "/orders/{order_id}", read);
-    let list = shop.get(ServiceName::Order, "/orders?user_id=7").await;
-    conforms(&orders, "get", "/orders", list);
-    let events = shop
-        .get(ServiceName::Order, &format!("/orders/{id}/events"))
+        let products = document(&shop, ServiceName::Product).await;
+        let page = shop.get(ServiceName::Product, "/products?limit=3").await;
+        conforms(&products, "get", "/products", page);
+        let one = shop.get(ServiceName::Product, "/products/1").await;
+        conforms(&products, "get", "/products/{product_id}", one);
+        let batch = post(
+            ServiceName::Product,
+            "/products/batch",
+            json!({"product_ids": [1, 2]}),
+        )
         .await;
-    conforms(&orders, "get", "/orders/{order_id}/events", events);
-    let refused = shop.post_order(&json!({"user_id": 7})).await;
-    assert_eq!(refused.0, 400, "{}", refused.1);
-    conforms(&orders, "post", "/orders", refused);
+        conforms(&products, "post", "/products/batch", batch);
 
-    let payments = document(&shop, ServiceName::Payment).await;
-    let payment = json!({"order_id": id, "user_id": 7, "amount": 12.5, "currency": "USD"});
-    conforms(
-        &payments,
-        "post",
-        "/payments",
-        post(ServiceName::Payment, "/payments", payment).await,
-    );
+        let inventory = document(&shop, ServiceName::Inventory).await;
+        let stock = shop.get(ServiceName::Inventory, "/inventory/1").await;
+        conforms(&inventory, "get", "/inventory/{product_id}", stock);
+        let hold = json!({"items": [{"product_id": 2, "quantity": 1}], "expires_in_minutes": 5});
+        let held = post(ServiceName::Inventory, "/inventory/reserve", hold).await;
+        let held = conforms(&inventory, "post", "/inventory/reserve", held);
+        let release = format!(
+            "/inventory/reservations/{}/release",
+            held["reservation_id"].as_str().unwrap()
+        );
+        let released = post(ServiceName::Inventory, &release, json!({})).await;
+        conforms(
+            &inventory,
+            "post",
+            "/inventory/reservations/{reservation_id}/release",
+            released,
+        );
 
-    // The check can fail: a body of the wrong shape is caught.
-    let wrong = json!({"id": "seven", "name": "Kim"});
-    assert!(!violations(&users, "get", "/users/{user_id}", 200, &wrong).is_empty());
+        let orders = document(&shop, ServiceName::Order).await;
+        let placed = shop.post_order(&order_body(7, &[(1, 2), (3, 1)])).await;
+        assert_eq!(placed.0, 201, "{}", placed.1);
+        let placed = conforms(&orders, "post", "/orders", placed);
+        let id = placed["order_id"].as_str().unwrap();
+        let read = shop.get(ServiceName::Order, &format!("/orders/{id}")).await;
+        conforms(&orders, "get", "/orders/{order_id}", read);
+        let list = shop.get(ServiceName::Order, "/orders?user_id=7").await;
+        conforms(&orders, "get", "/orders", list);
+        let events = shop
+            .get(ServiceName::Order, &format!("/orders/{id}/events"))
+            .await;
+        conforms(&orders, "get", "/orders/{order_id}/events", events);
+        let refused = shop.post_order(&json!({"user_id": 7})).await;
+        assert_eq!(refused.0, 400, "{}", refused.1);
+        conforms(&orders, "post", "/orders", refused);
+
+        let payments = document(&shop, ServiceName::Payment).await;
+        let payment = json!({"order_id": id, "user_id": 7, "amount": 12.5, "currency": "USD"});
+        conforms(
+            &payments,
+            "post",
+            "/payments",
+            post(ServiceName::Payment, "/payments", payment).await,
+        );
+
+        // The check can fail: a body of the wrong shape is caught.
+        let wrong = json!({"id": "seven", "name": "Kim"});
+        assert!(!violations(&users, "get", "/users/{user_id}", 200, &wrong).is_empty());
+    }
 }
 
 /// `schema` with a `$ref` into the document's components followed.

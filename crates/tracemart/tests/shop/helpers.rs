@@ -1,5 +1,6 @@
 //! An in-process shop: the five services on loopback port 0, each with its own SQLite file in
-//! a temporary directory, stoppable and restartable one by one.
+//! a temporary directory (or, for the services that run on both engines, a fresh PostgreSQL
+//! database of its own), stoppable and restartable one by one.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -10,10 +11,47 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracemart_platform::identity::{Principal, issue};
 use tracemart_platform::{ServiceError, ServiceName, ShopConfig};
+use tracemart_testkit::pg::TestDatabase;
 
 pub const READY: Duration = Duration::from_secs(20);
 /// Bound on an order's saga in tests (it takes milliseconds on an idle shop).
 pub const SAGA: Duration = Duration::from_secs(20);
+
+/// The engine the services that run on both (user and product) keep their data on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// The services that run on PostgreSQL as well as SQLite.
+pub const ON_BOTH_ENGINES: [ServiceName; 2] = [ServiceName::User, ServiceName::Product];
+
+/// Defines a test that runs once on each engine: `mod name { sqlite, postgres }`, two tests
+/// (e.g. `users::registering_twice_is_refused::postgres`) from one body, which is given the
+/// engine to start the shop on.
+macro_rules! on_each_engine {
+    ($(#[doc = $doc:literal])* async fn $name:ident($engine:ident: Engine) $body:block) => {
+        $(#[doc = $doc])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($engine: $crate::helpers::Engine) $body
+
+            #[tokio::test]
+            async fn sqlite() {
+                run($crate::helpers::Engine::Sqlite).await
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                run($crate::helpers::Engine::Postgres).await
+            }
+        }
+    };
+}
+pub(crate) use on_each_engine;
 
 /// A running service: its stop signal and its task.
 type Running = (oneshot::Sender<()>, JoinHandle<Result<(), ServiceError>>);
@@ -23,6 +61,8 @@ pub struct Shop {
     pub http: reqwest::Client,
     _dir: tempfile::TempDir,
     running: HashMap<ServiceName, Running>,
+    /// Dropped with the shop (after the services' tasks are detached, so `WITH (FORCE)`).
+    _databases: Vec<TestDatabase>,
 }
 
 /// A listener on a fixed port, or on a new one when `port` is 0.
@@ -33,8 +73,14 @@ async fn bind(port: u16) -> TcpListener {
 }
 
 impl Shop {
-    /// Starts all five services with `tweak` applied to the configuration.
+    /// Starts all five services on SQLite with `tweak` applied to the configuration.
     pub async fn start(tweak: impl FnOnce(&mut ShopConfig)) -> Shop {
+        Self::start_on(Engine::Sqlite, tweak).await
+    }
+
+    /// Starts all five services, user and product on `engine` (each on a new database of its
+    /// own), with `tweak` applied to the configuration.
+    pub async fn start_on(engine: Engine, tweak: impl FnOnce(&mut ShopConfig)) -> Shop {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = ShopConfig {
             data_dir: dir.path().to_path_buf(),
@@ -53,12 +99,21 @@ impl Shop {
             config.endpoint_mut(s).port = port;
             listeners.insert(s, l);
         }
+        let mut databases = Vec::new();
+        if engine == Engine::Postgres {
+            for s in ON_BOTH_ENGINES {
+                let db = TestDatabase::create(s.as_str()).await;
+                config.endpoint_mut(s).database_url = db.url().to_owned();
+                databases.push(db);
+            }
+        }
         tweak(&mut config);
         let mut shop = Shop {
             config,
             http: reqwest::Client::new(),
             _dir: dir,
             running: HashMap::new(),
+            _databases: databases,
         };
         for (s, l) in listeners {
             shop.spawn(s, l);

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use tracemart_platform::ServiceName;
 use tracemart_platform::identity::Principal;
 
-use crate::helpers::{Shop, order_body};
+use crate::helpers::{Shop, on_each_engine, order_body};
 
 /// `POST` `body` to `path` of `s` as the order service (which may call every endpoint here):
 /// the status and the JSON answer.
@@ -113,52 +113,53 @@ async fn payments_take_only_usd_and_amounts_of_whole_positive_cents() {
     );
 }
 
-#[tokio::test]
-async fn users_register_only_with_an_e_mail_address_of_the_usual_form() {
-    let shop = Shop::start(|_| {}).await;
-    let user = |name: &str, email: &str| json!({"name": name, "email": email});
+on_each_engine! {
+    async fn users_register_only_with_an_e_mail_address_of_the_usual_form(engine: Engine) {
+        let shop = Shop::start_on(engine, |_| {}).await;
+        let user = |name: &str, email: &str| json!({"name": name, "email": email});
 
-    for email in [
-        "not-an-email@@example.com",
-        "two@at@example.com",
-        "no-at-sign.example.com",
-        "@example.com",
-        "kim@localhost",
-        "kim@example..com",
-        "kim@.example.com",
-        "ki m@example.com",
-        " kim@example.com",
-        "kim@example.com\n",
-        "\"kim\"@example.com",
-        "kim@[127.0.0.1]",
-    ] {
-        let answer = post(&shop, ServiceName::User, "/users", &user("Kim", email)).await;
-        assert_refused(&answer, 400, "invalid_field", email);
-    }
-    for name in ["", "   ", "Kim\u{0}", "a\tb", &"x".repeat(101)] {
-        let answer = post(
+        for email in [
+            "not-an-email@@example.com",
+            "two@at@example.com",
+            "no-at-sign.example.com",
+            "@example.com",
+            "kim@localhost",
+            "kim@example..com",
+            "kim@.example.com",
+            "ki m@example.com",
+            " kim@example.com",
+            "kim@example.com\n",
+            "\"kim\"@example.com",
+            "kim@[127.0.0.1]",
+        ] {
+            let answer = post(&shop, ServiceName::User, "/users", &user("Kim", email)).await;
+            assert_refused(&answer, 400, "invalid_field", email);
+        }
+        for name in ["", "   ", "Kim\u{0}", "a\tb", &"x".repeat(101)] {
+            let answer = post(
+                &shop,
+                ServiceName::User,
+                "/users",
+                &user(name, "kim@example.com"),
+            )
+            .await;
+            assert_refused(&answer, 400, "invalid_field", &format!("name {name:?}"));
+        }
+
+        // Lengths are characters, not bytes: 100 of `é` is a name.
+        let (status, created) = post(
             &shop,
             ServiceName::User,
             "/users",
-            &user(name, "kim@example.com"),
+            &json!({"name": "é".repeat(100), "email": "kim.lee+shop@mail.example.co.kr", "membership_level": "premium"}),
         )
         .await;
-        assert_refused(&answer, 400, "invalid_field", &format!("name {name:?}"));
+        assert_eq!(status, 201, "{created}");
+        assert_eq!(created["email"], "kim.lee+shop@mail.example.co.kr");
+        let level = json!({"name": "Lee", "email": "lee@example.com", "membership_level": "gold"});
+        let answer = post(&shop, ServiceName::User, "/users", &level).await;
+        assert_refused(&answer, 400, "invalid_body", "an unknown membership level");
     }
-
-    // Lengths are characters, not bytes: 100 of `é` is a name.
-    let (status, created) = post(
-        &shop,
-        ServiceName::User,
-        "/users",
-        &json!({"name": "é".repeat(100), "email": "kim.lee+shop@mail.example.co.kr", "membership_level": "premium"}),
-    )
-    .await;
-    assert_eq!(status, 201, "{created}");
-    assert_eq!(created["email"], "kim.lee+shop@mail.example.co.kr");
-    let level = json!({"name": "Lee", "email": "lee@example.com", "membership_level": "gold"});
-    let answer = post(&shop, ServiceName::User, "/users", &level).await;
-    assert_refused(&answer, 400, "invalid_body", "an unknown membership level");
 }
 
 #[tokio::test]
@@ -185,42 +186,43 @@ async fn a_body_that_is_not_a_json_object_is_refused_by_every_service() {
     }
 }
 
-#[tokio::test]
-async fn integers_written_as_whole_floats_are_the_integers_they_spell() {
-    let shop = Shop::start(|_| {}).await;
+on_each_engine! {
+    async fn integers_written_as_whole_floats_are_the_integers_they_spell(engine: Engine) {
+        let shop = Shop::start_on(engine, |_| {}).await;
 
-    let (status, found) = post(
-        &shop,
-        ServiceName::Product,
-        "/products/batch",
-        &json!({"product_ids": [2.0, 1, 1.5e1]}),
-    )
-    .await;
-    assert_eq!(status, 200, "{found}");
-    let ids: Vec<i64> = found
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["id"].as_i64().unwrap())
-        .collect();
-    assert_eq!(ids, [1, 2, 15]);
-
-    let mut body = order_body(3, &[(1, 1)]);
-    body["user_id"] = json!(3.0);
-    body["items"] = json!([{"product_id": 1.0, "quantity": 2.0}]);
-    let (status, order) = shop.post_order(&body).await;
-    assert_eq!(status, 201, "{order}");
-    assert_eq!(order["items"], json!([{"product_id": 1, "quantity": 2}]));
-
-    for ids in [json!([1.5]), json!([0]), json!([-3]), json!(["1"])] {
-        let answer = post(
+        let (status, found) = post(
             &shop,
             ServiceName::Product,
             "/products/batch",
-            &json!({"product_ids": ids}),
+            &json!({"product_ids": [2.0, 1, 1.5e1]}),
         )
         .await;
-        assert_refused(&answer, 400, "invalid_body", &ids.to_string());
+        assert_eq!(status, 200, "{found}");
+        let ids: Vec<i64> = found
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(ids, [1, 2, 15]);
+
+        let mut body = order_body(3, &[(1, 1)]);
+        body["user_id"] = json!(3.0);
+        body["items"] = json!([{"product_id": 1.0, "quantity": 2.0}]);
+        let (status, order) = shop.post_order(&body).await;
+        assert_eq!(status, 201, "{order}");
+        assert_eq!(order["items"], json!([{"product_id": 1, "quantity": 2}]));
+
+        for ids in [json!([1.5]), json!([0]), json!([-3]), json!(["1"])] {
+            let answer = post(
+                &shop,
+                ServiceName::Product,
+                "/products/batch",
+                &json!({"product_ids": ids}),
+            )
+            .await;
+            assert_refused(&answer, 400, "invalid_body", &ids.to_string());
+        }
     }
 }
 

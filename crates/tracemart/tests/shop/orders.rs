@@ -3,63 +3,64 @@
 use serde_json::json;
 use tracemart_platform::ServiceName;
 
-use crate::helpers::{Shop, order_body};
+use crate::helpers::{Shop, on_each_engine, order_body};
 
-#[tokio::test]
-async fn create_order_answers_201_with_the_seeds_body_and_server_prices() {
-    let shop = Shop::start(|_| {}).await;
-    let (p1, p3) = (shop.price_minor(1).await, shop.price_minor(3).await);
-    let before = shop.stock(1).await;
+on_each_engine! {
+    async fn create_order_answers_201_with_the_seeds_body_and_server_prices(engine: Engine) {
+        let shop = Shop::start_on(engine, |_| {}).await;
+        let (p1, p3) = (shop.price_minor(1).await, shop.price_minor(3).await);
+        let before = shop.stock(1).await;
 
-    // The client's price is ignored: prices come from the product service.
-    let mut body = order_body(7, &[(1, 2), (3, 1)]);
-    body["items"][0]["price"] = json!(0.01);
-    let (status, order) = shop.post_order(&body).await;
+        // The client's price is ignored: prices come from the product service.
+        let mut body = order_body(7, &[(1, 2), (3, 1)]);
+        body["items"][0]["price"] = json!(0.01);
+        let (status, order) = shop.post_order(&body).await;
 
-    assert_eq!(status, 201, "{order}");
-    let keys: Vec<&str> = order
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    let mut want = vec![
-        "order_id",
-        "user_id",
-        "items",
-        "total_amount",
-        "currency",
-        "shipping_address",
-        "reservation_id",
-        "status",
-        "created_at",
-    ];
-    want.sort_unstable();
-    let mut got = keys.clone();
-    got.sort_unstable();
-    assert_eq!(got, want);
-    assert_eq!(order["user_id"], 7);
-    assert_eq!(
-        order["items"],
-        json!([{"product_id": 1, "quantity": 2}, {"product_id": 3, "quantity": 1}])
-    );
-    let expected_total = (2 * p1 + p3) as f64 / 100.0;
-    assert_eq!(order["total_amount"].as_f64().unwrap(), expected_total);
-    assert_eq!(order["currency"], "USD");
-    assert_eq!(order["shipping_address"], body["shipping_address"]);
-    assert_eq!(order["status"], "created");
-    assert!(uuid::Uuid::parse_str(order["order_id"].as_str().unwrap()).is_ok());
-    assert!(
-        chrono::DateTime::parse_from_rfc3339(order["created_at"].as_str().unwrap()).is_ok(),
-        "created_at has a time zone"
-    );
+        assert_eq!(status, 201, "{order}");
+        let keys: Vec<&str> = order
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut want = vec![
+            "order_id",
+            "user_id",
+            "items",
+            "total_amount",
+            "currency",
+            "shipping_address",
+            "reservation_id",
+            "status",
+            "created_at",
+        ];
+        want.sort_unstable();
+        let mut got = keys.clone();
+        got.sort_unstable();
+        assert_eq!(got, want);
+        assert_eq!(order["user_id"], 7);
+        assert_eq!(
+            order["items"],
+            json!([{"product_id": 1, "quantity": 2}, {"product_id": 3, "quantity": 1}])
+        );
+        let expected_total = (2 * p1 + p3) as f64 / 100.0;
+        assert_eq!(order["total_amount"].as_f64().unwrap(), expected_total);
+        assert_eq!(order["currency"], "USD");
+        assert_eq!(order["shipping_address"], body["shipping_address"]);
+        assert_eq!(order["status"], "created");
+        assert!(uuid::Uuid::parse_str(order["order_id"].as_str().unwrap()).is_ok());
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(order["created_at"].as_str().unwrap()).is_ok(),
+            "created_at has a time zone"
+        );
 
-    let after = shop.stock(1).await;
-    assert_eq!(
-        after,
-        (before.0 - 2, before.1 + 2),
-        "two units of product 1 are held"
-    );
+        let after = shop.stock(1).await;
+        assert_eq!(
+            after,
+            (before.0 - 2, before.1 + 2),
+            "two units of product 1 are held"
+        );
+    }
 }
 
 #[tokio::test]

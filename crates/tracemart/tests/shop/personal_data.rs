@@ -8,91 +8,93 @@ use serde_json::json;
 use tracemart_platform::ServiceName;
 use tracemart_platform::identity::{Principal, issue};
 
-use crate::helpers::{Shop, order_body};
+use crate::helpers::{Shop, on_each_engine, order_body};
 
-#[tokio::test]
-async fn a_user_and_their_orders_are_read_with_their_own_token_only() {
-    let shop = Shop::start(|_| {}).await;
-    let (status, order) = shop.post_order(&order_body(5, &[(1, 1)])).await;
-    assert_eq!(status, 201, "anyone may place an order: {order}");
-    let id = order["order_id"].as_str().unwrap();
-    let (own, other, admin) = (
-        shop.user_token(5),
-        shop.user_token(6),
-        shop.token(Principal::Admin),
-    );
-    // Payment's key cannot vouch for a user.
-    let payment = Principal::Service(ServiceName::Payment);
-    let forged = issue(
-        &shop.config.keys_dir(),
-        payment,
-        "user:5",
-        Duration::from_secs(60),
-    )
-    .unwrap();
+on_each_engine! {
+    async fn a_user_and_their_orders_are_read_with_their_own_token_only(engine: Engine) {
+        let shop = Shop::start_on(engine, |_| {}).await;
+        let (status, order) = shop.post_order(&order_body(5, &[(1, 1)])).await;
+        assert_eq!(status, 201, "anyone may place an order: {order}");
+        let id = order["order_id"].as_str().unwrap();
+        let (own, other, admin) = (
+            shop.user_token(5),
+            shop.user_token(6),
+            shop.token(Principal::Admin),
+        );
+        // Payment's key cannot vouch for a user.
+        let payment = Principal::Service(ServiceName::Payment);
+        let forged = issue(
+            &shop.config.keys_dir(),
+            payment,
+            "user:5",
+            Duration::from_secs(60),
+        )
+        .unwrap();
 
-    for (service, path) in [
-        (ServiceName::User, "/users/5".to_owned()),
-        (ServiceName::Order, format!("/orders/{id}")),
-        (ServiceName::Order, format!("/orders/{id}/events")),
-        (ServiceName::Order, "/orders?user_id=5".to_owned()),
-    ] {
-        let (status, body) = shop.get_with(service, &path, None).await;
-        assert_eq!(
-            (status, &body["code"]),
-            (401, &json!("unauthenticated")),
-            "{path}: {body}"
-        );
-        let (status, body) = shop.get_with(service, &path, Some(&other)).await;
-        assert_eq!(
-            (status, &body["code"]),
-            (403, &json!("forbidden")),
-            "{path}: {body}"
-        );
-        let (status, body) = shop.get_with(service, &path, Some(&forged)).await;
-        assert_eq!(status, 401, "{path} with a forged token: {body}");
-        for token in [&own, &admin] {
-            let (status, body) = shop.get_with(service, &path, Some(token)).await;
-            assert_eq!(status, 200, "{path}: {body}");
+        for (service, path) in [
+            (ServiceName::User, "/users/5".to_owned()),
+            (ServiceName::Order, format!("/orders/{id}")),
+            (ServiceName::Order, format!("/orders/{id}/events")),
+            (ServiceName::Order, "/orders?user_id=5".to_owned()),
+        ] {
+            let (status, body) = shop.get_with(service, &path, None).await;
+            assert_eq!(
+                (status, &body["code"]),
+                (401, &json!("unauthenticated")),
+                "{path}: {body}"
+            );
+            let (status, body) = shop.get_with(service, &path, Some(&other)).await;
+            assert_eq!(
+                (status, &body["code"]),
+                (403, &json!("forbidden")),
+                "{path}: {body}"
+            );
+            let (status, body) = shop.get_with(service, &path, Some(&forged)).await;
+            assert_eq!(status, 401, "{path} with a forged token: {body}");
+            for token in [&own, &admin] {
+                let (status, body) = shop.get_with(service, &path, Some(token)).await;
+                assert_eq!(status, 200, "{path}: {body}");
+            }
         }
+        // The order service checks its buyers with its own token.
+        let order_service = shop.token(Principal::Service(ServiceName::Order));
+        let (status, body) = shop
+            .get_with(ServiceName::User, "/users/6", Some(&order_service))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        // Browsing needs nothing.
+        let (status, _) = shop
+            .get_with(ServiceName::Product, "/products/1", None)
+            .await;
+        assert_eq!(status, 200);
     }
-    // The order service checks its buyers with its own token.
-    let order_service = shop.token(Principal::Service(ServiceName::Order));
-    let (status, body) = shop
-        .get_with(ServiceName::User, "/users/6", Some(&order_service))
-        .await;
-    assert_eq!(status, 200, "{body}");
-    // Browsing needs nothing.
-    let (status, _) = shop
-        .get_with(ServiceName::Product, "/products/1", None)
-        .await;
-    assert_eq!(status, 200);
 }
 
-#[tokio::test]
-async fn a_registered_user_gets_a_token_that_reads_their_own_record_and_no_other() {
-    let shop = Shop::start(|_| {}).await;
-    let url = format!("{}/users", shop.url(ServiceName::User));
-    let (status, registered) = shop
-        .post_with(
-            &url,
-            None,
-            &json!({"name": "Kim Jiwoo", "email": "jiwoo@example.kr"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{registered}");
-    let token = registered["token"].as_str().expect("a token").to_owned();
-    let me = registered["id"].as_i64().unwrap();
+on_each_engine! {
+    async fn a_registered_user_gets_a_token_that_reads_their_own_record_and_no_other(engine: Engine) {
+        let shop = Shop::start_on(engine, |_| {}).await;
+        let url = format!("{}/users", shop.url(ServiceName::User));
+        let (status, registered) = shop
+            .post_with(
+                &url,
+                None,
+                &json!({"name": "Kim Jiwoo", "email": "jiwoo@example.kr"}),
+            )
+            .await;
+        assert_eq!(status, 201, "{registered}");
+        let token = registered["token"].as_str().expect("a token").to_owned();
+        let me = registered["id"].as_i64().unwrap();
 
-    let (status, read) = shop
-        .get_with(ServiceName::User, &format!("/users/{me}"), Some(&token))
-        .await;
-    assert_eq!(status, 200, "{read}");
-    assert_eq!(read["email"], "jiwoo@example.kr");
-    let (status, _) = shop
-        .get_with(ServiceName::User, "/users/1", Some(&token))
-        .await;
-    assert_eq!(status, 403);
+        let (status, read) = shop
+            .get_with(ServiceName::User, &format!("/users/{me}"), Some(&token))
+            .await;
+        assert_eq!(status, 200, "{read}");
+        assert_eq!(read["email"], "jiwoo@example.kr");
+        let (status, _) = shop
+            .get_with(ServiceName::User, "/users/1", Some(&token))
+            .await;
+        assert_eq!(status, 403);
+    }
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 use tracemart_platform::ServiceName;
 
-use crate::helpers::{Shop, order_body};
+use crate::helpers::{Shop, on_each_engine, order_body};
 
 fn addr() -> Value {
     json!({"city": "Seoul", "country": "KR"})
@@ -187,24 +187,25 @@ async fn duplicate_products_are_merged_into_one_line() {
     assert_eq!(shop.stock(2).await.0, before.0 - 3);
 }
 
-#[tokio::test]
-async fn unknown_routes_and_bad_path_ids_answer_json_errors() {
-    let shop = Shop::start(|_| {}).await;
-    let cases = [
-        (ServiceName::Order, "/nope", 404),
-        (ServiceName::User, "/users/abc", 400),
-        (ServiceName::User, "/users/0", 400),
-        (ServiceName::User, "/users/424242", 404),
-        (ServiceName::Product, "/products/x1", 400),
-        (ServiceName::Product, "/products/101", 404),
-        (ServiceName::Inventory, "/inventory/-1", 400),
-    ];
-    for (s, path, want) in cases {
-        let (status, body) = shop.get(s, path).await;
-        assert_eq!(status, want, "{s} {path}: {body}");
-        assert!(
-            body["code"].is_string() && body["request_id"].is_string(),
-            "{s} {path}: {body}"
-        );
+on_each_engine! {
+    async fn unknown_routes_and_bad_path_ids_answer_json_errors(engine: Engine) {
+        let shop = Shop::start_on(engine, |_| {}).await;
+        let cases = [
+            (ServiceName::Order, "/nope", 404),
+            (ServiceName::User, "/users/abc", 400),
+            (ServiceName::User, "/users/0", 400),
+            (ServiceName::User, "/users/424242", 404),
+            (ServiceName::Product, "/products/x1", 400),
+            (ServiceName::Product, "/products/101", 404),
+            (ServiceName::Inventory, "/inventory/-1", 400),
+        ];
+        for (s, path, want) in cases {
+            let (status, body) = shop.get(s, path).await;
+            assert_eq!(status, want, "{s} {path}: {body}");
+            assert!(
+                body["code"].is_string() && body["request_id"].is_string(),
+                "{s} {path}: {body}"
+            );
+        }
     }
 }

@@ -24,6 +24,8 @@ pub struct Options {
     pub export: bool,
     /// Extra environment of `tracemart up` (and so of every service).
     pub env: Vec<(&'static str, String)>,
+    /// Extra arguments of `tracemart up`.
+    pub args: Vec<String>,
     pub demo_stock: i64,
     /// Where the data directory goes (default: a new temporary directory).
     pub data_in: Option<PathBuf>,
@@ -34,6 +36,7 @@ impl Default for Options {
         Self {
             export: true,
             env: Vec::new(),
+            args: Vec::new(),
             demo_stock: 1_000,
             data_in: None,
         }
@@ -187,6 +190,7 @@ impl Shop {
             for (k, v) in &opts.env {
                 cmd.env(k, v);
             }
+            cmd.args(&opts.args);
             let mut shop = Shop {
                 http: http.clone(),
                 receiver: None,

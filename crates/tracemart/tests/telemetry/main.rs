@@ -12,6 +12,7 @@ mod helpers;
 mod logs;
 mod metrics;
 mod otlp;
+mod postgres;
 mod prom;
 mod propagation;
 mod resilience;
