@@ -18,7 +18,7 @@ use crate::config::{
     LogFile, LogFormat, OtlpExportSettings, OtlpProtocol, SamplerSetting, TelemetryConfig,
 };
 use crate::export_queue::BoundedQueue;
-use crate::logs::{JsonLogLayer, LogWriter, LogWriterGuard, redirect_std_streams};
+use crate::logs::{JsonLogLayer, LogWriter, LogWriterGuard, WithContext, redirect_std_streams};
 use crate::names::attr::resource;
 use crate::otlp::{HttpProtoExporter, LogEncoder, SignalEncoder, TraceEncoder};
 
@@ -317,7 +317,7 @@ fn install(
                 redirect_std_streams(&file.path).map_err(log_file_error(file))?;
             }
             tracing_subscriber::fmt::layer()
-                .compact()
+                .event_format(WithContext(tracing_subscriber::fmt::format().compact()))
                 .with_filter(stdout_filter)
                 .boxed()
         }

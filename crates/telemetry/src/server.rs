@@ -85,38 +85,26 @@ pub async fn trace_http(State(metrics): State<Metrics>, req: Request, next: Next
     let uri = req.uri().clone();
     let user_agent = req.headers().get(http::header::USER_AGENT).cloned();
     let path = uri.path();
-    let parent = opentelemetry::global::get_text_map_propagator(|p| {
-        p.extract(&BoundedHeaders(req.headers()))
-    });
+    // With the SDK disabled nothing is extracted (nor, below, recorded).
+    let parent = if crate::span::enabled() {
+        opentelemetry::global::get_text_map_propagator(|p| {
+            p.extract(&BoundedHeaders(req.headers()))
+        })
+    } else {
+        opentelemetry::Context::new()
+    };
     let bag = parent.baggage();
     let name: Cow<'static, str> = match intern::method(&method) {
         Some(m) => Cow::Borrowed(intern::span_name(m, route)),
         None => Cow::Owned(format!("{method} {route}")),
     };
 
-    let method_name: StringValue = match intern::method(&method) {
-        Some(m) => m.into(),
-        None => method.to_string().into(),
+    // Built only for a span that is made.
+    let attributes = if crate::span::enabled() {
+        server_attributes(&method, route, path, &request_id, bag)
+    } else {
+        Vec::new()
     };
-    // One copy of the path for both of its attributes.
-    let path_value = StringValue::from(Arc::<str>::from(path));
-    let mut attributes = vec![
-        KeyValue::new(attr::http::REQUEST_METHOD, method_name.clone()),
-        KeyValue::new(attr::http::ROUTE, route),
-        KeyValue::new(attr::url::PATH, path_value.clone()),
-        KeyValue::new(attr::url::SCHEME, "http"),
-        KeyValue::new(attr::http::METHOD, method_name),
-        KeyValue::new(attr::http::TARGET, path_value),
-        KeyValue::new(
-            attr::request::ID,
-            request_id.to_str().unwrap_or_default().to_owned(),
-        ),
-    ];
-    for key in [baggage::ORDER_USER_ID, baggage::ORDER_CORRELATION_ID] {
-        if let Some(value) = bag.get(key) {
-            attributes.push(KeyValue::new(key, value.clone()));
-        }
-    }
     let parent = with_request_id(parent, request_id.clone());
     let span = Span::build(crate::span_site!("tracemart::http"), SpanKind::Server, name)
         .attributes(attributes)
@@ -176,6 +164,40 @@ pub async fn trace_http(State(metrics): State<Metrics>, req: Request, next: Next
         }
     }
     response
+}
+
+/// The SERVER span's attributes, the order's baggage among them.
+fn server_attributes(
+    method: &http::Method,
+    route: &'static str,
+    path: &str,
+    request_id: &HeaderValue,
+    bag: &opentelemetry::baggage::Baggage,
+) -> Vec<KeyValue> {
+    let method_name: StringValue = match intern::method(method) {
+        Some(m) => m.into(),
+        None => method.to_string().into(),
+    };
+    // One copy of the path for both of its attributes.
+    let path_value = StringValue::from(Arc::<str>::from(path));
+    let mut attributes = vec![
+        KeyValue::new(attr::http::REQUEST_METHOD, method_name.clone()),
+        KeyValue::new(attr::http::ROUTE, route),
+        KeyValue::new(attr::url::PATH, path_value.clone()),
+        KeyValue::new(attr::url::SCHEME, "http"),
+        KeyValue::new(attr::http::METHOD, method_name),
+        KeyValue::new(attr::http::TARGET, path_value),
+        KeyValue::new(
+            attr::request::ID,
+            request_id.to_str().unwrap_or_default().to_owned(),
+        ),
+    ];
+    for key in [baggage::ORDER_USER_ID, baggage::ORDER_CORRELATION_ID] {
+        if let Some(value) = bag.get(key) {
+            attributes.push(KeyValue::new(key, value.clone()));
+        }
+    }
+    attributes
 }
 
 /// A relay's delivery of a batch of messages: counted and answered with its request id, but

@@ -32,6 +32,12 @@ pub(crate) fn install(tracer: SdkTracer) {
     let _ = TRACER.set(tracer);
 }
 
+/// Whether spans are made and contexts propagated: not with the SDK disabled, where, as
+/// other SDKs' `OTEL_SDK_DISABLED` does, nothing is extracted, recorded or injected.
+pub(crate) fn enabled() -> bool {
+    TRACER.get().is_some()
+}
+
 /// Where a span is made, written with [`span_site!`](crate::span_site): its `code.*`
 /// attributes and the `target` (the area of the shop it belongs to).
 #[derive(Debug, Clone, Copy)]
@@ -221,6 +227,9 @@ impl Span {
 
     /// Writes `traceparent`, `tracestate` and `baggage` for this span into outgoing headers.
     pub fn inject(&self, headers: &mut http::HeaderMap) {
+        if !enabled() {
+            return;
+        }
         global::get_text_map_propagator(|p| {
             p.inject_context(&self.cx, &mut opentelemetry_http::HeaderInjector(headers))
         });
@@ -229,6 +238,9 @@ impl Span {
     /// The `traceparent`, `tracestate` and `baggage` of this span, as a message carries them.
     pub fn carrier(&self) -> BTreeMap<String, String> {
         let mut carrier = BTreeMap::new();
+        if !enabled() {
+            return carrier;
+        }
         global::get_text_map_propagator(|p| {
             p.inject_context(&self.cx, &mut MapCarrier(&mut carrier))
         });

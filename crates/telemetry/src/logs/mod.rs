@@ -4,10 +4,12 @@
 mod context;
 mod json;
 mod line;
+mod pretty;
 mod rotation;
 mod writer;
 
 pub(crate) use json::JsonLogLayer;
+pub(crate) use pretty::WithContext;
 pub(crate) use rotation::redirect_std_streams;
 pub(crate) use writer::{LogWriter, LogWriterGuard};
 

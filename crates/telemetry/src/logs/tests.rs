@@ -264,3 +264,34 @@ fn lines_are_the_same_as_the_map_based_formatters() {
     );
     assert_eq!(completed["trace_id"].as_str().map(str::len), Some(32));
 }
+
+#[test]
+fn pretty_lines_start_with_the_request_id_and_trace_id_of_their_context() {
+    let out = Capture::default();
+    let writer = out.clone();
+    let subscriber = tracing_subscriber::registry().with(
+        tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .event_format(super::WithContext(
+                tracing_subscriber::fmt::format().compact(),
+            ))
+            .with_writer(move || writer.clone()),
+    );
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    let cx = with_request_id(Context::new(), http::HeaderValue::from_static("req-1"))
+        .with_span(provider.tracer("test").start("inner"));
+    let trace_id = cx.span().span_context().trace_id();
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info!("outside");
+        let _cx = cx.attach();
+        tracing::info!(path = "/orders", "inside");
+    });
+
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].contains("outside") && !lines[0].contains("trace_id="));
+    let prefix = format!("request_id=req-1 trace_id={trace_id} ");
+    assert!(lines[1].starts_with(&prefix), "{}", lines[1]);
+    assert!(lines[1].contains("inside") && lines[1].contains("path=\"/orders\""));
+}
