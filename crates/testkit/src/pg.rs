@@ -22,10 +22,15 @@ pub enum Engine {
 
 /// Defines a test that runs once on each engine: `mod name { sqlite, postgres }`, two tests
 /// (e.g. `users::registering_twice_is_refused::postgres`) from one body, which is given the
-/// [`Engine`] to run on.
+/// [`Engine`] to run on. A `#[tokio::test(...)]` line before `async fn` sets the runtime (for
+/// a test that needs several threads); tokio's default otherwise.
 #[macro_export]
 macro_rules! on_each_engine {
-    ($(#[doc = $doc:literal])* async fn $name:ident($engine:ident: Engine) $body:block) => {
+    (
+        $(#[doc = $doc:literal])*
+        #[tokio::test($($runtime:tt)*)]
+        async fn $name:ident($engine:ident: Engine) $body:block
+    ) => {
         $(#[doc = $doc])*
         mod $name {
             #[allow(unused_imports)]
@@ -33,15 +38,22 @@ macro_rules! on_each_engine {
 
             async fn run($engine: $crate::pg::Engine) $body
 
-            #[tokio::test]
+            #[tokio::test($($runtime)*)]
             async fn sqlite() {
                 run($crate::pg::Engine::Sqlite).await
             }
 
-            #[tokio::test]
+            #[tokio::test($($runtime)*)]
             async fn postgres() {
                 run($crate::pg::Engine::Postgres).await
             }
+        }
+    };
+    ($(#[doc = $doc:literal])* async fn $name:ident($engine:ident: Engine) $body:block) => {
+        $crate::on_each_engine! {
+            $(#[doc = $doc])*
+            #[tokio::test(flavor = "current_thread")]
+            async fn $name($engine: Engine) $body
         }
     };
 }
