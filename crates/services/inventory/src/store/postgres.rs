@@ -5,8 +5,8 @@
 //! never wait on each other in a cycle; a take is a conditional `available >= quantity`
 //! update evaluated on the locked row, so stock is never oversold; a reservation row is
 //! locked before its status moves, so a commit, a release and the sweeper settle it once;
-//! the sweeper claims expired rows with `SKIP LOCKED`, so instances sweeping together, or a
-//! sweep meeting a release, never settle the same reservation twice nor wait for each other.
+//! the sweeper claims expired rows with `SKIP LOCKED`, so sweepers of several instances never
+//! take the same reservation, and a sweep never waits behind a commit or release under way.
 
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
