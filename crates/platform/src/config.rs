@@ -72,7 +72,7 @@ impl ServiceName {
 
     /// Whether the service has a PostgreSQL store (the others run on SQLite only, so far).
     pub fn runs_on_postgres(self) -> bool {
-        matches!(self, Self::User | Self::Product)
+        matches!(self, Self::User | Self::Product | Self::Inventory)
     }
 }
 
@@ -662,8 +662,8 @@ impl ShopConfig {
                 key: format!("{s}.database_url"),
                 value: url.to_string(),
                 reason: format!(
-                    "the {s} service runs on SQLite only so far (user and product run on \
-                     PostgreSQL too): give a file path or sqlite:PATH"
+                    "the {s} service runs on SQLite only so far (user, product and inventory \
+                     run on PostgreSQL too): give a file path or sqlite:PATH"
                 ),
             }),
         }
@@ -750,14 +750,15 @@ mod tests {
     fn services_without_a_postgresql_store_refuse_a_postgresql_url() {
         let mut c = ShopConfig::default();
         c.inventory.database_url = "postgres://postgres@127.0.0.1/tracemart_inventory".into();
+        c.payment.database_url = "postgres://postgres@127.0.0.1/tracemart_payment".into();
         let err = c.validate().expect_err("refused").to_string();
-        assert!(err.contains("inventory.database_url"), "{err}");
+        assert!(err.contains("payment.database_url"), "{err}");
         assert!(err.contains("runs on SQLite only so far"), "{err}");
-        c.inventory.database_url = "sqlite:///srv/inventory.db".into();
-        assert!(c.validate().is_ok());
+        c.payment.database_url = "sqlite:///srv/payment.db".into();
+        assert!(c.validate().is_ok(), "inventory runs on PostgreSQL");
         assert_eq!(
-            c.sqlite_path(ServiceName::Inventory).ok(),
-            Some(PathBuf::from("/srv/inventory.db"))
+            c.sqlite_path(ServiceName::Payment).ok(),
+            Some(PathBuf::from("/srv/payment.db"))
         );
     }
 

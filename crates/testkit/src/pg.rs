@@ -13,6 +13,51 @@ use std::str::FromStr;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor, PgConnection, Postgres};
 
+/// The engine a test runs a service on, given by [`on_each_engine!`](crate::on_each_engine).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// Defines a test that runs once on each engine: `mod name { sqlite, postgres }`, two tests
+/// (e.g. `users::registering_twice_is_refused::postgres`) from one body, which is given the
+/// [`Engine`] to run on. A `#[tokio::test(...)]` line before `async fn` sets the runtime (for
+/// a test that needs several threads); tokio's default otherwise.
+#[macro_export]
+macro_rules! on_each_engine {
+    (
+        $(#[doc = $doc:literal])*
+        #[tokio::test($($runtime:tt)*)]
+        async fn $name:ident($engine:ident: Engine) $body:block
+    ) => {
+        $(#[doc = $doc])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($engine: $crate::pg::Engine) $body
+
+            #[tokio::test($($runtime)*)]
+            async fn sqlite() {
+                run($crate::pg::Engine::Sqlite).await
+            }
+
+            #[tokio::test($($runtime)*)]
+            async fn postgres() {
+                run($crate::pg::Engine::Postgres).await
+            }
+        }
+    };
+    ($(#[doc = $doc:literal])* async fn $name:ident($engine:ident: Engine) $body:block) => {
+        $crate::on_each_engine! {
+            $(#[doc = $doc])*
+            #[tokio::test(flavor = "current_thread")]
+            async fn $name($engine: Engine) $body
+        }
+    };
+}
+
 /// The variable holding the test server's URL (any database on it; the tests create their
 /// own), e.g. `postgres://postgres@127.0.0.1:5432/postgres`. Not a `TRACEMART_*` name: the
 /// shop refuses variables of its prefix that it does not know, and the processes the tests

@@ -225,7 +225,7 @@ pub struct UpArgs {
     /// Seconds to wait for every service to become ready.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub ready_timeout: u64,
-    /// Keep the services that run on PostgreSQL (user, product) on this server
+    /// Keep the services that run on PostgreSQL (user, product, inventory) on this server
     /// (postgres://user@host:5432), each in a database of its own named PREFIX_<service>,
     /// created if missing; the others keep their SQLite files.
     #[arg(long, value_name = "URL")]
@@ -259,8 +259,8 @@ pub struct ServeArgs {
     /// Port to listen on (default: the service's port from the configuration; 0 picks one).
     #[arg(long)]
     pub port: Option<u16>,
-    /// The service's database: a SQLite file (a path or sqlite:PATH) or, for user and product,
-    /// a PostgreSQL database (postgres://user@host:5432/name, which must exist)
+    /// The service's database: a SQLite file (a path or sqlite:PATH) or, for user, product and
+    /// inventory, a PostgreSQL database (postgres://user@host:5432/name, which must exist)
     /// [default: DATA_DIR/<service>.db; env: TRACEMART_<SERVICE>_DATABASE_URL].
     #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,

@@ -1,13 +1,13 @@
 //! `up --postgres URL`: the services that run on PostgreSQL each get a database of their own
-//! on that server (`tracemart_user`, `tracemart_product` by default), created if missing; the others keep
-//! their SQLite files in the data directory.
+//! on that server (`tracemart_user`, `tracemart_product`, `tracemart_inventory` by default),
+//! created if missing; the others keep their SQLite files in the data directory.
 
 use tracemart_platform::pg::ensure_database;
 use tracemart_platform::{DatabaseUrl, ServiceName, ShopConfig};
 
 /// Points each service that runs on PostgreSQL at its database on `server` (named
-/// `{prefix}_{service}`), creating it when missing. The exit code on failure: 64 for a URL that is not PostgreSQL's, 1 for a server
-/// that cannot be reached or refuses.
+/// `{prefix}_{service}`), creating it when missing. The exit code on failure: 64 for a URL
+/// that is not PostgreSQL's, 1 for a server that cannot be reached or refuses.
 pub(crate) async fn point_services_at(
     server: &str,
     prefix: &str,

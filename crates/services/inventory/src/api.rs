@@ -73,7 +73,8 @@ async fn stock(
 ) -> Result<ApiJson<StockLevel>, InventoryError> {
     let id = parse_product_id(&raw)?;
     store
-        .stock(id)?
+        .stock(id)
+        .await?
         .map(ApiJson)
         .ok_or(InventoryError::NoStock(id))
 }
@@ -95,7 +96,10 @@ async fn reserve(
 ) -> Result<ApiJson<Reservation>, InventoryError> {
     let hold = Hold::try_from(req)?;
     let expires_at = chrono::Utc::now() + hold.duration;
-    match store.reserve(hold.id.as_str(), &hold.items, expires_at) {
+    match store
+        .reserve(hold.id.as_str(), &hold.items, expires_at)
+        .await
+    {
         Ok(r) => {
             tracing::info!({ attr::reservation::ID } = %r.reservation_id, items = r.items.len(), "Reserved stock");
             Ok(ApiJson(r))
@@ -124,7 +128,7 @@ async fn commit(
     ApiPath(raw): ApiPath<String>,
 ) -> Result<ApiJson<ReservationStatus>, InventoryError> {
     let id = ReservationId::parse(&raw)?;
-    store.commit(id.as_str())?;
+    store.commit(id.as_str()).await?;
     Ok(status(&id, "committed"))
 }
 
@@ -143,7 +147,7 @@ async fn release(
     ApiPath(raw): ApiPath<String>,
 ) -> Result<ApiJson<ReservationStatus>, InventoryError> {
     let id = ReservationId::parse(&raw)?;
-    store.release(id.as_str())?;
+    store.release(id.as_str()).await?;
     Ok(status(&id, "released"))
 }
 

@@ -1,6 +1,6 @@
-//! The inventory service: stock and reservations. Stock never goes negative: every change runs
-//! in a transaction on the single writer connection, guarded by `available >= quantity` and a
-//! CHECK constraint.
+//! The inventory service: stock and reservations, on SQLite or PostgreSQL. Stock never goes
+//! negative: every take runs in a transaction, guarded by `available >= quantity` and a CHECK
+//! constraint (on SQLite's single writer connection; on PostgreSQL's locked stock rows).
 
 mod api;
 mod domain;
@@ -10,7 +10,7 @@ mod store;
 mod sweeper;
 
 use tokio::net::TcpListener;
-use tracemart_platform::{ServiceError, ServiceName, ServiceRuntime, ShopConfig};
+use tracemart_platform::{Migrations, ServiceError, ServiceName, ServiceRuntime, ShopConfig};
 use utoipa::OpenApi;
 
 pub use api::{InventoryApi, router};
@@ -18,7 +18,14 @@ pub use error::InventoryError;
 pub use store::InventoryStore;
 pub use sweeper::release_expired_loop;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The service's migrations on each engine.
+static MIGRATIONS: Migrations<'static> = Migrations {
+    sqlite: &[&SQLITE],
+    postgres: &[&POSTGRES],
+};
 
 /// Runs the inventory service on `listener` until `shutdown`.
 pub async fn run(
@@ -26,9 +33,11 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServiceError> {
-    let mut rt = ServiceRuntime::open(ServiceName::Inventory, config, &[&MIGRATOR]).await?;
-    let store = InventoryStore::new(rt.db.clone());
-    store.seed_demo(tracemart_platform::config::DEMO_PRODUCTS, config.demo_stock)?;
+    let mut rt = ServiceRuntime::open_any(ServiceName::Inventory, config, MIGRATIONS).await?;
+    let store = InventoryStore::new(&rt.db);
+    store
+        .seed_demo(tracemart_platform::config::DEMO_PRODUCTS, config.demo_stock)
+        .await?;
     let sweeper = store.clone();
     rt.spawn_worker("reservation-sweeper", |stop| {
         release_expired_loop(sweeper, stop.stopped())

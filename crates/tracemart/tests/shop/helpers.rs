@@ -17,41 +17,15 @@ pub const READY: Duration = Duration::from_secs(20);
 /// Bound on an order's saga in tests (it takes milliseconds on an idle shop).
 pub const SAGA: Duration = Duration::from_secs(20);
 
-/// The engine the services that run on both (user and product) keep their data on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    Sqlite,
-    Postgres,
-}
+pub(crate) use tracemart_testkit::on_each_engine;
+pub use tracemart_testkit::pg::Engine;
 
 /// The services that run on PostgreSQL as well as SQLite.
-pub const ON_BOTH_ENGINES: [ServiceName; 2] = [ServiceName::User, ServiceName::Product];
-
-/// Defines a test that runs once on each engine: `mod name { sqlite, postgres }`, two tests
-/// (e.g. `users::registering_twice_is_refused::postgres`) from one body, which is given the
-/// engine to start the shop on.
-macro_rules! on_each_engine {
-    ($(#[doc = $doc:literal])* async fn $name:ident($engine:ident: Engine) $body:block) => {
-        $(#[doc = $doc])*
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-
-            async fn run($engine: $crate::helpers::Engine) $body
-
-            #[tokio::test]
-            async fn sqlite() {
-                run($crate::helpers::Engine::Sqlite).await
-            }
-
-            #[tokio::test]
-            async fn postgres() {
-                run($crate::helpers::Engine::Postgres).await
-            }
-        }
-    };
-}
-pub(crate) use on_each_engine;
+pub const ON_BOTH_ENGINES: [ServiceName; 3] = [
+    ServiceName::User,
+    ServiceName::Product,
+    ServiceName::Inventory,
+];
 
 /// A running service: its stop signal and its task.
 type Running = (oneshot::Sender<()>, JoinHandle<Result<(), ServiceError>>);
@@ -62,7 +36,7 @@ pub struct Shop {
     _dir: tempfile::TempDir,
     running: HashMap<ServiceName, Running>,
     /// Dropped with the shop (after the services' tasks are detached, so `WITH (FORCE)`).
-    _databases: Vec<TestDatabase>,
+    databases: HashMap<ServiceName, TestDatabase>,
 }
 
 /// A listener on a fixed port, or on a new one when `port` is 0.
@@ -78,7 +52,7 @@ impl Shop {
         Self::start_on(Engine::Sqlite, tweak).await
     }
 
-    /// Starts all five services, user and product on `engine` (each on a new database of its
+    /// Starts all five services, user, product and inventory on `engine` (each on a new database of its
     /// own), with `tweak` applied to the configuration.
     pub async fn start_on(engine: Engine, tweak: impl FnOnce(&mut ShopConfig)) -> Shop {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -99,12 +73,12 @@ impl Shop {
             config.endpoint_mut(s).port = port;
             listeners.insert(s, l);
         }
-        let mut databases = Vec::new();
+        let mut databases = HashMap::new();
         if engine == Engine::Postgres {
             for s in ON_BOTH_ENGINES {
                 let db = TestDatabase::create(s.as_str()).await;
                 config.endpoint_mut(s).database_url = db.url().to_owned();
-                databases.push(db);
+                databases.insert(s, db);
             }
         }
         tweak(&mut config);
@@ -113,7 +87,7 @@ impl Shop {
             http: reqwest::Client::new(),
             _dir: dir,
             running: HashMap::new(),
-            _databases: databases,
+            databases,
         };
         for (s, l) in listeners {
             shop.spawn(s, l);
@@ -317,15 +291,27 @@ impl Shop {
 
     /// Units of `product_id` sold (held by committed reservations), from inventory's database.
     pub async fn committed(&self, product_id: i64) -> i64 {
-        let pool = self.read_only(ServiceName::Inventory).await;
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(SUM(i.quantity), 0) FROM reservation_items i JOIN reservations r \
-             ON r.id = i.reservation_id WHERE r.status = 'committed' AND i.product_id = ?",
+        self.count_in(
+            ServiceName::Inventory,
+            &format!(
+                "SELECT CAST(COALESCE(SUM(i.quantity), 0) AS BIGINT) FROM reservation_items i \
+                 JOIN reservations r ON r.id = i.reservation_id \
+                 WHERE r.status = 'committed' AND i.product_id = {product_id}"
+            ),
         )
-        .bind(product_id)
-        .fetch_one(&pool)
         .await
-        .expect("sum committed");
+    }
+
+    /// The number `sql` answers on service `s`'s database, on whichever engine it runs.
+    async fn count_in(&self, s: ServiceName, sql: &str) -> i64 {
+        if let Some(db) = self.databases.get(&s) {
+            return db.scalar(sql).await;
+        }
+        let pool = self.read_only(s).await;
+        let n = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
         pool.close().await;
         n
     }
@@ -349,14 +335,14 @@ impl Shop {
 
     /// Reservations in a given state, read straight from the inventory's database.
     pub async fn reservations_in(&self, status: &str) -> i64 {
-        let pool = self.read_only(ServiceName::Inventory).await;
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reservations WHERE status = ? AND id IN (SELECT reservation_id FROM reservation_items)")
-            .bind(status)
-            .fetch_one(&pool)
-            .await
-            .expect("count reservations");
-        pool.close().await;
-        n
+        self.count_in(
+            ServiceName::Inventory,
+            &format!(
+                "SELECT COUNT(*) FROM reservations WHERE status = '{status}' \
+                 AND id IN (SELECT reservation_id FROM reservation_items)"
+            ),
+        )
+        .await
     }
 
     /// Orders stored, read straight from the order service's database.

@@ -11,13 +11,15 @@ use crate::helpers::{Options, Shop, order_body, sample};
 use crate::traces::order_trace_complete;
 
 #[tokio::test]
-async fn user_and_product_on_postgresql_trace_their_queries_as_postgresql_client_spans() {
+async fn user_product_and_inventory_on_postgresql_trace_their_queries_as_postgresql_client_spans() {
     let users = TestDatabase::create("user").await;
     let products = TestDatabase::create("product").await;
+    let stock = TestDatabase::create("inventory").await;
     let shop = Shop::up_with(Options {
         env: vec![
             ("TRACEMART_USER_DATABASE_URL", users.url().to_owned()),
             ("TRACEMART_PRODUCT_DATABASE_URL", products.url().to_owned()),
+            ("TRACEMART_INVENTORY_DATABASE_URL", stock.url().to_owned()),
         ],
         ..Options::default()
     })
@@ -47,7 +49,7 @@ async fn user_and_product_on_postgresql_trace_their_queries_as_postgresql_client
             "inventory-service",
             "POST /inventory/reserve",
             "stock",
-            "sqlite",
+            "postgresql",
         ),
     ] {
         let server =
@@ -95,11 +97,13 @@ async fn user_and_product_on_postgresql_trace_their_queries_as_postgresql_client
 }
 
 #[tokio::test]
-async fn up_with_postgres_keeps_user_and_product_in_databases_of_their_own_made_when_missing() {
+async fn up_with_postgres_keeps_user_product_and_inventory_in_databases_of_their_own_made_when_missing()
+ {
     let prefix = unique_name("tmtest_up");
     // Made by `up`; dropped when the test ends, after the shop (declared later, dropped first).
     let users = TestDatabase::adopt(format!("{prefix}_user"));
     let products = TestDatabase::adopt(format!("{prefix}_product"));
+    let stock = TestDatabase::adopt(format!("{prefix}_inventory"));
     let data = tempfile::tempdir().unwrap();
     let options = || Options {
         args: vec![
@@ -135,7 +139,16 @@ async fn up_with_postgres_keeps_user_and_product_in_databases_of_their_own_made_
     assert_eq!(email, "hoon@example.kr");
     let catalogue: i64 = products.scalar("SELECT COUNT(*) FROM products").await;
     assert_eq!(catalogue, 100);
-    assert!(!shop.data.join("user.db").exists() && !shop.data.join("product.db").exists());
+    let held: i64 = stock
+        .scalar("SELECT CAST(SUM(quantity) AS BIGINT) FROM reservation_items WHERE product_id = 1")
+        .await;
+    assert_eq!(held, 2, "the order's reservation");
+    for service in ["user", "product", "inventory"] {
+        assert!(
+            !shop.data.join(format!("{service}.db")).exists(),
+            "{service}"
+        );
+    }
     assert!(shop.data.join("order.db").exists());
     drop(shop);
 
