@@ -319,7 +319,14 @@ fn the_scale_overlay_builds_validates_and_runs_several_replicas_exporting_to_a_c
             name(d)
         );
         let c = &d["spec"]["template"]["spec"]["containers"][0];
-        let db = env(c, "DATABASE_URL").unwrap_or_else(|| panic!("{}: DATABASE_URL", name(d)));
+        // The services on PostgreSQL read their own variable; the others' URL waits unread.
+        let var = match name(d) {
+            "user" | "product" | "inventory" => {
+                format!("TRACEMART_{}_DATABASE_URL", name(d).to_uppercase())
+            }
+            _ => "DATABASE_URL".to_owned(),
+        };
+        let db = env(c, &var).unwrap_or_else(|| panic!("{}: {var}", name(d)));
         assert!(
             db["valueFrom"]["secretKeyRef"]["name"].is_string(),
             "from a Secret"
