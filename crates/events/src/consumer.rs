@@ -107,11 +107,7 @@ fn consumer_span(message: &Message, service: &str) -> Span {
     if let Some(correlation) = &correlation {
         attributes.push(KeyValue::new(attr::request::ID, correlation.to_string()));
     }
-    for key in [baggage::ORDER_USER_ID, baggage::ORDER_CORRELATION_ID] {
-        if let Some(value) = bag.get(key) {
-            attributes.push(KeyValue::new(key, value.clone()));
-        }
-    }
+    attributes.extend(tracemart_telemetry::order_baggage_attributes(bag));
     // The producer's baggage without its span: the span starts a trace of its own. (Not the
     // producer's context with an empty span in it: a parent-based sampler would read that as
     // an unsampled parent and drop the span.)

@@ -29,7 +29,7 @@ pub use opentelemetry::trace::SpanKind;
 pub use server::{UNMATCHED_ROUTE, trace_http};
 pub use span::{
     Span, SpanSite, SpanStart, context_from_carrier, current_request_id, current_trace_id,
-    detached_context, in_span, with_baggage,
+    detached_context, in_span, order_baggage_attributes, with_baggage,
 };
 
 /// Not API: what the benches measure on their own, and the set-up they measure under.

@@ -19,8 +19,8 @@ use opentelemetry::{KeyValue, StringValue};
 use crate::ids::{span_hex, trace_hex};
 use crate::intern;
 use crate::metrics::{HttpObservation, Metrics};
-use crate::names::{self, attr, baggage, header};
-use crate::span::{Span, with_request_id};
+use crate::names::{self, attr, header};
+use crate::span::{Span, order_baggage_attributes, with_request_id};
 
 /// Label for requests that matched no route: keeps `endpoint` bounded.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -192,11 +192,7 @@ fn server_attributes(
             request_id.to_str().unwrap_or_default().to_owned(),
         ),
     ];
-    for key in [baggage::ORDER_USER_ID, baggage::ORDER_CORRELATION_ID] {
-        if let Some(value) = bag.get(key) {
-            attributes.push(KeyValue::new(key, value.clone()));
-        }
-    }
+    attributes.extend(order_baggage_attributes(bag));
     attributes
 }
 

@@ -10,7 +10,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::OnceLock;
 
-use opentelemetry::baggage::BaggageExt;
+use opentelemetry::baggage::{Baggage, BaggageExt};
 use opentelemetry::context::{FutureExt as _, WithContext};
 use opentelemetry::propagation::{Extractor, Injector};
 use opentelemetry::trace::{
@@ -21,6 +21,7 @@ use opentelemetry_sdk::trace::SdkTracer;
 
 use crate::ids::trace_hex;
 use crate::names::attr::{code, error, exception, operation};
+use crate::names::baggage;
 
 /// The tracer every span is made with, once `init` has installed it: one provider, sampler,
 /// resource and instrumentation scope. Unset with the SDK disabled: then no span is made,
@@ -66,6 +67,21 @@ macro_rules! span_site {
 /// The request id a context carries: the log lines written in it show it as `request_id`.
 #[derive(Debug, Clone)]
 pub(crate) struct RequestId(pub(crate) http::HeaderValue);
+
+/// The request id `cx` carries, if any.
+pub(crate) fn request_id(cx: &Context) -> Option<&str> {
+    cx.get::<RequestId>().and_then(|id| id.0.to_str().ok())
+}
+
+/// Baggage entries of an order that its spans and log lines carry as fields of their own.
+pub(crate) const ORDER_BAGGAGE: [&str; 2] = [baggage::ORDER_USER_ID, baggage::ORDER_CORRELATION_ID];
+
+/// The order's entries of `bag` ([`ORDER_BAGGAGE`]), as span attributes.
+pub fn order_baggage_attributes(bag: &Baggage) -> impl Iterator<Item = KeyValue> + '_ {
+    ORDER_BAGGAGE
+        .into_iter()
+        .filter_map(|key| bag.get(key).map(|value| KeyValue::new(key, value.clone())))
+}
 
 /// What a span starts from: where it is made, its kind, name and attributes.
 pub struct SpanStart {
@@ -275,10 +291,7 @@ pub fn current_trace_id() -> Option<String> {
 /// The id of the request being served (or the correlation id of the message being
 /// handled), for error bodies; `None` outside one.
 pub fn current_request_id() -> Option<String> {
-    Context::map_current(|cx| {
-        cx.get::<RequestId>()
-            .and_then(|id| id.0.to_str().ok().map(str::to_owned))
-    })
+    Context::map_current(|cx| request_id(cx).map(str::to_owned))
 }
 
 /// The current context with `entries` added to its baggage (kept from the request

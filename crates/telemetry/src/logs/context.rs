@@ -4,15 +4,12 @@
 use opentelemetry::Context;
 use opentelemetry::baggage::BaggageExt;
 
-use crate::names::{attr, baggage};
-use crate::span::RequestId;
-
-/// Baggage entries a log line shows as fields of its own.
-const BAGGAGE_FIELDS: [&str; 2] = [baggage::ORDER_USER_ID, baggage::ORDER_CORRELATION_ID];
+use crate::names::attr;
+use crate::span::{ORDER_BAGGAGE, request_id};
 
 /// Calls `field` with each context field `cx` carries, as (name, value).
 pub(crate) fn context_fields(cx: &Context, mut field: impl FnMut(&'static str, &str)) {
-    if let Some(id) = cx.get::<RequestId>().and_then(|id| id.0.to_str().ok()) {
+    if let Some(id) = request_id(cx) {
         field(attr::request::ID, id);
     }
     // Most contexts carry no baggage: don't look it up entry by entry then.
@@ -20,7 +17,7 @@ pub(crate) fn context_fields(cx: &Context, mut field: impl FnMut(&'static str, &
     if bag.is_empty() {
         return;
     }
-    for key in BAGGAGE_FIELDS {
+    for key in ORDER_BAGGAGE {
         if let Some(value) = bag.get(key) {
             field(key, value.as_str());
         }

@@ -10,9 +10,9 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
-use super::context::context_fields;
 use crate::ids::trace_hex;
 use crate::names::attr;
+use crate::span::request_id;
 
 /// `inner`'s line, after the current context's `request_id=.. trace_id=..`.
 pub(crate) struct WithContext<F>(pub(crate) F);
@@ -30,20 +30,15 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         opentelemetry::Context::map_current(|cx| {
-            let mut result = Ok(());
-            context_fields(cx, |k, v| {
-                if k == attr::request::ID {
-                    result = result.and_then(|()| write!(writer, "{k}={v} "));
-                }
-            });
+            if let Some(id) = request_id(cx) {
+                write!(writer, "{}={id} ", attr::request::ID)?;
+            }
             let span = cx.span();
             let sc = span.span_context();
             if sc.is_valid() {
-                result = result.and_then(|()| {
-                    write!(writer, "trace_id={} ", trace_hex(sc.trace_id()).as_str())
-                });
+                write!(writer, "trace_id={} ", trace_hex(sc.trace_id()).as_str())?;
             }
-            result
+            Ok(())
         })?;
         self.0.format_event(ctx, writer, event)
     }
