@@ -15,6 +15,7 @@ use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use super::wire::{self, AnyValue, KeyValue, LogsRequest, NotUtf8, TraceRequest, utf8};
+use crate::store::blocks::tag_hash;
 use crate::store::model::{
     LinkRow, LogBatch, LogRow, ResourceRow, ScopeRow, SpanBatch, SpanRow, Text, UNKNOWN_SERVICE,
 };
@@ -54,6 +55,8 @@ pub(crate) fn spans(
     let mut over_limit = 0;
     // The types each attribute key arrived with, for tag search (store/tag_search.rs).
     let mut attribute_types: HashMap<&bytes::Bytes, u8> = HashMap::new();
+    // Reused for the text of numbers whose tag is hashed.
+    let mut shown = String::new();
     for rs in &req.resource_spans {
         let resource = index(batch.resources.len());
         batch.resources.push(resource_row(rs.resource.as_ref())?);
@@ -90,6 +93,16 @@ pub(crate) fn spans(
                     Some(s) => (s.code, text.push(utf8(&s.message)?)),
                     None => (0, Text::default()),
                 };
+                let tags_start = index(batch.tag_hashes.len());
+                for kv in &span.attributes {
+                    push_tag_hash(
+                        &mut batch.tag_hashes,
+                        &kv.key,
+                        kv.value.as_ref(),
+                        &mut shown,
+                    )?;
+                }
+                let tags = (tags_start, index(batch.tag_hashes.len()));
                 batch.rows.push(SpanRow {
                     trace_id,
                     span_id,
@@ -113,6 +126,7 @@ pub(crate) fn spans(
                     },
                     scope,
                     resource,
+                    tags,
                 });
                 for kv in &span.attributes {
                     if let Some(bit) = value_type_of(kv.value.as_ref()) {
@@ -257,6 +271,43 @@ fn value(v: &wire::Value) -> Result<Value, NotUtf8> {
         // Dictionary-encoded strings (profiles only); the dictionary is not ours to resolve.
         V::StringIndex(i) => Value::String(format!("strindex:{i}")),
     })
+}
+
+/// Adds the hash of `key` and its value as Jaeger shows it (and a tag search names it) to a
+/// block filter's hashes (`store/blocks/filter.rs`); a missing value is no tag.
+fn push_tag_hash(
+    hashes: &mut Vec<u64>,
+    key: &bytes::Bytes,
+    value: Option<&AnyValue>,
+    scratch: &mut String,
+) -> Result<(), NotUtf8> {
+    use std::fmt::Write as _;
+    use wire::Value as V;
+    let Some(value) = value.and_then(|v| v.value.as_ref()) else {
+        return Ok(());
+    };
+    let key = utf8(key)?;
+    let hash = match value {
+        V::String(s) => tag_hash(key, utf8(s)?),
+        V::Bool(b) => tag_hash(key, if *b { "true" } else { "false" }),
+        V::Int(i) => {
+            scratch.clear();
+            let _ = write!(scratch, "{i}");
+            tag_hash(key, scratch)
+        }
+        V::Double(d) => {
+            scratch.clear();
+            let _ = write!(scratch, "{d}");
+            tag_hash(key, scratch)
+        }
+        // What is stored as text (hex bytes, JSON of arrays and maps) is shown as that text.
+        other => match self::value(other)? {
+            Value::String(text) => tag_hash(key, &text),
+            _ => return Ok(()),
+        },
+    };
+    hashes.push(hash);
+    Ok(())
 }
 
 /// The JSON form [`Attributes`] gives a value, as a bit of `attribute_types`; none for a

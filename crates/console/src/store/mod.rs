@@ -1,6 +1,7 @@
 //! The SQLite store: one writer connection (rusqlite, on its own thread) behind the ingest
 //! queue, a pool of sqlx readers.
 
+pub(crate) mod blocks;
 pub(crate) mod ingest;
 pub(crate) mod model;
 pub(crate) mod query;
@@ -65,10 +66,11 @@ pub(crate) async fn open(
         .connect()
         .await?;
     MIGRATOR.run(&mut migrator).await?;
-    let writer = write::Writer::new(
-        write::open(&config.database_path())?,
-        config.max_spans_per_trace,
-    )?;
+    let conn = write::open(&config.database_path())?;
+    // Before the writer starts: it counts on every row being in a block. A one-off, at the
+    // first start after an upgrade.
+    blocks::migrate::rows_into_blocks(&conn)?;
+    let writer = write::Writer::new(conn, config.max_spans_per_trace)?;
     migrator.close().await?;
     let pool = SqlitePoolOptions::new()
         .max_connections(config.read_connections.max(1))

@@ -72,6 +72,8 @@ pub(crate) struct SpanRow {
     pub(crate) scope: u32,
     /// Index into the batch's resources.
     pub(crate) resource: u32,
+    /// The range of the batch's `tag_hashes` that are this span's tags.
+    pub(crate) tags: (u32, u32),
 }
 
 /// OTLP status codes, as `spans.status_code` stores them.
@@ -130,9 +132,19 @@ pub(crate) struct SpanBatch {
     /// Each attribute key of the rows, with the types of its values (bits of
     /// `tag_search::value_type`).
     pub(crate) attribute_types: Vec<(Text, u8)>,
+    /// The tags of all rows, hashed for block filters (`blocks::tag_hash`), each row's in the
+    /// range `SpanRow::tags` names.
+    pub(crate) tag_hashes: Vec<u64>,
 }
 
 impl SpanBatch {
+    /// The tag hashes of a span of this batch.
+    pub(crate) fn tag_hashes(&self, row: &SpanRow) -> &[u64] {
+        self.tag_hashes
+            .get(row.tags.0 as usize..row.tags.1 as usize)
+            .unwrap_or_default()
+    }
+
     /// Service name of a span of this batch.
     pub(crate) fn service(&self, row: &SpanRow) -> &Arc<str> {
         resource_service(&self.resources, row.resource)
@@ -259,6 +271,7 @@ mod tests {
             links: Text::default(),
             scope: 0,
             resource: 0,
+            tags: (0, 0),
         };
         let link = |span: u32| LinkRow {
             span,

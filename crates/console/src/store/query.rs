@@ -7,11 +7,11 @@ use sqlx::sqlite::SqliteArguments;
 use sqlx::{Arguments, AssertSqlSafe, FromRow};
 
 use super::Store;
-use super::tag_search::{Bind, TagMatch};
+use super::tag_search::TagMatch;
 use super::write::EDGE_BUCKET_US;
 
 /// A stored span as the API renders it.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub(crate) struct StoredSpan {
     pub(crate) trace_id: String,
     pub(crate) span_id: String,
@@ -120,10 +120,6 @@ pub(crate) struct NamedSample {
     pub(crate) status_code: i32,
 }
 
-pub(super) const SPAN_COLUMNS: &str = "trace_id, span_id, parent_span_id, service, operation, kind, start_us, \
-    duration_us, status_code, status_message, attributes, events, links, scope_name, scope_version, \
-    resource_id";
-
 pub(super) fn marks(n: usize) -> String {
     vec!["?"; n].join(",")
 }
@@ -158,6 +154,24 @@ impl Store {
 
     /// Ids of the most recent traces with a span matching the query, newest first.
     pub(crate) async fn find_trace_ids(&self, q: &TraceQuery) -> Result<Vec<String>, sqlx::Error> {
+        let mut tags = Vec::with_capacity(q.tags.len());
+        if !q.tags.is_empty() {
+            for (key, value) in &q.tags {
+                let types: Option<i64> =
+                    sqlx::query_scalar("SELECT types FROM attribute_types WHERE key = ?")
+                        .bind(key)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                let types = types.and_then(|t| u8::try_from(t).ok());
+                tags.push(TagMatch::new(key, value, types));
+            }
+            if tags.iter().any(TagMatch::matches_nothing) {
+                return Ok(Vec::new());
+            }
+            if tags.iter().any(|t| t.column_only().is_none()) {
+                return self.find_by_tags(q, &tags).await;
+            }
+        }
         let mut span_filter = String::new();
         if q.operation.is_some() {
             span_filter.push_str(" AND s.operation = ?");
@@ -168,18 +182,12 @@ impl Store {
         if q.max_duration_us.is_some() {
             span_filter.push_str(" AND s.duration_us <= ?");
         }
-        let mut tags = Vec::with_capacity(q.tags.len());
-        for (key, value) in &q.tags {
-            let types: Option<i64> =
-                sqlx::query_scalar("SELECT types FROM attribute_types WHERE key = ?")
-                    .bind(key)
-                    .fetch_optional(&self.pool)
-                    .await?;
-            let types = types.and_then(|t| u8::try_from(t).ok());
-            tags.push(TagMatch::new(key, value, types));
-        }
-        for tag in &tags {
-            tag.push_sql(&mut span_filter);
+        // Tags that come down to a column of the span (see above).
+        let columns: Vec<(&str, i32)> = tags.iter().filter_map(TagMatch::column_only).collect();
+        for (column, _) in &columns {
+            span_filter.push_str(" AND s.");
+            span_filter.push_str(column);
+            span_filter.push_str(" = ?");
         }
         let limit = q.limit.max(1);
         if let Some(service) = &q.service {
@@ -198,7 +206,7 @@ impl Store {
                 &q.operation,
                 q.min_duration_us,
                 q.max_duration_us,
-                &tags,
+                &columns,
             )?;
             let mut rows =
                 sqlx::query_scalar_with::<_, String, _>(AssertSqlSafe(sql), all).fetch(&self.pool);
@@ -234,7 +242,7 @@ impl Store {
             &q.operation,
             q.min_duration_us,
             q.max_duration_us,
-            &tags,
+            &columns,
         )?;
         add(&mut all, i64::try_from(limit).unwrap_or(i64::MAX))?;
         sqlx::query_scalar_with(AssertSqlSafe(sql), all)
@@ -396,7 +404,7 @@ fn append(
     operation: &Option<String>,
     min: Option<i64>,
     max: Option<i64>,
-    tags: &[TagMatch],
+    columns: &[(&str, i32)],
 ) -> Result<(), sqlx::Error> {
     if let Some(op) = operation {
         add(args, op.clone())?;
@@ -407,11 +415,8 @@ fn append(
     if let Some(max) = max {
         add(args, max)?;
     }
-    for bind in tags.iter().flat_map(TagMatch::binds) {
-        match bind {
-            Bind::Text(text) => add(args, text.to_owned())?,
-            Bind::Int(i) => add(args, i)?,
-        }
+    for (_, value) in columns {
+        add(args, *value)?;
     }
     Ok(())
 }

@@ -64,6 +64,9 @@ pub(crate) fn enforce(
         }
         report.expired_traces += delete_traces(conn, &seqs)?;
     }
+    if report.expired_traces > 0 {
+        delete_unused_blocks(conn)?;
+    }
     conn.execute("DELETE FROM logs WHERE time_us < ?1", [cutoff])?;
     conn.execute(
         "DELETE FROM dependency_edges WHERE bucket_us < ?1",
@@ -85,7 +88,7 @@ pub(crate) fn enforce(
         if traces == 0 {
             conn.execute_batch(
                 "DELETE FROM logs; DELETE FROM dependency_edges; DELETE FROM pending_edges; \
-                 DELETE FROM pending_links; DELETE FROM span_links;",
+                 DELETE FROM pending_links; DELETE FROM span_links; DELETE FROM span_blocks;",
             )?;
             break;
         }
@@ -102,6 +105,7 @@ pub(crate) fn enforce(
         let newest_deleted = rows.last().map_or(0, |(_, start)| *start);
         let seqs: Vec<i64> = rows.into_iter().map(|(seq, _)| seq).collect();
         report.trimmed_traces += delete_traces(conn, &seqs)?;
+        delete_unused_blocks(conn)?;
         conn.execute("DELETE FROM logs WHERE time_us < ?1", [newest_deleted])?;
         conn.execute(
             "DELETE FROM dependency_edges WHERE bucket_us < ?1",
@@ -128,6 +132,18 @@ pub(crate) fn used_bytes(conn: &Connection) -> rusqlite::Result<u64> {
         pragma("page_size")?,
     );
     Ok(u64::try_from((pages - free).max(0) * size).unwrap_or(0))
+}
+
+/// Deletes the span blocks none of whose rows remain. A block whose spans belong to traces
+/// deleted and kept alike stays whole until the last of them goes: its bytes count against the
+/// budget meanwhile, so the size limit still holds.
+fn delete_unused_blocks(conn: &Connection) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM span_blocks WHERE NOT EXISTS (SELECT 1 FROM spans \
+         WHERE spans.id >= span_blocks.first_span_id \
+         AND spans.id < span_blocks.first_span_id + span_blocks.span_count)",
+        [],
+    )
 }
 
 /// Deletes the traces (by number), their spans, logs, pending edges and links (pending and

@@ -6,7 +6,8 @@ use std::collections::{HashMap, HashSet};
 use sqlx::{AssertSqlSafe, FromRow};
 
 use super::Store;
-use super::query::{SPAN_COLUMNS, StoredResource, StoredSpan, marks};
+use super::blocks::read::spans_by_row_id;
+use super::query::{StoredResource, StoredSpan, marks};
 
 /// How many spans a trace has.
 #[derive(Debug, Clone, FromRow)]
@@ -50,32 +51,32 @@ impl Store {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT {SPAN_COLUMNS} FROM spans WHERE trace_seq IN ({}) ORDER BY start_us, id",
+            "SELECT id FROM spans WHERE trace_seq IN ({}) ORDER BY start_us, id",
             marks(seqs.len())
         );
-        let mut q = sqlx::query_as::<_, StoredSpan>(AssertSqlSafe(sql));
+        let mut q = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql));
         for seq in seqs {
             q = q.bind(*seq);
         }
-        q.fetch_all(&self.pool).await
+        let ids = q.fetch_all(&self.pool).await?;
+        spans_by_row_id(&self.pool, &ids).await
     }
 
-    /// The earliest `limit` spans of trace number `seq`. The choice reads only the id and start
-    /// time of the others (columns stored before a span's attributes, so no overflow page).
+    /// The earliest `limit` spans of trace number `seq`: the choice reads only rows, the spans
+    /// chosen come from their blocks.
     pub(crate) async fn first_spans(
         &self,
         seq: i64,
         limit: usize,
     ) -> Result<Vec<StoredSpan>, sqlx::Error> {
-        let sql = format!(
-            "SELECT {SPAN_COLUMNS} FROM spans WHERE id IN (SELECT id FROM spans \
-             WHERE trace_seq = ? ORDER BY start_us, id LIMIT ?) ORDER BY start_us, id"
-        );
-        sqlx::query_as::<_, StoredSpan>(AssertSqlSafe(sql))
-            .bind(seq)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM spans WHERE trace_seq = ? ORDER BY start_us, id LIMIT ?",
+        )
+        .bind(seq)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        spans_by_row_id(&self.pool, &ids).await
     }
 
     /// The resources with these ids.

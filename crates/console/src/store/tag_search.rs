@@ -1,19 +1,25 @@
-//! Tag search (`tags={"k":"v"}`, `tag=k:v`) over the spans' stored attributes JSON.
+//! Tag search (`tags={"k":"v"}`, `tag=k:v`) over the spans' blocks (`store/blocks.rs`).
 //!
-//! Spans once kept a second copy of their attributes, as `\x1fk=v\x1f` items in a `tags`
-//! column, for `instr()` to find: about 360 bytes per span, nearly half of the row, written at
-//! ingest for a search that is rare. The attributes column already holds every key and value,
-//! in serde_json's form, so new spans leave `tags` empty and a search matches the attributes
-//! with one `GLOB` per form the value can take there: `"k":"v"` for a string, `"k":v` ended
-//! by `,` or `}` for a number or a boolean. Which forms to try comes from `attribute_types`,
-//! the types each key was stored with (a search for `user.id=7` tries only the integer form
-//! if user ids were only ever integers): one pass over each row, as the old column took.
-//! Rows stored before keep their `tags` and are searched in it, exactly as before. Jaeger's
-//! derived tags (`span.kind`, `error`, `otel.status_code`) come from the span's own columns.
+//! Each block keeps a filter of its spans' attributes, each hashed with its value as Jaeger
+//! shows it; a search opens only the blocks whose filter may hold every tag asked for, newest
+//! first, and stops when no block left can change the answer. Jaeger's derived tags
+//! (`span.kind`, `error`, `otel.status_code`) come from the span's kind and status: a search
+//! for those alone, when no span ever had an attribute of that name, reads the rows' columns
+//! (`query.rs`) and opens no block. In an opened block a span's
+//! attributes JSON is matched with one literal per form the value can take there: `"k":"v"`
+//! for a string, `"k":v` ended by `,` or `}` for a number or a boolean. Which forms to try comes
+//! from `attribute_types`, the types each key was stored with (a search for `user.id=7` tries
+//! only the integer form if user ids were only ever integers).
+
+use std::collections::HashMap;
 
 use serde::Serialize;
+use sqlx::AssertSqlSafe;
 
-use super::model::{STATUS_ERROR, STATUS_OK};
+use super::Store;
+use super::blocks::{self, BlockSpan, Decoded, filter};
+use super::model::{STATUS_ERROR, STATUS_OK, trace_hex};
+use super::query::{TraceQuery, marks};
 use crate::otlp::kind_name;
 
 /// Bits of `attribute_types.types`: the JSON form a key's values were stored in.
@@ -24,18 +30,23 @@ pub(crate) mod value_type {
     pub(crate) const BOOLEAN: u8 = 8;
 }
 
-/// Separates the `key=value` items of the `tags` column of spans stored before.
-const OLD_TAG_SEPARATOR: char = '\u{1f}';
-
 /// What one `key=value` criterion matches.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct TagMatch {
-    /// `GLOB` patterns for the attributes JSON of spans stored with an empty `tags`.
-    patterns: Vec<String>,
-    /// The item `\x1fk=v\x1f` in the `tags` column of spans stored before.
-    old_item: String,
-    /// A column of the span that answers the criterion too, and its value.
-    derived: Option<(&'static str, i64)>,
+    /// Literals of the attributes JSON that hold the tag, and whether a `,` or `}` must follow
+    /// (a scalar's end).
+    needles: Vec<(String, bool)>,
+    /// A field of the span that answers the criterion too, and its value.
+    derived: Option<(Derived, i32)>,
+    /// The tag as block filters hold it.
+    hash: u64,
+}
+
+/// The span fields Jaeger derives tags from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Derived {
+    Kind,
+    Status,
 }
 
 impl TagMatch {
@@ -44,16 +55,15 @@ impl TagMatch {
     /// the text Jaeger shows for it (`200`, `2.5`, `2` for 2.0, `true`).
     pub(crate) fn new(key: &str, value: &str, types: Option<u8>) -> Self {
         let types = types.unwrap_or(0);
-        let member = format!("*{}:", glob_literal(&json(key)));
-        let mut patterns = Vec::new();
+        let member = format!("{}:", json(key));
+        let mut needles = Vec::new();
         if types & value_type::STRING != 0 {
             // The closing quote ends the value, so "50" does not find "500".
-            patterns.push(format!("{member}{}*", glob_literal(&json(value))));
+            needles.push((format!("{member}{}", json(value)), false));
         }
         // A scalar is followed by the next member's `,` or the object's final `}` (the output
         // has no spaces, and nested values are stored as strings).
-        let mut scalar =
-            |text: &str| patterns.push(format!("{member}{}[,}}]*", glob_literal(text)));
+        let mut scalar = |text: &str| needles.push((format!("{member}{text}"), true));
         let is_bool = value == "true" || value == "false";
         if types & value_type::BOOLEAN != 0 && is_bool {
             scalar(value);
@@ -72,52 +82,174 @@ impl TagMatch {
             scalar(&json(&d));
         }
         Self {
-            patterns,
-            old_item: old_tag_item(key, value),
+            needles,
             derived: derived(key, value),
+            hash: blocks::tag_hash(key, value),
         }
     }
 
-    /// Appends ` AND (...)` for this criterion to a WHERE clause over spans aliased `s`; bind
-    /// [`TagMatch::binds`] in the same place.
-    pub(crate) fn push_sql(&self, sql: &mut String) {
-        sql.push_str(" AND (CASE WHEN s.tags = '' THEN ");
-        if self.patterns.is_empty() {
-            sql.push('0');
-        } else {
-            sql.push('(');
-            for i in 0..self.patterns.len() {
-                if i > 0 {
-                    sql.push_str(" OR ");
-                }
-                sql.push_str("s.attributes GLOB ?");
-            }
-            sql.push(')');
+    /// The span column and value this criterion comes down to, when no attribute can match it
+    /// (its key was never stored); `None` when it needs the attributes, or matches nothing.
+    pub(crate) fn column_only(&self) -> Option<(&'static str, i32)> {
+        if !self.needles.is_empty() {
+            return None;
         }
-        sql.push_str(" ELSE instr(s.tags, ?) > 0 END");
-        if let Some((column, _)) = self.derived {
-            sql.push_str(" OR s.");
-            sql.push_str(column);
-            sql.push_str(" = ?");
-        }
-        sql.push(')');
+        self.derived.map(|(field, value)| match field {
+            Derived::Kind => ("kind", value),
+            Derived::Status => ("status_code", value),
+        })
     }
 
-    /// The values [`TagMatch::push_sql`]'s placeholders take, in order.
-    pub(crate) fn binds(&self) -> impl Iterator<Item = Bind<'_>> {
-        self.patterns
-            .iter()
-            .map(|p| Bind::Text(p))
-            .chain([Bind::Text(&self.old_item)])
-            .chain(self.derived.map(|(_, v)| Bind::Int(v)))
+    /// Whether no span can match: no attribute form and no derived field.
+    pub(crate) fn matches_nothing(&self) -> bool {
+        self.needles.is_empty() && self.derived.is_none()
+    }
+
+    /// Whether the span carries the tag.
+    pub(crate) fn matches(&self, span: &BlockSpan<'_>) -> bool {
+        let by_field = self.derived.is_some_and(|(field, want)| match field {
+            Derived::Kind => span.kind == want,
+            Derived::Status => span.status_code == want,
+        });
+        by_field
+            || self.needles.iter().any(|(needle, scalar)| {
+                span.attributes
+                    .match_indices(needle.as_str())
+                    .any(|(at, _)| {
+                        !*scalar
+                            || matches!(
+                                span.attributes.as_bytes().get(at + needle.len()),
+                                Some(b',' | b'}')
+                            )
+                    })
+            })
     }
 }
 
-/// One placeholder's value.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Bind<'a> {
-    Text(&'a str),
-    Int(i64),
+impl Store {
+    /// Ids of the most recent traces with a span matching the query and every tag criterion,
+    /// newest first: by the matching span's start when a service is named (Jaeger's search),
+    /// else by the trace's start, within the window.
+    pub(crate) async fn find_by_tags(
+        &self,
+        q: &TraceQuery,
+        tags: &[TagMatch],
+    ) -> Result<Vec<String>, sqlx::Error> {
+        let limit = q.limit.max(1);
+        let by_span_start = q.service.is_some();
+        // A trace starts no later than its spans: blocks whose spans all started before the
+        // window hold none of its traces.
+        let candidates: Vec<(i64, i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT first_span_id, max_start_us, filter FROM span_blocks \
+             WHERE max_start_us >= ? AND min_start_us <= ? ORDER BY max_start_us DESC",
+        )
+        .bind(q.start_us)
+        .bind(if by_span_start { q.end_us } else { i64::MAX })
+        .fetch_all(&self.pool)
+        .await?;
+        // Trace id -> what orders it (the latest matching span's start, or the trace's).
+        let mut found: HashMap<String, i64> = HashMap::new();
+        for (first, max_start, block_filter) in candidates {
+            if found.len() >= limit && max_start < kth_largest(&found, limit) {
+                // Every span left started before the `limit`-th trace found.
+                break;
+            }
+            if !tags
+                .iter()
+                .all(|t| t.derived.is_some() || filter::may_contain(&block_filter, t.hash))
+            {
+                continue;
+            }
+            let data: Vec<u8> =
+                sqlx::query_scalar("SELECT data FROM span_blocks WHERE first_span_id = ?")
+                    .bind(first)
+                    .fetch_one(&self.pool)
+                    .await?;
+            let hits = match Decoded::new(&data)
+                .and_then(|d| Ok(matching_spans(&d.spans()?, q, tags, by_span_start)))
+            {
+                Ok(hits) => hits,
+                Err(e) => {
+                    tracing::warn!(block = first, error = %e, "console could not read a span block");
+                    continue;
+                }
+            };
+            self.add_stored(&mut found, hits, q, by_span_start).await?;
+        }
+        let mut ids: Vec<(String, i64)> = found.into_iter().collect();
+        ids.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        ids.truncate(limit);
+        Ok(ids.into_iter().map(|(id, _)| id).collect())
+    }
+
+    /// Adds the hits (trace id, span start) of traces still stored to `found`: a block keeps
+    /// the spans of traces retention deleted until its last trace goes.
+    async fn add_stored(
+        &self,
+        found: &mut HashMap<String, i64>,
+        hits: HashMap<String, i64>,
+        q: &TraceQuery,
+        by_span_start: bool,
+    ) -> Result<(), sqlx::Error> {
+        if hits.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&String> = hits.keys().collect();
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "SELECT trace_id, start_us FROM traces WHERE trace_id IN ({}) AND span_count > 0",
+                marks(chunk.len())
+            );
+            let mut query = sqlx::query_as::<_, (String, i64)>(AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            for (id, trace_start) in query.fetch_all(&self.pool).await? {
+                let key = if by_span_start {
+                    hits.get(&id).copied().unwrap_or(trace_start)
+                } else if (q.start_us..=q.end_us).contains(&trace_start) {
+                    trace_start
+                } else {
+                    continue;
+                };
+                let entry = found.entry(id).or_insert(key);
+                *entry = (*entry).max(key);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The spans of a block that match the query, as trace id -> the latest such span's start.
+fn matching_spans(
+    spans: &[Option<BlockSpan<'_>>],
+    q: &TraceQuery,
+    tags: &[TagMatch],
+    by_span_start: bool,
+) -> HashMap<String, i64> {
+    let mut hits: HashMap<String, i64> = HashMap::new();
+    for s in spans.iter().flatten() {
+        let wanted = q.service.as_deref().is_none_or(|v| v == s.service)
+            && q.operation.as_deref().is_none_or(|v| v == s.operation)
+            && q.min_duration_us.is_none_or(|min| s.duration_us >= min)
+            && q.max_duration_us.is_none_or(|max| s.duration_us <= max)
+            && (!by_span_start || (q.start_us..=q.end_us).contains(&s.start_us))
+            && tags.iter().all(|t| t.matches(s));
+        if wanted {
+            let start = hits
+                .entry(trace_hex(&s.trace_id).as_str().to_owned())
+                .or_insert(s.start_us);
+            *start = (*start).max(s.start_us);
+        }
+    }
+    hits
+}
+
+/// The `k`-th largest value of `found` (`k` >= 1, at most its length).
+fn kth_largest(found: &HashMap<String, i64>, k: usize) -> i64 {
+    let mut values: Vec<i64> = found.values().copied().collect();
+    let at = values.len().saturating_sub(k);
+    *values.select_nth_unstable(at).1
 }
 
 fn json(value: &(impl Serialize + ?Sized)) -> String {
@@ -125,43 +257,14 @@ fn json(value: &(impl Serialize + ?Sized)) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
-/// `text` matched literally by GLOB: its wildcards and bracket each in a class of their own.
-fn glob_literal(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '*' | '?' | '[' => {
-                out.push('[');
-                out.push(c);
-                out.push(']');
-            }
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
-/// The item the old `tags` column held for `key=value` (a separator inside either was stored
-/// as a space).
-fn old_tag_item(key: &str, value: &str) -> String {
-    let clean = |s: &str| s.replace(OLD_TAG_SEPARATOR, " ");
-    format!(
-        "{OLD_TAG_SEPARATOR}{}={}{OLD_TAG_SEPARATOR}",
-        clean(key),
-        clean(value)
-    )
-}
-
-/// Jaeger's tags derived from a span's kind and status, as the span's columns hold them.
-fn derived(key: &str, value: &str) -> Option<(&'static str, i64)> {
+/// Jaeger's tags derived from a span's kind and status.
+fn derived(key: &str, value: &str) -> Option<(Derived, i32)> {
     match (key, value) {
         ("span.kind", name) => (1..=5)
             .find(|&k| kind_name(k) == Some(name))
-            .map(|k| ("kind", i64::from(k))),
-        ("error", "true") | ("otel.status_code", "ERROR") => {
-            Some(("status_code", i64::from(STATUS_ERROR)))
-        }
-        ("otel.status_code", "OK") => Some(("status_code", i64::from(STATUS_OK))),
+            .map(|k| (Derived::Kind, k)),
+        ("error", "true") | ("otel.status_code", "ERROR") => Some((Derived::Status, STATUS_ERROR)),
+        ("otel.status_code", "OK") => Some((Derived::Status, STATUS_OK)),
         _ => None,
     }
 }
@@ -173,43 +276,43 @@ mod tests {
     use super::value_type::{BOOLEAN, DOUBLE, INTEGER, STRING};
     use super::*;
 
-    /// SQLite with spans as the console stores them: `(attributes, tags)` rows, kind and
-    /// status; the criterion is run as `find_trace_ids` runs it.
-    struct Spans(rusqlite::Connection);
+    /// Spans as blocks hold them: attributes JSON, kind and status.
+    struct Spans(Vec<(String, i32, i32)>);
 
     impl Spans {
         fn new(rows: &[(&str, &str, i32, i32)]) -> Self {
-            let conn = rusqlite::Connection::open_in_memory().unwrap();
-            conn.execute_batch(
-                "CREATE TABLE spans (id INTEGER PRIMARY KEY, attributes TEXT NOT NULL, \
-                 tags TEXT NOT NULL, kind INTEGER NOT NULL, status_code INTEGER NOT NULL)",
+            Self(
+                rows.iter()
+                    .map(|(attributes, _, kind, status)| ((*attributes).to_owned(), *kind, *status))
+                    .collect(),
             )
-            .unwrap();
-            for (attributes, tags, kind, status) in rows {
-                conn.execute(
-                    "INSERT INTO spans (attributes, tags, kind, status_code) VALUES (?, ?, ?, ?)",
-                    rusqlite::params![attributes, tags, kind, status],
-                )
-                .unwrap();
-            }
-            Self(conn)
         }
 
-        /// Ids of the rows `m` matches.
+        /// Numbers (from 1) of the spans `m` matches.
         fn matching(&self, m: &TagMatch) -> Vec<i64> {
-            let mut sql = "SELECT s.id FROM spans s WHERE 1".to_owned();
-            m.push_sql(&mut sql);
-            let mut stmt = self.0.prepare(&sql).unwrap();
-            let binds: Vec<rusqlite::types::Value> = m
-                .binds()
-                .map(|b| match b {
-                    Bind::Text(t) => rusqlite::types::Value::Text(t.to_owned()),
-                    Bind::Int(i) => rusqlite::types::Value::Integer(i),
+            (1..)
+                .zip(&self.0)
+                .filter(|(_, (attributes, kind, status))| {
+                    m.matches(&BlockSpan {
+                        trace_id: [1; 16],
+                        span_id: [1; 8],
+                        parent_span_id: None,
+                        service: "order",
+                        operation: "op",
+                        kind: *kind,
+                        start_us: 0,
+                        duration_us: 0,
+                        status_code: *status,
+                        status_message: "",
+                        attributes,
+                        events: "[]",
+                        links: "[]",
+                        scope_name: "",
+                        scope_version: "",
+                        resource_id: 0,
+                    })
                 })
-                .collect();
-            stmt.query_map(rusqlite::params_from_iter(binds), |r| r.get(0))
-                .unwrap()
-                .map(Result::unwrap)
+                .map(|(n, _)| n)
                 .collect()
         }
     }
@@ -239,7 +342,7 @@ mod tests {
         assert!(hit("cached", "false", BOOLEAN));
         assert!(
             hit("quoted", "say \"hi\" [*?]", STRING),
-            "quotes and GLOB wildcards are literal"
+            "quotes and wildcards are literal"
         );
         assert!(hit("http.response.status_code", "500", INTEGER | STRING));
 
@@ -298,37 +401,6 @@ mod tests {
         assert_eq!(
             spans.matching(&TagMatch::new("user.id", "8", Some(INTEGER))),
             vec![1]
-        );
-    }
-
-    #[test]
-    fn rows_stored_with_tags_are_searched_in_them_as_before() {
-        let old_tags = "\u{1f}http.route=/x\u{1f}user.id=7\u{1f}odd key=v\u{1f}";
-        let spans = Spans::new(&[
-            (r#"{"http.route":"/x","user.id":7}"#, old_tags, 2, 0),
-            (r#"{"http.route":"/x","user.id":8}"#, "", 2, 0),
-        ]);
-        assert_eq!(
-            spans.matching(&TagMatch::new("user.id", "7", Some(INTEGER))),
-            vec![1]
-        );
-        assert_eq!(
-            spans.matching(&TagMatch::new("user.id", "8", Some(INTEGER))),
-            vec![2]
-        );
-        assert_eq!(
-            spans.matching(&TagMatch::new("http.route", "/x", Some(STRING))),
-            vec![1, 2]
-        );
-        // The old column wrote its separator inside a key as a space.
-        assert_eq!(
-            spans.matching(&TagMatch::new("odd\u{1f}key", "v", None)),
-            vec![1]
-        );
-        assert!(
-            spans
-                .matching(&TagMatch::new("user.id", "70", Some(INTEGER)))
-                .is_empty()
         );
     }
 

@@ -24,17 +24,19 @@ use super::retention::{self, RetentionPolicy, RetentionReport};
 mod edges;
 mod links;
 mod message_edges;
+mod span_blocks;
 mod trace_cap;
 mod trace_seq;
 
 pub(crate) use edges::EDGE_BUCKET_US;
 
-/// `tags` is written empty: searches read the attributes (`store/tag_search.rs` says why), and
-/// the column stays for rows stored before.
+/// What a span row keeps: the rest of the span is in its block (`store/blocks.rs`), so the
+/// columns `status_message` through `scope_version` and `tags`, which rows stored before blocks
+/// filled, are written empty.
 const INSERT_SPAN: &str = "INSERT INTO spans (trace_id, span_id, parent_span_id, service, \
     operation, kind, start_us, duration_us, status_code, status_message, attributes, events, \
     links, scope_name, scope_version, resource_id, tags, trace_seq) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, '', '', '', '', '', '', ?10, '', ?11)";
 const INSERT_LOG: &str = "INSERT INTO logs (time_us, trace_id, span_id, service, \
     severity_number, severity_text, body, attributes, resource_id, trace_seq) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
@@ -90,6 +92,8 @@ pub(crate) struct Writer {
     /// The value types stored for each attribute key (`tag_search.rs`).
     attribute_types: HashMap<String, u8>,
     scratch: String,
+    /// The tag hashes of the block being written.
+    tag_scratch: Vec<u64>,
     trace_seqs: trace_seq::TraceSeqs,
     /// Rows written in the open transaction, if one is open.
     uncommitted: Option<usize>,
@@ -109,6 +113,7 @@ impl Writer {
             operations: HashSet::new(),
             attribute_types: HashMap::new(),
             scratch: String::new(),
+            tag_scratch: Vec::new(),
             trace_seqs: trace_seq::TraceSeqs::default(),
             uncommitted: None,
             max_spans_per_trace: i64::try_from(max_spans_per_trace).unwrap_or(i64::MAX),
@@ -267,39 +272,36 @@ impl Writer {
         batches: &[(&SpanBatch, Vec<i64>)],
         seqs: &HashMap<TraceId, i64>,
     ) -> rusqlite::Result<()> {
-        let mut insert = self.conn.prepare_cached(INSERT_SPAN)?;
-        for (batch, resource_ids) in batches {
-            let t = batch.text.as_str();
-            for s in &batch.rows {
-                let scope = batch
-                    .scopes
-                    .get(s.scope as usize)
-                    .copied()
-                    .unwrap_or_default();
-                let parent = s.parent_span_id.map(|p| span_hex(&p));
-                insert.execute(params![
-                    trace_hex(&s.trace_id).as_str(),
-                    span_hex(&s.span_id).as_str(),
-                    parent.as_ref().map_or("", |p| p.as_str()),
-                    &**batch.service(s),
-                    s.operation.of(t),
-                    s.kind,
-                    s.start_us,
-                    s.duration_us,
-                    s.status_code,
-                    s.status_message.of(t),
-                    s.attributes.of(t),
-                    s.events.of(t),
-                    s.links.of(t),
-                    scope.name.of(t),
-                    scope.version.of(t),
-                    resource_ids.get(s.resource as usize).copied().unwrap_or(0),
-                    "",
-                    seqs.get(&s.trace_id).copied().unwrap_or(0),
-                ])?;
+        let mut placed = Vec::new();
+        {
+            let mut insert = self.conn.prepare_cached(INSERT_SPAN)?;
+            for (batch, resource_ids) in batches {
+                for s in &batch.rows {
+                    let parent = s.parent_span_id.map(|p| span_hex(&p));
+                    let resource_id = resource_ids.get(s.resource as usize).copied().unwrap_or(0);
+                    let row_id = insert.insert(params![
+                        trace_hex(&s.trace_id).as_str(),
+                        span_hex(&s.span_id).as_str(),
+                        parent.as_ref().map_or("", |p| p.as_str()),
+                        &**batch.service(s),
+                        s.operation.of(&batch.text),
+                        s.kind,
+                        s.start_us,
+                        s.duration_us,
+                        s.status_code,
+                        resource_id,
+                        seqs.get(&s.trace_id).copied().unwrap_or(0),
+                    ])?;
+                    placed.push(span_blocks::Placed {
+                        row_id,
+                        batch,
+                        span: s,
+                        resource_id,
+                    });
+                }
             }
         }
-        Ok(())
+        self.insert_blocks(&placed)
     }
 
     /// Stores the operations seen for the first time.

@@ -354,3 +354,66 @@ async fn a_span_link_is_a_follows_from_reference_to_the_linked_span() {
                 "spanID": hex(&span_id(1))}])
     );
 }
+
+#[tokio::test]
+async fn tag_searches_find_the_newest_matches_across_span_blocks() {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+
+    let app = spawn_app().await;
+    let base = now_ns() - 600_000_000_000;
+    // 300 traces of two spans in one export: 600 spans, more than two blocks hold.
+    let mut export = ExportTraceServiceRequest::default();
+    for n in 0..300u64 {
+        let mut root = SpanSpec::new("order", 1, None, "POST /orders", SpanKind::Server)
+            .at(0, 5)
+            .attr("user.id", i(i64::try_from(n).unwrap()));
+        if n % 50 == 0 {
+            root = root.attr("tier", s("gold"));
+        }
+        let child = SpanSpec::new("order", 2, Some(1), "SELECT orders", SpanKind::Client).at(1, 2);
+        let trace = trace_request(
+            0x1000 + u128::from(n),
+            base + n * 1_000_000_000,
+            vec![root, child],
+        );
+        export.resource_spans.extend(trace.resource_spans);
+    }
+    app.send_traces(&export).await;
+    let trace = |n: u128| hex(&trace_id(0x1000 + n));
+    let jaeger = |tags: &str, limit: usize| {
+        format!(
+            "/api/traces?service=order&lookback=1h&limit={limit}&tags={}",
+            crate::jaeger_api::urlencode(tags)
+        )
+    };
+
+    let (_, body) = app.get(&jaeger(r#"{"user.id":"7"}"#, 20)).await;
+    assert_eq!(ids(&body), vec![trace(7)], "a rare tag in the oldest block");
+    let (_, body) = app.get(&jaeger(r#"{"tier":"gold"}"#, 3)).await;
+    assert_eq!(ids(&body), vec![trace(250), trace(200), trace(150)]);
+    let (_, body) = app
+        .get(&jaeger(r#"{"tier":"gold","span.kind":"server"}"#, 100))
+        .await;
+    assert_eq!(ids(&body).len(), 6, "all six gold traces");
+    let (_, body) = app
+        .get(&jaeger(r#"{"user.id":"7","span.kind":"client"}"#, 20))
+        .await;
+    assert_eq!(
+        ids(&body),
+        Vec::<String>::new(),
+        "criteria hold on one span"
+    );
+
+    // The console's own search, without a service: newest traces first.
+    let (status, body) = app
+        .get("/api/console/traces?tag=tier:gold&limit=2&lookback=1h")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let found: Vec<&str> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["trace_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(found, vec![trace(250), trace(200)]);
+}

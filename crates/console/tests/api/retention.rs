@@ -60,8 +60,17 @@ async fn the_oldest_traces_are_deleted_until_the_database_fits_its_size_limit() 
     };
     let app = spawn_app_with(config).await;
     let base = now_ns() - 3_600_000_000_000;
-    let payload = "x".repeat(50_000);
     for n in 0..12u64 {
+        // Noise, which compression cannot shrink (spans are stored compressed).
+        let mut x = 0x9e37_79b9_7f4a_7c15 ^ n;
+        let payload: String = (0..25_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                format!("{:02x}", x & 0xff)
+            })
+            .collect();
         let req = trace_request(
             0x70 + u128::from(n),
             base + n * 1_000_000_000,
@@ -94,6 +103,21 @@ async fn the_oldest_traces_are_deleted_until_the_database_fits_its_size_limit() 
         .map(|n| hex(&trace_id(0x70 + u128::from(n))))
         .collect();
     assert_eq!(got, want, "the newest {kept} traces are kept");
+    // The blocks of the deleted spans went with them.
+    let config = app.stop().await;
+    let blocks: Vec<(i64, i64)> = rusqlite::Connection::open(config.database_path())
+        .unwrap()
+        .prepare("SELECT first_span_id, span_count FROM span_blocks")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        !blocks.is_empty() && blocks.len() as u64 <= kept,
+        "{} blocks for {kept} traces",
+        blocks.len()
+    );
 }
 
 #[tokio::test]

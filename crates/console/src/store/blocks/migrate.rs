@@ -1,0 +1,201 @@
+//! Moves span rows stored before blocks into blocks, once, when the console opens a database:
+//! such rows hold their detail in their own columns (`attributes` is never empty there, as a
+//! JSON object), which the reads no longer look at.
+
+use std::collections::HashMap;
+
+use rusqlite::{Connection, params};
+
+use super::{BlockSpan, SPANS_PER_BLOCK, encode, filter, json_tag_hashes};
+use crate::store::tag_search::value_type;
+
+const OLD_ROWS: &str = "SELECT id, trace_id, span_id, parent_span_id, service, operation, kind, \
+    start_us, duration_us, status_code, status_message, attributes, events, links, scope_name, \
+    scope_version, resource_id FROM spans WHERE id > ?1 AND attributes != '' ORDER BY id LIMIT ?2";
+
+/// One row as stored before blocks.
+struct OldRow {
+    id: i64,
+    trace_id: String,
+    span_id: String,
+    parent_span_id: String,
+    service: String,
+    operation: String,
+    kind: i32,
+    start_us: i64,
+    duration_us: i64,
+    status_code: i32,
+    status_message: String,
+    attributes: String,
+    events: String,
+    links: String,
+    scope_name: String,
+    scope_version: String,
+    resource_id: i64,
+}
+
+/// Moves every such row into blocks, in one transaction; returns how many rows moved.
+pub(crate) fn rows_into_blocks(conn: &Connection) -> rusqlite::Result<u64> {
+    let waiting: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM spans WHERE attributes != ''",
+        [],
+        |row| row.get(0),
+    )?;
+    if waiting == 0 {
+        return Ok(0);
+    }
+    tracing::info!(
+        spans = waiting,
+        "console moves spans stored before span blocks into blocks"
+    );
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    match move_all(conn) {
+        Ok(moved) => {
+            conn.execute_batch("COMMIT")?;
+            tracing::info!(spans = moved, "console moved stored spans into blocks");
+            Ok(moved)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+fn move_all(conn: &Connection) -> rusqlite::Result<u64> {
+    let mut after = 0;
+    let mut moved = 0;
+    let mut types: HashMap<String, u8> = HashMap::new();
+    loop {
+        let rows: Vec<OldRow> = conn
+            .prepare_cached(OLD_ROWS)?
+            .query_map(params![after, SPANS_PER_BLOCK as i64], |r| {
+                Ok(OldRow {
+                    id: r.get(0)?,
+                    trace_id: r.get(1)?,
+                    span_id: r.get(2)?,
+                    parent_span_id: r.get(3)?,
+                    service: r.get(4)?,
+                    operation: r.get(5)?,
+                    kind: r.get(6)?,
+                    start_us: r.get(7)?,
+                    duration_us: r.get(8)?,
+                    status_code: r.get(9)?,
+                    status_message: r.get(10)?,
+                    attributes: r.get(11)?,
+                    events: r.get(12)?,
+                    links: r.get(13)?,
+                    scope_name: r.get(14)?,
+                    scope_version: r.get(15)?,
+                    resource_id: r.get(16)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+            break;
+        };
+        let (first_id, last_id) = (first.id, last.id);
+        write_block(conn, &rows, &mut types)?;
+        conn.execute(
+            "UPDATE spans SET status_message = '', attributes = '', events = '', links = '', \
+             scope_name = '', scope_version = '', tags = '' WHERE id BETWEEN ?1 AND ?2",
+            params![first_id, last_id],
+        )?;
+        moved += rows.len() as u64;
+        after = last_id;
+    }
+    // Tag searches look for a value in the forms its key was stored in.
+    for (key, bits) in types {
+        conn.execute(
+            "INSERT INTO attribute_types (key, types) VALUES (?1, ?2) \
+             ON CONFLICT (key) DO UPDATE SET types = types | excluded.types",
+            params![key, bits],
+        )?;
+    }
+    Ok(moved)
+}
+
+/// One block of rows (ids ascending, with gaps where rows were deleted).
+fn write_block(
+    conn: &Connection,
+    rows: &[OldRow],
+    types: &mut HashMap<String, u8>,
+) -> rusqlite::Result<()> {
+    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+        return Ok(());
+    };
+    let count = usize::try_from(last.id - first.id + 1).unwrap_or(0);
+    let mut spans: Vec<Option<BlockSpan<'_>>> = vec![None; count];
+    let mut hashes = Vec::new();
+    for r in rows {
+        json_tag_hashes(&r.attributes, &mut hashes);
+        note_types(&r.attributes, types);
+        let Some(slot) = usize::try_from(r.id - first.id)
+            .ok()
+            .and_then(|i| spans.get_mut(i))
+        else {
+            continue;
+        };
+        *slot = Some(BlockSpan {
+            trace_id: decode_hex(&r.trace_id),
+            span_id: decode_hex(&r.span_id),
+            parent_span_id: (!r.parent_span_id.is_empty()).then(|| decode_hex(&r.parent_span_id)),
+            service: &r.service,
+            operation: &r.operation,
+            kind: r.kind,
+            start_us: r.start_us,
+            duration_us: r.duration_us,
+            status_code: r.status_code,
+            status_message: &r.status_message,
+            attributes: &r.attributes,
+            events: &r.events,
+            links: &r.links,
+            scope_name: &r.scope_name,
+            scope_version: &r.scope_version,
+            resource_id: r.resource_id,
+        });
+    }
+    let data = encode(&spans).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let min_start = rows.iter().map(|r| r.start_us).min().unwrap_or(0);
+    let max_start = rows.iter().map(|r| r.start_us).max().unwrap_or(0);
+    conn.execute(
+        "INSERT INTO span_blocks (first_span_id, span_count, min_start_us, max_start_us, \
+         filter, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            first.id,
+            i64::try_from(count).unwrap_or(i64::MAX),
+            min_start,
+            max_start,
+            filter::build(&mut hashes),
+            data
+        ],
+    )?;
+    Ok(())
+}
+
+/// A stored hex id (the store wrote them, lowercase and whole); zeros if damaged.
+fn decode_hex<const N: usize>(text: &str) -> [u8; N] {
+    let mut out = [0; N];
+    if hex::decode_to_slice(text, &mut out).is_err() {
+        out = [0; N];
+    }
+    out
+}
+
+/// Adds the JSON forms of an attributes object's values to `types`.
+fn note_types(attributes: &str, types: &mut HashMap<String, u8>) {
+    use serde_json::Value;
+    let Ok(map) = serde_json::from_str::<serde_json::Map<String, Value>>(attributes) else {
+        return;
+    };
+    for (key, value) in map {
+        let bit = match &value {
+            Value::String(_) => value_type::STRING,
+            Value::Bool(_) => value_type::BOOLEAN,
+            Value::Number(n) if n.is_f64() => value_type::DOUBLE,
+            Value::Number(_) => value_type::INTEGER,
+            _ => continue,
+        };
+        *types.entry(key).or_default() |= bit;
+    }
+}
