@@ -65,6 +65,20 @@ fn disk_written() -> u64 {
         .unwrap_or(0)
 }
 
+/// Bytes of the pages the database uses, read through its WAL: the file alone misses what has
+/// not been checkpointed yet.
+fn database_bytes(path: &std::path::Path) -> u64 {
+    let Ok(conn) = rusqlite::Connection::open(path) else {
+        return 0;
+    };
+    let pragma = |name: &str| {
+        conn.query_row(&format!("PRAGMA {name}"), [], |row| row.get::<_, i64>(0))
+            .unwrap_or(0)
+    };
+    let pages = pragma("page_count") - pragma("freelist_count");
+    u64::try_from(pages * pragma("page_size")).unwrap_or(0)
+}
+
 fn now_ns() -> u64 {
     u64::try_from(
         SystemTime::now()
@@ -250,9 +264,7 @@ async fn ingest_scenario(
         floor_wall.as_secs_f64(),
         per_item(cpu.saturating_sub(floor_cpu)),
     );
-    let db = std::fs::metadata(console.dir.path().join("console.db"))
-        .map(|m| m.len())
-        .unwrap_or(0);
+    let db = database_bytes(&console.dir.path().join("console.db"));
     println!(
         "{name} database: {:.1} MiB; {:.0} bytes written to disk per item",
         db as f64 / (1 << 20) as f64,

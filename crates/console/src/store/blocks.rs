@@ -1,5 +1,6 @@
 //! Span blocks: every span stored whole in a compressed block of up to [`SPANS_PER_BLOCK`]
-//! consecutive rows, next to a filter of the tags its spans carry.
+//! consecutive rows, next to a filter of the tags its spans carry; log records likewise, in
+//! blocks of their own (`logs.rs`).
 //!
 //! A span's row keeps only what the indexes and the statistics read (ids, service, operation,
 //! kind, times, status); its attributes, events, links, status message and scope, about three
@@ -12,6 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 pub(crate) mod filter;
+pub(crate) mod logs;
 pub(crate) mod migrate;
 pub(crate) mod read;
 
@@ -41,20 +43,6 @@ pub(crate) struct BlockSpan<'a> {
     pub(crate) resource_id: i64,
 }
 
-/// The block's spans by slot (row id less the block's first); `None` for a row id that holds
-/// no span (blocks made from rows stored before blocks may have gaps).
-#[derive(Debug, Deserialize)]
-struct BlockBody<'a> {
-    #[serde(borrow)]
-    spans: Vec<Option<BlockSpan<'a>>>,
-}
-
-/// [`BlockBody`] as written, borrowing the spans.
-#[derive(Serialize)]
-struct BlockBodyRef<'s, 'a> {
-    spans: &'s [Option<BlockSpan<'a>>],
-}
-
 /// Why a block could not be read.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum BlockError {
@@ -64,14 +52,16 @@ pub(crate) enum BlockError {
     Decode(#[from] postcard::Error),
 }
 
-/// The stored form of a block's spans: postcard, compressed with LZ4 (its fastest codec in
-/// Rust and pure Rust; zstd compresses more but costs several times the CPU per byte).
-pub(crate) fn encode(spans: &[Option<BlockSpan<'_>>]) -> Result<Vec<u8>, postcard::Error> {
-    let raw = postcard::to_allocvec(&BlockBodyRef { spans })?;
+/// The stored form of a block's items (spans, or log records) by slot, `None` where a row id
+/// holds none (blocks made from rows stored before blocks may have gaps): postcard, compressed
+/// with LZ4 (its fastest codec in Rust and pure Rust; zstd compresses more but costs several
+/// times the CPU per byte).
+pub(crate) fn encode<T: Serialize>(items: &[Option<T>]) -> Result<Vec<u8>, postcard::Error> {
+    let raw = postcard::to_allocvec(items)?;
     Ok(lz4_flex::block::compress_prepend_size(&raw))
 }
 
-/// Decompressed block data, whose spans borrow from it.
+/// Decompressed block data, whose items borrow from it.
 pub(crate) struct Decoded {
     raw: Vec<u8>,
 }
@@ -83,10 +73,14 @@ impl Decoded {
         })
     }
 
+    /// The items by slot.
+    pub(crate) fn items<'a, T: Deserialize<'a>>(&'a self) -> Result<Vec<Option<T>>, BlockError> {
+        Ok(postcard::from_bytes(&self.raw)?)
+    }
+
     /// The spans by slot.
     pub(crate) fn spans(&self) -> Result<Vec<Option<BlockSpan<'_>>>, BlockError> {
-        let body: BlockBody<'_> = postcard::from_bytes(&self.raw)?;
-        Ok(body.spans)
+        self.items()
     }
 }
 

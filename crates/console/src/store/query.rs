@@ -40,7 +40,7 @@ pub(crate) struct StoredResource {
 }
 
 /// A log record.
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub(crate) struct StoredLog {
     pub(crate) time_us: i64,
     pub(crate) trace_id: String,
@@ -312,14 +312,7 @@ impl Store {
 
     /// Log records of a trace, oldest first.
     pub(crate) async fn logs_of(&self, trace_id: &str) -> Result<Vec<StoredLog>, sqlx::Error> {
-        sqlx::query_as(
-            "SELECT time_us, trace_id, span_id, service, severity_number, severity_text, body, \
-             attributes FROM logs \
-             WHERE trace_seq = (SELECT seq FROM traces WHERE trace_id = ?) ORDER BY time_us, id",
-        )
-        .bind(trace_id)
-        .fetch_all(&self.pool)
-        .await
+        super::blocks::logs::of_trace(&self.pool, trace_id).await
     }
 
     /// Parent/child service pairs of calls whose child span started in the window, and

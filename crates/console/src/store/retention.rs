@@ -5,6 +5,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, params, params_from_iter};
 
+use super::blocks::logs;
+
 /// Traces deleted per statement group.
 const DELETE_CHUNK: usize = 500;
 /// Upper bound of traces deleted per size-trimming round.
@@ -67,7 +69,7 @@ pub(crate) fn enforce(
     if report.expired_traces > 0 {
         delete_unused_blocks(conn)?;
     }
-    conn.execute("DELETE FROM logs WHERE time_us < ?1", [cutoff])?;
+    logs::delete_before(conn, cutoff)?;
     conn.execute(
         "DELETE FROM dependency_edges WHERE bucket_us < ?1",
         [cutoff],
@@ -87,7 +89,7 @@ pub(crate) fn enforce(
         let traces: i64 = conn.query_row("SELECT COUNT(*) FROM traces", [], |row| row.get(0))?;
         if traces == 0 {
             conn.execute_batch(
-                "DELETE FROM logs; DELETE FROM dependency_edges; DELETE FROM pending_edges; \
+                "DELETE FROM log_block_traces; DELETE FROM log_blocks; DELETE FROM dependency_edges; DELETE FROM pending_edges; \
                  DELETE FROM pending_links; DELETE FROM span_links; DELETE FROM span_blocks;",
             )?;
             break;
@@ -106,7 +108,7 @@ pub(crate) fn enforce(
         let seqs: Vec<i64> = rows.into_iter().map(|(seq, _)| seq).collect();
         report.trimmed_traces += delete_traces(conn, &seqs)?;
         delete_unused_blocks(conn)?;
-        conn.execute("DELETE FROM logs WHERE time_us < ?1", [newest_deleted])?;
+        logs::delete_before(conn, newest_deleted)?;
         conn.execute(
             "DELETE FROM dependency_edges WHERE bucket_us < ?1",
             [newest_deleted],
@@ -155,7 +157,8 @@ fn delete_traces(conn: &Connection, seqs: &[i64]) -> rusqlite::Result<u64> {
         let marks = vec!["?"; chunk.len()].join(",");
         let statements = [
             format!("DELETE FROM spans WHERE trace_seq IN ({marks})"),
-            format!("DELETE FROM logs WHERE trace_seq IN ({marks})"),
+            // The trace's log records stay in their blocks until those expire, unreachable.
+            format!("DELETE FROM log_block_traces WHERE trace_seq IN ({marks})"),
             format!("DELETE FROM pending_edges WHERE trace_seq IN ({marks})"),
             // Consumers of the trace waiting for their producer (pending_links_trace_seq).
             format!("DELETE FROM pending_links WHERE trace_seq IN ({marks})"),

@@ -37,9 +37,6 @@ const INSERT_SPAN: &str = "INSERT INTO spans (trace_id, span_id, parent_span_id,
     operation, kind, start_us, duration_us, status_code, status_message, attributes, events, \
     links, scope_name, scope_version, resource_id, tags, trace_seq) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, '', '', '', '', '', '', ?10, '', ?11)";
-const INSERT_LOG: &str = "INSERT INTO logs (time_us, trace_id, span_id, service, \
-    severity_number, severity_text, body, attributes, resource_id, trace_seq) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 const UPSERT_RESOURCE: &str = "INSERT INTO resources (service, attributes) VALUES (?1, ?2) \
     ON CONFLICT (attributes) DO UPDATE SET service = excluded.service RETURNING id";
 const INSERT_OPERATION: &str =
@@ -367,7 +364,7 @@ impl Writer {
     }
 
     fn insert_logs(&mut self, batch: &LogBatch, resource_ids: &[i64]) -> rusqlite::Result<()> {
-        // Numbers first (they may insert trace rows), so that one statement inserts every row.
+        // Numbers first: they may insert trace rows.
         let seqs = batch
             .rows
             .iter()
@@ -376,25 +373,7 @@ impl Writer {
                 None => Ok(0),
             })
             .collect::<rusqlite::Result<Vec<i64>>>()?;
-        let mut insert = self.conn.prepare_cached(INSERT_LOG)?;
-        let t = batch.text.as_str();
-        for (l, seq) in batch.rows.iter().zip(seqs) {
-            let trace = l.trace_id.map(|id| trace_hex(&id));
-            let span = l.span_id.map(|id| span_hex(&id));
-            insert.execute(params![
-                l.time_us,
-                trace.as_ref().map_or("", |h| h.as_str()),
-                span.as_ref().map_or("", |h| h.as_str()),
-                &**batch.service(l),
-                l.severity_number,
-                l.severity_text.of(t),
-                l.body.of(t),
-                l.attributes.of(t),
-                resource_ids.get(l.resource as usize).copied().unwrap_or(0),
-                seq,
-            ])?;
-        }
-        Ok(())
+        super::blocks::logs::write(&self.conn, batch, resource_ids, &seqs)
     }
 }
 

@@ -24,6 +24,9 @@ async fn traces_and_logs_older_than_max_age_are_deleted() {
         .await;
     app.send_traces(&order_trace(0x02, now_ns() - 60_000_000_000))
         .await;
+    let recent = now_ns() - 60_000_000_000;
+    app.send_logs(&log_request(0x02, "order", recent, &[(1, "INFO", "new")]))
+        .await;
 
     let report = app.ingest.enforce_retention().await.unwrap();
 
@@ -43,8 +46,26 @@ async fn traces_and_logs_older_than_max_age_are_deleted() {
         ))
         .await;
     assert_eq!(logs["data"], serde_json::json!([]));
+    let (_, logs) = app
+        .get(&format!(
+            "/api/console/traces/{}/logs",
+            hex(&trace_id(0x02))
+        ))
+        .await;
+    assert_eq!(logs["data"][0]["body"], "new");
     let (_, found) = app.get("/api/traces?service=inventory").await;
     assert_eq!(found["data"].as_array().unwrap().len(), 1);
+    // The old record's block went whole; the new one's stays.
+    let config = app.stop().await;
+    let blocks: Vec<i64> = rusqlite::Connection::open(config.database_path())
+        .unwrap()
+        .prepare("SELECT max_time_us FROM log_blocks")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(blocks, vec![i64::try_from(recent / 1_000).unwrap()]);
 }
 
 #[tokio::test]

@@ -1,11 +1,12 @@
-//! Moves span rows stored before blocks into blocks, once, when the console opens a database:
-//! such rows hold their detail in their own columns (`attributes` is never empty there, as a
-//! JSON object), which the reads no longer look at.
+//! Moves what an earlier console stored into blocks, once, when the console opens a database:
+//! span rows that hold their detail in their own columns (`attributes` is never empty there,
+//! as a JSON object), which the reads no longer look at, and the `logs` table's records.
 
 use std::collections::HashMap;
 
 use rusqlite::{Connection, params};
 
+use super::logs::{self, BlockLog};
 use super::{BlockSpan, SPANS_PER_BLOCK, encode, filter, json_tag_hashes};
 use crate::store::tag_search::value_type;
 
@@ -48,12 +49,21 @@ pub(crate) fn rows_into_blocks(conn: &Connection) -> rusqlite::Result<u64> {
         spans = waiting,
         "console moves spans stored before span blocks into blocks"
     );
+    let moved = in_transaction(conn, move_all)?;
+    tracing::info!(spans = moved, "console moved stored spans into blocks");
+    Ok(moved)
+}
+
+/// Runs `f` in one transaction, rolled back if it fails.
+fn in_transaction(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> rusqlite::Result<u64>,
+) -> rusqlite::Result<u64> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
-    match move_all(conn) {
-        Ok(moved) => {
+    match f(conn) {
+        Ok(n) => {
             conn.execute_batch("COMMIT")?;
-            tracing::info!(spans = moved, "console moved stored spans into blocks");
-            Ok(moved)
+            Ok(n)
         }
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
@@ -175,11 +185,7 @@ fn write_block(
 
 /// A stored hex id (the store wrote them, lowercase and whole); zeros if damaged.
 fn decode_hex<const N: usize>(text: &str) -> [u8; N] {
-    let mut out = [0; N];
-    if hex::decode_to_slice(text, &mut out).is_err() {
-        out = [0; N];
-    }
-    out
+    decode_id(text).unwrap_or([0; N])
 }
 
 /// Adds the JSON forms of an attributes object's values to `types`.
@@ -198,4 +204,103 @@ fn note_types(attributes: &str, types: &mut HashMap<String, u8>) {
         };
         *types.entry(key).or_default() |= bit;
     }
+}
+
+/// One record as the `logs` table of an earlier console held it.
+struct OldLog {
+    id: i64,
+    time_us: i64,
+    trace_id: String,
+    span_id: String,
+    service: String,
+    severity_number: i32,
+    severity_text: String,
+    body: String,
+    attributes: String,
+    resource_id: i64,
+    trace_seq: i64,
+}
+
+/// Moves the records of an earlier console's `logs` table into log blocks and drops the table,
+/// in one transaction; returns how many moved.
+pub(crate) fn log_rows_into_blocks(conn: &Connection) -> rusqlite::Result<u64> {
+    let exists: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'logs')",
+        [],
+        |row| row.get(0),
+    )?;
+    if !exists {
+        return Ok(0);
+    }
+    let moved = in_transaction(conn, move_old_logs)?;
+    if moved > 0 {
+        tracing::info!(
+            records = moved,
+            "console moved stored log records into blocks"
+        );
+    }
+    Ok(moved)
+}
+
+fn move_old_logs(conn: &Connection) -> rusqlite::Result<u64> {
+    let mut after = 0;
+    let mut moved = 0;
+    loop {
+        let rows: Vec<OldLog> = conn
+            .prepare_cached(
+                "SELECT id, time_us, trace_id, span_id, service, severity_number, \
+                 severity_text, body, attributes, resource_id, trace_seq FROM logs \
+                 WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )?
+            .query_map(params![after, logs::LOGS_PER_BLOCK as i64], |r| {
+                Ok(OldLog {
+                    id: r.get(0)?,
+                    time_us: r.get(1)?,
+                    trace_id: r.get(2)?,
+                    span_id: r.get(3)?,
+                    service: r.get(4)?,
+                    severity_number: r.get(5)?,
+                    severity_text: r.get(6)?,
+                    body: r.get(7)?,
+                    attributes: r.get(8)?,
+                    resource_id: r.get(9)?,
+                    trace_seq: r.get(10)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let Some(last) = rows.last() else {
+            break;
+        };
+        after = last.id;
+        let records: Vec<Option<BlockLog<'_>>> = rows
+            .iter()
+            .map(|r| {
+                Some(BlockLog {
+                    time_us: r.time_us,
+                    trace_id: decode_id(&r.trace_id),
+                    span_id: decode_id(&r.span_id),
+                    service: &r.service,
+                    severity_number: r.severity_number,
+                    severity_text: &r.severity_text,
+                    body: &r.body,
+                    attributes: &r.attributes,
+                    resource_id: r.resource_id,
+                })
+            })
+            .collect();
+        let seqs: Vec<i64> = rows.iter().map(|r| r.trace_seq).collect();
+        let min = rows.iter().map(|r| r.time_us).min().unwrap_or(0);
+        let max = rows.iter().map(|r| r.time_us).max().unwrap_or(0);
+        logs::insert_block(conn, &records, min, max, &seqs)?;
+        moved += rows.len() as u64;
+    }
+    conn.execute_batch("DROP TABLE logs")?;
+    Ok(moved)
+}
+
+/// A stored hex id; `None` when empty (no trace context) or damaged.
+fn decode_id<const N: usize>(text: &str) -> Option<[u8; N]> {
+    let mut out = [0; N];
+    hex::decode_to_slice(text, &mut out).ok()?;
+    Some(out).filter(|id| id.iter().any(|b| *b != 0))
 }
