@@ -3,7 +3,9 @@
 //! Each round reads the due messages (the next one of each key only, so a key's messages
 //! arrive in order), sends them to their destinations in batches, and records the receipts:
 //! acknowledged rows are marked published, failed ones retried with jittered backoff, and
-//! those that failed at their consumer too often moved to the dead-letter table.
+//! those that failed at their consumer too often moved to the dead-letter table. On
+//! PostgreSQL a round claims what it reads (see `outbox/postgres.rs`), so the relays of
+//! several instances share one outbox without sending a row twice.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;

@@ -7,3 +7,4 @@ mod dead_letters;
 mod helpers;
 mod inbox;
 mod relays;
+mod scheduled;
