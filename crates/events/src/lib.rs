@@ -31,10 +31,16 @@ pub use transport::{HttpTransport, LocalTransport, Transport, TransportError};
 pub const MAX_BATCH_BYTES: usize = 1 << 20;
 
 /// The messaging tables (`event_outbox`, `event_schedule`, `event_inbox`,
-/// `event_dead_letters`), migrated in every service database that uses them. Their versions
-/// are kept apart from the service's own migrations.
-pub static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
-    let mut migrator = sqlx::migrate!("./migrations");
+/// `event_dead_letters`) on SQLite, migrated in every service database that uses them. Their
+/// versions are kept apart from the service's own migrations.
+pub static SQLITE_MIGRATOR: LazyLock<Migrator> =
+    LazyLock::new(|| apart(sqlx::migrate!("./migrations/sqlite")));
+
+/// The same tables on PostgreSQL.
+pub static POSTGRES_MIGRATOR: LazyLock<Migrator> =
+    LazyLock::new(|| apart(sqlx::migrate!("./migrations/postgres")));
+
+fn apart(mut migrator: Migrator) -> Migrator {
     migrator.dangerous_set_table_name("_tracemart_events_migrations");
     migrator
-});
+}

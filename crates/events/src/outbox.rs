@@ -1,6 +1,13 @@
 //! The transactional outbox: a message is written in the transaction of the change it
 //! announces (one row per destination), so it exists exactly when the change does; the relay
 //! delivers it afterwards. Scheduled messages wait in their own table until due.
+//!
+//! One outbox on either engine: the writes that join a caller's transaction exist once per
+//! engine (`sqlite.rs` takes a rusqlite transaction, `postgres.rs` a sqlx one), and the
+//! relay's side is dispatched here to the engine's SQL.
+
+mod postgres;
+mod sqlite;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -8,15 +15,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use opentelemetry::KeyValue;
-use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::sync::Notify;
-use tracemart_platform::{Database, DbError};
+use tracemart_platform::{AnyDatabase, DbError};
 use tracemart_telemetry::names::{attr, messaging};
 use tracemart_telemetry::{Metrics, Span, SpanKind};
 
-use crate::clock::{micros, rfc3339};
 use crate::settings::RelaySettings;
 
 /// Which destinations receive each topic: a message is written once per destination.
@@ -52,7 +57,7 @@ pub struct Outbox {
 }
 
 struct Inner {
-    db: Database,
+    db: AnyDatabase,
     routes: Routes,
     wake: Notify,
     metrics: Metrics,
@@ -122,7 +127,7 @@ fn json<T: Serialize + ?Sized>(value: &T) -> String {
 }
 
 impl Outbox {
-    pub fn new(db: Database, routes: Routes, metrics: Metrics) -> Self {
+    pub fn new(db: AnyDatabase, routes: Routes, metrics: Metrics) -> Self {
         Self {
             inner: Arc::new(Inner {
                 db,
@@ -133,7 +138,7 @@ impl Outbox {
         }
     }
 
-    pub fn database(&self) -> &Database {
+    pub fn database(&self) -> &AnyDatabase {
         &self.inner.db
     }
 
@@ -143,89 +148,6 @@ impl Outbox {
 
     pub(crate) fn routes(&self) -> &Routes {
         &self.inner.routes
-    }
-
-    /// Runs `write` in one transaction and, once it committed, wakes the relay: what it
-    /// published goes out at once instead of at the next poll.
-    pub fn transaction<T, E: From<DbError>>(
-        &self,
-        table: &'static str,
-        write: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
-    ) -> Result<T, E> {
-        let value = self.inner.db.transaction(table, write)?;
-        self.wake();
-        Ok(value)
-    }
-
-    /// Writes `payload` under `topic` for every destination of the topic, in the caller's
-    /// transaction, under a PRODUCER span whose trace context the message carries. Returns
-    /// the message id. Commit with [`Outbox::transaction`] (or call [`Outbox::wake`] after).
-    pub fn publish(
-        &self,
-        tx: &Transaction<'_>,
-        topic: &str,
-        key: Option<&str>,
-        payload: &impl Serialize,
-    ) -> Result<String, DbError> {
-        self.publish_in(tx, &producer_span(None, topic, key), topic, key, payload)
-    }
-
-    /// Like [`Outbox::publish`], under `span` (made by [`producer_span`]).
-    pub fn publish_in(
-        &self,
-        tx: &Transaction<'_>,
-        span: &Span,
-        topic: &str,
-        key: Option<&str>,
-        payload: &impl Serialize,
-    ) -> Result<String, DbError> {
-        let id = uuid::Uuid::now_v7().to_string();
-        span.set_attribute(KeyValue::new(attr::messaging::MESSAGE_ID, id.clone()));
-        let headers = json(&span.carrier());
-        let payload = json(payload);
-        let now = Utc::now();
-        span.in_scope(|| self.insert(tx, &id, topic, key, &payload, &headers, now, now))?;
-        Ok(id)
-    }
-
-    /// Writes message `id` to be published at `at` (e.g. "this order's reservation
-    /// expired"), carrying the current span's trace context; [`Outbox::unschedule`] with the
-    /// same id cancels it.
-    pub fn schedule(
-        &self,
-        tx: &Transaction<'_>,
-        id: &str,
-        topic: &str,
-        key: Option<&str>,
-        payload: &impl Serialize,
-        at: DateTime<Utc>,
-    ) -> Result<(), DbError> {
-        let headers = json(&Span::current().carrier());
-        self.inner.db.timed("INSERT", "event_schedule", || {
-            tx.prepare_cached(
-                "INSERT INTO event_schedule (id, topic, message_key, payload, headers, created_at, due_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![
-                id,
-                topic,
-                key,
-                json(payload),
-                headers,
-                rfc3339(Utc::now()),
-                micros(at)
-            ])
-        })?;
-        Ok(())
-    }
-
-    /// Cancels a scheduled message that is not due yet; `false` if it was already published.
-    pub fn unschedule(&self, tx: &Transaction<'_>, id: &str) -> Result<bool, DbError> {
-        let deleted = self.inner.db.timed("DELETE", "event_schedule", || {
-            tx.prepare_cached("DELETE FROM event_schedule WHERE id = ?1")?
-                .execute([id])
-        })?;
-        Ok(deleted > 0)
     }
 
     /// Wakes the relay (after a commit that wrote messages).
@@ -238,244 +160,154 @@ impl Outbox {
         self.inner.wake.notified().await;
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn insert(
-        &self,
-        tx: &Transaction<'_>,
-        id: &str,
-        topic: &str,
-        key: Option<&str>,
-        payload: &str,
-        headers: &str,
-        created: DateTime<Utc>,
-        due: DateTime<Utc>,
-    ) -> Result<(), DbError> {
-        let destinations = self.inner.routes.destinations(topic);
-        if destinations.is_empty() {
-            tracing::debug!(topic, "No destination subscribes to this topic");
-            return Ok(());
-        }
-        let (created, due) = (rfc3339(created), micros(due));
-        self.inner.db.timed("INSERT", "event_outbox", || {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO event_outbox (id, destination, topic, message_key, payload, headers, created_at, due_at, next_attempt_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
-            )?;
-            for destination in destinations {
-                insert.execute(params![id, destination, topic, key, payload, headers, created, due])?;
-            }
-            Ok(())
-        })?;
-        self.inner.metrics.event_published(topic);
-        Ok(())
-    }
-
     /// Moves scheduled messages due by `now` into the outbox; returns how many.
-    pub(crate) fn promote_due(&self, now: DateTime<Utc>) -> Result<usize, DbError> {
-        let db = &self.inner.db;
-        let cutoff = micros(now);
-        let any = db.read("SELECT", "event_schedule", |conn| {
-            conn.prepare_cached("SELECT 1 FROM event_schedule WHERE due_at <= ?1 LIMIT 1")?
-                .query_row([cutoff], |_| Ok(()))
-                .optional()
-        })?;
-        if any.is_none() {
-            return Ok(0);
+    pub(crate) async fn promote_due(&self, now: DateTime<Utc>) -> Result<usize, DbError> {
+        match &self.inner.db {
+            AnyDatabase::Sqlite(db) => self.promote_due_sqlite(db, now),
+            AnyDatabase::Postgres(db) => self.promote_due_pg(db, now).await,
         }
-        db.transaction("event_schedule", |tx| {
-            type Row = (String, String, Option<String>, String, String, String, i64);
-            let due: Vec<Row> = db.timed("SELECT", "event_schedule", || {
-                tx.prepare_cached(
-                    "SELECT id, topic, message_key, payload, headers, created_at, due_at \
-                     FROM event_schedule WHERE due_at <= ?1 ORDER BY due_at LIMIT 1000",
-                )?
-                .query_map([cutoff], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                    ))
-                })?
-                .collect()
-            })?;
-            for (id, topic, key, payload, headers, created, due_at) in &due {
-                let created =
-                    DateTime::parse_from_rfc3339(created).map_or(now, |t| t.with_timezone(&Utc));
-                let due_at = DateTime::from_timestamp_micros(*due_at).unwrap_or(now);
-                self.insert(
-                    tx,
-                    id,
-                    topic,
-                    key.as_deref(),
-                    payload,
-                    headers,
-                    created,
-                    due_at,
-                )?;
-                db.timed("DELETE", "event_schedule", || {
-                    tx.prepare_cached("DELETE FROM event_schedule WHERE id = ?1")?
-                        .execute([id])
-                })?;
-            }
-            Ok(due.len())
-        })
     }
 
     /// Unacknowledged messages due by `now`, oldest first, at most one per key and
-    /// destination (the next one of a key waits until the one before it is acknowledged).
-    pub(crate) fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Pending>, DbError> {
-        self.inner.db.read("SELECT", "event_outbox", |conn| {
-            // INDEXED BY: acknowledged rows wait in the table for their purge; the partial index
-            // holds only the unacknowledged ones.
-            conn.prepare_cached(
-                "SELECT seq, destination, id, topic, message_key, payload, headers, created_at, attempts, failures \
-                 FROM event_outbox AS o INDEXED BY event_outbox_due \
-                 WHERE published_at IS NULL AND next_attempt_at <= ?1 \
-                 AND (message_key IS NULL OR NOT EXISTS (SELECT 1 FROM event_outbox AS e \
-                      WHERE e.message_key = o.message_key AND e.destination = o.destination \
-                      AND e.published_at IS NULL AND e.seq < o.seq)) \
-                 ORDER BY seq LIMIT ?2",
-            )?
-            .query_map(params![micros(now), limit as i64], |r| {
-                let headers: String = r.get(6)?;
-                let payload: String = r.get(5)?;
-                let attempts: u32 = r.get(8)?;
-                Ok(Pending {
-                    seq: r.get(0)?,
-                    destination: r.get(1)?,
-                    message: crate::Message {
-                        id: r.get(2)?,
-                        topic: r.get(3)?,
-                        key: r.get(4)?,
-                        payload: raw(payload),
-                        headers: serde_json::from_str::<BTreeMap<String, String>>(&headers)
-                            .unwrap_or_default(),
-                        created_at: r.get(7)?,
-                        attempt: attempts + 1,
-                    },
-                    attempts,
-                    failures: r.get(9)?,
-                })
-            })?
-            .collect()
-        })
+    /// destination (the next one of a key waits until the one before it is acknowledged),
+    /// claimed for this relay until `claim_until`: on PostgreSQL, where relays of several
+    /// instances share the table, no other relay takes them before then. (A SQLite database
+    /// has one service process, so one relay.)
+    pub(crate) async fn due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        claim_until: DateTime<Utc>,
+    ) -> Result<Vec<Pending>, DbError> {
+        match &self.inner.db {
+            AnyDatabase::Sqlite(db) => sqlite::due(db, now, limit),
+            AnyDatabase::Postgres(db) => postgres::claim(db, now, limit, claim_until).await,
+        }
     }
 
     /// Unacknowledged messages that are due (including those waiting to be retried), the
     /// time the oldest became due, and the dead letters.
-    pub(crate) fn backlog(&self) -> Result<(i64, Option<DateTime<Utc>>, i64), DbError> {
-        self.inner.db.read("SELECT", "event_outbox", |conn| {
-            let (pending, oldest): (i64, Option<i64>) = conn
-                .prepare_cached(
-                    "SELECT COUNT(*), MIN(due_at) FROM event_outbox INDEXED BY event_outbox_due \
-                     WHERE published_at IS NULL",
-                )?
-                .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            let dead: i64 = conn
-                .prepare_cached("SELECT COUNT(*) FROM event_dead_letters")?
-                .query_row([], |r| r.get(0))?;
-            Ok((
-                pending,
-                oldest.and_then(DateTime::from_timestamp_micros),
-                dead,
-            ))
-        })
+    pub(crate) async fn backlog(&self) -> Result<(i64, Option<DateTime<Utc>>, i64), DbError> {
+        match &self.inner.db {
+            AnyDatabase::Sqlite(db) => sqlite::backlog(db),
+            AnyDatabase::Postgres(db) => postgres::backlog(db).await,
+        }
     }
 
     /// Records how each delivery attempt ended, in one transaction: acknowledged rows are
     /// marked published; failed ones are retried after a backoff, or moved to the dead-letter
     /// table once they have failed `max_failures` times at their consumer.
-    pub(crate) fn settle(
+    pub(crate) async fn settle(
         &self,
         now: DateTime<Utc>,
         attempts: &[(&Pending, Verdict)],
         settings: &RelaySettings,
     ) -> Result<Vec<Settled>, DbError> {
-        let db = &self.inner.db;
-        let at = micros(now);
-        db.transaction("event_outbox", |tx| {
-            let mut settled = Vec::with_capacity(attempts.len());
-            for (row, verdict) in attempts {
-                let tried = row.attempts + 1;
-                let outcome = match verdict {
-                    Verdict::Acknowledged => {
-                        db.timed("UPDATE", "event_outbox", || {
-                            tx.prepare_cached(
-                                "UPDATE event_outbox SET published_at = ?1, attempts = ?2 WHERE seq = ?3",
-                            )?
-                            .execute(params![at, tried, row.seq])
-                        })?;
-                        Settled::Acknowledged
-                    }
-                    Verdict::Retry { error, counts } => {
-                        let failures = row.failures + u32::from(*counts);
-                        if failures >= settings.max_failures {
-                            self.dead_letter(tx, row, tried, error, at)?;
-                            Settled::DeadLettered
-                        } else {
-                            let delay = settings.backoff(tried, rand::random::<f64>());
-                            let next = now + chrono::Duration::from_std(delay).unwrap_or_default();
-                            db.timed("UPDATE", "event_outbox", || {
-                                tx.prepare_cached(
-                                    "UPDATE event_outbox SET attempts = ?1, failures = ?2, last_error = ?3, \
-                                     next_attempt_at = ?4 WHERE seq = ?5",
-                                )?
-                                .execute(params![tried, failures, error, micros(next), row.seq])
-                            })?;
-                            Settled::Retrying { next }
-                        }
-                    }
-                    Verdict::DeadLetter { error } => {
-                        self.dead_letter(tx, row, tried, error, at)?;
-                        Settled::DeadLettered
-                    }
-                };
-                settled.push(outcome);
-            }
-            Ok(settled)
-        })
-    }
-
-    fn dead_letter(
-        &self,
-        tx: &Transaction<'_>,
-        row: &Pending,
-        attempts: u32,
-        error: &str,
-        at: i64,
-    ) -> Result<(), DbError> {
-        let db = &self.inner.db;
-        db.timed("INSERT", "event_dead_letters", || {
-            tx.prepare_cached(
-                "INSERT INTO event_dead_letters (id, destination, topic, message_key, payload, headers, created_at, attempts, last_error, dead_at) \
-                 SELECT id, destination, topic, message_key, payload, headers, created_at, ?1, ?2, ?3 FROM event_outbox WHERE seq = ?4 \
-                 ON CONFLICT (id, destination) DO UPDATE SET attempts = attempts + excluded.attempts, \
-                 last_error = excluded.last_error, dead_at = excluded.dead_at",
-            )?
-            .execute(params![attempts, error, at, row.seq])
-        })?;
-        db.timed("DELETE", "event_outbox", || {
-            tx.prepare_cached("DELETE FROM event_outbox WHERE seq = ?1")?
-                .execute([row.seq])
-        })?;
-        Ok(())
+        let plan: Vec<Settlement> = attempts
+            .iter()
+            .map(|(row, verdict)| Settlement::of(now, row, verdict, settings))
+            .collect();
+        match &self.inner.db {
+            AnyDatabase::Sqlite(db) => sqlite::settle(db, now, &plan),
+            AnyDatabase::Postgres(db) => postgres::settle(db, now, &plan).await,
+        }
     }
 
     /// Deletes acknowledged rows acknowledged before `before` (a bounded number per call).
-    pub(crate) fn purge(&self, before: DateTime<Utc>) -> Result<usize, DbError> {
-        self.inner.db.write("DELETE", "event_outbox", |tx| {
-            // Oldest rows first (seq order): they are almost all acknowledged, so the scan
-            // finds its batch without an index on published_at.
-            tx.prepare_cached(
-                "DELETE FROM event_outbox WHERE seq IN (SELECT seq FROM event_outbox \
-                 WHERE published_at IS NOT NULL AND published_at < ?1 ORDER BY seq LIMIT 5000)",
-            )?
-            .execute([micros(before)])
-        })
+    pub(crate) async fn purge(&self, before: DateTime<Utc>) -> Result<usize, DbError> {
+        match &self.inner.db {
+            AnyDatabase::Sqlite(db) => sqlite::purge(db, before),
+            AnyDatabase::Postgres(db) => postgres::purge(db, before).await,
+        }
+    }
+}
+
+/// What settling one row writes, decided the same way on both engines.
+pub(crate) struct Settlement<'a> {
+    pub(crate) row: &'a Pending,
+    /// Attempts made, this one included.
+    pub(crate) tried: u32,
+    pub(crate) action: Action<'a>,
+}
+
+pub(crate) enum Action<'a> {
+    Acknowledge,
+    Retry {
+        failures: u32,
+        error: &'a str,
+        next: DateTime<Utc>,
+    },
+    DeadLetter {
+        error: &'a str,
+    },
+}
+
+impl<'a> Settlement<'a> {
+    fn of(
+        now: DateTime<Utc>,
+        row: &'a Pending,
+        verdict: &'a Verdict,
+        settings: &RelaySettings,
+    ) -> Self {
+        let tried = row.attempts + 1;
+        let action = match verdict {
+            Verdict::Acknowledged => Action::Acknowledge,
+            Verdict::Retry { error, counts } => {
+                let failures = row.failures + u32::from(*counts);
+                if failures >= settings.max_failures {
+                    Action::DeadLetter { error }
+                } else {
+                    let delay = settings.backoff(tried, rand::random::<f64>());
+                    let next = now + chrono::Duration::from_std(delay).unwrap_or_default();
+                    Action::Retry {
+                        failures,
+                        error,
+                        next,
+                    }
+                }
+            }
+            Verdict::DeadLetter { error } => Action::DeadLetter { error },
+        };
+        Self { row, tried, action }
+    }
+
+    pub(crate) fn settled(&self) -> Settled {
+        match self.action {
+            Action::Acknowledge => Settled::Acknowledged,
+            Action::Retry { next, .. } => Settled::Retrying { next },
+            Action::DeadLetter { .. } => Settled::DeadLettered,
+        }
+    }
+}
+
+/// A stored row as the relay reads it; the counters as the engine stores them.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn pending(
+    seq: i64,
+    destination: String,
+    id: String,
+    topic: String,
+    key: Option<String>,
+    payload: String,
+    headers: &str,
+    created_at: String,
+    attempts: u32,
+    failures: u32,
+) -> Pending {
+    Pending {
+        seq,
+        destination,
+        message: crate::Message {
+            id,
+            topic,
+            key,
+            payload: raw(payload),
+            headers: serde_json::from_str::<BTreeMap<String, String>>(headers).unwrap_or_default(),
+            created_at,
+            attempt: attempts + 1,
+        },
+        attempts,
+        failures,
     }
 }
 

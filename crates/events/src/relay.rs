@@ -3,7 +3,9 @@
 //! Each round reads the due messages (the next one of each key only, so a key's messages
 //! arrive in order), sends them to their destinations in batches, and records the receipts:
 //! acknowledged rows are marked published, failed ones retried with jittered backoff, and
-//! those that failed at their consumer too often moved to the dead-letter table.
+//! those that failed at their consumer too often moved to the dead-letter table. On
+//! PostgreSQL a round claims what it reads (see `outbox/postgres.rs`), so the relays of
+//! several instances share one outbox without sending a row twice.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -93,12 +95,12 @@ impl Relay {
                 }
             };
             if first || stats_at.elapsed() >= STATS_EVERY {
-                self.refresh_backlog();
+                self.refresh_backlog().await;
                 stats_at = Instant::now();
                 first = false;
             }
             if purged_at.elapsed() >= PURGE_EVERY {
-                self.purge();
+                self.purge().await;
                 purged_at = Instant::now();
             }
             if round.delivered + round.promoted > 0 {
@@ -118,13 +120,18 @@ impl Relay {
                 () = tokio::time::sleep(wait) => {}
             }
         }
-        self.refresh_backlog();
+        self.refresh_backlog().await;
     }
 
     /// One round: promotes due scheduled messages, delivers what is due, records receipts.
     pub async fn relay_once(&self, now: DateTime<Utc>) -> Result<Round, DbError> {
-        let promoted = self.outbox.promote_due(now)?;
-        let due = self.outbox.due(now, self.settings.batch_size)?;
+        let promoted = self.outbox.promote_due(now).await?;
+        let claim_until =
+            now + chrono::Duration::from_std(self.settings.claim()).unwrap_or_default();
+        let due = self
+            .outbox
+            .due(now, self.settings.batch_size, claim_until)
+            .await?;
         let mut round = Round {
             promoted,
             ..Round::default()
@@ -149,7 +156,10 @@ impl Relay {
         for (rows, result) in futures::future::join_all(deliveries).await {
             verdicts.extend(judge(rows, result));
         }
-        let settled = self.outbox.settle(Utc::now(), &verdicts, &self.settings)?;
+        let settled = self
+            .outbox
+            .settle(Utc::now(), &verdicts, &self.settings)
+            .await?;
         for ((row, verdict), settled) in verdicts.iter().zip(settled) {
             self.report(row, verdict, settled, &mut round);
         }
@@ -194,8 +204,8 @@ impl Relay {
         }
     }
 
-    fn refresh_backlog(&self) {
-        match self.outbox.backlog() {
+    async fn refresh_backlog(&self) {
+        match self.outbox.backlog().await {
             Ok((pending, oldest, dead)) => {
                 let age = oldest
                     .and_then(|t| (Utc::now() - t).to_std().ok())
@@ -206,15 +216,15 @@ impl Relay {
         }
     }
 
-    fn purge(&self) {
+    async fn purge(&self) {
         let before = Utc::now()
             - chrono::Duration::from_std(self.settings.published_retention).unwrap_or_default();
-        if let Err(e) = self.outbox.purge(before) {
+        if let Err(e) = self.outbox.purge(before).await {
             tracing::warn!(error = %e, "Purging delivered events failed");
         }
         let before = Utc::now()
             - chrono::Duration::from_std(self.settings.inbox_retention).unwrap_or_default();
-        if let Err(e) = crate::inbox::purge(self.outbox.database(), before) {
+        if let Err(e) = crate::inbox::purge(self.outbox.database(), before).await {
             tracing::warn!(error = %e, "Purging old inbox entries failed");
         }
     }

@@ -50,6 +50,16 @@ impl RelaySettings {
         }
     }
 
+    /// How long a relay on PostgreSQL holds the messages it claimed for a round: longer than
+    /// the round's deliveries can take (they run concurrently, each bounded by
+    /// `delivery_timeout`), so no other relay sends them meanwhile; a relay that died
+    /// mid-round leaves them to the others after it.
+    pub fn claim(&self) -> Duration {
+        self.delivery_timeout
+            .saturating_mul(2)
+            .max(Duration::from_secs(10))
+    }
+
     /// The delay before attempt `attempts + 1`, given `jitter` in `[0, 1)`.
     pub fn backoff(&self, attempts: u32, jitter: f64) -> Duration {
         let doublings = attempts.saturating_sub(1).min(30);

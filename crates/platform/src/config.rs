@@ -72,7 +72,10 @@ impl ServiceName {
 
     /// Whether the service has a PostgreSQL store (the others run on SQLite only, so far).
     pub fn runs_on_postgres(self) -> bool {
-        matches!(self, Self::User | Self::Product | Self::Inventory)
+        matches!(
+            self,
+            Self::User | Self::Product | Self::Inventory | Self::Payment
+        )
     }
 }
 
@@ -662,8 +665,8 @@ impl ShopConfig {
                 key: format!("{s}.database_url"),
                 value: url.to_string(),
                 reason: format!(
-                    "the {s} service runs on SQLite only so far (user, product and inventory \
-                     run on PostgreSQL too): give a file path or sqlite:PATH"
+                    "the {s} service runs on SQLite only so far (user, product, inventory \
+                     and payment run on PostgreSQL too): give a file path or sqlite:PATH"
                 ),
             }),
         }
@@ -751,14 +754,18 @@ mod tests {
         let mut c = ShopConfig::default();
         c.inventory.database_url = "postgres://postgres@127.0.0.1/tracemart_inventory".into();
         c.payment.database_url = "postgres://postgres@127.0.0.1/tracemart_payment".into();
+        c.order.database_url = "postgres://postgres@127.0.0.1/tracemart_order".into();
         let err = c.validate().expect_err("refused").to_string();
-        assert!(err.contains("payment.database_url"), "{err}");
+        assert!(err.contains("order.database_url"), "{err}");
         assert!(err.contains("runs on SQLite only so far"), "{err}");
-        c.payment.database_url = "sqlite:///srv/payment.db".into();
-        assert!(c.validate().is_ok(), "inventory runs on PostgreSQL");
+        c.order.database_url = "sqlite:///srv/order.db".into();
+        assert!(
+            c.validate().is_ok(),
+            "inventory and payment run on PostgreSQL"
+        );
         assert_eq!(
-            c.sqlite_path(ServiceName::Payment).ok(),
-            Some(PathBuf::from("/srv/payment.db"))
+            c.sqlite_path(ServiceName::Order).ok(),
+            Some(PathBuf::from("/srv/order.db"))
         );
     }
 

@@ -77,6 +77,16 @@ pub enum DbError {
         operation: &'static str,
         table: &'static str,
     },
+    /// A statement written for one engine given a database of the other: a wiring mistake,
+    /// refused rather than run.
+    #[error(
+        "{operation} {table} failed: the database runs on {engine}, not the engine this statement is written for"
+    )]
+    WrongEngine {
+        operation: &'static str,
+        table: &'static str,
+        engine: &'static str,
+    },
 }
 
 impl DbError {

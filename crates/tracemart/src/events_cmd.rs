@@ -1,8 +1,9 @@
 //! `tracemart events dlq`: the dead letters of the services that publish events, read and
-//! changed in their databases directly (the relay picks replayed events up at its next poll).
+//! changed in their databases directly, SQLite files or PostgreSQL databases (the relay picks
+//! replayed events up at its next poll).
 
 use tracemart_events::{DeadLetter, DeadLetters, Selection};
-use tracemart_platform::{DbError, ServiceName, ShopConfig};
+use tracemart_platform::{DatabaseUrl, DbError, ServiceName, ShopConfig};
 
 use crate::cli::{DlqAction, DlqArgs, EventsArgs, EventsCommand, PublisherArg};
 use crate::settings;
@@ -37,10 +38,14 @@ async fn stores(
     };
     let mut found = Vec::new();
     for s in wanted {
-        let path = config
-            .sqlite_path(s)
+        let url = config
+            .database_url(s)
             .map_err(|e| DbError::setting(s.as_str(), e))?;
-        if !path.exists() {
+        // A SQLite file that is not there is not created for the command; a PostgreSQL
+        // database is opened (and must exist).
+        if let DatabaseUrl::Sqlite(path) = &url
+            && !path.exists()
+        {
             eprintln!(
                 "note: no {s} database at {} (has the shop run with this data directory?)",
                 path.display()
@@ -62,7 +67,7 @@ async fn dlq_run(config: &ShopConfig, args: &DlqArgs) -> Result<u8, DbError> {
         DlqAction::List { limit, json } => {
             let mut all = Vec::new();
             for (s, letters) in &stores {
-                all.extend(letters.list(*limit)?.into_iter().map(|l| (*s, l)));
+                all.extend(letters.list(*limit).await?.into_iter().map(|l| (*s, l)));
             }
             if *json {
                 println!("{}", to_json(&all));
@@ -74,7 +79,7 @@ async fn dlq_run(config: &ShopConfig, args: &DlqArgs) -> Result<u8, DbError> {
         DlqAction::Show { id } => {
             let mut all = Vec::new();
             for (s, letters) in &stores {
-                all.extend(letters.find(id)?.into_iter().map(|l| (*s, l)));
+                all.extend(letters.find(id).await?.into_iter().map(|l| (*s, l)));
             }
             if all.is_empty() {
                 eprintln!("error: no dead letter with id {id}");
@@ -89,9 +94,9 @@ async fn dlq_run(config: &ShopConfig, args: &DlqArgs) -> Result<u8, DbError> {
             let mut done = 0;
             for (s, letters) in &stores {
                 let n = if replay {
-                    letters.replay(which)?
+                    letters.replay(which).await?
                 } else {
-                    letters.discard(which)?
+                    letters.discard(which).await?
                 };
                 if n > 0 {
                     println!("{s}: {} {n}", if replay { "replayed" } else { "discarded" });

@@ -1,6 +1,7 @@
 //! `up --postgres URL`: the services that run on PostgreSQL each get a database of their own
-//! on that server (`tracemart_user`, `tracemart_product`, `tracemart_inventory` by default),
-//! created if missing; the others keep their SQLite files in the data directory.
+//! on that server (`tracemart_user`, `tracemart_product`, `tracemart_inventory`,
+//! `tracemart_payment` by default), created if missing; the others keep their SQLite files in
+//! the data directory.
 
 use tracemart_platform::pg::ensure_database;
 use tracemart_platform::{DatabaseUrl, ServiceName, ShopConfig};

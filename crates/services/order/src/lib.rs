@@ -22,7 +22,8 @@ use tracemart_events::{
     DeadLetters, HttpTransport, LocalTransport, Outbox, Relay, RelaySettings, Routes,
 };
 use tracemart_platform::{
-    Database, DbError, ServiceClient, ServiceError, ServiceName, ServiceRuntime, ShopConfig,
+    AnyDatabase, Database, DbError, ServiceClient, ServiceError, ServiceName, ServiceRuntime,
+    ShopConfig,
 };
 use tracemart_telemetry::Metrics;
 use utoipa::OpenApi;
@@ -46,7 +47,12 @@ pub async fn open_database(config: &ShopConfig, metrics: Metrics) -> Result<Data
     let path = config
         .sqlite_path(ServiceName::Order)
         .map_err(|e| DbError::setting("order", e))?;
-    Database::open(&path, &[&tracemart_events::MIGRATOR, &MIGRATOR], metrics).await
+    Database::open(
+        &path,
+        &[&tracemart_events::SQLITE_MIGRATOR, &MIGRATOR],
+        metrics,
+    )
+    .await
 }
 
 /// Folds every order's event stream again and corrects the `orders` rows that differ.
@@ -60,7 +66,7 @@ pub async fn rebuild_orders(config: &ShopConfig) -> Result<Rebuilt, DbError> {
 /// The order service's dead letters.
 pub async fn dead_letters(config: &ShopConfig) -> Result<DeadLetters, DbError> {
     let db = open_database(config, Metrics::new(ServiceName::Order.service_name())).await?;
-    Ok(DeadLetters::new(db))
+    Ok(DeadLetters::new(AnyDatabase::Sqlite(db)))
 }
 
 /// Runs the order service on `listener` until `shutdown`.
@@ -72,7 +78,7 @@ pub async fn run(
     let mut rt = ServiceRuntime::open(
         ServiceName::Order,
         config,
-        &[&tracemart_events::MIGRATOR, &MIGRATOR],
+        &[&tracemart_events::SQLITE_MIGRATOR, &MIGRATOR],
     )
     .await?;
     let http = ServiceClient::http_pool();
@@ -95,7 +101,11 @@ pub async fn run(
         .route(command::RELEASE_RESERVATION, me)
         .route(command::EXPIRE, me)
         .route(command::RELEASE_ORPHAN, me);
-    let outbox = Outbox::new(rt.db.clone(), routes, rt.metrics.clone());
+    let outbox = Outbox::new(
+        AnyDatabase::Sqlite(rt.db.clone()),
+        routes,
+        rt.metrics.clone(),
+    );
     let store = OrderStore::new(rt.db.clone());
     let saga = Arc::new(OrderSaga {
         store: store.clone(),

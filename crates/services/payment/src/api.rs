@@ -53,7 +53,8 @@ async fn pay(
 ) -> Result<ApiJson<Payment>, PaymentError> {
     let query = PaymentQuery::try_from(req)?;
     let stored = store
-        .get(&query.order_id.to_string())?
+        .get(&query.order_id.to_string())
+        .await?
         .ok_or(PaymentError::OrderNotFound(query.order_id))?;
     if !query.matches(&stored) {
         return Err(PaymentError::Mismatch);

@@ -1,6 +1,7 @@
 //! The payment service: decides a payment for every `order.created` (authorised up to the
 //! configured limit, declined above it) and announces it; voids it when its order is
-//! cancelled. `POST /payments` answers for a payment already made.
+//! cancelled. `POST /payments` answers for a payment already made. Runs on SQLite or
+//! PostgreSQL.
 
 mod api;
 mod domain;
@@ -8,13 +9,16 @@ mod error;
 mod saga;
 mod store;
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
+
+use sqlx::migrate::Migrator;
 
 use tokio::net::TcpListener;
 use tracemart_contracts::events::topic;
 use tracemart_events::{DeadLetters, HttpTransport, Outbox, Relay, RelaySettings, Routes};
 use tracemart_platform::{
-    Database, DbError, ServiceClient, ServiceError, ServiceName, ServiceRuntime, ShopConfig,
+    AnyDatabase, DbError, Migrations, ServiceClient, ServiceError, ServiceName, ServiceRuntime,
+    ShopConfig,
 };
 use tracemart_telemetry::Metrics;
 use utoipa::OpenApi;
@@ -24,16 +28,31 @@ pub use error::PaymentError;
 pub use saga::PaymentSaga;
 pub use store::{PaymentStore, StoredPayment};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// The payment service's dead letters (its database, opened and migrated).
+/// The service's migrations on each engine: the messaging tables first, then its own.
+fn migrations() -> Migrations<'static> {
+    static SQLITE_ALL: LazyLock<[&Migrator; 2]> =
+        LazyLock::new(|| [&*tracemart_events::SQLITE_MIGRATOR, &SQLITE]);
+    static POSTGRES_ALL: LazyLock<[&Migrator; 2]> =
+        LazyLock::new(|| [&*tracemart_events::POSTGRES_MIGRATOR, &POSTGRES]);
+    Migrations {
+        sqlite: &*SQLITE_ALL,
+        postgres: &*POSTGRES_ALL,
+    }
+}
+
+/// The payment service's dead letters (its database, on either engine, opened and migrated).
 pub async fn dead_letters(config: &ShopConfig) -> Result<DeadLetters, DbError> {
-    let path = config
-        .sqlite_path(ServiceName::Payment)
+    let url = config
+        .database_url(ServiceName::Payment)
         .map_err(|e| DbError::setting("payment", e))?;
-    let db = Database::open(
-        &path,
-        &[&tracemart_events::MIGRATOR, &MIGRATOR],
+    let db = AnyDatabase::open(
+        &url,
+        migrations(),
+        // The command's few statements need no more.
+        1,
         Metrics::new(ServiceName::Payment.service_name()),
     )
     .await?;
@@ -46,18 +65,13 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServiceError> {
-    let mut rt = ServiceRuntime::open(
-        ServiceName::Payment,
-        config,
-        &[&tracemart_events::MIGRATOR, &MIGRATOR],
-    )
-    .await?;
+    let mut rt = ServiceRuntime::open_any(ServiceName::Payment, config, migrations()).await?;
     let order = ServiceName::Order.service_name();
     let routes = Routes::new()
         .route(topic::PAYMENT_AUTHORIZED, order)
         .route(topic::PAYMENT_DECLINED, order);
     let outbox = Outbox::new(rt.db.clone(), routes, rt.metrics.clone());
-    let store = PaymentStore::new(rt.db.clone());
+    let store = PaymentStore::new(&rt.db);
     let saga = Arc::new(PaymentSaga {
         store: store.clone(),
         outbox: outbox.clone(),

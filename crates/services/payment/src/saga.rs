@@ -6,12 +6,12 @@ use async_trait::async_trait;
 use opentelemetry::KeyValue;
 use tracemart_contracts::events::{OrderCancelled, OrderCreated, PaymentDecided, topic};
 use tracemart_contracts::{Money, Payment, UserId, minor_to_decimal};
-use tracemart_events::{ConsumeError, Consumer, Handled, Message, Outbox, inbox};
+use tracemart_events::{ConsumeError, Consumer, Handled, Message, Outbox};
 use tracemart_telemetry::Span;
 use tracemart_telemetry::names::attr::{self, payment};
 use tracemart_telemetry::names::span as span_name;
 
-use crate::store::{PaymentStore, StoredPayment};
+use crate::store::{Decision, PaymentStore, StoredPayment, Voided};
 
 /// Decides payments: amounts above `decline_over_minor` are declined.
 #[derive(Clone)]
@@ -33,13 +33,13 @@ impl Consumer for PaymentSaga {
                 let order: OrderCreated = message
                     .payload()
                     .map_err(|e| ConsumeError::unreadable(&message.topic, &e))?;
-                self.decide(message, &order)
+                self.decide(message, &order).await
             }
             topic::ORDER_CANCELLED => {
                 let cancelled: OrderCancelled = message
                     .payload()
                     .map_err(|e| ConsumeError::unreadable(&message.topic, &e))?;
-                self.void(message, &cancelled)
+                self.void(message, &cancelled).await
             }
             other => Err(ConsumeError::unknown_topic(other)),
         }
@@ -48,7 +48,11 @@ impl Consumer for PaymentSaga {
 
 impl PaymentSaga {
     /// The payment of a new order and its announcement, in one transaction.
-    fn decide(&self, message: &Message, order: &OrderCreated) -> Result<Handled, ConsumeError> {
+    async fn decide(
+        &self,
+        message: &Message,
+        order: &OrderCreated,
+    ) -> Result<Handled, ConsumeError> {
         let span = Span::internal(
             tracemart_telemetry::span_site!("tracemart::payment"),
             span_name::AUTHORIZE_PAYMENT,
@@ -59,44 +63,24 @@ impl PaymentSaga {
             KeyValue::new(payment::CURRENCY, order.currency.clone()),
         ])
         .start();
-        // Entered: the payment's database spans and log line belong to it.
-        let _entered = span.context().clone().attach();
-        let db = self.store.database();
-        self.outbox.transaction("payments", |tx| {
-            if !inbox::claim(db, tx, message)? {
-                return Ok(Handled::Duplicate);
-            }
-            let payment = match self.store.get_in(tx, &order.order_id)? {
-                // Decided before (under another message id): announce the same decision.
-                Some(existing) => existing,
-                None => {
-                    let made = self.new_payment(order);
-                    self.store.insert(tx, &made)?;
-                    made
+        // Inside the span: the payment's database spans and log line belong to it.
+        let decided = span
+            .instrument(async {
+                let decision = self
+                    .store
+                    .decide(&self.outbox, message, self.new_payment(order))
+                    .await?;
+                if let Decision::Decided(payment) = &decision {
+                    let p = &payment.payment;
+                    span.set_attribute(KeyValue::new(payment::STATUS, p.status.clone()));
+                    tracing::info!({ attr::order::ID } = %p.order_id, { payment::STATUS } = %p.status, amount = p.amount, "Payment decided");
                 }
-            };
-            let p = &payment.payment;
-            span.set_attribute(KeyValue::new(payment::STATUS, p.status.clone()));
-            let event_topic = match p.status.as_str() {
-                "authorized" => topic::PAYMENT_AUTHORIZED,
-                "declined" => topic::PAYMENT_DECLINED,
-                // Voided: its order was cancelled already; nothing to announce.
-                _ => return Ok(Handled::Processed),
-            };
-            let decided = PaymentDecided {
-                payment_id: p.payment_id.clone(),
-                order_id: p.order_id.clone(),
-                user_id: UserId(p.user_id),
-                amount: Money::from_minor(payment.amount_minor),
-                currency: p.currency.clone(),
-                status: p.status.clone(),
-                reason: p.reason.clone(),
-                decided_at: now(),
-            };
-            self.outbox
-                .publish(tx, event_topic, Some(&p.order_id), &decided)?;
-            tracing::info!({ attr::order::ID } = %p.order_id, { payment::STATUS } = %p.status, amount = p.amount, "Payment decided");
-            Ok(Handled::Processed)
+                Ok::<_, ConsumeError>(decision)
+            })
+            .await?;
+        Ok(match decided {
+            Decision::Duplicate => Handled::Duplicate,
+            Decision::Decided(_) => Handled::Processed,
         })
     }
 
@@ -130,16 +114,45 @@ impl PaymentSaga {
     }
 
     /// Voids the authorisation of a cancelled order (nothing to do if it was declined).
-    fn void(&self, message: &Message, cancelled: &OrderCancelled) -> Result<Handled, ConsumeError> {
-        let db = self.store.database();
-        db.transaction("payments", |tx| {
-            if !inbox::claim(db, tx, message)? {
-                return Ok(Handled::Duplicate);
+    async fn void(
+        &self,
+        message: &Message,
+        cancelled: &OrderCancelled,
+    ) -> Result<Handled, ConsumeError> {
+        match self
+            .store
+            .void(message, &cancelled.order_id, &cancelled.reason)
+            .await?
+        {
+            Voided::Duplicate => Ok(Handled::Duplicate),
+            Voided::Handled(voided) => {
+                if voided {
+                    tracing::info!({ attr::order::ID } = %cancelled.order_id, reason = %cancelled.reason, "Payment voided: its order was cancelled");
+                }
+                Ok(Handled::Processed)
             }
-            if self.store.void(tx, &cancelled.order_id, &cancelled.reason)? {
-                tracing::info!({ attr::order::ID } = %cancelled.order_id, reason = %cancelled.reason, "Payment voided: its order was cancelled");
-            }
-            Ok(Handled::Processed)
-        })
+        }
     }
+}
+
+/// What a decided payment announces: its topic and message; nothing for a voided one (its
+/// order was cancelled already).
+pub(crate) fn announcement(payment: &StoredPayment) -> Option<(&'static str, PaymentDecided)> {
+    let p = &payment.payment;
+    let topic = match p.status.as_str() {
+        "authorized" => topic::PAYMENT_AUTHORIZED,
+        "declined" => topic::PAYMENT_DECLINED,
+        _ => return None,
+    };
+    let decided = PaymentDecided {
+        payment_id: p.payment_id.clone(),
+        order_id: p.order_id.clone(),
+        user_id: UserId(p.user_id),
+        amount: Money::from_minor(payment.amount_minor),
+        currency: p.currency.clone(),
+        status: p.status.clone(),
+        reason: p.reason.clone(),
+        decided_at: now(),
+    };
+    Some((topic, decided))
 }

@@ -1,8 +1,13 @@
-//! Payments in SQLite, one per order.
+//! Payments, one per order, on SQLite or PostgreSQL: one interface, an implementation per
+//! engine. Each decision is one transaction on either: the message recorded in the inbox,
+//! the payment, and its announcement in the outbox.
 
-use rusqlite::{OptionalExtension, Row, Transaction, params};
-use tracemart_contracts::{Payment, minor_to_decimal};
-use tracemart_platform::{Database, DbError};
+mod postgres;
+mod sqlite;
+
+use tracemart_contracts::Payment;
+use tracemart_events::{Message, Outbox};
+use tracemart_platform::{AnyDatabase, DbError};
 
 /// A payment as stored: the API body plus its exact amount.
 #[derive(Debug, Clone, PartialEq)]
@@ -11,99 +16,72 @@ pub struct StoredPayment {
     pub amount_minor: i64,
 }
 
-#[derive(Clone)]
-pub struct PaymentStore {
-    db: Database,
+/// What deciding on an order's payment did.
+pub(crate) enum Decision {
+    /// The message was handled before: nothing was done.
+    Duplicate,
+    /// The order's payment: made now, or made before under another message id (its decision
+    /// announced again).
+    Decided(StoredPayment),
 }
 
-const SELECT: &str = "SELECT payment_id, order_id, user_id, amount_minor, currency, status, reason, created_at \
-                      FROM payments WHERE order_id = ?1";
+/// What voiding an order's payment did.
+pub(crate) enum Voided {
+    Duplicate,
+    /// Whether there was an authorisation to void.
+    Handled(bool),
+}
 
-fn to_payment(row: &Row<'_>) -> rusqlite::Result<StoredPayment> {
-    let amount_minor = row.get(3)?;
-    Ok(StoredPayment {
-        payment: Payment {
-            payment_id: row.get(0)?,
-            order_id: row.get(1)?,
-            user_id: row.get(2)?,
-            amount: minor_to_decimal(amount_minor),
-            currency: row.get(4)?,
-            status: row.get(5)?,
-            reason: row.get(6)?,
-            created_at: row.get(7)?,
-        },
-        amount_minor,
-    })
+/// Payments, on the engine the service's database runs on.
+#[derive(Clone)]
+pub enum PaymentStore {
+    Sqlite(sqlite::SqlitePayments),
+    Postgres(postgres::PgPayments),
 }
 
 impl PaymentStore {
-    pub fn new(db: Database) -> Self {
-        Self { db }
-    }
-
-    pub fn database(&self) -> &Database {
-        &self.db
+    pub fn new(db: &AnyDatabase) -> Self {
+        match db {
+            AnyDatabase::Sqlite(db) => Self::Sqlite(sqlite::SqlitePayments::new(db.clone())),
+            AnyDatabase::Postgres(db) => Self::Postgres(postgres::PgPayments::new(db.clone())),
+        }
     }
 
     /// The payment of `order_id`, if one was made.
-    pub fn get(&self, order_id: &str) -> Result<Option<StoredPayment>, DbError> {
-        self.db.read("SELECT", "payments", |conn| {
-            conn.prepare_cached(SELECT)?
-                .query_row([order_id], to_payment)
-                .optional()
-        })
+    pub async fn get(&self, order_id: &str) -> Result<Option<StoredPayment>, DbError> {
+        match self {
+            Self::Sqlite(s) => s.get(order_id),
+            Self::Postgres(p) => p.get(order_id).await,
+        }
     }
 
-    /// The payment of `order_id`, read in `tx`.
-    pub fn get_in(
+    /// Handles `message` about `order_id` in one transaction: records it in the inbox, keeps
+    /// the order's payment (the one made before, or `new`) and publishes its decision through
+    /// `outbox` when it has one to announce.
+    pub(crate) async fn decide(
         &self,
-        tx: &Transaction<'_>,
-        order_id: &str,
-    ) -> Result<Option<StoredPayment>, DbError> {
-        self.db.timed("SELECT", "payments", || {
-            tx.prepare_cached(SELECT)?
-                .query_row([order_id], to_payment)
-                .optional()
-        })
+        outbox: &Outbox,
+        message: &Message,
+        new: StoredPayment,
+    ) -> Result<Decision, DbError> {
+        match self {
+            Self::Sqlite(s) => s.decide(outbox, message, new),
+            Self::Postgres(p) => p.decide(outbox, message, new).await,
+        }
     }
 
-    /// Stores a decided payment (the order has none yet: checked in the same transaction).
-    pub fn insert(&self, tx: &Transaction<'_>, p: &StoredPayment) -> Result<(), DbError> {
-        let q = &p.payment;
-        self.db.timed("INSERT", "payments", || {
-            tx.prepare_cached(
-                "INSERT INTO payments (order_id, payment_id, user_id, amount_minor, currency, status, reason, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![
-                q.order_id,
-                q.payment_id,
-                q.user_id,
-                p.amount_minor,
-                q.currency,
-                q.status,
-                q.reason,
-                q.created_at,
-            ])
-        })?;
-        Ok(())
-    }
-
-    /// Voids the authorisation of `order_id`; `false` if there was none to void.
-    pub fn void(
+    /// Handles `message` by voiding the authorisation of `order_id` (if it has one), in one
+    /// transaction with its inbox entry.
+    pub(crate) async fn void(
         &self,
-        tx: &Transaction<'_>,
+        message: &Message,
         order_id: &str,
         reason: &str,
-    ) -> Result<bool, DbError> {
+    ) -> Result<Voided, DbError> {
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        let changed = self.db.timed("UPDATE", "payments", || {
-            tx.prepare_cached(
-                "UPDATE payments SET status = 'voided', reason = ?2, voided_at = ?3 \
-                 WHERE order_id = ?1 AND status = 'authorized'",
-            )?
-            .execute(params![order_id, reason, now])
-        })?;
-        Ok(changed == 1)
+        match self {
+            Self::Sqlite(s) => s.void(message, order_id, reason, &now),
+            Self::Postgres(p) => p.void(message, order_id, reason, &now).await,
+        }
     }
 }

@@ -321,7 +321,7 @@ fn the_scale_overlay_builds_validates_and_runs_several_replicas_exporting_to_a_c
         let c = &d["spec"]["template"]["spec"]["containers"][0];
         // The services on PostgreSQL read their own variable; the others' URL waits unread.
         let var = match name(d) {
-            "user" | "product" | "inventory" => {
+            "user" | "product" | "inventory" | "payment" => {
                 format!("TRACEMART_{}_DATABASE_URL", name(d).to_uppercase())
             }
             _ => "DATABASE_URL".to_owned(),

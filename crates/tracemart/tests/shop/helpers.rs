@@ -21,10 +21,11 @@ pub(crate) use tracemart_testkit::on_each_engine;
 pub use tracemart_testkit::pg::Engine;
 
 /// The services that run on PostgreSQL as well as SQLite.
-pub const ON_BOTH_ENGINES: [ServiceName; 3] = [
+pub const ON_BOTH_ENGINES: [ServiceName; 4] = [
     ServiceName::User,
     ServiceName::Product,
     ServiceName::Inventory,
+    ServiceName::Payment,
 ];
 
 /// A running service: its stop signal and its task.
@@ -52,8 +53,8 @@ impl Shop {
         Self::start_on(Engine::Sqlite, tweak).await
     }
 
-    /// Starts all five services, user, product and inventory on `engine` (each on a new database of its
-    /// own), with `tweak` applied to the configuration.
+    /// Starts all five services, those of [`ON_BOTH_ENGINES`] on `engine` (each on a new
+    /// database of its own), with `tweak` applied to the configuration.
     pub async fn start_on(engine: Engine, tweak: impl FnOnce(&mut ShopConfig)) -> Shop {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = ShopConfig {
@@ -304,16 +305,38 @@ impl Shop {
 
     /// The number `sql` answers on service `s`'s database, on whichever engine it runs.
     async fn count_in(&self, s: ServiceName, sql: &str) -> i64 {
+        let (n,) = self.row_in(s, sql).await;
+        n
+    }
+
+    /// The one row `sql` answers on service `s`'s database, on whichever engine it runs, as a
+    /// tuple: SQL both engines read alike, with values written inline.
+    pub async fn row_in<T>(&self, s: ServiceName, sql: &str) -> T
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + Send
+            + Unpin,
+    {
+        let query = sqlx::AssertSqlSafe(sql.to_owned());
         if let Some(db) = self.databases.get(&s) {
-            return db.scalar(sql).await;
+            let pool = sqlx::PgPool::connect(db.url())
+                .await
+                .unwrap_or_else(|e| panic!("connect to {s}'s database: {e}"));
+            let row = sqlx::query_as(query)
+                .fetch_one(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            pool.close().await;
+            return row;
         }
         let pool = self.read_only(s).await;
-        let n = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+        let row = sqlx::query_as(query)
             .fetch_one(&pool)
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
         pool.close().await;
-        n
+        row
     }
 
     /// A read-only pool on a service's database.

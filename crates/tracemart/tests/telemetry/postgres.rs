@@ -2,6 +2,8 @@
 //! or by `--postgres`, they keep their data on the server, and trace and measure their queries
 //! as they do on SQLite, with `db.system.name` = `postgresql`.
 
+use std::time::Duration;
+
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use serde_json::json;
 use tracemart_platform::ServiceName;
@@ -97,13 +99,14 @@ async fn user_product_and_inventory_on_postgresql_trace_their_queries_as_postgre
 }
 
 #[tokio::test]
-async fn up_with_postgres_keeps_user_product_and_inventory_in_databases_of_their_own_made_when_missing()
+async fn up_with_postgres_keeps_each_service_that_runs_on_it_in_a_database_of_its_own_made_when_missing()
  {
     let prefix = unique_name("tmtest_up");
     // Made by `up`; dropped when the test ends, after the shop (declared later, dropped first).
     let users = TestDatabase::adopt(format!("{prefix}_user"));
     let products = TestDatabase::adopt(format!("{prefix}_product"));
     let stock = TestDatabase::adopt(format!("{prefix}_inventory"));
+    let payments = TestDatabase::adopt(format!("{prefix}_payment"));
     let data = tempfile::tempdir().unwrap();
     let options = || Options {
         args: vec![
@@ -143,7 +146,12 @@ async fn up_with_postgres_keeps_user_product_and_inventory_in_databases_of_their
         .scalar("SELECT CAST(SUM(quantity) AS BIGINT) FROM reservation_items WHERE product_id = 1")
         .await;
     assert_eq!(held, 2, "the order's reservation");
-    for service in ["user", "product", "inventory"] {
+    tracemart_testkit::eventually(Duration::from_secs(20), "the order's payment", || async {
+        let made: i64 = payments.scalar("SELECT COUNT(*) FROM payments").await;
+        (made == 1).then_some(())
+    })
+    .await;
+    for service in ["user", "product", "inventory", "payment"] {
         assert!(
             !shop.data.join(format!("{service}.db")).exists(),
             "{service}"
