@@ -194,7 +194,8 @@ impl Store {
             // Walk the (service[, operation], start) index newest first and stop at `limit`
             // distinct traces.
             let sql = format!(
-                "SELECT s.trace_id FROM spans s WHERE s.service = ? AND s.start_us >= ? \
+                "SELECT t.trace_id FROM spans s JOIN traces t ON t.seq = s.trace_seq \
+                 WHERE s.service = ? AND s.start_us >= ? \
                  AND s.start_us <= ?{span_filter} ORDER BY s.start_us DESC"
             );
             let mut all = SqliteArguments::default();

@@ -16,9 +16,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, params};
 
-use super::model::{
-    Batch, LogBatch, ResourceRow, SpanBatch, SpanRow, TraceId, span_hex, trace_hex,
-};
+use super::model::{Batch, LogBatch, ResourceRow, SpanBatch, SpanRow, TraceId, span_hex};
 use super::retention::{self, RetentionPolicy, RetentionReport};
 
 mod edges;
@@ -32,11 +30,11 @@ pub(crate) use edges::EDGE_BUCKET_US;
 
 /// What a span row keeps: the rest of the span is in its block (`store/blocks.rs`), so the
 /// columns `status_message` through `scope_version` and `tags`, which rows stored before blocks
-/// filled, are written empty.
+/// filled, are written empty; so is `trace_id`, which `trace_seq` names (queries join `traces`).
 const INSERT_SPAN: &str = "INSERT INTO spans (trace_id, span_id, parent_span_id, service, \
     operation, kind, start_us, duration_us, status_code, status_message, attributes, events, \
     links, scope_name, scope_version, resource_id, tags, trace_seq) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, '', '', '', '', '', '', ?10, '', ?11)";
+    VALUES ('', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '', '', '', '', '', '', ?9, '', ?10)";
 const UPSERT_RESOURCE: &str = "INSERT INTO resources (service, attributes) VALUES (?1, ?2) \
     ON CONFLICT (attributes) DO UPDATE SET service = excluded.service RETURNING id";
 const INSERT_OPERATION: &str =
@@ -277,7 +275,6 @@ impl Writer {
                     let parent = s.parent_span_id.map(|p| span_hex(&p));
                     let resource_id = resource_ids.get(s.resource as usize).copied().unwrap_or(0);
                     let row_id = insert.insert(params![
-                        trace_hex(&s.trace_id).as_str(),
                         span_hex(&s.span_id).as_str(),
                         parent.as_ref().map_or("", |p| p.as_str()),
                         &**batch.service(s),
