@@ -69,7 +69,7 @@ pub(crate) async fn open(
     let conn = write::open(&config.database_path())?;
     // Before the writer starts: it counts on every row being in a block. A one-off, at the
     // first start after an upgrade.
-    blocks::migrate::rows_into_blocks(&conn)?;
+    blocks::migrate::old_span_rows(&conn)?;
     blocks::migrate::log_rows_into_blocks(&conn)?;
     let writer = write::Writer::new(conn, config.max_spans_per_trace)?;
     migrator.close().await?;

@@ -244,6 +244,12 @@ pub(crate) fn span_hex(id: &SpanId) -> Hex<16> {
     Hex::new(id)
 }
 
+/// A span id as the `spans` table stores it: its 64 bits as an integer (OTLP span ids are never
+/// zero, so 0 can mean "no parent").
+pub(crate) fn span_number(id: &SpanId) -> i64 {
+    i64::from_be_bytes(*id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,6 +258,14 @@ mod tests {
     fn ids_are_lowercase_hex() {
         assert_eq!(Hex::<6>::new(&[0x00, 0xab, 0x7f]).as_str(), "00ab7f");
         assert_eq!(span_hex(&[0xff; 8]).as_str(), "ffffffffffffffff");
+    }
+
+    #[test]
+    fn span_numbers_keep_every_bit() {
+        assert_eq!(span_number(&[0, 0, 0, 0, 0, 0, 1, 2]), 0x102);
+        assert_eq!(span_number(&[0xff; 8]), -1);
+        let id = [0x8f, 1, 2, 3, 4, 5, 6, 7];
+        assert_eq!(span_number(&id).to_be_bytes(), id);
     }
 
     #[test]

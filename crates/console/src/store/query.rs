@@ -174,7 +174,7 @@ impl Store {
         }
         let mut span_filter = String::new();
         if q.operation.is_some() {
-            span_filter.push_str(" AND s.operation = ?");
+            span_filter.push_str(" AND s.operation = (SELECT id FROM names WHERE name = ?)");
         }
         if q.min_duration_us.is_some() {
             span_filter.push_str(" AND s.duration_us >= ?");
@@ -195,7 +195,7 @@ impl Store {
             // distinct traces.
             let sql = format!(
                 "SELECT t.trace_id FROM spans s JOIN traces t ON t.seq = s.trace_seq \
-                 WHERE s.service = ? AND s.start_us >= ? \
+                 WHERE s.service = (SELECT id FROM names WHERE name = ?) AND s.start_us >= ? \
                  AND s.start_us <= ?{span_filter} ORDER BY s.start_us DESC"
             );
             let mut all = SqliteArguments::default();
@@ -290,9 +290,9 @@ impl Store {
             )
             .collect();
         let sql = format!(
-            "SELECT t.trace_id, s.service, COUNT(*), SUM(s.status_code = 2) \
-             FROM traces t JOIN spans s ON s.trace_seq = t.seq WHERE t.trace_id IN ({}) \
-             GROUP BY t.seq, s.service ORDER BY t.seq, MIN(s.start_us)",
+            "SELECT t.trace_id, n.name, COUNT(*), SUM(s.status_code = 2) \
+             FROM traces t JOIN spans s ON s.trace_seq = t.seq JOIN names n ON n.id = s.service \
+             WHERE t.trace_id IN ({}) GROUP BY t.seq, s.service ORDER BY t.seq, MIN(s.start_us)",
             marks(ids.len())
         );
         let mut q = sqlx::query_as::<_, (String, String, i64, i64)>(AssertSqlSafe(sql));
@@ -343,8 +343,9 @@ impl Store {
         end_us: i64,
     ) -> Result<Vec<Sample>, sqlx::Error> {
         sqlx::query_as(
-            "SELECT start_us, duration_us, status_code FROM spans WHERE service = ? \
-             AND start_us >= ? AND start_us <= ? AND (kind IN (2, 5) OR parent_span_id = '')",
+            "SELECT start_us, duration_us, status_code FROM spans \
+             WHERE service = (SELECT id FROM names WHERE name = ?) \
+             AND start_us >= ? AND start_us <= ? AND (kind IN (2, 5) OR parent_span_id = 0)",
         )
         .bind(service)
         .bind(start_us)
@@ -362,8 +363,10 @@ impl Store {
         end_us: i64,
     ) -> Result<Vec<Sample>, sqlx::Error> {
         sqlx::query_as(
-            "SELECT start_us, duration_us, status_code FROM spans WHERE service = ? \
-             AND operation = ? AND start_us >= ? AND start_us <= ?",
+            "SELECT start_us, duration_us, status_code FROM spans \
+             WHERE service = (SELECT id FROM names WHERE name = ?) \
+             AND operation = (SELECT id FROM names WHERE name = ?) \
+             AND start_us >= ? AND start_us <= ?",
         )
         .bind(service)
         .bind(operation)
@@ -381,8 +384,10 @@ impl Store {
         end_us: i64,
     ) -> Result<Vec<NamedSample>, sqlx::Error> {
         sqlx::query_as(
-            "SELECT operation, duration_us, status_code FROM spans WHERE service = ? \
-             AND start_us >= ? AND start_us <= ?",
+            "SELECT n.name AS operation, s.duration_us, s.status_code FROM spans s \
+             JOIN names n ON n.id = s.operation \
+             WHERE s.service = (SELECT id FROM names WHERE name = ?) \
+             AND s.start_us >= ? AND s.start_us <= ?",
         )
         .bind(service)
         .bind(start_us)

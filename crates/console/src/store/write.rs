@@ -9,14 +9,13 @@
 //! (one SQLite in the build).
 
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{Connection, params};
 
-use super::model::{Batch, LogBatch, ResourceRow, SpanBatch, SpanRow, TraceId, span_hex};
+use super::model::{Batch, LogBatch, ResourceRow, SpanBatch, SpanRow, TraceId, span_number};
 use super::retention::{self, RetentionPolicy, RetentionReport};
 
 mod edges;
@@ -28,13 +27,13 @@ mod trace_seq;
 
 pub(crate) use edges::EDGE_BUCKET_US;
 
-/// What a span row keeps: the rest of the span is in its block (`store/blocks.rs`), so the
-/// columns `status_message` through `scope_version` and `tags`, which rows stored before blocks
-/// filled, are written empty; so is `trace_id`, which `trace_seq` names (queries join `traces`).
-const INSERT_SPAN: &str = "INSERT INTO spans (trace_id, span_id, parent_span_id, service, \
-    operation, kind, start_us, duration_us, status_code, status_message, attributes, events, \
-    links, scope_name, scope_version, resource_id, tags, trace_seq) \
-    VALUES ('', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '', '', '', '', '', '', ?9, '', ?10)";
+/// What a span row keeps, in integers (the rest of the span is in its block,
+/// `store/blocks.rs`): its trace by number, ids as numbers, names by their id in `names`.
+const INSERT_SPAN: &str = "INSERT INTO spans (trace_seq, span_id, parent_span_id, service, \
+    operation, kind, start_us, duration_us, status_code) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+const UPSERT_NAME: &str = "INSERT INTO names (name) VALUES (?1) \
+    ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id";
 const UPSERT_RESOURCE: &str = "INSERT INTO resources (service, attributes) VALUES (?1, ?2) \
     ON CONFLICT (attributes) DO UPDATE SET service = excluded.service RETURNING id";
 const INSERT_OPERATION: &str =
@@ -82,11 +81,12 @@ pub(crate) struct Writer {
     /// The traces whose spans consumers in `pending_links` wait for.
     awaited: message_edges::AwaitedTraces,
     resources: HashMap<ResourceRow, i64>,
-    /// `service \0 operation \0 kind` of the operations already stored.
-    operations: HashSet<String>,
+    /// Ids of the service and operation names in `names`.
+    names: HashMap<String, i64>,
+    /// The operations already stored: service and operation name ids, and kind.
+    operations: HashSet<(i64, i64, i32)>,
     /// The value types stored for each attribute key (`tag_search.rs`).
     attribute_types: HashMap<String, u8>,
-    scratch: String,
     /// The tag hashes of the block being written.
     tag_scratch: Vec<u64>,
     trace_seqs: trace_seq::TraceSeqs,
@@ -105,9 +105,9 @@ impl Writer {
             pending_edges,
             awaited,
             resources: HashMap::new(),
+            names: HashMap::new(),
             operations: HashSet::new(),
             attribute_types: HashMap::new(),
-            scratch: String::new(),
             tag_scratch: Vec::new(),
             trace_seqs: trace_seq::TraceSeqs::default(),
             uncommitted: None,
@@ -181,6 +181,7 @@ impl Writer {
     /// After a rollback: the caches may name rows it removed.
     fn forget_caches(&mut self) {
         self.resources.clear();
+        self.names.clear();
         self.operations.clear();
         self.attribute_types.clear();
         self.trace_seqs.clear();
@@ -239,6 +240,19 @@ impl Writer {
         Ok(ids)
     }
 
+    /// The id of a service or operation name in `names`, inserting it if new.
+    fn name_id(&mut self, name: &str) -> rusqlite::Result<i64> {
+        if let Some(id) = self.names.get(name) {
+            return Ok(*id);
+        }
+        let id: i64 = self
+            .conn
+            .prepare_cached(UPSERT_NAME)?
+            .query_row(params![name], |row| row.get(0))?;
+        self.names.insert(name.to_owned(), id);
+        Ok(id)
+    }
+
     /// Inserts the spans and adds them to their traces; returns each trace's number.
     fn insert_spans(
         &mut self,
@@ -256,7 +270,6 @@ impl Writer {
         }
         self.insert_span_rows(batches, &seqs)?;
         self.insert_links(batches, &seqs)?;
-        self.insert_operations(batches)?;
         self.add_attribute_types(batches)?;
         self.add_to_traces(&traces, &seqs)?;
         Ok(seqs)
@@ -268,56 +281,41 @@ impl Writer {
         seqs: &HashMap<TraceId, i64>,
     ) -> rusqlite::Result<()> {
         let mut placed = Vec::new();
-        {
-            let mut insert = self.conn.prepare_cached(INSERT_SPAN)?;
-            for (batch, resource_ids) in batches {
-                for s in &batch.rows {
-                    let parent = s.parent_span_id.map(|p| span_hex(&p));
-                    let resource_id = resource_ids.get(s.resource as usize).copied().unwrap_or(0);
-                    let row_id = insert.insert(params![
-                        span_hex(&s.span_id).as_str(),
-                        parent.as_ref().map_or("", |p| p.as_str()),
-                        &**batch.service(s),
-                        s.operation.of(&batch.text),
-                        s.kind,
-                        s.start_us,
-                        s.duration_us,
-                        s.status_code,
-                        resource_id,
-                        seqs.get(&s.trace_id).copied().unwrap_or(0),
-                    ])?;
-                    placed.push(span_blocks::Placed {
-                        row_id,
-                        batch,
-                        span: s,
-                        resource_id,
-                    });
+        let mut names = Vec::new();
+        for (batch, resource_ids) in batches {
+            names.clear();
+            for s in &batch.rows {
+                let (service, operation) = (batch.service(s), s.operation.of(&batch.text));
+                let ids = (self.name_id(service)?, self.name_id(operation)?);
+                if self.operations.insert((ids.0, ids.1, s.kind)) {
+                    self.conn
+                        .prepare_cached(INSERT_OPERATION)?
+                        .execute(params![&**service, operation, s.kind])?;
                 }
+                names.push(ids);
+            }
+            let mut insert = self.conn.prepare_cached(INSERT_SPAN)?;
+            for (s, (service, operation)) in batch.rows.iter().zip(&names) {
+                let row_id = insert.insert(params![
+                    seqs.get(&s.trace_id).copied().unwrap_or(0),
+                    span_number(&s.span_id),
+                    s.parent_span_id.as_ref().map_or(0, span_number),
+                    service,
+                    operation,
+                    s.kind,
+                    s.start_us,
+                    s.duration_us,
+                    s.status_code,
+                ])?;
+                placed.push(span_blocks::Placed {
+                    row_id,
+                    batch,
+                    span: s,
+                    resource_id: resource_ids.get(s.resource as usize).copied().unwrap_or(0),
+                });
             }
         }
         self.insert_blocks(&placed)
-    }
-
-    /// Stores the operations seen for the first time.
-    fn insert_operations(&mut self, batches: &[(&SpanBatch, Vec<i64>)]) -> rusqlite::Result<()> {
-        let mut insert = self.conn.prepare_cached(INSERT_OPERATION)?;
-        for (batch, _) in batches {
-            for s in &batch.rows {
-                let (service, operation) = (batch.service(s), s.operation.of(&batch.text));
-                self.scratch.clear();
-                self.scratch.push_str(service);
-                self.scratch.push('\0');
-                self.scratch.push_str(operation);
-                self.scratch.push('\0');
-                let _ = write!(self.scratch, "{}", s.kind);
-                if self.operations.contains(self.scratch.as_str()) {
-                    continue;
-                }
-                insert.execute(params![&**service, operation, s.kind])?;
-                self.operations.insert(self.scratch.clone());
-            }
-        }
-        Ok(())
     }
 
     /// Records the value types of attribute keys not seen with them before.

@@ -186,6 +186,18 @@ async fn a_database_of_the_first_schema_is_upgraded_with_its_data() {
             .contains(&serde_json::json!({"parent": "order", "child": "payment", "callCount": 1})),
         "{deps}"
     );
+    // The product span's parent is an upgraded row: found by its id.
+    assert!(
+        deps["data"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!({"parent": "order", "child": "product", "callCount": 1})),
+        "{deps}"
+    );
+    // Statistics read the upgraded rows by service and operation name.
+    let (_, ops) = app.get("/api/console/services/user/operations").await;
+    assert_eq!(ops["data"][0]["operation"], "GET /users/{id}", "{ops}");
+    assert_eq!(ops["data"][0]["stats"]["count"], 1, "{ops}");
 }
 
 #[tokio::test]

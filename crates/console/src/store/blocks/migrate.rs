@@ -1,6 +1,7 @@
 //! Moves what an earlier console stored into blocks, once, when the console opens a database:
 //! span rows that hold their detail in their own columns (`attributes` is never empty there,
-//! as a JSON object), which the reads no longer look at, and the `logs` table's records.
+//! as a JSON object), which the reads no longer look at, and the `logs` table's records. Then
+//! copies the span rows of the table before migration 0009 into the compact `spans`.
 
 use std::collections::HashMap;
 
@@ -8,11 +9,13 @@ use rusqlite::{Connection, params};
 
 use super::logs::{self, BlockLog};
 use super::{BlockSpan, SPANS_PER_BLOCK, encode, filter, json_tag_hashes};
+use crate::store::model::span_number;
 use crate::store::tag_search::value_type;
 
 const OLD_ROWS: &str = "SELECT id, trace_id, span_id, parent_span_id, service, operation, kind, \
     start_us, duration_us, status_code, status_message, attributes, events, links, scope_name, \
-    scope_version, resource_id FROM spans WHERE id > ?1 AND attributes != '' ORDER BY id LIMIT ?2";
+    scope_version, resource_id FROM spans_before_0009 WHERE id > ?1 AND attributes != '' \
+    ORDER BY id LIMIT ?2";
 
 /// One row as stored before blocks.
 struct OldRow {
@@ -35,23 +38,80 @@ struct OldRow {
     resource_id: i64,
 }
 
-/// Moves every such row into blocks, in one transaction; returns how many rows moved.
-pub(crate) fn rows_into_blocks(conn: &Connection) -> rusqlite::Result<u64> {
-    let waiting: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM spans WHERE attributes != ''",
-        [],
-        |row| row.get(0),
-    )?;
-    if waiting == 0 {
+/// Moves the span rows of an earlier console (`spans_before_0009`) into blocks where they hold
+/// their detail, then into the compact `spans`, and drops their table, in one transaction;
+/// returns how many rows were copied.
+pub(crate) fn old_span_rows(conn: &Connection) -> rusqlite::Result<u64> {
+    if !table_exists(conn, "spans_before_0009")? {
         return Ok(0);
     }
-    tracing::info!(
-        spans = waiting,
-        "console moves spans stored before span blocks into blocks"
-    );
-    let moved = in_transaction(conn, move_all)?;
-    tracing::info!(spans = moved, "console moved stored spans into blocks");
-    Ok(moved)
+    let waiting: i64 = conn.query_row("SELECT COUNT(*) FROM spans_before_0009", [], |row| {
+        row.get(0)
+    })?;
+    if waiting > 0 {
+        tracing::info!(
+            spans = waiting,
+            "console moves spans stored by an earlier version into blocks and compact rows"
+        );
+    }
+    let copied = in_transaction(conn, |conn| {
+        move_all(conn)?;
+        let copied = compact_rows(conn)?;
+        conn.execute_batch("DROP TABLE spans_before_0009")?;
+        Ok(copied)
+    })?;
+    if copied > 0 {
+        tracing::info!(spans = copied, "console moved stored spans");
+    }
+    Ok(copied)
+}
+
+fn table_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+        [name],
+        |row| row.get(0),
+    )
+}
+
+/// Copies the rows of `spans_before_0009` into `spans` with the same ids (their blocks are
+/// found by row id), ids as numbers and names by id.
+fn compact_rows(conn: &Connection) -> rusqlite::Result<u64> {
+    conn.execute_batch(
+        "INSERT OR IGNORE INTO names (name) SELECT DISTINCT service FROM spans_before_0009; \
+         INSERT OR IGNORE INTO names (name) SELECT DISTINCT operation FROM spans_before_0009;",
+    )?;
+    let mut read = conn.prepare(
+        "SELECT o.id, o.trace_seq, o.span_id, o.parent_span_id, s.id, p.id, o.kind, o.start_us, \
+         o.duration_us, o.status_code FROM spans_before_0009 o \
+         JOIN names s ON s.name = o.service JOIN names p ON p.name = o.operation ORDER BY o.id",
+    )?;
+    let mut write = conn.prepare(
+        "INSERT INTO spans (id, trace_seq, span_id, parent_span_id, service, operation, kind, \
+         start_us, duration_us, status_code) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    let mut rows = read.query([])?;
+    let mut copied = 0;
+    while let Some(r) = rows.next()? {
+        let number = |i| -> rusqlite::Result<i64> {
+            let hex: String = r.get(i)?;
+            Ok(decode_id::<8>(&hex).map_or(0, |id| span_number(&id)))
+        };
+        write.execute(params![
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            number(2)?,
+            number(3)?,
+            r.get::<_, i64>(4)?,
+            r.get::<_, i64>(5)?,
+            r.get::<_, i64>(6)?,
+            r.get::<_, i64>(7)?,
+            r.get::<_, i64>(8)?,
+            r.get::<_, i64>(9)?,
+        ])?;
+        copied += 1;
+    }
+    Ok(copied)
 }
 
 /// Runs `f` in one transaction, rolled back if it fails.
@@ -101,16 +161,10 @@ fn move_all(conn: &Connection) -> rusqlite::Result<u64> {
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
-        let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+        let Some(last_id) = rows.last().map(|r| r.id) else {
             break;
         };
-        let (first_id, last_id) = (first.id, last.id);
         write_block(conn, &rows, &mut types)?;
-        conn.execute(
-            "UPDATE spans SET status_message = '', attributes = '', events = '', links = '', \
-             scope_name = '', scope_version = '', tags = '' WHERE id BETWEEN ?1 AND ?2",
-            params![first_id, last_id],
-        )?;
         moved += rows.len() as u64;
         after = last_id;
     }
@@ -224,12 +278,7 @@ struct OldLog {
 /// Moves the records of an earlier console's `logs` table into log blocks and drops the table,
 /// in one transaction; returns how many moved.
 pub(crate) fn log_rows_into_blocks(conn: &Connection) -> rusqlite::Result<u64> {
-    let exists: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'logs')",
-        [],
-        |row| row.get(0),
-    )?;
-    if !exists {
+    if !table_exists(conn, "logs")? {
         return Ok(0);
     }
     let moved = in_transaction(conn, move_old_logs)?;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rusqlite::{OptionalExtension, params};
 
 use super::Writer;
-use crate::store::model::{SpanBatch, SpanId, SpanRow, TraceId, span_hex};
+use crate::store::model::{SpanBatch, SpanId, SpanRow, TraceId, span_hex, span_number};
 use crate::store::retention;
 
 /// Width of a `dependency_edges` time bucket.
@@ -20,8 +20,8 @@ const UPSERT_EDGE: &str = "INSERT INTO dependency_edges (bucket_us, parent, chil
     SET calls = dependency_edges.calls + excluded.calls, \
     errors = dependency_edges.errors + excluded.errors";
 /// The service of a stored span.
-pub(super) const SPAN_SERVICE: &str =
-    "SELECT service FROM spans WHERE trace_seq = ?1 AND span_id = ?2 LIMIT 1";
+pub(super) const SPAN_SERVICE: &str = "SELECT n.name FROM spans s JOIN names n ON n.id = s.service \
+    WHERE s.trace_seq = ?1 AND s.span_id = ?2 LIMIT 1";
 const PENDING_CHILDREN: &str = "SELECT span_id, service, start_us, error FROM pending_edges \
     WHERE trace_seq = ?1 AND parent_span_id = ?2";
 const DELETE_PENDING: &str =
@@ -98,12 +98,11 @@ impl Writer {
         let mut waiting = Vec::new();
         let mut lookup = self.conn.prepare_cached(SPAN_SERVICE)?;
         for child in unresolved {
-            let parent = span_hex(&child.parent_id);
+            let parent = span_number(&child.parent_id);
             let service: Option<String> = lookup
-                .query_row(
-                    params![seq_of(&child.span.trace_id), parent.as_str()],
-                    |row| row.get(0),
-                )
+                .query_row(params![seq_of(&child.span.trace_id), parent], |row| {
+                    row.get(0)
+                })
                 .optional()?;
             match service {
                 Some(parent) => edges.add(

@@ -14,7 +14,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Writer;
 use super::edges::{EdgeCounts, EdgeKind, SPAN_SERVICE};
-use crate::store::model::{LinkRow, SpanBatch, SpanId, SpanRow, TraceId, span_hex, trace_hex};
+use crate::store::model::{
+    LinkRow, SpanBatch, SpanId, SpanRow, TraceId, span_hex, span_number, trace_hex,
+};
 use crate::store::retention;
 
 /// OTLP `SpanKind` of a span that handles a message.
@@ -144,7 +146,7 @@ impl Writer {
         let service: Option<String> = self
             .conn
             .prepare_cached(SPAN_SERVICE)?
-            .query_row(params![seq, span_hex(span).as_str()], |row| row.get(0))
+            .query_row(params![seq, span_number(span)], |row| row.get(0))
             .optional()?;
         Ok(service.map(Arc::from))
     }
