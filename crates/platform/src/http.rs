@@ -42,6 +42,8 @@ pub struct ServiceApp {
     pub api: OpenApiDocument,
     /// Checks the callers' tokens.
     pub auth: Arc<crate::identity::Authenticator>,
+    /// The faults set on purpose (`/admin/faults`).
+    pub faults: crate::faults::Faults,
 }
 
 #[derive(Clone)]
@@ -79,6 +81,10 @@ impl ServiceApp {
     /// and the layers.
     pub fn into_router(self, routes: Router) -> Router {
         let auth = self.auth.clone();
+        let faults = crate::faults::FaultState {
+            faults: self.faults,
+            metrics: self.metrics.clone(),
+        };
         let meta = Meta {
             name: self.name,
             metrics: self.metrics.clone(),
@@ -93,6 +99,7 @@ impl ServiceApp {
             .with_state(meta);
         routes
             .merge(common)
+            .merge(crate::faults::admin_routes(faults.clone()))
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
             // Innermost first: a body over the limit is rejected by the extractor (413).
@@ -106,6 +113,11 @@ impl ServiceApp {
                 )
                 .into_response()
             }))
+            // Inside the timeout, so that a hanging fault still ends in a 408.
+            .layer(axum::middleware::from_fn_with_state(
+                faults,
+                crate::faults::inject,
+            ))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,
                 SERVER_TIMEOUT,

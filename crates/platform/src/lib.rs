@@ -11,6 +11,7 @@ pub mod db;
 mod db_call;
 pub mod engine;
 pub mod error;
+pub mod faults;
 pub mod http;
 pub mod identity;
 pub mod json;

@@ -17,6 +17,7 @@ use crate::config::{ServiceName, ShopConfig};
 use crate::connections::{ConnectionLimits, connection_limits};
 use crate::db::{Database, DbError};
 use crate::engine::{AnyDatabase, Migrations, ServiceDatabase};
+use crate::faults::Faults;
 use crate::http::{ReadyCheck, ServiceApp};
 use crate::identity::{Identity, Principal};
 
@@ -54,6 +55,8 @@ pub struct ServiceRuntime<D = Database> {
     pub db: D,
     /// Signs this service's calls and checks its callers.
     pub identity: Identity,
+    /// The faults set on this service (`/admin/faults`).
+    pub faults: Faults,
     limits: ConnectionLimits,
     stop: watch::Sender<bool>,
     workers: Vec<(&'static str, JoinHandle<()>)>,
@@ -118,6 +121,7 @@ impl<D: ServiceDatabase> ServiceRuntime<D> {
             metrics,
             db,
             identity,
+            faults: Faults::default(),
             limits: connection_limits(config),
             stop: watch::Sender::new(false),
             workers: Vec::new(),
@@ -175,6 +179,7 @@ impl<D: ServiceDatabase> ServiceRuntime<D> {
             ready,
             api,
             auth: self.identity.auth.clone(),
+            faults: self.faults.clone(),
         }
         .into_router(routes);
         let served = crate::connections::serve(app, listener, self.limits, metrics, shutdown).await;

@@ -31,6 +31,8 @@ pub mod event {
     pub const CIRCUIT_OPENED: &str = "circuit_breaker.opened";
     pub const CIRCUIT_HALF_OPENED: &str = "circuit_breaker.half_opened";
     pub const CIRCUIT_CLOSED: &str = "circuit_breaker.closed";
+    /// On the SERVER span of a request that a fault, injected on purpose, slowed or failed.
+    pub const FAULT_INJECTED: &str = "fault.injected";
 }
 
 /// Baggage keys set by the order service and logged downstream: the same keys as the
@@ -62,6 +64,7 @@ pub mod metric {
     pub const EVENT_DEAD_LETTERS: &str = "event_dead_letters";
     pub const SAGA_DURATION_SECONDS: &str = "saga_duration_seconds";
     pub const ORDERS_COMPLETED: &str = "orders_completed";
+    pub const FAULTS_INJECTED: &str = "faults_injected";
 }
 
 /// Attributes of messaging spans (OpenTelemetry semantic conventions for messaging).
@@ -233,6 +236,17 @@ pub mod attr {
         /// The downstream service a breaker guards (also a metric label).
         pub const TARGET_SERVICE: &str = "target_service";
         pub const BULKHEAD_WAIT_MS: &str = "bulkhead.wait_ms";
+    }
+
+    /// Faults injected on purpose (`tracemart chaos`): set on the span they touched, so that
+    /// an injected failure can be told from a real one.
+    pub mod fault {
+        /// Always `true` where present.
+        pub const INJECTED: &str = "fault.injected";
+        /// `latency`, `error`, `hang` or `drop`.
+        pub const TYPE: &str = "fault.type";
+        /// The fault's id in its service's list.
+        pub const ID: &str = "fault.id";
     }
 
     /// Resource attributes: who emits the telemetry.

@@ -1,9 +1,10 @@
 //! Command-line interface: `up`, `serve <service>`, `console`, `load`, `assess`, `events`,
-//! `orders`.
+//! `orders`, `token`, `chaos`.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use tracemart_platform::ServiceName;
 
 /// tracemart: an observable microservices shop (order, user, product, inventory, payment) with
 /// an embedded telemetry console, in one binary.
@@ -49,6 +50,52 @@ pub enum Command {
     /// Send it as `Authorization: Bearer <token>`: a user's token reads that user and their
     /// orders; the operator's reads everything and may make payments directly.
     Token(TokenArgs),
+    /// Faults on purpose, at run time: make a service slow, failing, hanging or dropping
+    /// connections, on a share of its requests (optionally of one route).
+    ///
+    /// Talks to each service's `/admin/faults` with an operator token signed from the keys
+    /// directory (DATA_DIR/keys). A request a fault touches carries `fault.injected=true` and
+    /// `fault.type` on its span, counts in `faults_injected_total` and logs a line. Exit codes:
+    /// 0 done, 1 a service could not be reached or refused, 2 a bad fault.
+    Chaos(ChaosArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ChaosArgs {
+    #[command(subcommand)]
+    pub action: ChaosAction,
+    #[command(flatten)]
+    pub data: DataFlags,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChaosAction {
+    /// Set a fault on a service, e.g. `inventory latency=800ms rate=50%`.
+    ///
+    /// The fault is one of `latency=DURATION` (with `jitter=DURATION`, uniform), `error=STATUS`
+    /// (400-599), `hang` (no answer until the service's 30 s timeout) or `drop` (the connection
+    /// closes without an answer); then `rate=PERCENT` (default 100%) and `route=PATH` (a path
+    /// prefix; without it every route but /health, /metrics and /admin).
+    Inject {
+        #[arg(value_enum)]
+        service: ServiceArg,
+        /// The fault's words, e.g. `latency=800ms rate=50%`.
+        #[arg(required = true, num_args = 1.., value_name = "WORD")]
+        fault: Vec<String>,
+    },
+    /// The faults set on every service (or one).
+    List {
+        #[arg(value_enum)]
+        service: Option<ServiceArg>,
+        /// One JSON object per service instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the faults of every service (or one).
+    Clear {
+        #[arg(value_enum)]
+        service: Option<ServiceArg>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -247,6 +294,18 @@ pub enum ServiceArg {
     Product,
     Inventory,
     Payment,
+}
+
+impl From<ServiceArg> for ServiceName {
+    fn from(s: ServiceArg) -> Self {
+        match s {
+            ServiceArg::Order => ServiceName::Order,
+            ServiceArg::User => ServiceName::User,
+            ServiceArg::Product => ServiceName::Product,
+            ServiceArg::Inventory => ServiceName::Inventory,
+            ServiceArg::Payment => ServiceName::Payment,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,6 @@
 //! The `tracemart` command: parses the CLI and hands each subcommand to the crate that does it.
 
+mod chaos_cmd;
 pub mod cli;
 mod console_cmd;
 mod events_cmd;
@@ -37,6 +38,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Events(args) => with_runtime(|| events_cmd::run(args)),
         Command::Orders(args) => with_runtime(|| orders_cmd::run(args)),
         Command::Token(args) => ExitCode::from(token_cmd::run(&args)),
+        Command::Chaos(args) => with_runtime(|| chaos_cmd::run(args)),
     }
 }
 

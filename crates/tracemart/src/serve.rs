@@ -4,18 +4,8 @@ use tokio::net::TcpListener;
 use tracemart_platform::{ServiceName, ShopConfig};
 use tracemart_telemetry::{LogFile, LogFormat, TelemetryConfig};
 
-use crate::cli::{ServeArgs, ServiceArg};
+use crate::cli::ServeArgs;
 use crate::settings;
-
-fn service_name(s: ServiceArg) -> ServiceName {
-    match s {
-        ServiceArg::Order => ServiceName::Order,
-        ServiceArg::User => ServiceName::User,
-        ServiceArg::Product => ServiceName::Product,
-        ServiceArg::Inventory => ServiceName::Inventory,
-        ServiceArg::Payment => ServiceName::Payment,
-    }
-}
 
 /// Telemetry settings of one service: the shop's, then the OTEL_* variables; an endpoint
 /// given to tracemart itself wins over OTEL_EXPORTER_OTLP_ENDPOINT.
@@ -40,7 +30,7 @@ pub(crate) fn telemetry_config(
 }
 
 pub(crate) async fn run(args: ServeArgs) -> u8 {
-    let name = service_name(args.service);
+    let name = ServiceName::from(args.service);
     let config = match settings::resolve(&args.shop).and_then(|mut config| {
         if let Some(url) = &args.database_url {
             config.endpoint_mut(name).database_url = url.clone();

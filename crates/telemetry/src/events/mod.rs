@@ -5,6 +5,7 @@
 
 mod breaker;
 mod call;
+mod fault;
 mod messaging;
 mod order;
 #[cfg(test)]
@@ -15,6 +16,7 @@ use opentelemetry::{Context, KeyValue};
 
 pub use breaker::CircuitStateChanged;
 pub use call::ExternalCallFailed;
+pub use fault::FaultInjected;
 pub use messaging::{Delivery, EventConsumed, EventDeadLettered, EventDeliveryFailed, Failure};
 pub use order::{
     InventoryReserved, ItemCalculated, OrderCreated, OrderEventAppended, OrderFailed,

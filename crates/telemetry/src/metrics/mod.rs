@@ -108,6 +108,12 @@ struct ExternalCallLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FaultLabels {
+    r#type: &'static str,
+    endpoint: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CircuitLabels {
     target_service: &'static str,
 }
@@ -148,6 +154,7 @@ struct Inner {
     db_duration: Histograms<DbLabels>,
     external_calls: Family<ExternalCallLabels, Counter>,
     circuit_states: Family<CircuitLabels, Gauge>,
+    faults_injected: Family<FaultLabels, Counter>,
     messaging: messaging::MessagingMetrics,
     connections: connections::ConnectionMetrics,
 }
@@ -184,6 +191,7 @@ impl Metrics {
         let db_duration = Histograms::new_with_constructor(Buckets(LATENCY_BUCKETS));
         let external_calls = Family::<ExternalCallLabels, Counter>::default();
         let circuit_states = Family::<CircuitLabels, Gauge>::default();
+        let faults_injected = Family::<FaultLabels, Counter>::default();
         registry.register(
             metric::ORDERS_CREATED,
             "Total number of orders created",
@@ -224,6 +232,11 @@ impl Metrics {
             "Circuit breaker of calls to a service: 0 closed, 1 open (calls refused), 2 half-open (trial calls)",
             circuit_states.clone(),
         );
+        registry.register(
+            metric::FAULTS_INJECTED,
+            "Faults injected on purpose into requests (tracemart chaos), by type and route",
+            faults_injected.clone(),
+        );
         let messaging = messaging::MessagingMetrics::register(&mut registry);
         let connections = connections::ConnectionMetrics::register(&mut registry);
         registry.register_collector(Box::new(ProcessCollector));
@@ -239,6 +252,7 @@ impl Metrics {
                 db_duration,
                 external_calls,
                 circuit_states,
+                faults_injected,
                 messaging,
                 connections,
             }),
@@ -363,6 +377,17 @@ impl Metrics {
             .circuit_states
             .get_or_create(&CircuitLabels { target_service })
             .set(state as i64);
+    }
+
+    /// A fault of `kind` was injected into a request to `endpoint` (a route template).
+    pub fn fault_injected(&self, kind: &'static str, endpoint: &'static str) {
+        self.inner
+            .faults_injected
+            .get_or_create(&FaultLabels {
+                r#type: kind,
+                endpoint,
+            })
+            .inc();
     }
 
     /// Renders the registry: OpenMetrics (with exemplars) or classic Prometheus text.

@@ -292,6 +292,19 @@ impl Shop {
         .await
     }
 
+    /// `tracemart chaos ARGS` against this shop (its data directory and ports).
+    pub fn chaos(&self, args: &[&str]) -> std::process::Output {
+        let mut cmd = clean_command(&exe());
+        cmd.arg("chaos")
+            .args(args)
+            .arg("--data-dir")
+            .arg(&self.data);
+        for (s, port) in &self.ports {
+            cmd.env(port_var(*s), port.to_string());
+        }
+        cmd.output().expect("tracemart chaos runs")
+    }
+
     /// A token of the operator, signed with the shop's key.
     pub fn admin_token(&self) -> String {
         use tracemart_platform::identity::{Principal, issue};

@@ -8,6 +8,7 @@ mod connections;
 mod cross_language;
 mod disk_full;
 mod failures;
+mod faults;
 mod helpers;
 mod logs;
 mod metrics;
