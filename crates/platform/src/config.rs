@@ -70,11 +70,11 @@ impl ServiceName {
         Self::ALL.into_iter().find(|n| n.as_str() == s)
     }
 
-    /// Whether the service has a PostgreSQL store (the others run on SQLite only, so far).
+    /// Whether the service has a PostgreSQL store (as well as its SQLite one).
     pub fn runs_on_postgres(self) -> bool {
         matches!(
             self,
-            Self::User | Self::Product | Self::Inventory | Self::Payment
+            Self::Order | Self::User | Self::Product | Self::Inventory | Self::Payment
         )
     }
 }
@@ -665,8 +665,7 @@ impl ShopConfig {
                 key: format!("{s}.database_url"),
                 value: url.to_string(),
                 reason: format!(
-                    "the {s} service runs on SQLite only so far (user, product, inventory \
-                     and payment run on PostgreSQL too): give a file path or sqlite:PATH"
+                    "the {s} service runs on SQLite only: give a file path or sqlite:PATH"
                 ),
             }),
         }
@@ -750,22 +749,26 @@ mod tests {
     }
 
     #[test]
-    fn services_without_a_postgresql_store_refuse_a_postgresql_url() {
+    fn every_service_takes_a_postgresql_url() {
         let mut c = ShopConfig::default();
-        c.inventory.database_url = "postgres://postgres@127.0.0.1/tracemart_inventory".into();
-        c.payment.database_url = "postgres://postgres@127.0.0.1/tracemart_payment".into();
-        c.order.database_url = "postgres://postgres@127.0.0.1/tracemart_order".into();
-        let err = c.validate().expect_err("refused").to_string();
-        assert!(err.contains("order.database_url"), "{err}");
-        assert!(err.contains("runs on SQLite only so far"), "{err}");
-        c.order.database_url = "sqlite:///srv/order.db".into();
+        for s in ServiceName::ALL {
+            c.endpoint_mut(s).database_url = format!("postgres://postgres@127.0.0.1/tracemart_{s}");
+        }
+        assert!(c.validate().is_ok(), "{:?}", c.validate());
         assert!(
-            c.validate().is_ok(),
-            "inventory and payment run on PostgreSQL"
+            ServiceName::ALL
+                .into_iter()
+                .all(ServiceName::runs_on_postgres)
         );
+        assert!(matches!(
+            c.database_url(ServiceName::Order),
+            Ok(DatabaseUrl::Postgres(url)) if url.ends_with("/tracemart_order")
+        ));
+        c.order.database_url = "sqlite:///srv/order.db".into();
+        assert!(c.validate().is_ok(), "and a SQLite file as before");
         assert_eq!(
-            c.sqlite_path(ServiceName::Order).ok(),
-            Some(PathBuf::from("/srv/order.db"))
+            c.database_url(ServiceName::Order).ok(),
+            Some(DatabaseUrl::Sqlite(PathBuf::from("/srv/order.db")))
         );
     }
 

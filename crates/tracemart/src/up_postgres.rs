@@ -1,7 +1,6 @@
-//! `up --postgres URL`: the services that run on PostgreSQL each get a database of their own
-//! on that server (`tracemart_user`, `tracemart_product`, `tracemart_inventory`,
-//! `tracemart_payment` by default), created if missing; the others keep their SQLite files in
-//! the data directory.
+//! `up --postgres URL`: each service gets a database of its own on that server
+//! (`tracemart_order`, `tracemart_user`, `tracemart_product`, `tracemart_inventory`,
+//! `tracemart_payment` by default), created if missing.
 
 use tracemart_platform::pg::ensure_database;
 use tracemart_platform::{DatabaseUrl, ServiceName, ShopConfig};

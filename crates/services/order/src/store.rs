@@ -1,15 +1,26 @@
-//! Orders in SQLite: each order's event stream (`order_events`), the read model folded from
-//! it (`orders`), and idempotency keys.
+//! Orders on SQLite or PostgreSQL: each order's event stream (`order_events`), the read model
+//! folded from it (`orders`), and idempotency keys. One interface, an implementation per
+//! engine; what a write means (the events a step appends and the row they lead to, the
+//! messages it sends, whether an idempotency key may be taken over, what a rebuild corrects)
+//! is worked out here, once, and each engine only runs its statements.
+
+mod postgres;
+mod sqlite;
 
 use std::sync::Arc;
 
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use serde::Serialize;
 use serde_json::Value;
+use tracemart_contracts::events::{self as messages, OrderCancelled, topic};
 use tracemart_contracts::{Money, UserId};
-use tracemart_platform::{Database, DbError};
+use tracemart_events::{Message, Outbox};
+use tracemart_platform::{AnyDatabase, DbError};
+use tracemart_telemetry::Span;
 use tracemart_telemetry::names::attr;
 
-use crate::stream::{CancelReason, Created, OrderEvent, OrderRow, OrderStatus, apply};
+use crate::commands::{OrderCommand, expiry_id};
+use crate::saga::Step;
+use crate::stream::{Created, OrderEvent, OrderRow, OrderStatus, apply};
 
 /// One entry of an order's event stream, as `GET /orders/{id}/events` shows it.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
@@ -50,14 +61,313 @@ pub struct Rebuilt {
     pub corrected: usize,
 }
 
-/// A pending claim of this very process older than this is taken to be from a request that
-/// died without freeing it (its client hung up mid-way); a claim of a process that is gone is
-/// taken over at once.
+/// A pending claim older than this is taken to be from a request that died without freeing
+/// it (its client hung up mid-way, or its process is gone): longer than any request runs,
+/// which the server's deadlines bound to seconds.
 const STALE_CLAIM_SECONDS: i64 = 60;
-/// Orders folded per transaction by [`OrderStore::rebuild`], so the writer is never held long.
+/// Orders folded per transaction by [`OrderStore::rebuild`], so that no writer waits long.
 const REBUILD_CHUNK: i64 = 500;
 
-/// request, status, response status, response body, created at, owner.
+/// The columns [`OrderColumns`] reads, in its order.
+macro_rules! order_columns {
+    () => {
+        "id, user_id, status, total_minor, currency, items, shipping_address, \
+         reservation_id, created_at, status_changed_at, cancellation_reason, payment_id, \
+         reservation_expires_at, updated_at"
+    };
+}
+pub(crate) use order_columns;
+
+/// What an order's upsert rewrites of an existing row: every column but its id (the same
+/// clause on both engines).
+macro_rules! order_upsert_set {
+    () => {
+        " ON CONFLICT (id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at, \
+         status_changed_at = excluded.status_changed_at, cancellation_reason = excluded.cancellation_reason, \
+         payment_id = excluded.payment_id, user_id = excluded.user_id, total_minor = excluded.total_minor, \
+         currency = excluded.currency, items = excluded.items, shipping_address = excluded.shipping_address, \
+         reservation_id = excluded.reservation_id, created_at = excluded.created_at, \
+         reservation_expires_at = excluded.reservation_expires_at"
+    };
+}
+pub(crate) use order_upsert_set;
+
+/// An `orders` row as both engines store it.
+#[derive(sqlx::FromRow)]
+struct OrderColumns {
+    id: String,
+    user_id: i64,
+    status: String,
+    total_minor: i64,
+    currency: String,
+    items: String,
+    shipping_address: String,
+    reservation_id: String,
+    created_at: String,
+    status_changed_at: Option<String>,
+    cancellation_reason: Option<String>,
+    payment_id: Option<String>,
+    reservation_expires_at: Option<String>,
+    updated_at: String,
+}
+
+/// A column the order service wrote as JSON. Unreadable, it reads as empty, so that a rebuild
+/// still compares the row with its stream and rewrites it.
+fn json_column<T: serde::de::DeserializeOwned + Default>(text: &str) -> T {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+impl From<OrderColumns> for OrderRow {
+    fn from(c: OrderColumns) -> Self {
+        OrderRow {
+            created: Created {
+                order_id: c.id,
+                user_id: UserId(c.user_id),
+                items: json_column(&c.items),
+                total: Money::from_minor(c.total_minor),
+                currency: c.currency,
+                shipping_address: json_column(&c.shipping_address),
+                reservation_id: c.reservation_id,
+                reservation_expires_at: c.reservation_expires_at,
+                created_at: c.created_at.clone(),
+            },
+            status: OrderStatus::parse(&c.status).unwrap_or(OrderStatus::Created),
+            status_changed_at: c.status_changed_at.unwrap_or(c.created_at),
+            cancellation_reason: c
+                .cancellation_reason
+                .and_then(|r| serde_json::from_value(Value::from(r)).ok()),
+            payment_id: c.payment_id,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+impl From<&OrderRow> for OrderColumns {
+    fn from(row: &OrderRow) -> Self {
+        let c = &row.created;
+        OrderColumns {
+            id: c.order_id.clone(),
+            user_id: c.user_id.0,
+            status: row.status.as_str().to_owned(),
+            total_minor: c.total.minor(),
+            currency: c.currency.clone(),
+            items: serde_json::to_string(&c.items).unwrap_or_default(),
+            shipping_address: serde_json::to_string(&c.shipping_address).unwrap_or_default(),
+            reservation_id: c.reservation_id.clone(),
+            created_at: c.created_at.clone(),
+            status_changed_at: Some(row.status_changed_at.clone()),
+            cancellation_reason: row.cancellation_reason.map(|r| r.as_str().to_owned()),
+            payment_id: row.payment_id.clone(),
+            reservation_expires_at: c.reservation_expires_at.clone(),
+            updated_at: row.updated_at.clone(),
+        }
+    }
+}
+
+/// An `order_events` row as both engines store it.
+#[derive(sqlx::FromRow)]
+struct EventColumns {
+    event_id: String,
+    order_id: String,
+    seq: i64,
+    #[sqlx(rename = "type")]
+    kind: String,
+    payload: String,
+    created_at: String,
+    cause: Option<String>,
+    trace_id: Option<String>,
+}
+
+impl From<EventColumns> for StoredEvent {
+    fn from(e: EventColumns) -> Self {
+        StoredEvent {
+            event_id: e.event_id,
+            order_id: e.order_id,
+            seq: e.seq,
+            event_type: e.kind,
+            payload: serde_json::from_str(&e.payload).unwrap_or(Value::Null),
+            created_at: e.created_at,
+            cause: e.cause,
+            trace_id: e.trace_id,
+        }
+    }
+}
+
+/// The events `events` append after seq `last` to the order `row`, each at the time the
+/// order stands at after it, and the row they lead to.
+fn appended(
+    row: OrderRow,
+    last: i64,
+    events: &[OrderEvent],
+    cause: &str,
+    trace_id: Option<&str>,
+) -> (Vec<EventColumns>, OrderRow) {
+    let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let mut current = row;
+    let mut written = Vec::with_capacity(events.len());
+    for (i, event) in events.iter().enumerate() {
+        current = apply(Some(current.clone()), event, &at).unwrap_or(current);
+        written.push(event_columns(
+            &current,
+            last + 1 + i as i64,
+            event,
+            cause,
+            trace_id,
+        ));
+    }
+    (written, current)
+}
+
+fn event_columns(
+    row: &OrderRow,
+    seq: i64,
+    event: &OrderEvent,
+    cause: &str,
+    trace_id: Option<&str>,
+) -> EventColumns {
+    let (kind, payload) = event.to_columns();
+    EventColumns {
+        event_id: uuid::Uuid::now_v7().to_string(),
+        order_id: row.created.order_id.clone(),
+        seq,
+        kind,
+        payload,
+        created_at: row.updated_at.clone(),
+        cause: Some(cause.to_owned()),
+        trace_id: trace_id.map(str::to_owned),
+    }
+}
+
+/// The payload of a message a saga step sends, serialised as itself.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Outgoing {
+    Command(OrderCommand),
+    Cancelled(OrderCancelled),
+}
+
+/// What recording a saga step writes, besides its inbox entry.
+struct StepWrites {
+    /// Empty when the step changes nothing (then the row is not written either).
+    events: Vec<EventColumns>,
+    row: OrderRow,
+    /// Topic and payload of each message.
+    messages: Vec<(&'static str, Outgoing)>,
+    /// A final event: the order's expiry is cancelled.
+    finished: bool,
+    appended: Vec<OrderEvent>,
+}
+
+impl StepWrites {
+    fn of(row: OrderRow, last: i64, step: Step, cause: &str, trace_id: Option<&str>) -> Self {
+        let finished = step.events.iter().any(OrderEvent::is_final);
+        let (events, row) = appended(row, last, &step.events, cause, trace_id);
+        let mut messages: Vec<_> = step
+            .commands
+            .into_iter()
+            .map(|(topic, c)| (topic, Outgoing::Command(c)))
+            .collect();
+        if let Some(reason) = step.cancelled {
+            messages.push((
+                topic::ORDER_CANCELLED,
+                Outgoing::Cancelled(OrderCancelled {
+                    order_id: row.created.order_id.clone(),
+                    reason: reason.as_str().to_owned(),
+                    cancelled_at: row.status_changed_at.clone(),
+                }),
+            ));
+        }
+        Self {
+            events,
+            row,
+            messages,
+            finished,
+            appended: step.events,
+        }
+    }
+
+    fn recorded(self) -> Recorded {
+        Recorded::Settled {
+            row: Box::new(self.row),
+            finished: self.finished,
+            events: self.appended,
+        }
+    }
+}
+
+/// What recording a message's step did.
+pub(crate) enum Recorded {
+    /// The message was handled before: nothing was written.
+    Duplicate,
+    /// No such order.
+    NoOrder,
+    /// The order as the step left it, whether the step ended the saga, and what it appended.
+    Settled {
+        row: Box<OrderRow>,
+        finished: bool,
+        events: Vec<OrderEvent>,
+    },
+}
+
+/// Everything placing an order writes in its one transaction.
+pub(crate) struct Placement<'a> {
+    pub(crate) created: &'a Created,
+    /// What made it: `POST /orders <request id>`.
+    pub(crate) cause: String,
+    pub(crate) trace_id: Option<String>,
+    /// The span of the order's write.
+    pub(crate) write_span: &'a Span,
+    /// Starts the PRODUCER span of its `order.created` (once the order is written).
+    pub(crate) publish_span: fn(&str) -> Span,
+    /// When the order expires unless its payment is settled.
+    pub(crate) expires_at: chrono::DateTime<chrono::Utc>,
+    /// The idempotency key and the answer to keep under it.
+    pub(crate) answer: Option<(&'a str, String)>,
+}
+
+impl Placement<'_> {
+    fn order_id(&self) -> &str {
+        &self.created.order_id
+    }
+
+    /// Its `order.created` message.
+    fn message(&self) -> messages::OrderCreated {
+        let c = self.created;
+        messages::OrderCreated {
+            event_type: topic::ORDER_CREATED.to_owned(),
+            order_id: c.order_id.clone(),
+            user_id: c.user_id,
+            total: c.total,
+            currency: c.currency.clone(),
+            reservation_id: c.reservation_id.clone(),
+            reservation_expires_at: c.reservation_expires_at.clone(),
+            created_at: c.created_at.clone(),
+        }
+    }
+
+    fn expiry(&self) -> (String, OrderCommand) {
+        let order_id = self.order_id();
+        (
+            expiry_id(order_id),
+            OrderCommand {
+                order_id: order_id.to_owned(),
+                reason: None,
+            },
+        )
+    }
+
+    /// The order's first event (seq 1) and its row.
+    fn first(&self) -> (EventColumns, OrderColumns) {
+        let row = OrderRow::new(self.created);
+        let event = OrderEvent::OrderCreated(self.created.clone());
+        (
+            event_columns(&row, 1, &event, &self.cause, self.trace_id.as_deref()),
+            OrderColumns::from(&row),
+        )
+    }
+}
+
+/// idempotency_keys' request, status, response status, response body, created at, owner.
 type KeyRow = (
     String,
     String,
@@ -67,254 +377,213 @@ type KeyRow = (
     Option<String>,
 );
 
-#[derive(Clone)]
-pub struct OrderStore {
-    db: Database,
-    /// This process's identity as the owner of the idempotency keys it claims: new at every
-    /// start, so that a claim by another identity was left by a process that is gone (one
-    /// order service runs on a database at a time).
-    owner: Arc<str>,
+/// Whose pending claims may be taken over at once.
+#[derive(Clone, Copy)]
+enum Takeover {
+    /// One process per database (SQLite): a claim of another owner was left by a process
+    /// that is gone.
+    OtherOwners,
+    /// Instances share the database (PostgreSQL): another owner may be running the request
+    /// right now, so its claim is a lease, taken over only once stale.
+    StaleOnly,
 }
 
-/// The columns [`to_row`] reads, in its order.
-macro_rules! order_columns {
-    () => {
-        "id, user_id, status, total_minor, currency, items, shipping_address, \
-         reservation_id, created_at, status_changed_at, cancellation_reason, payment_id, \
-         reservation_expires_at, updated_at"
-    };
-}
-const SELECT_ORDERS: &str = concat!("SELECT ", order_columns!(), " FROM orders");
-
-fn json_of(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or(Value::Null)
-}
-
-/// A column the order service wrote as JSON. Unreadable, it reads as empty, so that a rebuild
-/// still compares the row with its stream and rewrites it.
-fn json_column<T: serde::de::DeserializeOwned + Default>(text: &str) -> T {
-    serde_json::from_str(text).unwrap_or_default()
-}
-
-fn to_row(row: &Row<'_>) -> rusqlite::Result<OrderRow> {
-    let created_at: String = row.get(8)?;
-    let status: String = row.get(2)?;
-    let reason: Option<String> = row.get(10)?;
-    Ok(OrderRow {
-        created: Created {
-            order_id: row.get(0)?,
-            user_id: UserId(row.get(1)?),
-            items: json_column(row.get_ref(5)?.as_str()?),
-            total: Money::from_minor(row.get(3)?),
-            currency: row.get(4)?,
-            shipping_address: json_column(row.get_ref(6)?.as_str()?),
-            reservation_id: row.get(7)?,
-            reservation_expires_at: row.get(12)?,
-            created_at: created_at.clone(),
+/// What `existing` (the key's row, if any) means for a request whose canonical body is
+/// `request`, made by `owner` at `now`: [`Claim::New`] when the claim is to be written.
+fn judge(
+    existing: Option<KeyRow>,
+    request: &str,
+    owner: &str,
+    now: chrono::DateTime<chrono::Utc>,
+    takeover: Takeover,
+) -> Claim {
+    match existing {
+        Some((req, ..)) if req != request => Claim::Mismatch,
+        Some((_, status, Some(code), Some(body), ..)) if status == "done" => Claim::Replay {
+            status: u16::try_from(code).unwrap_or(500),
+            body,
         },
-        status: OrderStatus::parse(&status).unwrap_or(OrderStatus::Created),
-        status_changed_at: row.get::<_, Option<String>>(9)?.unwrap_or(created_at),
-        cancellation_reason: reason.and_then(|r| serde_json::from_value(Value::from(r)).ok()),
-        payment_id: row.get(11)?,
-        updated_at: row.get(13)?,
-    })
+        Some((_, _, _, _, created, claimant)) if !is_stale(&created, now) => {
+            match (takeover, claimant.as_deref() == Some(owner)) {
+                (Takeover::OtherOwners, false) => Claim::New,
+                _ => Claim::InFlight,
+            }
+        }
+        _ => Claim::New,
+    }
+}
+
+fn is_stale(created: &str, now: chrono::DateTime<chrono::Utc>) -> bool {
+    chrono::DateTime::parse_from_rfc3339(created)
+        .map(|t| (now - t.with_timezone(&chrono::Utc)).num_seconds() > STALE_CLAIM_SECONDS)
+        .unwrap_or(true)
+}
+
+/// The order folded from its stream (`type`, `payload`, `created_at` of each event, in order);
+/// an unreadable event is skipped.
+fn fold(order_id: &str, events: &[(String, String, String)]) -> Option<OrderRow> {
+    let mut folded = None;
+    for (kind, payload, at) in events {
+        match OrderEvent::from_columns(kind, payload) {
+            Ok(event) => folded = apply(folded, &event, at),
+            Err(e) => {
+                tracing::warn!({ attr::order::ID } = %order_id, event_type = %kind, error = %e, "Unreadable event skipped")
+            }
+        }
+    }
+    folded
+}
+
+/// What a rebuild does to an order's row.
+enum Correction {
+    None,
+    Write(Box<OrderRow>),
+    Delete,
+}
+
+fn correction(folded: Option<OrderRow>, current: Option<OrderRow>) -> Correction {
+    match (folded, current) {
+        (Some(want), Some(have)) if want == have => Correction::None,
+        (Some(want), _) => Correction::Write(Box::new(want)),
+        (None, Some(_)) => Correction::Delete,
+        (None, None) => Correction::None,
+    }
+}
+
+/// Orders, on the engine the service's database runs on. Each instance has its own identity
+/// as the owner of the idempotency keys it claims, new at every start.
+#[derive(Clone)]
+pub enum OrderStore {
+    Sqlite(sqlite::SqliteOrders),
+    Postgres(postgres::PgOrders),
 }
 
 impl OrderStore {
-    pub fn new(db: Database) -> Self {
-        Self {
-            db,
-            owner: uuid::Uuid::new_v4().to_string().into(),
+    pub fn new(db: &AnyDatabase) -> Self {
+        let owner: Arc<str> = uuid::Uuid::new_v4().to_string().into();
+        match db {
+            AnyDatabase::Sqlite(db) => Self::Sqlite(sqlite::SqliteOrders::new(db.clone(), owner)),
+            AnyDatabase::Postgres(db) => Self::Postgres(postgres::PgOrders::new(db.clone(), owner)),
         }
     }
 
-    pub fn database(&self) -> &Database {
-        &self.db
-    }
-
-    /// Starts an order's stream with `OrderCreated` (seq 1) and writes its row.
-    pub fn create(
-        &self,
-        tx: &Transaction<'_>,
-        created: &Created,
-        cause: &str,
-        trace_id: Option<&str>,
-    ) -> Result<OrderRow, DbError> {
-        let event = OrderEvent::OrderCreated(created.clone());
-        let row = OrderRow::new(created);
-        self.insert_event(tx, &row, 1, &event, cause, trace_id)?;
-        self.write_row(tx, &row)?;
-        Ok(row)
-    }
-
-    /// The order as it stands in `tx`, and the seq of its last event.
-    pub fn load(
-        &self,
-        tx: &Transaction<'_>,
-        order_id: &str,
-    ) -> Result<Option<(OrderRow, i64)>, DbError> {
-        // One statement for both: this runs for every message an order receives.
-        self.db.timed("SELECT", "orders", || {
-            tx.prepare_cached(concat!(
-                "SELECT ",
-                order_columns!(),
-                ", (SELECT COALESCE(MAX(seq), 0) FROM order_events WHERE order_id = orders.id) \
-                     FROM orders WHERE id = ?1"
-            ))?
-            .query_row([order_id], |r| Ok((to_row(r)?, r.get::<_, i64>(14)?)))
-            .optional()
-        })
-    }
-
-    /// Appends `events` after seq `last` and writes the row they lead to.
-    pub fn append(
-        &self,
-        tx: &Transaction<'_>,
-        row: OrderRow,
-        last: i64,
-        events: &[OrderEvent],
-        cause: &str,
-        trace_id: Option<&str>,
-    ) -> Result<OrderRow, DbError> {
-        if events.is_empty() {
-            return Ok(row);
+    /// `db.system` / `db.system.name` of the engine.
+    pub fn system_name(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgresql",
         }
-        let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        let mut current = row;
-        for (i, event) in events.iter().enumerate() {
-            current = apply(Some(current.clone()), event, &at).unwrap_or(current);
-            self.insert_event(tx, &current, last + 1 + i as i64, event, cause, trace_id)?;
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<OrderRow>, DbError> {
+        match self {
+            Self::Sqlite(s) => s.get(id),
+            Self::Postgres(p) => p.get(id).await,
         }
-        self.write_row(tx, &current)?;
-        Ok(current)
-    }
-
-    fn insert_event(
-        &self,
-        tx: &Transaction<'_>,
-        row: &OrderRow,
-        seq: i64,
-        event: &OrderEvent,
-        cause: &str,
-        trace_id: Option<&str>,
-    ) -> Result<(), DbError> {
-        let (kind, payload) = event.to_columns();
-        self.db.timed("INSERT", "order_events", || {
-            tx.prepare_cached(
-                "INSERT INTO order_events (event_id, order_id, seq, type, payload, created_at, cause, trace_id) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![
-                uuid::Uuid::now_v7().to_string(),
-                row.created.order_id,
-                seq,
-                kind,
-                payload,
-                row.updated_at,
-                cause,
-                trace_id,
-            ])
-        })?;
-        Ok(())
-    }
-
-    /// Writes `row` over the order's row (or inserts it).
-    fn write_row(&self, tx: &Transaction<'_>, row: &OrderRow) -> Result<(), DbError> {
-        let c = &row.created;
-        let items = serde_json::to_string(&c.items).unwrap_or_default();
-        let address = serde_json::to_string(&c.shipping_address).unwrap_or_default();
-        self.db.timed("UPSERT", "orders", || {
-            tx.prepare_cached(
-                "INSERT INTO orders (id, user_id, status, total_minor, currency, items, shipping_address, reservation_id, \
-                 created_at, updated_at, status_changed_at, cancellation_reason, payment_id, reservation_expires_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
-                 ON CONFLICT (id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at, \
-                 status_changed_at = excluded.status_changed_at, cancellation_reason = excluded.cancellation_reason, \
-                 payment_id = excluded.payment_id, user_id = excluded.user_id, total_minor = excluded.total_minor, \
-                 currency = excluded.currency, items = excluded.items, shipping_address = excluded.shipping_address, \
-                 reservation_id = excluded.reservation_id, created_at = excluded.created_at, \
-                 reservation_expires_at = excluded.reservation_expires_at",
-            )?
-            .execute(params![
-                c.order_id,
-                c.user_id.0,
-                row.status.as_str(),
-                c.total.minor(),
-                c.currency,
-                items,
-                address,
-                c.reservation_id,
-                c.created_at,
-                row.updated_at,
-                row.status_changed_at,
-                row.cancellation_reason.map(CancelReason::as_str),
-                row.payment_id,
-                c.reservation_expires_at,
-            ])
-        })?;
-        Ok(())
-    }
-
-    pub fn get(&self, id: &str) -> Result<Option<OrderRow>, DbError> {
-        self.db.read("SELECT", "orders", |conn| {
-            conn.prepare_cached(&format!("{SELECT_ORDERS} WHERE id = ?1"))?
-                .query_row([id], to_row)
-                .optional()
-        })
     }
 
     /// Whether any order holds `reservation_id`.
-    pub fn holds_reservation(&self, reservation_id: &str) -> Result<bool, DbError> {
-        self.db.read("SELECT", "orders", |conn| {
-            conn.prepare_cached("SELECT 1 FROM orders WHERE reservation_id = ?1")?
-                .query_row([reservation_id], |_| Ok(()))
-                .optional()
-                .map(|found| found.is_some())
-        })
+    pub async fn holds_reservation(&self, reservation_id: &str) -> Result<bool, DbError> {
+        match self {
+            Self::Sqlite(s) => s.holds_reservation(reservation_id),
+            Self::Postgres(p) => p.holds_reservation(reservation_id).await,
+        }
     }
 
-    /// A user's orders, newest first.
-    pub fn list_for_user(&self, user_id: UserId, limit: i64) -> Result<Vec<OrderRow>, DbError> {
-        self.db.read("SELECT", "orders", |conn| {
-            conn.prepare_cached(&format!(
-                "{SELECT_ORDERS} WHERE user_id = ?1 ORDER BY created_at DESC, rowid DESC LIMIT ?2"
-            ))?
-            .query_map(params![user_id.0, limit], to_row)?
-            .collect()
-        })
+    /// A user's orders, newest first (in the order they were written, when created at the
+    /// same time).
+    pub async fn list_for_user(
+        &self,
+        user_id: UserId,
+        limit: i64,
+    ) -> Result<Vec<OrderRow>, DbError> {
+        match self {
+            Self::Sqlite(s) => s.list_for_user(user_id, limit),
+            Self::Postgres(p) => p.list_for_user(user_id, limit).await,
+        }
     }
 
-    pub fn events(&self, order_id: &str) -> Result<Vec<StoredEvent>, DbError> {
-        self.db.read("SELECT", "order_events", |conn| {
-            conn.prepare_cached(
-                "SELECT event_id, order_id, seq, type, payload, created_at, cause, trace_id FROM order_events \
-                 WHERE order_id = ?1 ORDER BY seq",
-            )?
-            .query_map([order_id], |row| {
-                Ok(StoredEvent {
-                    event_id: row.get(0)?,
-                    order_id: row.get(1)?,
-                    seq: row.get(2)?,
-                    event_type: row.get(3)?,
-                    payload: json_of(row.get_ref(4)?.as_str()?),
-                    created_at: row.get(5)?,
-                    cause: row.get(6)?,
-                    trace_id: row.get(7)?,
+    /// The order's event stream, oldest first.
+    pub async fn events(&self, order_id: &str) -> Result<Vec<StoredEvent>, DbError> {
+        let events = match self {
+            Self::Sqlite(s) => s.events(order_id)?,
+            Self::Postgres(p) => p.events(order_id).await?,
+        };
+        Ok(events.into_iter().map(StoredEvent::from).collect())
+    }
+
+    /// Whether message `message_id` was handled before.
+    pub(crate) async fn seen(&self, message_id: &str) -> Result<bool, DbError> {
+        match self {
+            Self::Sqlite(s) => s.seen(message_id),
+            Self::Postgres(p) => p.seen(message_id).await,
+        }
+    }
+
+    /// Writes a new order in one transaction: its `OrderCreated` event and row, its
+    /// `order.created` message, its expiry and (with a key) the idempotent answer. Returns the
+    /// message's span.
+    pub(crate) async fn place(
+        &self,
+        outbox: &Outbox,
+        placement: &Placement<'_>,
+    ) -> Result<Span, DbError> {
+        match self {
+            Self::Sqlite(s) => s.place(outbox, placement),
+            Self::Postgres(p) => p.place(outbox, placement).await,
+        }
+    }
+
+    /// In one transaction: records `m` in the inbox, appends what `decide` makes of order
+    /// `order_id` as it stands (locked against other instances' steps on PostgreSQL), and
+    /// publishes the step's messages; a final event also cancels the order's expiry.
+    pub(crate) async fn record(
+        &self,
+        outbox: &Outbox,
+        m: &Message,
+        order_id: &str,
+        trace_id: Option<&str>,
+        decide: impl FnOnce(&OrderRow) -> Step + Send,
+    ) -> Result<Recorded, DbError> {
+        let cause = format!("{} {}", m.topic, m.id);
+        let plan = |row: OrderRow, last: i64| {
+            let step = decide(&row);
+            StepWrites::of(row, last, step, &cause, trace_id)
+        };
+        match self {
+            Self::Sqlite(s) => s.record(outbox, m, order_id, plan),
+            Self::Postgres(p) => p.record(outbox, m, order_id, plan).await,
+        }
+    }
+
+    /// Publishes `payload` under `topic` in a transaction of its own.
+    pub(crate) async fn publish(
+        &self,
+        outbox: &Outbox,
+        topic: &'static str,
+        key: &str,
+        payload: &(impl Serialize + Sync),
+    ) -> Result<(), DbError> {
+        match self {
+            Self::Sqlite(_) => outbox
+                .transaction("event_outbox", |tx| {
+                    outbox.publish(tx, topic, Some(key), payload)
                 })
-            })?
-            .collect()
-        })
+                .map(drop),
+            Self::Postgres(p) => p.publish(outbox, topic, key, payload).await,
+        }
     }
 
     /// Folds every order's stream again and corrects the rows that differ from it (and
-    /// deletes rows that have no stream), a chunk of orders per transaction.
-    pub fn rebuild(&self) -> Result<Rebuilt, DbError> {
+    /// deletes rows that have no stream), [`REBUILD_CHUNK`] orders per transaction.
+    pub async fn rebuild(&self) -> Result<Rebuilt, DbError> {
         let mut done = Rebuilt::default();
         let mut after = String::new();
         loop {
-            let (chunk, last) = self
-                .db
-                .transaction("orders", |tx| self.rebuild_chunk(tx, &after))?;
+            let (chunk, last) = match self {
+                Self::Sqlite(s) => s.rebuild_chunk(&after)?,
+                Self::Postgres(p) => p.rebuild_chunk(&after).await?,
+            };
             done.orders += chunk.orders;
             done.corrected += chunk.corrected;
             match last {
@@ -325,151 +594,28 @@ impl OrderStore {
         Ok(done)
     }
 
-    /// Rebuilds the orders whose id sorts after `after` (at most [`REBUILD_CHUNK`]); returns
-    /// the last id, or `None` when none was left.
-    fn rebuild_chunk(
-        &self,
-        tx: &Transaction<'_>,
-        after: &str,
-    ) -> Result<(Rebuilt, Option<String>), DbError> {
-        type EventRow = (String, String, String, String);
-        let ids: Vec<String> = self.db.timed("SELECT", "orders", || {
-            tx.prepare_cached(
-                "SELECT id FROM (SELECT DISTINCT order_id AS id FROM order_events UNION SELECT id FROM orders) \
-                 WHERE id > ?1 ORDER BY id LIMIT ?2",
-            )?
-            .query_map(params![after, REBUILD_CHUNK], |r| r.get(0))?
-            .collect()
-        })?;
-        let mut done = Rebuilt::default();
-        for id in &ids {
-            let events: Vec<EventRow> = self.db.timed("SELECT", "order_events", || {
-                tx.prepare_cached(
-                    "SELECT order_id, type, payload, created_at FROM order_events WHERE order_id = ?1 ORDER BY seq",
-                )?
-                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-                .collect()
-            })?;
-            let mut folded = None;
-            for (_, kind, payload, at) in &events {
-                match OrderEvent::from_columns(kind, payload) {
-                    Ok(event) => folded = apply(folded, &event, at),
-                    Err(e) => {
-                        tracing::warn!({ attr::order::ID } = %id, event_type = %kind, error = %e, "Unreadable event skipped")
-                    }
-                }
-            }
-            let current = self.db.timed("SELECT", "orders", || {
-                tx.prepare_cached(&format!("{SELECT_ORDERS} WHERE id = ?1"))?
-                    .query_row([id], to_row)
-                    .optional()
-            })?;
-            match (folded, current) {
-                (Some(want), Some(have)) if want == have => {}
-                (Some(want), _) => {
-                    self.write_row(tx, &want)?;
-                    done.corrected += 1;
-                }
-                (None, Some(_)) => {
-                    self.db.timed("DELETE", "orders", || {
-                        tx.prepare_cached("DELETE FROM orders WHERE id = ?1")?
-                            .execute([id])
-                    })?;
-                    done.corrected += 1;
-                }
-                (None, None) => {}
-            }
-            if !events.is_empty() {
-                done.orders += 1;
-            }
-        }
-        Ok((done, ids.last().cloned()))
-    }
-
-    /// Claims `key` for a request whose canonical body is `request`. A pending claim is taken
-    /// over when its owner is gone (another process claimed it), or when it is this process's
-    /// own and stale; a claim of this process still in flight is refused.
-    pub fn claim_key(&self, key: &str, request: &str) -> Result<Claim, DbError> {
+    /// Claims `key` for a request whose canonical body is `request`. A claim still in flight
+    /// is refused; a stale one is taken over. On SQLite (one process per database) a claim of
+    /// another owner is taken over at once: that process is gone. On PostgreSQL, where
+    /// several instances share the keys, it is a lease: taken over only once stale, under a
+    /// row lock, so that exactly one request takes it.
+    pub async fn claim_key(&self, key: &str, request: &str) -> Result<Claim, DbError> {
         let now = chrono::Utc::now();
-        self.db.write("INSERT", "idempotency_keys", |tx| {
-            let existing: Option<KeyRow> = tx
-                .prepare_cached(
-                    "SELECT request, status, response_status, response_body, created_at, owner \
-                     FROM idempotency_keys WHERE key = ?1",
-                )?
-                .query_row([key], |row| {
-                    Ok((
-                        row.get(0)?,
-                        row.get(1)?,
-                        row.get(2)?,
-                        row.get(3)?,
-                        row.get(4)?,
-                        row.get(5)?,
-                    ))
-                })
-                .optional()?;
-            let claim =
-                match existing {
-                    Some((req, ..)) if req != request => Claim::Mismatch,
-                    Some((_, status, Some(code), Some(body), ..)) if status == "done" => {
-                        Claim::Replay {
-                            status: code as u16,
-                            body,
-                        }
-                    }
-                    Some((_, _, _, _, created, owner))
-                        if owner.as_deref() == Some(&*self.owner) && !is_stale(&created, now) =>
-                    {
-                        Claim::InFlight
-                    }
-                    _ => {
-                        tx.prepare_cached(
-                        "INSERT INTO idempotency_keys (key, request, status, created_at, owner) \
-                         VALUES (?1, ?2, 'pending', ?3, ?4) \
-                         ON CONFLICT (key) DO UPDATE SET status = 'pending', \
-                         created_at = excluded.created_at, owner = excluded.owner",
-                    )?
-                    .execute(params![key, request, now.to_rfc3339(), &*self.owner])?;
-                        Claim::New
-                    }
-                };
-            Ok(claim)
-        })
-    }
-
-    /// Records the answer for `key`, in the order's transaction.
-    pub fn complete_key(
-        &self,
-        tx: &Transaction<'_>,
-        key: &str,
-        status: u16,
-        body: &str,
-    ) -> Result<(), DbError> {
-        self.db.timed("UPDATE", "idempotency_keys", || {
-            tx.prepare_cached(
-                "UPDATE idempotency_keys SET status = 'done', response_status = ?1, response_body = ?2 \
-                 WHERE key = ?3",
-            )?
-            .execute(params![i64::from(status), body, key])
-        })?;
-        Ok(())
+        match self {
+            Self::Sqlite(s) => s.claim_key(key, request, now),
+            Self::Postgres(p) => p.claim_key(key, request, now).await,
+        }
     }
 
     /// Frees `key` after a failed request, so that the client's retry runs again; a claim
     /// another process has taken over meanwhile is not this one's to free.
-    pub fn release_key(&self, key: &str) -> Result<(), DbError> {
-        self.db.write("DELETE", "idempotency_keys", |tx| {
-            tx.prepare_cached(
-                "DELETE FROM idempotency_keys WHERE key = ?1 AND status = 'pending' AND owner = ?2",
-            )?
-            .execute(params![key, &*self.owner])
-        })?;
-        Ok(())
+    pub async fn release_key(&self, key: &str) -> Result<(), DbError> {
+        match self {
+            Self::Sqlite(s) => s.release_key(key),
+            Self::Postgres(p) => p.release_key(key).await,
+        }
     }
 }
 
-fn is_stale(created: &str, now: chrono::DateTime<chrono::Utc>) -> bool {
-    chrono::DateTime::parse_from_rfc3339(created)
-        .map(|t| (now - t.with_timezone(&chrono::Utc)).num_seconds() > STALE_CLAIM_SECONDS)
-        .unwrap_or(true)
-}
+#[cfg(test)]
+mod tests;
