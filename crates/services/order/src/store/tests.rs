@@ -4,13 +4,14 @@
 
 use std::sync::Arc;
 
-use tracemart_contracts::{LineItem, ProductId, Quantity};
+use tracemart_contracts::{LineItem, Money, ProductId, Quantity};
 use tracemart_events::Routes;
 use tracemart_platform::DatabaseUrl;
 use tracemart_testkit::on_each_engine;
 use tracemart_testkit::pg::{Engine, TestDatabase};
 
 use super::*;
+use crate::stream::Created;
 
 /// An order store (one instance of the service) on a new database of its own, and what keeps
 /// that database alive.
