@@ -69,14 +69,6 @@ impl ServiceName {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|n| n.as_str() == s)
     }
-
-    /// Whether the service has a PostgreSQL store (as well as its SQLite one).
-    pub fn runs_on_postgres(self) -> bool {
-        matches!(
-            self,
-            Self::Order | Self::User | Self::Product | Self::Inventory | Self::Payment
-        )
-    }
 }
 
 impl std::fmt::Display for ServiceName {
@@ -547,11 +539,7 @@ impl ShopConfig {
             return bad("database_pool_size", "0".into(), "must be at least 1");
         }
         for s in ServiceName::ALL {
-            if s.runs_on_postgres() {
-                self.database_url(s)?;
-            } else {
-                self.sqlite_path(s)?;
-            }
+            self.database_url(s)?;
         }
         if !matches!(self.log_format.as_str(), "json" | "pretty") {
             return bad(
@@ -657,20 +645,6 @@ impl ShopConfig {
         )
     }
 
-    /// The SQLite file of a service that runs on SQLite only; a PostgreSQL URL is refused.
-    pub fn sqlite_path(&self, s: ServiceName) -> Result<PathBuf, ConfigError> {
-        match self.database_url(s)? {
-            DatabaseUrl::Sqlite(path) => Ok(path),
-            url @ DatabaseUrl::Postgres(_) => Err(ConfigError::Value {
-                key: format!("{s}.database_url"),
-                value: url.to_string(),
-                reason: format!(
-                    "the {s} service runs on SQLite only: give a file path or sqlite:PATH"
-                ),
-            }),
-        }
-    }
-
     /// Where the principals' keys are.
     pub fn keys_dir(&self) -> PathBuf {
         if self.keys_dir.is_empty() {
@@ -755,11 +729,6 @@ mod tests {
             c.endpoint_mut(s).database_url = format!("postgres://postgres@127.0.0.1/tracemart_{s}");
         }
         assert!(c.validate().is_ok(), "{:?}", c.validate());
-        assert!(
-            ServiceName::ALL
-                .into_iter()
-                .all(ServiceName::runs_on_postgres)
-        );
         assert!(matches!(
             c.database_url(ServiceName::Order),
             Ok(DatabaseUrl::Postgres(url)) if url.ends_with("/tracemart_order")

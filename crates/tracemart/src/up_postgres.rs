@@ -5,7 +5,7 @@
 use tracemart_platform::pg::ensure_database;
 use tracemart_platform::{DatabaseUrl, ServiceName, ShopConfig};
 
-/// Points each service that runs on PostgreSQL at its database on `server` (named
+/// Points each service at its database on `server` (named
 /// `{prefix}_{service}`), creating it when missing. The exit code on failure: 64 for a URL
 /// that is not PostgreSQL's, 1 for a server that cannot be reached or refuses.
 pub(crate) async fn point_services_at(
@@ -36,10 +36,7 @@ pub(crate) async fn point_services_at(
         );
         return Err(crate::EXIT_CONFIG);
     }
-    for s in ServiceName::ALL
-        .into_iter()
-        .filter(|s| s.runs_on_postgres())
-    {
+    for s in ServiceName::ALL {
         match ensure_database(&server, &format!("{prefix}_{s}")).await {
             Ok(url) => config.endpoint_mut(s).database_url = url,
             Err(e) => {

@@ -215,11 +215,7 @@ impl OrderStore {
         payload: &(impl Serialize + Sync),
     ) -> Result<(), DbError> {
         match self {
-            Self::Sqlite(_) => outbox
-                .transaction("event_outbox", |tx| {
-                    outbox.publish(tx, topic, Some(key), payload)
-                })
-                .map(drop),
+            Self::Sqlite(s) => s.publish(outbox, topic, key, payload),
             Self::Postgres(p) => p.publish(outbox, topic, key, payload).await,
         }
     }

@@ -1,6 +1,6 @@
 //! An in-process shop: the five services on loopback port 0, each with its own SQLite file in
-//! a temporary directory (or, for the services that run on both engines, a fresh PostgreSQL
-//! database of its own), stoppable and restartable one by one.
+//! a temporary directory (or a fresh PostgreSQL database of its own), stoppable and
+//! restartable one by one.
 
 use std::collections::HashMap;
 use std::time::Duration;

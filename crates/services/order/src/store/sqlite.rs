@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use rusqlite::{OptionalExtension, Row, Transaction, params};
+use serde::Serialize;
 use tracemart_contracts::UserId;
 use tracemart_contracts::events::topic;
 use tracemart_events::{Message, Outbox, inbox};
@@ -175,6 +176,20 @@ impl SqliteOrders {
             }
             Ok(writes.recorded())
         })
+    }
+
+    pub(super) fn publish(
+        &self,
+        outbox: &Outbox,
+        topic: &'static str,
+        key: &str,
+        payload: &impl Serialize,
+    ) -> Result<(), DbError> {
+        outbox
+            .transaction("event_outbox", |tx| {
+                outbox.publish(tx, topic, Some(key), payload)
+            })
+            .map(drop)
     }
 
     /// The order as it stands in `tx`, and the seq of its last event.
