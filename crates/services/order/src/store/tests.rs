@@ -209,3 +209,38 @@ on_each_engine! {
         assert!(matches!(none, Recorded::NoOrder));
     }
 }
+
+/// Several instances share one PostgreSQL database: a stale claim is a lease that has run out,
+/// and of the instances retrying it at once, one takes it over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_instances_taking_over_a_stale_key_at_once_exactly_one_does_on_postgresql() {
+    let f = open(Engine::Postgres).await;
+    assert!(matches!(
+        f.store.claim_key("k1", "body").await.unwrap(),
+        Claim::New
+    ));
+    let AnyDatabase::Postgres(pg) = &f.db else {
+        panic!("a PostgreSQL database")
+    };
+    sqlx::query("UPDATE idempotency_keys SET created_at = '2026-01-01T00:00:00+00:00'")
+        .execute(pg.pool())
+        .await
+        .unwrap();
+
+    let retries: Vec<_> = (0..8)
+        .map(|_| {
+            let instance = f.other_instance();
+            tokio::spawn(async move { instance.claim_key("k1", "body").await })
+        })
+        .collect();
+    let mut taken = 0;
+    for retry in retries {
+        match retry.await.unwrap().unwrap() {
+            Claim::New => taken += 1,
+            Claim::InFlight => {}
+            _ => panic!("neither taken over nor in flight"),
+        }
+    }
+
+    assert_eq!(taken, 1);
+}
