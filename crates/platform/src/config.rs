@@ -69,14 +69,6 @@ impl ServiceName {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|n| n.as_str() == s)
     }
-
-    /// Whether the service has a PostgreSQL store (the others run on SQLite only, so far).
-    pub fn runs_on_postgres(self) -> bool {
-        matches!(
-            self,
-            Self::User | Self::Product | Self::Inventory | Self::Payment
-        )
-    }
 }
 
 impl std::fmt::Display for ServiceName {
@@ -547,11 +539,7 @@ impl ShopConfig {
             return bad("database_pool_size", "0".into(), "must be at least 1");
         }
         for s in ServiceName::ALL {
-            if s.runs_on_postgres() {
-                self.database_url(s)?;
-            } else {
-                self.sqlite_path(s)?;
-            }
+            self.database_url(s)?;
         }
         if !matches!(self.log_format.as_str(), "json" | "pretty") {
             return bad(
@@ -657,21 +645,6 @@ impl ShopConfig {
         )
     }
 
-    /// The SQLite file of a service that runs on SQLite only; a PostgreSQL URL is refused.
-    pub fn sqlite_path(&self, s: ServiceName) -> Result<PathBuf, ConfigError> {
-        match self.database_url(s)? {
-            DatabaseUrl::Sqlite(path) => Ok(path),
-            url @ DatabaseUrl::Postgres(_) => Err(ConfigError::Value {
-                key: format!("{s}.database_url"),
-                value: url.to_string(),
-                reason: format!(
-                    "the {s} service runs on SQLite only so far (user, product, inventory \
-                     and payment run on PostgreSQL too): give a file path or sqlite:PATH"
-                ),
-            }),
-        }
-    }
-
     /// Where the principals' keys are.
     pub fn keys_dir(&self) -> PathBuf {
         if self.keys_dir.is_empty() {
@@ -750,22 +723,21 @@ mod tests {
     }
 
     #[test]
-    fn services_without_a_postgresql_store_refuse_a_postgresql_url() {
+    fn every_service_takes_a_postgresql_url() {
         let mut c = ShopConfig::default();
-        c.inventory.database_url = "postgres://postgres@127.0.0.1/tracemart_inventory".into();
-        c.payment.database_url = "postgres://postgres@127.0.0.1/tracemart_payment".into();
-        c.order.database_url = "postgres://postgres@127.0.0.1/tracemart_order".into();
-        let err = c.validate().expect_err("refused").to_string();
-        assert!(err.contains("order.database_url"), "{err}");
-        assert!(err.contains("runs on SQLite only so far"), "{err}");
+        for s in ServiceName::ALL {
+            c.endpoint_mut(s).database_url = format!("postgres://postgres@127.0.0.1/tracemart_{s}");
+        }
+        assert!(c.validate().is_ok(), "{:?}", c.validate());
+        assert!(matches!(
+            c.database_url(ServiceName::Order),
+            Ok(DatabaseUrl::Postgres(url)) if url.ends_with("/tracemart_order")
+        ));
         c.order.database_url = "sqlite:///srv/order.db".into();
-        assert!(
-            c.validate().is_ok(),
-            "inventory and payment run on PostgreSQL"
-        );
+        assert!(c.validate().is_ok(), "and a SQLite file as before");
         assert_eq!(
-            c.sqlite_path(ServiceName::Order).ok(),
-            Some(PathBuf::from("/srv/order.db"))
+            c.database_url(ServiceName::Order).ok(),
+            Some(DatabaseUrl::Sqlite(PathBuf::from("/srv/order.db")))
         );
     }
 

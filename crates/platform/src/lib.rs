@@ -1,6 +1,6 @@
 //! What makes a crate a tracemart service: configuration, the HTTP server stack with health,
 //! readiness and metrics, the JSON error body, the traced downstream client and the database
-//! (SQLite, or PostgreSQL for the services that run on it).
+//! (SQLite or PostgreSQL).
 
 mod breaker;
 pub mod client;

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -15,7 +14,7 @@ use tracemart_telemetry::Metrics;
 
 use crate::config::{ServiceName, ShopConfig};
 use crate::connections::{ConnectionLimits, connection_limits};
-use crate::db::{Database, DbError};
+use crate::db::DbError;
 use crate::engine::{AnyDatabase, Migrations, ServiceDatabase};
 use crate::faults::Faults;
 use crate::http::{ReadyCheck, ServiceApp};
@@ -46,10 +45,9 @@ impl StopSignal {
     }
 }
 
-/// What a service has once started: its metrics, its database and its background workers.
-/// `D` is [`Database`] for a service that runs on SQLite only, [`AnyDatabase`] for one that
-/// runs on either engine.
-pub struct ServiceRuntime<D = Database> {
+/// What a service has once started: its metrics, its database (on either engine) and its
+/// background workers.
+pub struct ServiceRuntime<D = AnyDatabase> {
     pub name: ServiceName,
     pub metrics: Metrics,
     pub db: D,
@@ -60,24 +58,6 @@ pub struct ServiceRuntime<D = Database> {
     limits: ConnectionLimits,
     stop: watch::Sender<bool>,
     workers: Vec<(&'static str, JoinHandle<()>)>,
-}
-
-impl ServiceRuntime<Database> {
-    /// Opens the SQLite database of a service that runs on SQLite only (its `database_url`,
-    /// or its file in the data directory) and applies `migrators` in order.
-    pub async fn open(
-        name: ServiceName,
-        config: &ShopConfig,
-        migrators: &[&Migrator],
-    ) -> Result<Self, ServiceError> {
-        let identity = load_identity(name, config)?;
-        let path = config
-            .sqlite_path(name)
-            .map_err(|e| ServiceError::Setup(e.to_string()))?;
-        let metrics = Metrics::new(name.service_name());
-        let db = Database::open(&path, migrators, metrics.clone()).await?;
-        Ok(Self::assemble(name, config, identity, metrics, db))
-    }
 }
 
 impl ServiceRuntime<AnyDatabase> {

@@ -272,9 +272,8 @@ pub struct UpArgs {
     /// Seconds to wait for every service to become ready.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub ready_timeout: u64,
-    /// Keep the services that run on PostgreSQL (user, product, inventory) on this server
-    /// (postgres://user@host:5432), each in a database of its own named PREFIX_<service>,
-    /// created if missing; the others keep their SQLite files.
+    /// Keep every service's data on this PostgreSQL server (postgres://user@host:5432), each
+    /// in a database of its own named PREFIX_<service>, created if missing.
     #[arg(long, value_name = "URL")]
     pub postgres: Option<String>,
     /// The first part of the databases' names under --postgres.

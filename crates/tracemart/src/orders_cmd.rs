@@ -1,6 +1,6 @@
 //! `tracemart orders rebuild`: the `orders` read model folded again from the event streams.
 
-use tracemart_platform::ServiceName;
+use tracemart_platform::{DatabaseUrl, ServiceName};
 
 use crate::cli::{OrdersArgs, OrdersCommand};
 use crate::settings;
@@ -11,11 +11,15 @@ pub(crate) async fn run(args: OrdersArgs) -> u8 {
         Ok(c) => c,
         Err(e) => return settings::config_failure(&e),
     };
-    let path = match config.sqlite_path(ServiceName::Order) {
-        Ok(path) => path,
+    let url = match config.database_url(ServiceName::Order) {
+        Ok(url) => url,
         Err(e) => return settings::config_failure(&e),
     };
-    if !path.exists() {
+    // A SQLite file that is not there is not created for the command; a PostgreSQL database
+    // is opened (and must exist).
+    if let DatabaseUrl::Sqlite(path) = &url
+        && !path.exists()
+    {
         eprintln!(
             "error: no order database at {} (has the shop run with this data directory?)",
             path.display()
@@ -31,7 +35,7 @@ pub(crate) async fn run(args: OrdersArgs) -> u8 {
             0
         }
         Err(e) => {
-            eprintln!("error: rebuilding orders in {}: {e}", path.display());
+            eprintln!("error: rebuilding orders in {url}: {e}");
             1
         }
     }

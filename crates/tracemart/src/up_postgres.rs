@@ -1,12 +1,11 @@
-//! `up --postgres URL`: the services that run on PostgreSQL each get a database of their own
-//! on that server (`tracemart_user`, `tracemart_product`, `tracemart_inventory`,
-//! `tracemart_payment` by default), created if missing; the others keep their SQLite files in
-//! the data directory.
+//! `up --postgres URL`: each service gets a database of its own on that server
+//! (`tracemart_order`, `tracemart_user`, `tracemart_product`, `tracemart_inventory`,
+//! `tracemart_payment` by default), created if missing.
 
 use tracemart_platform::pg::ensure_database;
 use tracemart_platform::{DatabaseUrl, ServiceName, ShopConfig};
 
-/// Points each service that runs on PostgreSQL at its database on `server` (named
+/// Points each service at its database on `server` (named
 /// `{prefix}_{service}`), creating it when missing. The exit code on failure: 64 for a URL
 /// that is not PostgreSQL's, 1 for a server that cannot be reached or refuses.
 pub(crate) async fn point_services_at(
@@ -37,10 +36,7 @@ pub(crate) async fn point_services_at(
         );
         return Err(crate::EXIT_CONFIG);
     }
-    for s in ServiceName::ALL
-        .into_iter()
-        .filter(|s| s.runs_on_postgres())
-    {
+    for s in ServiceName::ALL {
         match ensure_database(&server, &format!("{prefix}_{s}")).await {
             Ok(url) => config.endpoint_mut(s).database_url = url,
             Err(e) => {

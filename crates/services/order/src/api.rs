@@ -123,15 +123,17 @@ async fn get_order(
     )
     .attribute(KeyValue::new(attr::order::ID, id.clone()))
     .start();
-    span.in_scope(|| {
+    span.instrument(async {
         tracing::info!(order_id = %id, "Retrieving order");
         let row = flow
             .store
-            .get(&id)?
+            .get(&id)
+            .await?
             .ok_or_else(|| OrderError::OrderNotFound(id.clone()))?;
         owned_by_caller(caller, row.created.user_id, "Reading this order")?;
         Ok(ApiJson(OrderView::from(row)))
     })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -175,7 +177,8 @@ async fn list_orders(
     owned_by_caller(caller, user_id, "Reading this user's orders")?;
     let orders = flow
         .store
-        .list_for_user(user_id, limit)?
+        .list_for_user(user_id, limit)
+        .await?
         .into_iter()
         .map(OrderView::from)
         .collect();
@@ -204,10 +207,11 @@ async fn order_events(
     let id = parse_order_id(&raw)?.to_string();
     let row = flow
         .store
-        .get(&id)?
+        .get(&id)
+        .await?
         .ok_or_else(|| OrderError::OrderNotFound(id.clone()))?;
     owned_by_caller(caller, row.created.user_id, "Reading this order's events")?;
-    let events = flow.store.events(&id)?;
+    let events = flow.store.events(&id).await?;
     if events.is_empty() {
         return Err(OrderError::OrderNotFound(id));
     }

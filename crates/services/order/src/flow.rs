@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use opentelemetry::{Array, KeyValue, Value as OtelValue};
-use tracemart_contracts::events::{self as messages, topic};
+use tracemart_contracts::events::topic;
 use tracemart_contracts::{LineItem, Money, ProductId, Reservation, UserId};
 use tracemart_events::{Outbox, producer_span};
 use tracemart_telemetry::events::{
@@ -21,12 +21,12 @@ use tracemart_telemetry::names::attr::{
 use tracemart_telemetry::names::{baggage, span as span_name};
 use tracemart_telemetry::{Metrics, Span, UserSegment};
 
-use crate::commands::{OrderCommand, OrphanReservation, command, expiry_id};
+use crate::commands::{OrphanReservation, command};
 use crate::domain::{CURRENCY, IdempotencyKey, NewOrder, Priced};
 use crate::downstream::Downstream;
 use crate::error::OrderError;
 use crate::schema::OrderView;
-use crate::store::{Claim, OrderStore};
+use crate::store::{Claim, OrderStore, Placement};
 use crate::stream::Created;
 
 #[derive(Clone)]
@@ -68,12 +68,12 @@ impl OrderFlow {
                 .await
                 .map(Placed::Created);
         };
-        match self.store.claim_key(&key.0, &order.canonical())? {
+        match self.store.claim_key(&key.0, &order.canonical()).await? {
             Claim::New => {
                 let idem = IdempotentAnswer { key: &key.0 };
                 let result = self.create(order, request_id, Some(idem)).await;
                 if result.is_err()
-                    && let Err(e) = self.store.release_key(&key.0)
+                    && let Err(e) = self.store.release_key(&key.0).await
                 {
                     tracing::error!(error = %e, "Could not free the idempotency key");
                 }
@@ -196,9 +196,9 @@ impl OrderFlow {
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         };
         let view = OrderView::answer(&created);
-        if let Err(e) = self.persist(&created, &view, request_id, idem) {
+        if let Err(e) = self.persist(&created, &view, request_id, idem).await {
             // Logged once: by the order's failure (the error) and the release (the reservation).
-            self.abandon_reservation(&created.reservation_id);
+            self.abandon_reservation(&created.reservation_id).await;
             return Err(e.into());
         }
         current.set_attribute(KeyValue::new(order_attr::ID, created.order_id.clone()));
@@ -272,7 +272,7 @@ impl OrderFlow {
                 Err(OrderError::Call(e)) if !e.may_have_reached_service() => Err(e.into()),
                 Err(e @ (OrderError::Call(_) | OrderError::Downstream { .. })) => {
                     // The reservation may have been made even though we got no answer.
-                    self.abandon_reservation(&reservation_id);
+                    self.abandon_reservation(&reservation_id).await;
                     Err(e)
                 }
                 Err(e) => Err(e),
@@ -282,9 +282,8 @@ impl OrderFlow {
     }
 
     /// The order, its `OrderCreated` event, its `order.created` message, its expiry and
-    /// (with a key) the idempotent answer, in one transaction. Synchronous: the writer is
-    /// held for microseconds.
-    fn persist(
+    /// (with a key) the idempotent answer, in one transaction.
+    async fn persist(
         &self,
         created: &Created,
         view: &OrderView,
@@ -292,7 +291,6 @@ impl OrderFlow {
         idem: Option<IdempotentAnswer<'_>>,
     ) -> Result<(), tracemart_platform::DbError> {
         let order_id = created.order_id.as_str();
-        let trace_id = tracemart_telemetry::current_trace_id();
         let expires_at = created
             .reservation_expires_at
             .as_deref()
@@ -301,65 +299,32 @@ impl OrderFlow {
                 || chrono::Utc::now() + self.downstream.reservation_ttl,
                 |t| t.with_timezone(&chrono::Utc),
             );
-        let (write, publish) = self.outbox.transaction("orders", |tx| {
-            let write = Span::internal(
-                tracemart_telemetry::span_site!("tracemart::order"),
-                span_name::CREATE_ORDER_RECORD,
-            )
-            .attributes([
-                KeyValue::new(db::OPERATION, "INSERT"),
-                KeyValue::new(db::OPERATION_NAME, "INSERT"),
-                KeyValue::new(db::TABLE, "orders"),
-                KeyValue::new(db::COLLECTION_NAME, "orders"),
-                KeyValue::new(db::SYSTEM, "sqlite"),
-                KeyValue::new(order_attr::ID, order_id.to_owned()),
-            ])
-            .start();
-            let cause = format!("POST /orders {request_id}");
-            write
-                .in_scope(|| self.store.create(tx, created, &cause, trace_id.as_deref()))
-                .inspect_err(|e| write.record_error("DatabaseError", e))?;
-
-            let publish = producer_span(
-                Some(span_name::PUBLISH_ORDER_CREATED_EVENT),
-                topic::ORDER_CREATED,
-                Some(order_id),
-            );
-            publish.set_attribute(KeyValue::new(published::EVENT_TYPE, topic::ORDER_CREATED));
-            publish.set_attribute(KeyValue::new(published::ORDER_ID, order_id.to_owned()));
-            let message = messages::OrderCreated {
-                event_type: topic::ORDER_CREATED.to_owned(),
-                order_id: order_id.to_owned(),
-                user_id: created.user_id,
-                total: created.total,
-                currency: created.currency.clone(),
-                reservation_id: created.reservation_id.clone(),
-                reservation_expires_at: created.reservation_expires_at.clone(),
-                created_at: created.created_at.clone(),
-            };
-            self.outbox
-                .publish_in(tx, &publish, topic::ORDER_CREATED, Some(order_id), &message)
-                .inspect_err(|e| publish.record_error("DatabaseError", e))?;
-            let expire = OrderCommand {
-                order_id: order_id.to_owned(),
-                reason: None,
-            };
-            self.outbox.schedule(
-                tx,
-                &expiry_id(order_id),
-                command::EXPIRE,
-                Some(order_id),
-                &expire,
-                expires_at,
-            )?;
-
-            if let Some(idem) = idem {
-                let body = serde_json::to_string(view).unwrap_or_default();
-                self.store.complete_key(tx, idem.key, 201, &body)?;
-            }
-            Ok((write, publish))
-        })?;
-        // Logged once committed, outside the writer.
+        let system = self.store.system_name();
+        let write = Span::internal(
+            tracemart_telemetry::span_site!("tracemart::order"),
+            span_name::CREATE_ORDER_RECORD,
+        )
+        .attributes([
+            KeyValue::new(db::OPERATION, "INSERT"),
+            KeyValue::new(db::OPERATION_NAME, "INSERT"),
+            KeyValue::new(db::TABLE, "orders"),
+            KeyValue::new(db::COLLECTION_NAME, "orders"),
+            KeyValue::new(db::SYSTEM, system),
+            KeyValue::new(db::SYSTEM_NAME, system),
+            KeyValue::new(order_attr::ID, order_id.to_owned()),
+        ])
+        .start();
+        let placement = Placement {
+            created,
+            cause: format!("POST /orders {request_id}"),
+            trace_id: tracemart_telemetry::current_trace_id(),
+            write_span: &write,
+            publish_span,
+            expires_at,
+            answer: idem.map(|idem| (idem.key, serde_json::to_string(view).unwrap_or_default())),
+        };
+        let publish = self.store.place(&self.outbox, &placement).await?;
+        // Logged once committed.
         publish.in_scope(|| {
             tracing::info!(
                 event_type = topic::ORDER_CREATED,
@@ -374,16 +339,21 @@ impl OrderFlow {
     /// Hands a reservation no order will hold to the outbox, to be released by the relay
     /// (retried until inventory answers) instead of inside this request. If even that write
     /// fails, the reservation is released when it expires.
-    fn abandon_reservation(&self, reservation_id: &str) {
+    async fn abandon_reservation(&self, reservation_id: &str) {
         let orphan = OrphanReservation {
             reservation_id: reservation_id.to_owned(),
         };
-        let queued = self.outbox.transaction("event_outbox", |tx| {
-            self.outbox
-                .publish(tx, command::RELEASE_ORPHAN, Some(reservation_id), &orphan)
-        });
+        let queued = self
+            .store
+            .publish(
+                &self.outbox,
+                command::RELEASE_ORPHAN,
+                reservation_id,
+                &orphan,
+            )
+            .await;
         match queued {
-            Ok(_) => tracing::info!(
+            Ok(()) => tracing::info!(
                 { reservation::ID } = reservation_id,
                 "Reservation handed over for release"
             ),
@@ -392,6 +362,18 @@ impl OrderFlow {
             }
         }
     }
+}
+
+/// The seed's PRODUCER span of an order's `order.created`.
+fn publish_span(order_id: &str) -> Span {
+    let span = producer_span(
+        Some(span_name::PUBLISH_ORDER_CREATED_EVENT),
+        topic::ORDER_CREATED,
+        Some(order_id),
+    );
+    span.set_attribute(KeyValue::new(published::EVENT_TYPE, topic::ORDER_CREATED));
+    span.set_attribute(KeyValue::new(published::ORDER_ID, order_id.to_owned()));
+    span
 }
 
 /// Runs one step in `span`, marking the span failed if the step fails.

@@ -1,6 +1,6 @@
 //! The order service: `POST /orders` (the seed's `create_order`, made real), `GET /orders/{id}`,
 //! `GET /orders?user_id=`, `GET /orders/{id}/events`, and the order's side of the payment saga
-//! (`POST /events` receives payment's decisions).
+//! (`POST /events` receives payment's decisions). Runs on SQLite or PostgreSQL.
 
 mod api;
 mod commands;
@@ -13,17 +13,18 @@ mod schema;
 mod store;
 mod stream;
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
+use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 use tracemart_contracts::events::topic;
 use tracemart_events::{
     DeadLetters, HttpTransport, LocalTransport, Outbox, Relay, RelaySettings, Routes,
 };
 use tracemart_platform::{
-    AnyDatabase, Database, DbError, ServiceClient, ServiceError, ServiceName, ServiceRuntime,
-    ShopConfig,
+    AnyDatabase, DbError, Migrations, ServiceClient, ServiceDatabase, ServiceError, ServiceName,
+    ServiceRuntime, ShopConfig,
 };
 use tracemart_telemetry::Metrics;
 use utoipa::OpenApi;
@@ -39,34 +40,43 @@ pub use schema::OrderView;
 pub use store::{OrderStore, Rebuilt};
 pub use stream::{CancelReason, OrderEvent, OrderStatus};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// Opens (and migrates) the order service's database: its messaging tables first, since the
-/// order migrations move the first outbox's rows into them.
-pub async fn open_database(config: &ShopConfig, metrics: Metrics) -> Result<Database, DbError> {
-    let path = config
-        .sqlite_path(ServiceName::Order)
+/// The service's migrations on each engine: the messaging tables first, since SQLite's order
+/// migrations move the first outbox's rows into them.
+fn migrations() -> Migrations<'static> {
+    static SQLITE_ALL: LazyLock<[&Migrator; 2]> =
+        LazyLock::new(|| [&*tracemart_events::SQLITE_MIGRATOR, &SQLITE]);
+    static POSTGRES_ALL: LazyLock<[&Migrator; 2]> =
+        LazyLock::new(|| [&*tracemart_events::POSTGRES_MIGRATOR, &POSTGRES]);
+    Migrations {
+        sqlite: &*SQLITE_ALL,
+        postgres: &*POSTGRES_ALL,
+    }
+}
+
+/// Opens (and migrates) the order service's database, on either engine, for a command.
+pub async fn open_database(config: &ShopConfig, metrics: Metrics) -> Result<AnyDatabase, DbError> {
+    let url = config
+        .database_url(ServiceName::Order)
         .map_err(|e| DbError::setting("order", e))?;
-    Database::open(
-        &path,
-        &[&tracemart_events::SQLITE_MIGRATOR, &MIGRATOR],
-        metrics,
-    )
-    .await
+    // A command's few statements need no more.
+    AnyDatabase::open(&url, migrations(), 1, metrics).await
 }
 
 /// Folds every order's event stream again and corrects the `orders` rows that differ.
 pub async fn rebuild_orders(config: &ShopConfig) -> Result<Rebuilt, DbError> {
     let db = open_database(config, Metrics::new(ServiceName::Order.service_name())).await?;
-    let rebuilt = OrderStore::new(db.clone()).rebuild();
-    db.close();
+    let rebuilt = OrderStore::new(&db).rebuild().await;
+    db.close().await;
     rebuilt
 }
 
 /// The order service's dead letters.
 pub async fn dead_letters(config: &ShopConfig) -> Result<DeadLetters, DbError> {
     let db = open_database(config, Metrics::new(ServiceName::Order.service_name())).await?;
-    Ok(DeadLetters::new(AnyDatabase::Sqlite(db)))
+    Ok(DeadLetters::new(db))
 }
 
 /// Runs the order service on `listener` until `shutdown`.
@@ -75,12 +85,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServiceError> {
-    let mut rt = ServiceRuntime::open(
-        ServiceName::Order,
-        config,
-        &[&tracemart_events::SQLITE_MIGRATOR, &MIGRATOR],
-    )
-    .await?;
+    let mut rt = ServiceRuntime::open_any(ServiceName::Order, config, migrations()).await?;
     let http = ServiceClient::http_pool();
     let client = |s: ServiceName| rt.client(&http, s, config);
     let downstream = Downstream {
@@ -101,12 +106,8 @@ pub async fn run(
         .route(command::RELEASE_RESERVATION, me)
         .route(command::EXPIRE, me)
         .route(command::RELEASE_ORPHAN, me);
-    let outbox = Outbox::new(
-        AnyDatabase::Sqlite(rt.db.clone()),
-        routes,
-        rt.metrics.clone(),
-    );
-    let store = OrderStore::new(rt.db.clone());
+    let outbox = Outbox::new(rt.db.clone(), routes, rt.metrics.clone());
+    let store = OrderStore::new(&rt.db);
     let saga = Arc::new(OrderSaga {
         store: store.clone(),
         outbox: outbox.clone(),

@@ -9,17 +9,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use opentelemetry::KeyValue;
-use tracemart_contracts::events::{OrderCancelled, PaymentDecided, topic};
-use tracemart_events::{ConsumeError, Consumer, Handled, Message, Outbox, inbox};
+use tracemart_contracts::events::{PaymentDecided, topic};
+use tracemart_events::{ConsumeError, Consumer, Handled, Message, Outbox};
 use tracemart_platform::CallKind;
 use tracemart_telemetry::events::{BusinessEvent, OrderEventAppended};
 use tracemart_telemetry::names::attr;
 use tracemart_telemetry::{Metrics, OrderOutcome, SagaOutcome, Span};
 
-use crate::commands::{OrderCommand, OrphanReservation, command, expiry_id};
+use crate::commands::{OrderCommand, OrphanReservation, command};
 use crate::downstream::{Downstream, Transition};
 use crate::error::OrderError;
-use crate::store::OrderStore;
+use crate::store::{OrderStore, Recorded};
 use crate::stream::{CancelReason, OrderEvent, OrderRow, OrderStatus};
 
 /// Consumes payment's events and the order service's own commands.
@@ -33,11 +33,11 @@ pub struct OrderSaga {
 
 /// What one message does to an order: events to append, messages to publish.
 #[derive(Default)]
-struct Step {
-    events: Vec<OrderEvent>,
-    commands: Vec<(&'static str, OrderCommand)>,
+pub(crate) struct Step {
+    pub(crate) events: Vec<OrderEvent>,
+    pub(crate) commands: Vec<(&'static str, OrderCommand)>,
     /// Tell payment the order is cancelled (it voids an authorisation).
-    cancelled: Option<CancelReason>,
+    pub(crate) cancelled: Option<CancelReason>,
 }
 
 impl Step {
@@ -146,7 +146,7 @@ impl OrderSaga {
         p: &PaymentDecided,
     ) -> Result<Handled, ConsumeError> {
         let authorized = p.status == "authorized";
-        let acted = match self.pending(m, &p.order_id)? {
+        let acted = match self.pending(m, &p.order_id).await? {
             Some(row) if row.payment_id.as_deref() != Some(p.payment_id.as_str()) => {
                 let reservation = row.created.reservation_id.clone();
                 let outcome = if authorized {
@@ -210,6 +210,7 @@ impl OrderSaga {
             step.events.insert(0, decision);
             step
         })
+        .await
     }
 
     /// Sells the stock of a paid order and confirms it; if inventory released the
@@ -217,20 +218,21 @@ impl OrderSaga {
     /// itself; the command remains for a decision recorded while the order was being read,
     /// and for commands already in an outbox.)
     async fn commit(&self, m: &Message, c: &OrderCommand) -> Result<Handled, ConsumeError> {
-        let Some(row) = self.pending(m, &c.order_id)? else {
-            return self.record(m, &c.order_id, |_| Step::none());
+        let Some(row) = self.pending(m, &c.order_id).await? else {
+            return self.record(m, &c.order_id, |_| Step::none()).await;
         };
         let reservation = row.created.reservation_id.clone();
         let outcome = self.downstream.commit(&reservation).await.map_err(retry)?;
         self.record(m, &c.order_id, |row| {
             Step::after_commit(&c.order_id, row.status, &reservation, &outcome)
         })
+        .await
     }
 
     /// Gives back the stock of a declined order and cancels it.
     async fn release(&self, m: &Message, c: &OrderCommand) -> Result<Handled, ConsumeError> {
-        let Some(row) = self.pending(m, &c.order_id)? else {
-            return self.record(m, &c.order_id, |_| Step::none());
+        let Some(row) = self.pending(m, &c.order_id).await? else {
+            return self.record(m, &c.order_id, |_| Step::none()).await;
         };
         let (reservation, outcome) = self.release_held(&row).await?;
         if let Transition::Refused(why) = outcome {
@@ -243,6 +245,7 @@ impl OrderSaga {
             OrderStatus::Created => Step::declined(&reservation, c.reason.as_deref()),
             _ => Step::none(),
         })
+        .await
     }
 
     /// The reservation's time is up: an order with no payment decision is cancelled and its
@@ -250,9 +253,9 @@ impl OrderSaga {
     async fn expire(&self, m: &Message, c: &OrderCommand) -> Result<Handled, ConsumeError> {
         let unpaid =
             |row: &OrderRow| row.status == OrderStatus::Created && row.payment_id.is_none();
-        let row = match self.pending(m, &c.order_id)? {
+        let row = match self.pending(m, &c.order_id).await? {
             Some(row) if unpaid(&row) => row,
-            _ => return self.record(m, &c.order_id, |_| Step::none()),
+            _ => return self.record(m, &c.order_id, |_| Step::none()).await,
         };
         let (reservation, outcome) = self.release_held(&row).await?;
         self.record(m, &c.order_id, |row| match outcome {
@@ -264,6 +267,7 @@ impl OrderSaga {
             ),
             _ => Step::none(),
         })
+        .await
     }
 
     /// Gives the order's held stock back (a failure is retried by the relay).
@@ -283,6 +287,7 @@ impl OrderSaga {
         if self
             .store
             .holds_reservation(&o.reservation_id)
+            .await
             .map_err(|e| retry(e.into()))?
         {
             return Ok(Handled::Processed);
@@ -305,60 +310,37 @@ impl OrderSaga {
 
     /// The order if it still waits on the saga and `m` is new to it; `None` otherwise (then
     /// the message is only recorded).
-    fn pending(&self, m: &Message, order_id: &str) -> Result<Option<OrderRow>, ConsumeError> {
-        let db = self.store.database();
-        if inbox::seen(db, &m.id)? {
+    async fn pending(&self, m: &Message, order_id: &str) -> Result<Option<OrderRow>, ConsumeError> {
+        if self.store.seen(&m.id).await? {
             return Ok(None);
         }
-        let row = self.store.get(order_id)?;
+        let row = self.store.get(order_id).await?;
         Ok(row.filter(|r| r.status == OrderStatus::Created))
     }
 
-    /// In one transaction: records `m` in the inbox, appends what `decide` makes of the
-    /// order as it stands, and publishes the step's messages; a final event also cancels the
-    /// order's expiry and is measured as the saga's end.
-    fn record(
+    /// Records `m` and what `decide` makes of the order as it stands, in one transaction
+    /// ([`OrderStore::record`]); a final event is measured as the saga's end.
+    async fn record(
         &self,
         m: &Message,
         order_id: &str,
-        decide: impl FnOnce(&OrderRow) -> Step,
+        decide: impl FnOnce(&OrderRow) -> Step + Send,
     ) -> Result<Handled, ConsumeError> {
-        let db = self.store.database();
         let trace_id = tracemart_telemetry::current_trace_id();
-        let cause = format!("{} {}", m.topic, m.id);
         let span = Span::current();
         span.set_attribute(KeyValue::new(attr::order::ID, order_id.to_owned()));
-        let settled = self.outbox.transaction("orders", |tx| {
-            if !inbox::claim(db, tx, m)? {
-                return Ok(None);
-            }
-            let Some((row, last)) = self.store.load(tx, order_id)? else {
-                return Err(ConsumeError::Reject(format!("no order {order_id}")));
-            };
-            let step = decide(&row);
-            let finished = step.events.iter().any(OrderEvent::is_final);
-            let row =
-                self.store
-                    .append(tx, row, last, &step.events, &cause, trace_id.as_deref())?;
-            for (topic, payload) in &step.commands {
-                self.outbox.publish(tx, topic, Some(order_id), payload)?;
-            }
-            if let Some(reason) = step.cancelled {
-                let cancelled = OrderCancelled {
-                    order_id: order_id.to_owned(),
-                    reason: reason.as_str().to_owned(),
-                    cancelled_at: row.status_changed_at.clone(),
-                };
-                self.outbox
-                    .publish(tx, topic::ORDER_CANCELLED, Some(order_id), &cancelled)?;
-            }
-            if finished {
-                self.outbox.unschedule(tx, &expiry_id(order_id))?;
-            }
-            Ok(Some((row, finished, step.events)))
-        })?;
-        let Some((row, finished, events)) = settled else {
-            return Ok(Handled::Duplicate);
+        let recorded = self
+            .store
+            .record(&self.outbox, m, order_id, trace_id.as_deref(), decide)
+            .await?;
+        let (row, finished, events) = match recorded {
+            Recorded::Duplicate => return Ok(Handled::Duplicate),
+            Recorded::NoOrder => return Err(ConsumeError::Reject(format!("no order {order_id}"))),
+            Recorded::Settled {
+                row,
+                finished,
+                events,
+            } => (row, finished, events),
         };
         span.set_attribute(KeyValue::new(attr::order::STATUS, row.status.as_str()));
         for event in &events {

@@ -125,20 +125,6 @@ fn a_database_url_a_service_cannot_use_exits_64_naming_the_key() {
     );
     assert!(!err.contains("hunter2"), "the password is not shown: {err}");
 
-    // Order has no PostgreSQL store yet: refused before anything starts.
-    let out = tracemart(
-        &["up", "--no-console", "--data-dir", &data],
-        &[(
-            "TRACEMART_ORDER_DATABASE_URL",
-            "postgres://postgres@127.0.0.1:5432/tracemart_order".into(),
-        )],
-    );
-    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("runs on SQLite only so far"),
-        "{}",
-        stderr(&out)
-    );
     for bad in ["sqlite:shop.db", "mysql://root@localhost/shop"] {
         let out = tracemart(
             &["up", "--no-console", "--data-dir", &data, "--postgres", bad],

@@ -319,13 +319,8 @@ fn the_scale_overlay_builds_validates_and_runs_several_replicas_exporting_to_a_c
             name(d)
         );
         let c = &d["spec"]["template"]["spec"]["containers"][0];
-        // The services on PostgreSQL read their own variable; the others' URL waits unread.
-        let var = match name(d) {
-            "user" | "product" | "inventory" | "payment" => {
-                format!("TRACEMART_{}_DATABASE_URL", name(d).to_uppercase())
-            }
-            _ => "DATABASE_URL".to_owned(),
-        };
+        // Every service runs on PostgreSQL, from its own variable.
+        let var = format!("TRACEMART_{}_DATABASE_URL", name(d).to_uppercase());
         let db = env(c, &var).unwrap_or_else(|| panic!("{}: {var}", name(d)));
         assert!(
             db["valueFrom"]["secretKeyRef"]["name"].is_string(),

@@ -1,6 +1,6 @@
 //! An in-process shop: the five services on loopback port 0, each with its own SQLite file in
-//! a temporary directory (or, for the services that run on both engines, a fresh PostgreSQL
-//! database of its own), stoppable and restartable one by one.
+//! a temporary directory (or a fresh PostgreSQL database of its own), stoppable and
+//! restartable one by one.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -21,7 +21,8 @@ pub(crate) use tracemart_testkit::on_each_engine;
 pub use tracemart_testkit::pg::Engine;
 
 /// The services that run on PostgreSQL as well as SQLite.
-pub const ON_BOTH_ENGINES: [ServiceName; 4] = [
+pub const ON_BOTH_ENGINES: [ServiceName; 5] = [
+    ServiceName::Order,
     ServiceName::User,
     ServiceName::Product,
     ServiceName::Inventory,
@@ -318,25 +319,63 @@ impl Shop {
             + Send
             + Unpin,
     {
+        self.rows_in(s, sql)
+            .await
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("{sql}: no row"))
+    }
+
+    /// Every row `sql` answers on service `s`'s database, on whichever engine it runs.
+    pub async fn rows_in<T>(&self, s: ServiceName, sql: &str) -> Vec<T>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + Send
+            + Unpin,
+    {
         let query = sqlx::AssertSqlSafe(sql.to_owned());
         if let Some(db) = self.databases.get(&s) {
             let pool = sqlx::PgPool::connect(db.url())
                 .await
                 .unwrap_or_else(|e| panic!("connect to {s}'s database: {e}"));
-            let row = sqlx::query_as(query)
-                .fetch_one(&pool)
+            let rows = sqlx::query_as(query)
+                .fetch_all(&pool)
                 .await
                 .unwrap_or_else(|e| panic!("{sql}: {e}"));
             pool.close().await;
-            return row;
+            return rows;
         }
         let pool = self.read_only(s).await;
-        let row = sqlx::query_as(query)
-            .fetch_one(&pool)
+        let rows = sqlx::query_as(query)
+            .fetch_all(&pool)
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
         pool.close().await;
-        row
+        rows
+    }
+
+    /// Runs `sql` (a change made behind the service's back) on service `s`'s database, on
+    /// whichever engine it runs.
+    pub async fn execute_in(&self, s: ServiceName, sql: &str) {
+        let query = sqlx::AssertSqlSafe(sql.to_owned());
+        let done = if let Some(db) = self.databases.get(&s) {
+            let pool = sqlx::PgPool::connect(db.url())
+                .await
+                .unwrap_or_else(|e| panic!("connect to {s}'s database: {e}"));
+            let done = sqlx::query(query).execute(&pool).await.map(drop);
+            pool.close().await;
+            done
+        } else {
+            let path = self.config.database_path(s);
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+                .await
+                .unwrap_or_else(|e| panic!("open {s} db: {e}"));
+            let done = sqlx::query(query).execute(&pool).await.map(drop);
+            pool.close().await;
+            done
+        };
+        done.unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
     /// A read-only pool on a service's database.
@@ -370,13 +409,8 @@ impl Shop {
 
     /// Orders stored, read straight from the order service's database.
     pub async fn order_count(&self) -> i64 {
-        let pool = self.read_only(ServiceName::Order).await;
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders")
-            .fetch_one(&pool)
+        self.count_in(ServiceName::Order, "SELECT COUNT(*) FROM orders")
             .await
-            .expect("count orders");
-        pool.close().await;
-        n
     }
 }
 

@@ -26,18 +26,18 @@ impl Dice {
     }
 }
 
-/// The `orders` table, row by row, as text.
+/// The `orders` table, row by row, as text (in SQL both engines read alike).
 async fn orders_table(shop: &Shop) -> Vec<String> {
-    let pool = shop.read_only(ServiceName::Order).await;
-    let rows: Vec<(String,)> = sqlx::query_as(
-        "SELECT json_array(id, user_id, status, total_minor, currency, items, shipping_address, \
-         reservation_id, created_at, updated_at, status_changed_at, cancellation_reason, payment_id, \
-         reservation_expires_at) FROM orders ORDER BY id",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap();
-    pool.close().await;
+    let rows: Vec<(String,)> = shop
+        .rows_in(
+            ServiceName::Order,
+            "SELECT id || '|' || CAST(user_id AS TEXT) || '|' || status || '|' || CAST(total_minor AS TEXT) \
+             || '|' || currency || '|' || items || '|' || shipping_address || '|' || reservation_id \
+             || '|' || created_at || '|' || updated_at || '|' || COALESCE(status_changed_at, '-') \
+             || '|' || COALESCE(cancellation_reason, '-') || '|' || COALESCE(payment_id, '-') \
+             || '|' || COALESCE(reservation_expires_at, '-') FROM orders ORDER BY id",
+        )
+        .await;
     rows.into_iter().map(|(r,)| r).collect()
 }
 
@@ -130,15 +130,11 @@ on_each_engine! {
         );
 
         // A row that drifted from its stream is put right.
-        let path = shop.config.database_path(ServiceName::Order);
-        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .unwrap();
-        sqlx::query("UPDATE orders SET status = 'created', cancellation_reason = NULL WHERE id = (SELECT MIN(id) FROM orders)")
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
+        shop.execute_in(
+            ServiceName::Order,
+            "UPDATE orders SET status = 'created', cancellation_reason = NULL WHERE id = (SELECT MIN(id) FROM orders)",
+        )
+        .await;
         let rebuilt = tracemart_order::rebuild_orders(&shop.config).await.unwrap();
         assert_eq!(rebuilt.corrected, 1);
         assert_eq!(orders_table(&shop).await, live);

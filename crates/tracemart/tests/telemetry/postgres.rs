@@ -13,12 +13,14 @@ use crate::helpers::{Options, Shop, order_body, sample};
 use crate::traces::order_trace_complete;
 
 #[tokio::test]
-async fn user_product_and_inventory_on_postgresql_trace_their_queries_as_postgresql_client_spans() {
+async fn services_on_postgresql_trace_their_queries_as_postgresql_client_spans() {
+    let orders = TestDatabase::create("order").await;
     let users = TestDatabase::create("user").await;
     let products = TestDatabase::create("product").await;
     let stock = TestDatabase::create("inventory").await;
     let shop = Shop::up_with(Options {
         env: vec![
+            ("TRACEMART_ORDER_DATABASE_URL", orders.url().to_owned()),
             ("TRACEMART_USER_DATABASE_URL", users.url().to_owned()),
             ("TRACEMART_PRODUCT_DATABASE_URL", products.url().to_owned()),
             ("TRACEMART_INVENTORY_DATABASE_URL", stock.url().to_owned()),
@@ -84,6 +86,22 @@ async fn user_product_and_inventory_on_postgresql_trace_their_queries_as_postgre
         }
     }
 
+    // The seed's span of the order's write names the engine it was written to.
+    let record = t.one("create_order_record");
+    assert_eq!(record.attr("db.system").as_deref(), Some("postgresql"));
+    assert_eq!(record.attr("db.system.name").as_deref(), Some("postgresql"));
+    let upserts = t
+        .named("UPSERT orders")
+        .into_iter()
+        .filter(|s| s.attr("db.system.name").as_deref() == Some("postgresql"))
+        .count();
+    assert_eq!(
+        upserts,
+        1,
+        "the order's row, on PostgreSQL: {}",
+        t.describe()
+    );
+
     for (service, table) in [
         (ServiceName::User, "users"),
         (ServiceName::Product, "products"),
@@ -99,10 +117,10 @@ async fn user_product_and_inventory_on_postgresql_trace_their_queries_as_postgre
 }
 
 #[tokio::test]
-async fn up_with_postgres_keeps_each_service_that_runs_on_it_in_a_database_of_its_own_made_when_missing()
- {
+async fn up_with_postgres_keeps_each_service_in_a_database_of_its_own_made_when_missing() {
     let prefix = unique_name("tmtest_up");
     // Made by `up`; dropped when the test ends, after the shop (declared later, dropped first).
+    let orders = TestDatabase::adopt(format!("{prefix}_order"));
     let users = TestDatabase::adopt(format!("{prefix}_user"));
     let products = TestDatabase::adopt(format!("{prefix}_product"));
     let stock = TestDatabase::adopt(format!("{prefix}_inventory"));
@@ -151,13 +169,14 @@ async fn up_with_postgres_keeps_each_service_that_runs_on_it_in_a_database_of_it
         (made == 1).then_some(())
     })
     .await;
-    for service in ["user", "product", "inventory", "payment"] {
+    let placed: i64 = orders.scalar("SELECT COUNT(*) FROM orders").await;
+    assert_eq!(placed, 1, "the order");
+    for service in ServiceName::ALL {
         assert!(
             !shop.data.join(format!("{service}.db")).exists(),
             "{service}"
         );
     }
-    assert!(shop.data.join("order.db").exists());
     drop(shop);
 
     // A second `up` finds the databases made and uses them as they are.
