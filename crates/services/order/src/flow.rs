@@ -10,7 +10,7 @@ use std::time::Instant;
 use opentelemetry::{Array, KeyValue, Value as OtelValue};
 use tracemart_contracts::events::{self as messages, topic};
 use tracemart_contracts::{LineItem, Money, ProductId, Reservation, UserId};
-use tracemart_events::{Outbox, producer_span};
+use tracemart_events::Outbox;
 use tracemart_telemetry::events::{
     BusinessEvent, InventoryReserved, ItemCalculated, OrderCreated, OrderFailed,
     OrderRecordWritten, ProductsValidated, UserValidated,
@@ -320,7 +320,7 @@ impl OrderFlow {
                 .in_scope(|| self.store.create(tx, created, &cause, trace_id.as_deref()))
                 .inspect_err(|e| write.record_error("DatabaseError", e))?;
 
-            let publish = producer_span(
+            let publish = self.outbox.producer_span(
                 Some(span_name::PUBLISH_ORDER_CREATED_EVENT),
                 topic::ORDER_CREATED,
                 Some(order_id),
