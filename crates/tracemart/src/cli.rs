@@ -204,6 +204,10 @@ pub struct ShopFlags {
     /// embedded console [env: TRACEMART_OTLP_ENDPOINT, or OTEL_EXPORTER_OTLP_ENDPOINT].
     #[arg(long, value_name = "URL")]
     pub otlp_endpoint: Option<String>,
+    /// Carry events between services through this RabbitMQ broker
+    /// (amqp://user:password@host:5672/vhost) instead of over HTTP [env: TRACEMART_BROKER_URL].
+    #[arg(long, value_name = "URL")]
+    pub broker: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -48,11 +48,12 @@ fn every_command_has_help_that_names_its_flags() {
                 "--no-console",
                 "--demo-stock",
                 "--postgres",
+                "--broker",
             ],
         ),
         (
             &["serve", "--help"],
-            &["order", "inventory", "--port", "--database-url"],
+            &["order", "inventory", "--port", "--database-url", "--broker"],
         ),
         (
             &["console", "--help"],
@@ -100,6 +101,35 @@ fn a_bad_configuration_value_exits_64_naming_the_key() {
 
     let out = tracemart(&["up", "--data-dir", &data, "--demo-stock=-5"], &[]);
     assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+}
+
+#[test]
+fn a_broker_url_that_is_not_amqp_exits_64_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    for (args, env) in [
+        (
+            vec![
+                "serve",
+                "payment",
+                "--data-dir",
+                &data,
+                "--broker",
+                "amqps://guest:hunter2@mq/%2f",
+            ],
+            vec![],
+        ),
+        (
+            vec!["up", "--data-dir", &data],
+            vec![("TRACEMART_BROKER_URL", "http://guest:hunter2@mq".to_owned())],
+        ),
+    ] {
+        let out = tracemart(&args, &env);
+        assert_eq!(out.status.code(), Some(64), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("broker_url"), "{err}");
+        assert!(!err.contains("hunter2"), "the password is not shown: {err}");
+    }
 }
 
 #[test]
