@@ -3,7 +3,7 @@
 //! once the broker confirms it; each consumer reads a durable quorum queue per topic it
 //! subscribes to and acknowledges a message after the inbox transaction that handled it
 //! committed. A message the consumer rejects, or that keeps failing, is dead-lettered by the
-//! broker into the consumer's dead-letter queue.
+//! broker into the consumer's dead-letter queue, where `tracemart events dlq` finds it.
 //!
 //! Delivery stays at least once with no second effect: a publish whose confirm was lost is
 //! published again (the relay retries it), and a delivery whose ack was lost comes again;
@@ -11,10 +11,12 @@
 
 mod carrier;
 mod consume;
+mod dead_letters;
 mod publish;
 mod topology;
 
 pub use consume::BrokerConsumer;
+pub use dead_letters::BrokerDeadLetters;
 pub use publish::AmqpTransport;
 pub use topology::{
     Broker, BrokerError, DEAD_LETTER_EXCHANGE, Subscription, dead_letter_queue, exchange, queue,

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::options::BasicPublishOptions;
 use lapin::{Channel, Confirmation, Connection};
 use tokio::sync::Mutex;
 use tracemart_telemetry::names::messaging;
@@ -48,18 +48,10 @@ impl AmqpTransport {
     }
 
     async fn open(&self) -> Result<Link, BrokerError> {
-        let connection = self
+        let (connection, channel) = self
             .broker
-            .connect(&format!("{} relay to {}", self.producer, self.consumer))
+            .confirming(&format!("{} relay to {}", self.producer, self.consumer))
             .await?;
-        let channel = connection
-            .create_channel()
-            .await
-            .doing(|| "opening a channel".to_owned())?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .doing(|| "turning publisher confirms on".to_owned())?;
         Ok(Link {
             _connection: connection,
             channel,

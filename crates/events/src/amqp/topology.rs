@@ -10,7 +10,9 @@
 
 use std::time::Duration;
 
-use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::{
+    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
 use tracemart_platform::ShopConfig;
@@ -127,6 +129,23 @@ impl Broker {
                 timeout: self.timeout,
             }),
         }
+    }
+
+    /// A new connection and a channel on it whose publishes the broker confirms.
+    pub(crate) async fn confirming(
+        &self,
+        name: &str,
+    ) -> Result<(Connection, Channel), BrokerError> {
+        let connection = self.connect(name).await?;
+        let channel = connection
+            .create_channel()
+            .await
+            .doing(|| "opening a channel".to_owned())?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .doing(|| "turning publisher confirms on".to_owned())?;
+        Ok((connection, channel))
     }
 
     /// Declares the exchange of `producer`, the queue of `consumer` for `topic` bound to it,

@@ -1,7 +1,8 @@
 //! The relay and a consumer talking through a real RabbitMQ broker (a virtual host per test):
 //! a message arrives with its trace context and is applied once, even when published twice,
 //! when its consumer dies before acknowledging it, or when the broker drops every connection
-//! mid-run; what the consumer rejects or keeps failing on ends in its dead-letter queue.
+//! mid-run; what the consumer rejects or keeps failing on ends in its dead-letter queue, where
+//! it is listed, discarded or replayed.
 
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
@@ -13,10 +14,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::value::RawValue;
 use tokio::sync::oneshot;
-use tracemart_events::amqp::{dead_letter_queue, queue};
+use tracemart_events::amqp::{BrokerDeadLetters, dead_letter_queue, queue};
 use tracemart_events::{
     AmqpTransport, Broker, BrokerConsumer, ConsumeError, Consumer, Handled, Message, Outcome,
-    Relay, RelaySettings, Subscription, Transport, inbox,
+    Relay, RelaySettings, Selection, Subscription, Transport, inbox,
 };
 use tracemart_platform::{AnyDatabase, Database, DbError};
 use tracemart_telemetry::Metrics;
@@ -345,7 +346,8 @@ async fn the_broker_closing_every_connection_mid_run_loses_nothing_and_applies_n
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rejected_and_ever_failing_messages_end_in_the_consumers_dead_letter_queue() {
+async fn rejected_and_ever_failing_messages_end_in_the_dead_letter_queue_to_be_listed_discarded_or_replayed()
+ {
     let test_broker = TestBroker::create("events").await;
     let limited = RelaySettings {
         max_failures: 2,
@@ -382,5 +384,39 @@ async fn rejected_and_ever_failing_messages_end_in_the_consumers_dead_letter_que
         [1, 2, 3],
         "delivered until the queue's delivery limit"
     );
+
+    // The dlq commands' side: listed with why, discarded, replayed to the queue.
+    let letters = BrokerDeadLetters::new(&broker, DESTINATION);
+    let mut listed: Vec<(String, String)> = letters
+        .list(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.id, l.last_error))
+        .collect();
+    listed.sort();
+    let mut want = vec![
+        (rejected.id.clone(), "rejected".to_owned()),
+        (failing.id.clone(), "delivery_limit".to_owned()),
+    ];
+    want.sort();
+    assert_eq!(listed, want);
+    test_broker.until_messages(&dead, 2).await;
+    assert_eq!(
+        letters.discard(Selection::Id(&failing.id)).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        letters.replay(Selection::Id(&rejected.id)).await.unwrap(),
+        1
+    );
+    applier.deliveries(6).await;
+    assert_eq!(
+        attempts(&rejected.id),
+        [1, 1],
+        "delivered again, and rejected again"
+    );
+    assert_eq!(attempts(&failing.id), [1, 2, 3], "gone");
+    test_broker.until_messages(&dead, 1).await;
     consuming.stop().await;
 }
