@@ -73,14 +73,15 @@ impl ConsumeError {
     }
 }
 
-/// The CONSUMER span of `message`: a new trace linked to its producer, carrying the
-/// producer's baggage (the order's correlation id becomes the log lines' `request_id`).
-fn consumer_span(message: &Message, service: &str) -> Span {
+/// The CONSUMER span of `message`, delivered by `system` (`messaging.system`): a new trace
+/// linked to its producer, carrying the producer's baggage (the order's correlation id becomes
+/// the log lines' `request_id`).
+fn consumer_span(message: &Message, service: &str, system: &'static str) -> Span {
     let producer = tracemart_telemetry::context_from_carrier(&message.headers);
     let bag = producer.baggage();
     let correlation = bag.get(baggage::ORDER_CORRELATION_ID).map(|v| v.as_str());
     let mut attributes = vec![
-        KeyValue::new(attr::messaging::SYSTEM, messaging::SYSTEM_EMBEDDED),
+        KeyValue::new(attr::messaging::SYSTEM, system),
         KeyValue::new(
             attr::messaging::OPERATION_TYPE,
             messaging::OPERATION_PROCESS,
@@ -128,7 +129,17 @@ fn consumer_span(message: &Message, service: &str) -> Span {
 
 /// Handles `message` with `consumer` inside its CONSUMER span; counts and logs the outcome.
 pub async fn consume(consumer: &dyn Consumer, message: &Message, metrics: &Metrics) -> Receipt {
-    let span = consumer_span(message, metrics.service());
+    consume_from(messaging::SYSTEM_EMBEDDED, consumer, message, metrics).await
+}
+
+/// [`consume`] for a message that `system` delivered.
+pub(crate) async fn consume_from(
+    system: &'static str,
+    consumer: &dyn Consumer,
+    message: &Message,
+    metrics: &Metrics,
+) -> Receipt {
+    let span = consumer_span(message, metrics.service(), system);
     let result = span.instrument(consumer.handle(message)).await;
     let (outcome, error) = match result {
         Ok(Handled::Processed) => (Outcome::Processed, None),

@@ -1,10 +1,12 @@
 //! Messaging for tracemart services, written once and used by every producer and consumer:
 //! a transactional outbox (a message is committed with the change it announces), a relay that
 //! delivers it at least once (woken by commits, retrying with jittered backoff, keeping each
-//! key's order), transports (HTTP to another service's `POST /events`, or in process),
-//! consumers whose inbox makes a redelivery harmless, and dead letters for what keeps failing.
+//! key's order), transports (HTTP to another service's `POST /events`, RabbitMQ, or in
+//! process), consumers whose inbox makes a redelivery harmless, and dead letters for what
+//! keeps failing.
 //! Every message carries its producer's trace context; its consumer's span links to it.
 
+pub mod amqp;
 mod clock;
 mod consumer;
 mod dead_letters;
@@ -19,10 +21,11 @@ use std::sync::LazyLock;
 
 use sqlx::migrate::Migrator;
 
+pub use amqp::{AmqpTransport, Broker, BrokerConsumer, Subscription};
 pub use consumer::{ConsumeError, Consumer, Handled, consume, router};
 pub use dead_letters::{DeadLetter, DeadLetters, Selection};
 pub use message::{Batch, BatchReply, Message, Outcome, Receipt};
-pub use outbox::{Outbox, Routes, producer_span};
+pub use outbox::{Outbox, Routes};
 pub use relay::{MissingTransport, Relay, Round};
 pub use settings::RelaySettings;
 pub use transport::{HttpTransport, LocalTransport, Transport, TransportError};

@@ -11,7 +11,7 @@ mod sqlite;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 use opentelemetry::KeyValue;
@@ -61,6 +61,8 @@ struct Inner {
     routes: Routes,
     wake: Notify,
     metrics: Metrics,
+    /// `messaging.system` of each destination whose transport is not the embedded one.
+    systems: RwLock<HashMap<&'static str, &'static str>>,
 }
 
 /// A message written but not yet acknowledged, as the relay reads it.
@@ -95,13 +97,18 @@ pub(crate) enum Settled {
     DeadLettered,
 }
 
-/// The PRODUCER span of a message about to be written: a child of the current span, named
-/// `publish {topic}` unless the caller has a name of its own (the seed's
+/// The PRODUCER span of a message about to be written, carried by `system`: a child of the
+/// current span, named `publish {topic}` unless the caller has a name of its own (the seed's
 /// `publish_order_created_event`).
-pub fn producer_span(name: Option<&'static str>, topic: &str, key: Option<&str>) -> Span {
+fn producer_span(
+    system: &'static str,
+    name: Option<&'static str>,
+    topic: &str,
+    key: Option<&str>,
+) -> Span {
     let name = name.map_or_else(|| format!("publish {topic}").into(), Cow::Borrowed);
     let mut attributes = vec![
-        KeyValue::new(attr::messaging::SYSTEM, messaging::SYSTEM_EMBEDDED),
+        KeyValue::new(attr::messaging::SYSTEM, system),
         KeyValue::new(attr::messaging::OPERATION_TYPE, messaging::OPERATION_SEND),
         KeyValue::new(attr::messaging::OPERATION_NAME, "publish"),
         KeyValue::new(attr::messaging::DESTINATION_NAME, topic.to_owned()),
@@ -134,6 +141,7 @@ impl Outbox {
                 routes,
                 wake: Notify::new(),
                 metrics,
+                systems: RwLock::default(),
             }),
         }
     }
@@ -148,6 +156,36 @@ impl Outbox {
 
     pub(crate) fn routes(&self) -> &Routes {
         &self.inner.routes
+    }
+
+    /// The PRODUCER span of a message of `topic` about to be written (see [`Outbox::publish`]).
+    pub fn producer_span(
+        &self,
+        name: Option<&'static str>,
+        topic: &str,
+        key: Option<&str>,
+    ) -> Span {
+        // A topic's first destination names the system (each topic has one destination so far).
+        let system = self
+            .routes()
+            .destinations(topic)
+            .first()
+            .and_then(|d| {
+                let systems = self.inner.systems.read().unwrap_or_else(|e| e.into_inner());
+                systems.get(d).copied()
+            })
+            .unwrap_or(messaging::SYSTEM_EMBEDDED);
+        producer_span(system, name, topic, key)
+    }
+
+    /// Records that `system` carries the messages for `destination`.
+    pub(crate) fn carried_by(&self, destination: &'static str, system: &'static str) {
+        let mut systems = self
+            .inner
+            .systems
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        systems.insert(destination, system);
     }
 
     /// Wakes the relay (after a commit that wrote messages).

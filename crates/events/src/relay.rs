@@ -18,10 +18,11 @@ use tracemart_telemetry::events::{
     BusinessEvent, Delivery, EventDeadLettered, EventDeliveryFailed,
 };
 
+use crate::amqp::{AmqpTransport, Broker};
 use crate::message::{Message, Outcome, Receipt};
 use crate::outbox::{Outbox, Pending, Settled, Verdict};
 use crate::settings::RelaySettings;
-use crate::transport::{Transport, TransportError};
+use crate::transport::{HttpTransport, Transport, TransportError};
 
 /// How often the backlog gauges are refreshed, and acknowledged rows and old inbox entries
 /// purged (the relay runs in every service that has an inbox).
@@ -63,8 +64,31 @@ impl Relay {
 
     /// Reaches `destination` through `transport`.
     pub fn transport(mut self, destination: &'static str, transport: impl Transport) -> Self {
+        // The PRODUCER spans of messages for `destination` name the system that carries them.
+        self.outbox
+            .carried_by(destination, transport.messaging_system());
         self.transports.insert(destination, Arc::new(transport));
         self
+    }
+
+    /// Reaches `destination` (another service) through `broker` when one is configured,
+    /// else through `embedded` (its `POST /events`).
+    pub fn remote(
+        self,
+        destination: &'static str,
+        broker: Option<&Broker>,
+        embedded: impl FnOnce() -> HttpTransport,
+    ) -> Self {
+        match broker {
+            Some(broker) => {
+                let producer = self.outbox.metrics().service().to_owned();
+                self.transport(
+                    destination,
+                    AmqpTransport::new(broker, &producer, destination),
+                )
+            }
+            None => self.transport(destination, embedded()),
+        }
     }
 
     /// Fails if a routed destination has no transport (checked before the service starts).

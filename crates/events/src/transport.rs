@@ -1,6 +1,6 @@
 //! How a relay's messages reach their consumer: over HTTP to another service's `POST /events`
 //! (the embedded default, no broker process), or in process, for the commands a service sends
-//! itself. A broker is one more implementation of [`Transport`].
+//! itself. A broker is one more implementation of [`Transport`] (`crate::amqp`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde::Serialize;
 use tracemart_platform::identity::Signer;
 use tracemart_telemetry::Metrics;
-use tracemart_telemetry::names::route;
+use tracemart_telemetry::names::{messaging, route};
 
 use crate::consumer::{Consumer, consume};
 use crate::message::{BatchReply, Message, Receipt};
@@ -20,6 +20,11 @@ use crate::message::{BatchReply, Message, Receipt};
 pub trait Transport: Send + Sync + 'static {
     /// Delivers `messages` and returns the consumer's receipts, or why it could not.
     async fn deliver(&self, messages: &[&Message]) -> Result<Vec<Receipt>, TransportError>;
+
+    /// `messaging.system` of the spans of the messages it carries.
+    fn messaging_system(&self) -> &'static str {
+        messaging::SYSTEM_EMBEDDED
+    }
 }
 
 /// A delivery that got no receipts.

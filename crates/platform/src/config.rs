@@ -193,6 +193,10 @@ pub struct ShopConfig {
     /// Connections each service keeps to PostgreSQL at most (SQLite has one writer and a few
     /// readers of its own).
     pub database_pool_size: u32,
+    /// The RabbitMQ broker that carries events between services
+    /// (`amqp://user:password@host:5672/vhost`); empty means the embedded transport (each
+    /// relay calls its consumer's `POST /events`).
+    pub broker_url: String,
     pub order: ServiceEndpoint,
     pub user: ServiceEndpoint,
     pub product: ServiceEndpoint,
@@ -232,6 +236,7 @@ impl Default for ShopConfig {
             require_tokens: true,
             otlp_endpoint: String::new(),
             database_pool_size: 10,
+            broker_url: String::new(),
             order: ep(ServiceName::Order),
             user: ep(ServiceName::User),
             product: ep(ServiceName::Product),
@@ -301,6 +306,7 @@ fn known_variables() -> Vec<String> {
         "KEYS_DIR",
         "REQUIRE_TOKENS",
         "DATABASE_POOL_SIZE",
+        "BROKER_URL",
         "CONSOLE_UI_PORT",
         "CONSOLE_OTLP_GRPC_PORT",
         "CONSOLE_OTLP_HTTP_PORT",
@@ -429,6 +435,7 @@ impl ShopConfig {
                 "KEYS_DIR" => self.keys_dir = value.clone(),
                 "REQUIRE_TOKENS" => self.require_tokens = parse_var(key, value)?,
                 "DATABASE_POOL_SIZE" => self.database_pool_size = parse_var(key, value)?,
+                "BROKER_URL" => self.broker_url = value.clone(),
                 "CONSOLE_UI_PORT" => self.console.ui_port = parse_var(key, value)?,
                 "CONSOLE_OTLP_GRPC_PORT" => self.console.otlp_grpc_port = parse_var(key, value)?,
                 "CONSOLE_OTLP_HTTP_PORT" => self.console.otlp_http_port = parse_var(key, value)?,
@@ -538,6 +545,7 @@ impl ShopConfig {
         if self.database_pool_size == 0 {
             return bad("database_pool_size", "0".into(), "must be at least 1");
         }
+        self.broker()?;
         for s in ServiceName::ALL {
             self.database_url(s)?;
         }
@@ -643,6 +651,25 @@ impl ShopConfig {
                 reason: e.to_string(),
             },
         )
+    }
+
+    /// The broker URL, if events travel through a broker. Only plain `amqp://` is built in
+    /// (no TLS library in the build), so `amqps://` is refused before the service starts.
+    pub fn broker(&self) -> Result<Option<&str>, ConfigError> {
+        let raw = self.broker_url.trim();
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        let reason = match raw.split_once("://") {
+            Some(("amqp", rest)) if !rest.is_empty() => return Ok(Some(raw)),
+            Some(("amqps", _)) => "amqps:// is not supported: this build speaks plain amqp:// only",
+            _ => "expected amqp://user:password@host:5672/vhost",
+        };
+        Err(ConfigError::Value {
+            key: "broker_url".into(),
+            value: crate::database_url::redact_password(raw),
+            reason: reason.into(),
+        })
     }
 
     /// Where the principals' keys are.
@@ -834,6 +861,40 @@ mod tests {
             ..ShopConfig::default()
         };
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn the_broker_url_comes_from_the_environment_and_only_amqp_is_accepted() {
+        let mut c = ShopConfig::default();
+        assert_eq!(c.broker().ok(), Some(None), "no broker by default");
+        let vars = [(
+            "TRACEMART_BROKER_URL".to_owned(),
+            "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned(),
+        )]
+        .into_iter()
+        .collect();
+        assert!(c.apply_env(&vars).is_ok());
+        assert_eq!(
+            c.broker().ok().flatten(),
+            Some("amqp://guest:guest@127.0.0.1:5672/%2f")
+        );
+        for (raw, reason) in [
+            ("amqps://guest:secret@broker/%2f", "plain amqp:// only"),
+            ("http://guest:secret@broker", "expected amqp://"),
+            ("amqp://", "expected amqp://"),
+        ] {
+            c.broker_url = raw.into();
+            let err = c
+                .validate()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                err.contains("broker_url") && err.contains(reason),
+                "{raw}: {err}"
+            );
+            assert!(!err.contains("secret"), "the password is not shown: {err}");
+        }
     }
 
     #[test]

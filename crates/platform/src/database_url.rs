@@ -92,7 +92,7 @@ impl fmt::Display for DatabaseUrl {
 }
 
 /// `postgres://user:secret@host/db` -> `postgres://user:***@host/db`.
-pub(crate) fn redact_password(url: &str) -> String {
+pub fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };

@@ -71,6 +71,8 @@ pub mod metric {
 pub mod messaging {
     /// `messaging.system` of the embedded transport: an outbox relayed over HTTP.
     pub const SYSTEM_EMBEDDED: &str = "tracemart";
+    /// `messaging.system` when the shop's events travel through RabbitMQ.
+    pub const SYSTEM_RABBITMQ: &str = "rabbitmq";
     /// `messaging.operation.type` of the span that writes a message to an outbox.
     pub const OPERATION_SEND: &str = "send";
     /// `messaging.operation.type` of the span that handles a delivered message.

@@ -1,7 +1,9 @@
 //! Test helpers shared by tracemart's test suites: waiting on conditions with a deadline
 //! (never on clocks), free ports, JSON requests, processes as /proc shows them, and a faulty
-//! proxy to put in front of a real service, and fresh PostgreSQL databases.
+//! proxy to put in front of a real service, fresh PostgreSQL databases and RabbitMQ virtual
+//! hosts.
 
+pub mod amqp;
 pub mod net;
 pub mod pg;
 pub mod processes;
@@ -38,6 +40,18 @@ pub async fn wait_ready(http: &reqwest::Client, url: &str, timeout: Duration) {
         }
     })
     .await
+}
+
+/// The URL in `var` of a server a test needs; panics with how to get one when it is unset:
+/// skipping would let a suite pass without ever running against that server.
+pub(crate) fn required_url(var: &str, what: &str, example: &str) -> String {
+    match std::env::var_os(var).and_then(|v| v.into_string().ok()) {
+        Some(url) if !url.is_empty() => url,
+        _ => panic!(
+            "{var} is not set: this test runs against {what}. `bash scripts/test` starts the \
+             server and sets it; by hand, start it and export {var}={example}"
+        ),
+    }
 }
 
 /// A port that was free a moment ago (for child processes that must bind it themselves).

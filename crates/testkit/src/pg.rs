@@ -66,14 +66,11 @@ pub const SERVER_VAR: &str = "TEST_PG_URL";
 
 /// The test server's URL.
 pub fn server_url() -> String {
-    match std::env::var_os(SERVER_VAR).and_then(|v| v.into_string().ok()) {
-        Some(url) if !url.is_empty() => url,
-        _ => panic!(
-            "{SERVER_VAR} is not set: this test runs against PostgreSQL. `bash scripts/test` \
-             starts the server and sets it; by hand, start PostgreSQL and export \
-             {SERVER_VAR}=postgres://postgres@127.0.0.1:5432/postgres"
-        ),
-    }
+    crate::required_url(
+        SERVER_VAR,
+        "PostgreSQL",
+        "postgres://postgres@127.0.0.1:5432/postgres",
+    )
 }
 
 /// A database of its own on the test server, dropped (with any connections left to it) when

@@ -40,7 +40,9 @@ pub enum Command {
     Assess(tracemart_assess::AssessArgs),
     /// The event pipeline: list, inspect, replay or discard dead letters.
     ///
-    /// Works on the services' databases in the data directory, whether or not the shop runs.
+    /// Works on the services' databases in the data directory, whether or not the shop runs,
+    /// and, when a broker is configured (broker_url, TRACEMART_BROKER_URL), on its dead-letter
+    /// queues.
     Events(EventsArgs),
     /// The order service's data: rebuild the `orders` read model from the event streams.
     Orders(OrdersArgs),
@@ -149,7 +151,7 @@ pub struct EventsArgs {
 #[derive(Debug, Subcommand)]
 pub enum EventsCommand {
     /// Dead letters: events whose delivery failed at their consumer `event_max_failures`
-    /// times. Exit codes: 0 done, 1 a database failed, 2 no such dead letter.
+    /// times. Exit codes: 0 done, 1 a database or the broker failed, 2 no such dead letter.
     Dlq(DlqArgs),
 }
 
@@ -251,6 +253,10 @@ pub struct ShopFlags {
     /// embedded console [env: TRACEMART_OTLP_ENDPOINT, or OTEL_EXPORTER_OTLP_ENDPOINT].
     #[arg(long, value_name = "URL")]
     pub otlp_endpoint: Option<String>,
+    /// Carry events between services through this RabbitMQ broker
+    /// (amqp://user:password@host:5672/vhost) instead of over HTTP [env: TRACEMART_BROKER_URL].
+    #[arg(long, value_name = "URL")]
+    pub broker: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -1,8 +1,10 @@
 //! `tracemart events dlq`: the dead letters of the services that publish events, read and
 //! changed in their databases directly, SQLite files or PostgreSQL databases (the relay picks
-//! replayed events up at its next poll).
+//! replayed events up at its next poll), and, with a broker, in the dead-letter queue of the
+//! service that consumes them (a replayed event goes back to its queue at once).
 
-use tracemart_events::{DeadLetter, DeadLetters, Selection};
+use tracemart_events::amqp::BrokerDeadLetters;
+use tracemart_events::{Broker, DeadLetter, DeadLetters, Selection};
 use tracemart_platform::{DatabaseUrl, DbError, ServiceName, ShopConfig};
 
 use crate::cli::{DlqAction, DlqArgs, EventsArgs, EventsCommand, PublisherArg};
@@ -26,18 +28,42 @@ pub(crate) async fn run(args: EventsArgs) -> u8 {
     }
 }
 
+fn publishers(only: Option<PublisherArg>) -> Vec<ServiceName> {
+    match only {
+        Some(PublisherArg::Order) => vec![ServiceName::Order],
+        Some(PublisherArg::Payment) => vec![ServiceName::Payment],
+        None => vec![ServiceName::Order, ServiceName::Payment],
+    }
+}
+
+/// With a broker, the dead letters of each selected publisher's events: in the dead-letter
+/// queue of the service that consumes them.
+fn queues(
+    config: &ShopConfig,
+    only: Option<PublisherArg>,
+) -> Vec<(ServiceName, BrokerDeadLetters)> {
+    let Some(broker) = Broker::from_config(config) else {
+        return Vec::new();
+    };
+    publishers(only)
+        .into_iter()
+        .map(|s| {
+            let consumer = match s {
+                ServiceName::Order => ServiceName::Payment,
+                _ => ServiceName::Order,
+            };
+            (s, BrokerDeadLetters::new(&broker, consumer.service_name()))
+        })
+        .collect()
+}
+
 /// The dead letters of each selected service whose database exists.
 async fn stores(
     config: &ShopConfig,
     only: Option<PublisherArg>,
 ) -> Result<Vec<(ServiceName, DeadLetters)>, DbError> {
-    let wanted = match only {
-        Some(PublisherArg::Order) => vec![ServiceName::Order],
-        Some(PublisherArg::Payment) => vec![ServiceName::Payment],
-        None => vec![ServiceName::Order, ServiceName::Payment],
-    };
     let mut found = Vec::new();
-    for s in wanted {
+    for s in publishers(only) {
         let url = config
             .database_url(s)
             .map_err(|e| DbError::setting(s.as_str(), e))?;
@@ -61,12 +87,16 @@ async fn stores(
     Ok(found)
 }
 
-async fn dlq_run(config: &ShopConfig, args: &DlqArgs) -> Result<u8, DbError> {
+async fn dlq_run(config: &ShopConfig, args: &DlqArgs) -> anyhow::Result<u8> {
     let stores = stores(config, args.service).await?;
+    let queues = queues(config, args.service);
     match &args.action {
         DlqAction::List { limit, json } => {
             let mut all = Vec::new();
             for (s, letters) in &stores {
+                all.extend(letters.list(*limit).await?.into_iter().map(|l| (*s, l)));
+            }
+            for (s, letters) in &queues {
                 all.extend(letters.list(*limit).await?.into_iter().map(|l| (*s, l)));
             }
             if *json {
@@ -80,6 +110,10 @@ async fn dlq_run(config: &ShopConfig, args: &DlqArgs) -> Result<u8, DbError> {
             let mut all = Vec::new();
             for (s, letters) in &stores {
                 all.extend(letters.find(id).await?.into_iter().map(|l| (*s, l)));
+            }
+            for (s, letters) in &queues {
+                let found = letters.list(usize::MAX).await?;
+                all.extend(found.into_iter().filter(|l| l.id == *id).map(|l| (*s, l)));
             }
             if all.is_empty() {
                 eprintln!("error: no dead letter with id {id}");
@@ -103,6 +137,22 @@ async fn dlq_run(config: &ShopConfig, args: &DlqArgs) -> Result<u8, DbError> {
                 }
                 done += n;
             }
+            for (s, letters) in &queues {
+                let n = if replay {
+                    letters.replay(which).await?
+                } else {
+                    letters.discard(which).await?
+                };
+                if n > 0 {
+                    let what = if replay {
+                        "replayed to its queue"
+                    } else {
+                        "discarded from the broker"
+                    };
+                    println!("{s}: {what} {n}");
+                }
+                done += n;
+            }
             if done == 0 && id.is_some() {
                 eprintln!(
                     "error: no dead letter with id {}",
@@ -112,7 +162,7 @@ async fn dlq_run(config: &ShopConfig, args: &DlqArgs) -> Result<u8, DbError> {
             }
             if replay && done > 0 {
                 println!(
-                    "{done} dead letter(s) back in the outbox: a running service delivers them within {} ms.",
+                    "{done} dead letter(s) replayed: from a database back in the outbox (a running service delivers them within {} ms), from the broker back in their queues.",
                     config.event_poll_ms
                 );
             } else if done == 0 {

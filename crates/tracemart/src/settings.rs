@@ -33,6 +33,9 @@ pub(crate) fn resolve(flags: &ShopFlags) -> Result<ShopConfig, ConfigError> {
     if let Some(v) = &flags.otlp_endpoint {
         config.otlp_endpoint = v.clone();
     }
+    if let Some(v) = &flags.broker {
+        config.broker_url = v.clone();
+    }
     config.validate()?;
     Ok(config)
 }

@@ -278,6 +278,13 @@ fn print_banner(config: &ShopConfig, args: &UpArgs, took: Duration) {
             println!("  {:<10} {url}", format!("{s} db"));
         }
     }
+    if let Ok(Some(broker)) = config.broker() {
+        println!(
+            "  {:<10} {}",
+            "events",
+            tracemart_platform::database_url::redact_password(broker)
+        );
+    }
     if !args.no_console && config.otlp_endpoint.is_empty() {
         let ui = format!("http://{}:{}", config.host, config.console.ui_port);
         println!(

@@ -15,7 +15,7 @@ use sqlx::{PgConnection, Postgres, Transaction};
 use tracemart_platform::{AnyDatabase, DbError, PgDatabase};
 use tracemart_telemetry::Span;
 
-use super::{Action, Outbox, Pending, Settled, Settlement, json, pending, producer_span};
+use super::{Action, Outbox, Pending, Settled, Settlement, json, pending};
 use crate::clock::{micros, rfc3339};
 
 /// A row as the relay reads it.
@@ -84,11 +84,11 @@ impl Outbox {
         key: Option<&str>,
         payload: &impl Serialize,
     ) -> Result<String, DbError> {
-        let span = producer_span(None, topic, key);
+        let span = self.producer_span(None, topic, key);
         self.publish_pg_in(tx, &span, topic, key, payload).await
     }
 
-    /// Like [`Outbox::publish_pg`], under `span` (made by [`producer_span`]).
+    /// Like [`Outbox::publish_pg`], under `span` (made by [`Outbox::producer_span`]).
     pub async fn publish_pg_in(
         &self,
         tx: &mut PgConnection,

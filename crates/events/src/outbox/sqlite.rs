@@ -7,7 +7,7 @@ use serde::Serialize;
 use tracemart_platform::{AnyDatabase, Database, DbError};
 use tracemart_telemetry::Span;
 
-use super::{Action, Outbox, Pending, Settled, Settlement, json, pending, producer_span};
+use super::{Action, Outbox, Pending, Settled, Settlement, json, pending};
 use crate::clock::{micros, rfc3339};
 
 impl Outbox {
@@ -46,10 +46,11 @@ impl Outbox {
         key: Option<&str>,
         payload: &impl Serialize,
     ) -> Result<String, DbError> {
-        self.publish_in(tx, &producer_span(None, topic, key), topic, key, payload)
+        let span = self.producer_span(None, topic, key);
+        self.publish_in(tx, &span, topic, key, payload)
     }
 
-    /// Like [`Outbox::publish`], under `span` (made by [`producer_span`]).
+    /// Like [`Outbox::publish`], under `span` (made by [`Outbox::producer_span`]).
     pub fn publish_in(
         &self,
         tx: &Transaction<'_>,

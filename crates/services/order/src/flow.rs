@@ -10,7 +10,7 @@ use std::time::Instant;
 use opentelemetry::{Array, KeyValue, Value as OtelValue};
 use tracemart_contracts::events::topic;
 use tracemart_contracts::{LineItem, Money, ProductId, Reservation, UserId};
-use tracemart_events::{Outbox, producer_span};
+use tracemart_events::Outbox;
 use tracemart_telemetry::events::{
     BusinessEvent, InventoryReserved, ItemCalculated, OrderCreated, OrderFailed,
     OrderRecordWritten, ProductsValidated, UserValidated,
@@ -319,7 +319,7 @@ impl OrderFlow {
             cause: format!("POST /orders {request_id}"),
             trace_id: tracemart_telemetry::current_trace_id(),
             write_span: &write,
-            publish_span,
+            publish_span: &|id| publish_span(&self.outbox, id),
             expires_at,
             answer: idem.map(|idem| (idem.key, serde_json::to_string(view).unwrap_or_default())),
         };
@@ -365,8 +365,8 @@ impl OrderFlow {
 }
 
 /// The seed's PRODUCER span of an order's `order.created`.
-fn publish_span(order_id: &str) -> Span {
-    let span = producer_span(
+fn publish_span(outbox: &Outbox, order_id: &str) -> Span {
+    let span = outbox.producer_span(
         Some(span_name::PUBLISH_ORDER_CREATED_EVENT),
         topic::ORDER_CREATED,
         Some(order_id),

@@ -20,7 +20,8 @@ use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 use tracemart_contracts::events::topic;
 use tracemart_events::{
-    DeadLetters, HttpTransport, LocalTransport, Outbox, Relay, RelaySettings, Routes,
+    Broker, BrokerConsumer, DeadLetters, HttpTransport, LocalTransport, Outbox, Relay,
+    RelaySettings, Routes, Subscription,
 };
 use tracemart_platform::{
     AnyDatabase, DbError, Migrations, ServiceClient, ServiceDatabase, ServiceError, ServiceName,
@@ -94,7 +95,8 @@ pub async fn run(
         inventory: client(ServiceName::Inventory),
         reservation_ttl: Duration::from_secs(config.reservation_ttl_secs),
     };
-    // Events go to payment over HTTP; the commands the saga sends itself stay in process.
+    // Events go to payment over HTTP or through the broker; the commands the saga sends
+    // itself stay in process.
     let (payment, me) = (
         ServiceName::Payment.service_name(),
         ServiceName::Order.service_name(),
@@ -114,21 +116,31 @@ pub async fn run(
         downstream: downstream.clone(),
         metrics: rt.metrics.clone(),
     });
+    let broker = Broker::from_config(config);
     let relay = Relay::new(outbox.clone(), RelaySettings::from_config(config))
-        .transport(
-            payment,
+        .remote(payment, broker.as_ref(), || {
             HttpTransport::new(
                 http.clone(),
                 &config.url_of(ServiceName::Payment),
                 config.downstream_timeout(),
             )
-            .signed_by(rt.identity.signer.clone()),
-        )
+            .signed_by(rt.identity.signer.clone())
+        })
         .transport(me, LocalTransport::new(saga.clone(), rt.metrics.clone()));
     relay
         .check()
         .map_err(|e| ServiceError::Setup(e.to_string()))?;
     rt.spawn_worker("event-relay", |stop| relay.run(stop.stopped()));
+    if let Some(broker) = &broker {
+        let decisions =
+            [topic::PAYMENT_AUTHORIZED, topic::PAYMENT_DECLINED].map(|topic| Subscription {
+                producer: payment,
+                topic,
+            });
+        let consuming =
+            BrokerConsumer::new(broker, me, &decisions, saga.clone(), rt.metrics.clone());
+        rt.spawn_worker("event-consumer", |stop| consuming.run(stop.stopped()));
+    }
     let flow = OrderFlow {
         store,
         outbox,

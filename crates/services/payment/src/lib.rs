@@ -15,7 +15,10 @@ use sqlx::migrate::Migrator;
 
 use tokio::net::TcpListener;
 use tracemart_contracts::events::topic;
-use tracemart_events::{DeadLetters, HttpTransport, Outbox, Relay, RelaySettings, Routes};
+use tracemart_events::{
+    Broker, BrokerConsumer, DeadLetters, HttpTransport, Outbox, Relay, RelaySettings, Routes,
+    Subscription,
+};
 use tracemart_platform::{
     AnyDatabase, DbError, Migrations, ServiceClient, ServiceError, ServiceName, ServiceRuntime,
     ShopConfig,
@@ -66,7 +69,10 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServiceError> {
     let mut rt = ServiceRuntime::open_any(ServiceName::Payment, config, migrations()).await?;
-    let order = ServiceName::Order.service_name();
+    let (order, me) = (
+        ServiceName::Order.service_name(),
+        ServiceName::Payment.service_name(),
+    );
     let routes = Routes::new()
         .route(topic::PAYMENT_AUTHORIZED, order)
         .route(topic::PAYMENT_DECLINED, order);
@@ -77,19 +83,31 @@ pub async fn run(
         outbox: outbox.clone(),
         decline_over_minor: tracemart_contracts::decimal_to_minor(config.payment_decline_over),
     });
-    let relay = Relay::new(outbox, RelaySettings::from_config(config)).transport(
+    let broker = Broker::from_config(config);
+    let relay = Relay::new(outbox, RelaySettings::from_config(config)).remote(
         order,
-        HttpTransport::new(
-            ServiceClient::http_pool(),
-            &config.url_of(ServiceName::Order),
-            config.downstream_timeout(),
-        )
-        .signed_by(rt.identity.signer.clone()),
+        broker.as_ref(),
+        || {
+            HttpTransport::new(
+                ServiceClient::http_pool(),
+                &config.url_of(ServiceName::Order),
+                config.downstream_timeout(),
+            )
+            .signed_by(rt.identity.signer.clone())
+        },
     );
     relay
         .check()
         .map_err(|e| ServiceError::Setup(e.to_string()))?;
     rt.spawn_worker("event-relay", |stop| relay.run(stop.stopped()));
+    if let Some(broker) = &broker {
+        let orders = [topic::ORDER_CREATED, topic::ORDER_CANCELLED].map(|topic| Subscription {
+            producer: order,
+            topic,
+        });
+        let consuming = BrokerConsumer::new(broker, me, &orders, saga.clone(), rt.metrics.clone());
+        rt.spawn_worker("event-consumer", |stop| consuming.run(stop.stopped()));
+    }
     let routes = router(store).merge(tracemart_events::router(
         saga,
         rt.metrics.clone(),

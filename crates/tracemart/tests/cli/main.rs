@@ -48,11 +48,12 @@ fn every_command_has_help_that_names_its_flags() {
                 "--no-console",
                 "--demo-stock",
                 "--postgres",
+                "--broker",
             ],
         ),
         (
             &["serve", "--help"],
-            &["order", "inventory", "--port", "--database-url"],
+            &["order", "inventory", "--port", "--database-url", "--broker"],
         ),
         (
             &["console", "--help"],
@@ -100,6 +101,35 @@ fn a_bad_configuration_value_exits_64_naming_the_key() {
 
     let out = tracemart(&["up", "--data-dir", &data, "--demo-stock=-5"], &[]);
     assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+}
+
+#[test]
+fn a_broker_url_that_is_not_amqp_exits_64_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    for (args, env) in [
+        (
+            vec![
+                "serve",
+                "payment",
+                "--data-dir",
+                &data,
+                "--broker",
+                "amqps://guest:hunter2@mq/%2f",
+            ],
+            vec![],
+        ),
+        (
+            vec!["up", "--data-dir", &data],
+            vec![("TRACEMART_BROKER_URL", "http://guest:hunter2@mq".to_owned())],
+        ),
+    ] {
+        let out = tracemart(&args, &env);
+        assert_eq!(out.status.code(), Some(64), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("broker_url"), "{err}");
+        assert!(!err.contains("hunter2"), "the password is not shown: {err}");
+    }
 }
 
 #[test]
@@ -352,5 +382,93 @@ async fn dead_letters_are_listed_shown_replayed_and_discarded_from_the_command_l
         run(&["discard", "dead-1"]).status.code(),
         Some(2),
         "nothing left to discard"
+    );
+}
+
+/// Payment's consumer, refusing everything: each message goes to its dead-letter queue.
+struct Refusing;
+
+#[async_trait::async_trait]
+impl tracemart_events::Consumer for Refusing {
+    async fn handle(
+        &self,
+        _: &tracemart_events::Message,
+    ) -> Result<tracemart_events::Handled, tracemart_events::ConsumeError> {
+        Err(tracemart_events::ConsumeError::Reject("refused".to_owned()))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_broker_the_dead_letters_in_its_queue_are_listed_replayed_and_discarded() {
+    use tracemart_events::amqp::{dead_letter_queue, queue};
+    use tracemart_events::{AmqpTransport, Broker, BrokerConsumer, RelaySettings, Subscription};
+
+    let test_broker = tracemart_testkit::amqp::TestBroker::create("cli").await;
+    let broker = Broker::new(test_broker.url(), &RelaySettings::default());
+    let (order, payment) = ("order-service", "payment-service");
+    let message = tracemart_events::Message {
+        id: "dead-in-broker-1".to_owned(),
+        topic: "order.created".to_owned(),
+        key: Some("o-1".to_owned()),
+        payload: serde_json::value::RawValue::from_string(r#"{"order_id":"o-1"}"#.to_owned())
+            .unwrap(),
+        headers: Default::default(),
+        created_at: "2026-12-01T10:00:00Z".to_owned(),
+        attempt: 1,
+    };
+    let transport = AmqpTransport::new(&broker, order, payment);
+    tracemart_events::Transport::deliver(&transport, &[&message])
+        .await
+        .unwrap();
+    let subscription = Subscription {
+        producer: order,
+        topic: "order.created",
+    };
+    let refusing = BrokerConsumer::new(
+        &broker,
+        payment,
+        &[subscription],
+        std::sync::Arc::new(Refusing),
+        tracemart_telemetry::Metrics::new(payment),
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let consuming = tokio::spawn(refusing.run(async move {
+        let _ = stopped.await;
+    }));
+    let dead = dead_letter_queue(payment);
+    test_broker.until_messages(&dead, 1).await;
+    let _ = stop.send(());
+    consuming.await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let env = [("TRACEMART_BROKER_URL", test_broker.url().to_owned())];
+    let run = |args: &[&str]| {
+        let mut all = vec!["events", "dlq"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--data-dir", &data]);
+        tracemart(&all, &env)
+    };
+    let listed = run(&["list", "--json"]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let json: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(json[0]["id"], "dead-in-broker-1", "{json}");
+    assert_eq!(json[0]["service"], "order");
+    assert_eq!(json[0]["destination"], payment);
+    assert_eq!(json[0]["last_error"], "rejected");
+    assert_eq!(json[0]["payload"]["order_id"], "o-1");
+    let shown = run(&["show", "dead-in-broker-1"]);
+    assert!(shown.status.success(), "{}", stderr(&shown));
+
+    let replayed = run(&["replay", "dead-in-broker-1"]);
+    assert!(replayed.status.success(), "{}", stderr(&replayed));
+    test_broker
+        .until_messages(&queue(payment, "order.created"), 1)
+        .await;
+    test_broker.until_messages(&dead, 0).await;
+    assert_eq!(
+        run(&["discard", "dead-in-broker-1"]).status.code(),
+        Some(2),
+        "back in its queue: nothing left to discard"
     );
 }

@@ -326,6 +326,17 @@ fn the_scale_overlay_builds_validates_and_runs_several_replicas_exporting_to_a_c
             db["valueFrom"]["secretKeyRef"]["name"].is_string(),
             "from a Secret"
         );
+        // Order and payment exchange their events through RabbitMQ.
+        let broker = env(c, "TRACEMART_BROKER_URL");
+        match name(d) {
+            "order" | "payment" => assert_eq!(
+                broker.and_then(|b| b["valueFrom"]["secretKeyRef"]["name"].as_str()),
+                Some("tracemart-rabbitmq"),
+                "{}",
+                name(d)
+            ),
+            _ => assert!(broker.is_none(), "{}", name(d)),
+        }
     }
     let expected: BTreeSet<String> = ["inventory", "order", "payment"].map(String::from).into();
     assert_eq!(hpa_targets(&docs), expected);

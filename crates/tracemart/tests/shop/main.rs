@@ -15,6 +15,7 @@ mod personal_data;
 mod products;
 mod restart;
 mod saga;
+mod saga_broker;
 mod saga_delivery;
 mod saga_ledger;
 mod users;

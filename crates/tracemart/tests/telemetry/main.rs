@@ -3,6 +3,7 @@
 //! DESIGN.md's telemetry contract and each of the seed's telemetry defects, checked.
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub, dead_code)]
 
+mod broker;
 mod collector_down;
 mod connections;
 mod cross_language;

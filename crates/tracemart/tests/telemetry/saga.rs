@@ -10,7 +10,7 @@ use crate::helpers::{Shop, order_body};
 use crate::otlp::SpanRecord;
 
 /// The CONSUMER span that processed a message published by `producer`.
-async fn consumer_of(shop: &Shop, producer: &SpanRecord) -> SpanRecord {
+pub(crate) async fn consumer_of(shop: &Shop, producer: &SpanRecord) -> SpanRecord {
     let link = (producer.trace_id(), producer.span_id());
     shop.receiver()
         .span_where(&format!("the consumer of {}", producer.name()), |s| {
@@ -20,7 +20,7 @@ async fn consumer_of(shop: &Shop, producer: &SpanRecord) -> SpanRecord {
 }
 
 /// The PRODUCER span in `consumer`'s trace that published `topic`.
-async fn publisher_in(shop: &Shop, consumer: &SpanRecord, topic: &str) -> SpanRecord {
+pub(crate) async fn publisher_in(shop: &Shop, consumer: &SpanRecord, topic: &str) -> SpanRecord {
     let trace = consumer.trace_id();
     shop.receiver()
         .span_where(&format!("a publish of {topic}"), |s| {

@@ -79,7 +79,7 @@ impl Fixture {
             cause: "POST /orders test".into(),
             trace_id: None,
             write_span: &write_span,
-            publish_span: span,
+            publish_span: &span,
             expires_at: chrono::Utc::now() + chrono::Duration::minutes(5),
             answer: None,
         };

@@ -142,7 +142,7 @@ pub(crate) struct Placement<'a> {
     /// The span of the order's write.
     pub(crate) write_span: &'a Span,
     /// Starts the PRODUCER span of its `order.created` (once the order is written).
-    pub(crate) publish_span: fn(&str) -> Span,
+    pub(crate) publish_span: &'a (dyn Fn(&str) -> Span + Sync),
     /// When the order expires unless its payment is settled.
     pub(crate) expires_at: chrono::DateTime<chrono::Utc>,
     /// The idempotency key and the answer to keep under it.
