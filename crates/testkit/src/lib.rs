@@ -1,7 +1,7 @@
 //! Test helpers shared by tracemart's test suites: waiting on conditions with a deadline
 //! (never on clocks), free ports, JSON requests, processes as /proc shows them, and a faulty
 //! proxy to put in front of a real service, fresh PostgreSQL databases and RabbitMQ virtual
-//! hosts.
+//! hosts, and the baskets of a few hundred mixed orders.
 
 pub mod amqp;
 pub mod net;
@@ -94,4 +94,28 @@ async fn read(resp: reqwest::Response) -> (u16, serde_json::Value) {
         status,
         serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
     )
+}
+
+/// The items of `count` orders of products `1..=products`: one or two products each, a few
+/// units of each. The same every run (a fixed xorshift seed), so that a failure can be
+/// replayed.
+pub fn mixed_baskets(count: usize, products: i64) -> Vec<Vec<(i64, i64)>> {
+    let mut state: u64 = 0x5eed_cafe;
+    let mut roll = |n: i64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as i64
+    };
+    (0..count)
+        .map(|_| {
+            let first = 1 + roll(products);
+            let mut items = vec![(first, 1 + roll(5))];
+            let second = 1 + roll(products);
+            if second != first && roll(2) == 0 {
+                items.push((second, 1 + roll(3)));
+            }
+            items
+        })
+        .collect()
 }

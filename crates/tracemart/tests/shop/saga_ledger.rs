@@ -14,18 +14,6 @@ const ORDERS: usize = 240;
 const PRODUCTS: i64 = 12;
 const STOCK: i64 = 100_000;
 
-/// A small deterministic generator (xorshift), so that a failure can be replayed.
-struct Dice(u64);
-
-impl Dice {
-    fn roll(&mut self, n: i64) -> i64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as i64
-    }
-}
-
 /// The `orders` table, row by row, as text (in SQL both engines read alike).
 async fn orders_table(shop: &Shop) -> Vec<String> {
     let rows: Vec<(String,)> = shop
@@ -50,17 +38,10 @@ on_each_engine! {
             c.payment_decline_over = 120.0;
         })
         .await;
-        let mut dice = Dice(0x5eed_cafe);
-        let bodies: Vec<Value> = (0..ORDERS)
-            .map(|i| {
-                let first = 1 + dice.roll(PRODUCTS);
-                let mut items = vec![(first, 1 + dice.roll(5))];
-                let second = 1 + dice.roll(PRODUCTS);
-                if second != first && dice.roll(2) == 0 {
-                    items.push((second, 1 + dice.roll(3)));
-                }
-                order_body(1 + i as i64, &items)
-            })
+        let bodies: Vec<Value> = tracemart_testkit::mixed_baskets(ORDERS, PRODUCTS)
+            .iter()
+            .enumerate()
+            .map(|(i, items)| order_body(1 + i as i64, items))
             .collect();
 
         let placed: Vec<(u16, Value)> = futures::stream::iter(bodies.iter())

@@ -4,6 +4,7 @@
 
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use serde_json::Value;
+use tracemart_platform::ServiceName;
 use tracemart_telemetry::names::{event, span as step};
 
 use crate::helpers::{Answer, Shop, Trace, event_attr, order_body};
@@ -144,10 +145,13 @@ async fn each_failure_path_marks_the_right_spans_error() {
     // without retries (resilience.rs traces those).
     let dead = format!("http://127.0.0.1:{}", tracemart_testkit::free_port());
     let order = shop
-        .extra_order_service(&[
-            ("TRACEMART_INVENTORY_URL", dead),
-            ("TRACEMART_DOWNSTREAM_RETRIES", "0".into()),
-        ])
+        .extra_service(
+            ServiceName::Order,
+            &[
+                ("TRACEMART_INVENTORY_URL", dead),
+                ("TRACEMART_DOWNSTREAM_RETRIES", "0".into()),
+            ],
+        )
         .await;
     let answer = shop.post_order_at(&order, &order_body(7, &[(1, 1)])).await;
     let case = Case {

@@ -255,7 +255,7 @@ impl Shop {
         self.post_order_with(body, &[]).await
     }
 
-    /// `POST /orders` to another order service (see [`Shop::extra_order_service`]).
+    /// `POST /orders` to another order service (see [`Shop::extra_service`]).
     pub async fn post_order_at(&self, order_url: &str, body: &Value) -> Answer {
         let resp = self
             .http
@@ -330,8 +330,21 @@ impl Shop {
 
     /// `/metrics` of a service, parsed.
     pub async fn scrape(&self, s: ServiceName) -> Scrape {
-        let text = self.metrics_text(s, false).await;
-        Scrape::parse(&text).unwrap_or_else(|e| panic!("unparsable /metrics of {s}: {e}\n{text}"))
+        self.scrape_at(&self.url(s)).await
+    }
+
+    /// `/metrics` of the instance at `base_url` (see [`Shop::extra_service`]), parsed.
+    pub async fn scrape_at(&self, base_url: &str) -> Scrape {
+        let resp = self
+            .http
+            .get(format!("{base_url}/metrics"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        let text = resp.text().await.unwrap();
+        Scrape::parse(&text)
+            .unwrap_or_else(|e| panic!("unparsable /metrics of {base_url}: {e}\n{text}"))
     }
 
     /// The raw lines of a service's log file (`DATA_DIR/logs/<service>.log`).
@@ -395,25 +408,25 @@ impl Shop {
         .await;
     }
 
-    /// Another order service (`tracemart serve order`, as `up` runs it) in its own data
-    /// directory, using this shop's user, product, inventory and payment services except
-    /// where `env` says otherwise (e.g. `TRACEMART_INVENTORY_URL`). Returns its base URL.
-    pub async fn extra_order_service(&mut self, env: &[(&str, String)]) -> String {
+    /// Another instance of service `s` (`tracemart serve`, as `up` runs it) in its own data
+    /// directory, using this shop's other services except where `env` says otherwise (e.g.
+    /// `TRACEMART_INVENTORY_URL`, or a database URL to share the shop's). Returns its base URL.
+    pub async fn extra_service(&mut self, s: ServiceName, env: &[(&str, String)]) -> String {
         let port = tracemart_testkit::free_port();
-        let data = self.data.join(format!("extra-order-{port}"));
+        let data = self.data.join(format!("extra-{s}-{port}"));
         std::fs::create_dir_all(&data).unwrap();
-        let out = std::fs::File::create(data.join("order.log")).unwrap();
+        let out = std::fs::File::create(data.join(format!("{s}.log"))).unwrap();
         let mut cmd = clean_command(&exe());
         cmd.arg("serve")
-            .arg("order")
+            .arg(s.as_str())
             .arg("--port")
             .arg(port.to_string())
             .arg("--data-dir")
             .arg(&data)
             .stdout(out.try_clone().unwrap())
             .stderr(out);
-        for (s, p) in &self.ports {
-            cmd.env(port_var(*s), p.to_string());
+        for (other, p) in &self.ports {
+            cmd.env(port_var(*other), p.to_string());
         }
         // The shop's keys: its services accept this one's token.
         cmd.env("TRACEMART_KEYS_DIR", self.data.join("keys"));

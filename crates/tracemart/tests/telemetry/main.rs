@@ -11,6 +11,7 @@ mod disk_full;
 mod failures;
 mod faults;
 mod helpers;
+mod instances;
 mod logs;
 mod metrics;
 mod otlp;

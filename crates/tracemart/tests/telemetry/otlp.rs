@@ -51,10 +51,12 @@ fn find<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
         .and_then(|kv| kv.value.as_ref())
 }
 
-/// One exported span and the `service.name` of the process that exported it.
+/// One exported span and the `service.name` and `service.instance.id` of the process that
+/// exported it.
 #[derive(Debug, Clone)]
 pub struct SpanRecord {
     pub service: String,
+    pub instance: String,
     pub span: Span,
 }
 
@@ -160,8 +162,15 @@ struct Received {
 }
 
 fn service_of(resource: Option<&opentelemetry_proto::tonic::resource::v1::Resource>) -> String {
+    resource_attr(resource, "service.name")
+}
+
+fn resource_attr(
+    resource: Option<&opentelemetry_proto::tonic::resource::v1::Resource>,
+    key: &str,
+) -> String {
     resource
-        .and_then(|r| find(&r.attributes, "service.name"))
+        .and_then(|r| find(&r.attributes, key))
         .map(value_text)
         .unwrap_or_default()
 }
@@ -181,10 +190,12 @@ async fn receive_traces(State(r): State<Received>, body: Bytes) -> Response {
     let mut spans = r.spans.lock().unwrap();
     for rs in req.resource_spans {
         let service = service_of(rs.resource.as_ref());
+        let instance = resource_attr(rs.resource.as_ref(), "service.instance.id");
         for ss in rs.scope_spans {
             for span in ss.spans {
                 spans.push(SpanRecord {
                     service: service.clone(),
+                    instance: instance.clone(),
                     span,
                 });
             }

@@ -2,6 +2,7 @@
 //! own with its resend count, the call that opens a circuit carries the event on its CLIENT
 //! span, and a call refused by an open circuit is an ERROR span that was never sent.
 
+use tracemart_platform::ServiceName;
 use tracemart_telemetry::names::{event, span as step};
 
 use crate::helpers::{Shop, event_attr, order_body};
@@ -17,7 +18,7 @@ async fn a_reservation_that_finds_no_inventory_is_tried_three_times_each_a_clien
     let mut shop = Shop::up().await;
     let dead = format!("http://127.0.0.1:{}", tracemart_testkit::free_port());
     let order = shop
-        .extra_order_service(&[("TRACEMART_INVENTORY_URL", dead)])
+        .extra_service(ServiceName::Order, &[("TRACEMART_INVENTORY_URL", dead)])
         .await;
 
     let answer = shop.post_order_at(&order, &order_body(7, &[(1, 1)])).await;
@@ -54,12 +55,15 @@ async fn the_call_that_opens_a_circuit_records_it_and_refused_calls_are_error_sp
     let mut shop = Shop::up().await;
     let dead = format!("http://127.0.0.1:{}", tracemart_testkit::free_port());
     let order = shop
-        .extra_order_service(&[
-            ("TRACEMART_INVENTORY_URL", dead),
-            ("TRACEMART_CIRCUIT_FAILURE_THRESHOLD", "2".into()),
-            ("TRACEMART_CIRCUIT_OPEN_MS", "60000".into()),
-            ("TRACEMART_DOWNSTREAM_RETRIES", "0".into()),
-        ])
+        .extra_service(
+            ServiceName::Order,
+            &[
+                ("TRACEMART_INVENTORY_URL", dead),
+                ("TRACEMART_CIRCUIT_FAILURE_THRESHOLD", "2".into()),
+                ("TRACEMART_CIRCUIT_OPEN_MS", "60000".into()),
+                ("TRACEMART_DOWNSTREAM_RETRIES", "0".into()),
+            ],
+        )
         .await;
     let body = order_body(7, &[(1, 1)]);
 

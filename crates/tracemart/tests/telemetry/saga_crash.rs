@@ -16,7 +16,8 @@ use tracemart_testkit::proxy::{ALWAYS, FaultyProxy};
 
 use crate::helpers::{DEADLINE, Options, Shop, order_body};
 
-const CONFIRMED_TRAIL: [&str; 4] = [
+/// The events of a confirmed order, in order.
+pub(crate) const CONFIRMED_TRAIL: [&str; 4] = [
     "OrderCreated",
     "PaymentAuthorized",
     "ReservationCommitted",
