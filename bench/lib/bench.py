@@ -3,7 +3,7 @@
 of every process from /proc, writes results under bench/results/, and stops exactly what it
 started (also on Ctrl-C / SIGTERM / error).
 
-    python3 bench/lib/bench.py vs-seed|tracing-cost|floor|footprint|allocator|versus|saga
+    python3 bench/lib/bench.py vs-seed|tracing-cost|floor|footprint|allocator|versus|saga|engines
 
 Python 3 standard library only. Everything binds and targets 127.0.0.1. Environment knobs
 (defaults in brackets): DURATION [10] and WARMUP [3] seconds per measured run, REPEATS [3],
@@ -12,7 +12,9 @@ PEER_DIR [../shared/peers/flask-seed], TM_PORT_BASE [28080] (services on BASE..B
 UI/OTLP-gRPC/OTLP-HTTP on 26686/24317/24318), PEER ports [18080-18083, sink 14318],
 FLOOR_PORT_BASE [38080], FOOTPRINT_LOAD_S [30], FOOTPRINT_STARTS [5], WITH_FLOOR [1] (vs-seed also runs the floor); for `versus`:
 BASE_BIN (an earlier build to compare with) and MODE [full] or off (OTEL_SDK_DISABLED=true); for `saga`:
-SAGA_SETTLE_S [60], the longest wait after wrk for every order to leave status created.
+SAGA_SETTLE_S [60], the longest wait after wrk for every order to leave status created; for
+`engines`: PG_URL [postgres://postgres@127.0.0.1:5432/postgres] (a user that may create
+databases) and AMQP_URL [amqp://guest:guest@127.0.0.1:5672] (a vhost is added per run).
 """
 
 import json
@@ -210,6 +212,7 @@ class Tracemart(System):
         self.proc = None
         self.known = {}
         self.count = 0
+        self.extra_args = []
 
     def env(self):
         e = dict(os.environ)
@@ -237,6 +240,7 @@ class Tracemart(System):
             args.append("--no-console")
         if self.otlp:
             args += ["--otlp-endpoint", self.otlp]
+        args += self.extra_args
         out = run_dir / f"up-{self.name}-{self.count}.out"
         self.out = out
         t0 = time.monotonic()
@@ -292,6 +296,77 @@ class Tracemart(System):
         self.known = {}
         if self.sink:
             self.sink.stop()
+
+
+class TracemartOnServers(Tracemart):
+    """`tracemart up` on PostgreSQL (one database per service) and RabbitMQ (events between
+    order and payment), each start on databases and a vhost of its own, dropped at stop. The
+    servers' processes (every `postgres` backend, RabbitMQ's `beam.smp`) count as the system's,
+    so CPU per order includes the work they do for it."""
+
+    def __init__(self, name, pg_url, amqp_base, **kw):
+        super().__init__(name, **kw)
+        self.pg_url, self.amqp_base = pg_url, amqp_base.rstrip("/")
+
+    def start(self, run_dir, data_dir=None):
+        self.run_dir = run_dir
+        self.prefix = f"tmbench_{os.getpid()}_{self.count + 1}"
+        subprocess.run(["rabbitmqctl", "-q", "add_vhost", self.prefix], check=True, capture_output=True)
+        subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", self.prefix, "guest", ".*", ".*", ".*"],
+                       check=True, capture_output=True)
+        self.extra_args = ["--postgres", self.pg_url, "--postgres-prefix", self.prefix,
+                           "--broker", f"{self.amqp_base}/{self.prefix}"]
+        ready = super().start(run_dir, data_dir)
+        self.at_start = self.footprint()
+        return ready
+
+    def processes(self):
+        pids = super().processes()
+        if not pids:
+            return pids
+        for p in Path("/proc").iterdir():
+            if not p.name.isdigit():
+                continue
+            try:
+                comm = (p / "comm").read_text().strip()
+            except OSError:
+                continue
+            if comm == "postgres":
+                pids[int(p.name)] = "postgresql"
+            elif comm == "beam.smp":
+                pids[int(p.name)] = "rabbitmq"
+        return pids
+
+    def footprint(self):
+        """Per service database: bytes and rows, and the orders stored (for per-order figures
+        in docs/scale.md)."""
+        sizes = {}
+        for svc in ["order", "user", "product", "inventory", "payment"]:
+            db = self.pg_url.rsplit("/", 1)[0] + f"/{self.prefix}_{svc}"
+            # Rows counted exactly (the statistics views lag behind by seconds).
+            q = ("SELECT pg_database_size(current_database()), coalesce(sum((xpath('/row/c/text()', "
+                 "query_to_xml(format('SELECT count(*) AS c FROM %I.%I', schemaname, tablename), "
+                 "false, true, '')))[1]::text::bigint), 0) FROM pg_tables WHERE schemaname = 'public'")
+            out = subprocess.run(["psql", db, "-qAtc", q], capture_output=True, text=True)
+            if out.returncode == 0 and out.stdout.strip():
+                size, rows = out.stdout.strip().split("|")
+                sizes[svc] = {"bytes": int(size), "rows": int(rows)}
+        db = self.pg_url.rsplit("/", 1)[0] + f"/{self.prefix}_order"
+        out = subprocess.run(["psql", db, "-qAtc", "SELECT count(*) FROM orders"], capture_output=True, text=True)
+        sizes["orders"] = int(out.stdout.strip() or 0) if out.returncode == 0 else None
+        return sizes
+
+    def stop(self):
+        if getattr(self, "prefix", None) and self.proc:
+            footprint = {"at_start": self.at_start, "at_stop": self.footprint()}
+            (self.run_dir / f"{self.prefix}.databases.json").write_text(json.dumps(footprint, indent=1))
+        super().stop()
+        if getattr(self, "prefix", None):
+            for svc in ["order", "user", "product", "inventory", "payment"]:
+                subprocess.run(["psql", self.pg_url, "-qAtc", f"DROP DATABASE IF EXISTS {self.prefix}_{svc} WITH (FORCE)"],
+                               capture_output=True)
+            subprocess.run(["rabbitmqctl", "-q", "delete_vhost", self.prefix], capture_output=True)
+            self.prefix = None
 
 
 def prepare_peer():
@@ -1172,6 +1247,13 @@ def main():
             env = {"OTEL_SDK_DISABLED": "true"} if os.environ.get("MODE") == "off" else {}
             alternate("versus", [Tracemart("base", env=env, binary=base),
                                  Tracemart("new", env=env)], "base")
+        elif which == "engines":
+            # The same shop on SQLite + in-process events against PostgreSQL + RabbitMQ
+            # (servers on this machine, started beforehand), full tracing into the console.
+            pg = os.environ.get("PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+            amqp = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672")
+            alternate("engines", [Tracemart("sqlite-embedded"),
+                                  TracemartOnServers("postgres-rabbitmq", pg, amqp)], "sqlite-embedded")
         elif which == "footprint":
             footprint()
         elif which == "saga":
