@@ -95,7 +95,13 @@ impl BrokerDeadLetters {
         replay: bool,
         take: &mut impl FnMut(&DeadLetter) -> bool,
     ) -> Result<(), BrokerError> {
+        // Only the messages there when the pass began: a replayed message its consumer rejects
+        // again comes back to this queue while the pass runs, and must not be replayed again.
+        let mut left: Option<u32> = None;
         loop {
+            if left == Some(0) {
+                return Ok(());
+            }
             let got = match channel
                 .basic_get(queue.into(), BasicGetOptions { no_ack: false })
                 .await
@@ -111,6 +117,8 @@ impl BrokerDeadLetters {
                     });
                 }
             };
+            // The first answer counts what follows it; each later one is one of those.
+            left = Some(left.map_or(got.message_count, |n| n.saturating_sub(1)));
             let delivery = got.delivery;
             let Ok(message) = carrier::message(&delivery) else {
                 continue;
