@@ -17,6 +17,7 @@ use axum::routing::post;
 use opentelemetry::KeyValue;
 use opentelemetry::baggage::BaggageExt;
 use opentelemetry::trace::TraceContextExt;
+use tracemart_platform::faults::{Fault, FaultKind, FaultTarget, Faults};
 use tracemart_platform::{ApiJson, DbError, ServiceName, identity};
 use tracemart_telemetry::events::{BusinessEvent, EventConsumed, Failure};
 use tracemart_telemetry::names::{attr, baggage, messaging, route};
@@ -127,20 +128,92 @@ fn consumer_span(message: &Message, service: &str, system: &'static str) -> Span
     .start_in(&parent)
 }
 
-/// Handles `message` with `consumer` inside its CONSUMER span; counts and logs the outcome.
-pub async fn consume(consumer: &dyn Consumer, message: &Message, metrics: &Metrics) -> Receipt {
-    consume_from(messaging::SYSTEM_EMBEDDED, consumer, message, metrics).await
+/// A service's consumer as its transports hand it messages: with the service's metrics and
+/// its faults, so that event faults (delivered twice, delayed, lost before acknowledgement)
+/// act here once, for every transport. Cheap to clone.
+#[derive(Clone)]
+pub struct Inbound {
+    consumer: Arc<dyn Consumer>,
+    metrics: Metrics,
+    faults: Faults,
 }
 
-/// [`consume`] for a message that `system` delivered.
+impl Inbound {
+    pub fn new(consumer: Arc<dyn Consumer>, metrics: Metrics, faults: Faults) -> Self {
+        Self {
+            consumer,
+            metrics,
+            faults,
+        }
+    }
+}
+
+/// Handles `message` inside its CONSUMER span; counts and logs the outcome.
+pub async fn consume(inbound: &Inbound, message: &Message) -> Receipt {
+    consume_from(messaging::SYSTEM_EMBEDDED, inbound, message).await
+}
+
+/// [`consume`] for a message that `system` delivered, with the event faults drawn for it.
 pub(crate) async fn consume_from(
     system: &'static str,
-    consumer: &dyn Consumer,
+    inbound: &Inbound,
     message: &Message,
-    metrics: &Metrics,
 ) -> Receipt {
+    let drawn = inbound.faults.draw(FaultTarget::Event, "");
+    let receipt = deliver(system, inbound, message, &drawn, None).await;
+    let duplicate = drawn
+        .iter()
+        .find(|f| f.spec.kind == FaultKind::EventDuplicate);
+    if let Some(fault) = duplicate
+        && receipt.outcome.is_acknowledged()
+    {
+        // Delivered again, as a transport does when an acknowledgement is lost: a delivery of
+        // its own (span, metric, log line). Its effect must be none; the first receipt stands.
+        let again = Message {
+            attempt: message.attempt.saturating_add(1),
+            ..message.clone()
+        };
+        deliver(system, inbound, &again, &[], Some(fault)).await;
+    }
+    receipt
+}
+
+/// One delivery of `message`, inside its CONSUMER span, with the event faults `drawn` for
+/// it recorded there: lost (not handled, answered as failed, so that its transport delivers
+/// it again) or delayed; `again` marks the second delivery a duplicate fault made.
+async fn deliver(
+    system: &'static str,
+    inbound: &Inbound,
+    message: &Message,
+    drawn: &[Fault],
+    again: Option<&Fault>,
+) -> Receipt {
+    let metrics = &inbound.metrics;
     let span = consumer_span(message, metrics.service(), system);
-    let result = span.instrument(consumer.handle(message)).await;
+    let topic = message.topic.as_str();
+    let lost = drawn.iter().find(|f| f.spec.kind == FaultKind::EventLoss);
+    let result = match lost {
+        Some(fault) => {
+            span.in_scope(|| fault.record(metrics, topic, "message dropped unacknowledged"));
+            Err(ConsumeError::Retry(LOST.to_owned()))
+        }
+        None => {
+            span.instrument(async {
+                if let Some(fault) = again {
+                    fault.record(metrics, topic, "delivered again");
+                }
+                for fault in drawn {
+                    if let Some(delay) = fault.spec.kind.delay() {
+                        let effect = format!("delayed {} ms", delay.as_millis());
+                        fault.record(metrics, topic, &effect);
+                        tokio::time::sleep(delay).await;
+                    }
+                }
+                inbound.consumer.handle(message).await
+            })
+            .await
+        }
+    };
     let (outcome, error) = match result {
         Ok(Handled::Processed) => (Outcome::Processed, None),
         Ok(Handled::Duplicate) => (Outcome::Duplicate, None),
@@ -154,7 +227,7 @@ pub(crate) async fn consume_from(
     span.in_scope(|| {
         EventConsumed {
             metrics,
-            topic: &message.topic,
+            topic,
             message_id: &message.id,
             attempt: message.attempt,
             outcome: outcome.as_str(),
@@ -169,25 +242,18 @@ pub(crate) async fn consume_from(
     }
 }
 
-#[derive(Clone)]
-struct Receiver {
-    consumer: Arc<dyn Consumer>,
-    metrics: Metrics,
-}
+/// The error of a message an `event-loss` fault dropped.
+const LOST: &str = "lost before acknowledgement (fault injected on purpose)";
 
 /// `POST /events`: where another service's relay delivers batches of messages; answers a
 /// receipt per message.
-pub fn router(
-    consumer: Arc<dyn Consumer>,
-    metrics: Metrics,
-    producers: &'static [ServiceName],
-) -> Router {
+pub fn router(inbound: Inbound, producers: &'static [ServiceName]) -> Router {
     let router = Router::new()
         .route(
             route::EVENTS,
             post(receive).layer(DefaultBodyLimit::max(MAX_BATCH_BODY)),
         )
-        .with_state(Receiver { consumer, metrics });
+        .with_state(inbound);
     // Only the services whose messages this one subscribes to may deliver.
     identity::restrict(
         router,
@@ -198,14 +264,17 @@ pub fn router(
     )
 }
 
-async fn receive(State(r): State<Receiver>, ApiJson(batch): ApiJson<Batch>) -> ApiJson<BatchReply> {
+async fn receive(
+    State(inbound): State<Inbound>,
+    ApiJson(batch): ApiJson<Batch>,
+) -> ApiJson<BatchReply> {
     // A relay sends at most one message per key in a batch, so handling them concurrently
     // keeps each key's order, and a handler that calls another service does not make the
     // rest of the batch wait for it.
     let handled = batch
         .messages
         .iter()
-        .map(|message| consume(&*r.consumer, message, &r.metrics));
+        .map(|message| consume(&inbound, message));
     let results = futures::future::join_all(handled).await;
     ApiJson(BatchReply { results })
 }

@@ -22,7 +22,7 @@ use std::sync::LazyLock;
 use sqlx::migrate::Migrator;
 
 pub use amqp::{AmqpTransport, Broker, BrokerConsumer, Subscription};
-pub use consumer::{ConsumeError, Consumer, Handled, consume, router};
+pub use consumer::{ConsumeError, Consumer, Handled, Inbound, consume, router};
 pub use dead_letters::{DeadLetter, DeadLetters, Selection};
 pub use message::{Batch, BatchReply, Message, Outcome, Receipt};
 pub use outbox::{Outbox, Routes};

@@ -9,10 +9,9 @@ use async_trait::async_trait;
 use reqwest::StatusCode;
 use serde::Serialize;
 use tracemart_platform::identity::Signer;
-use tracemart_telemetry::Metrics;
 use tracemart_telemetry::names::{messaging, route};
 
-use crate::consumer::{Consumer, consume};
+use crate::consumer::{Inbound, consume};
 use crate::message::{BatchReply, Message, Receipt};
 
 /// Carries batches of messages to one destination.
@@ -116,13 +115,12 @@ impl Transport for HttpTransport {
 /// Hands messages to a consumer in this process: the commands a service sends itself go
 /// through the same durable outbox, retries and dead letters as its events.
 pub struct LocalTransport {
-    consumer: Arc<dyn Consumer>,
-    metrics: Metrics,
+    inbound: Inbound,
 }
 
 impl LocalTransport {
-    pub fn new(consumer: Arc<dyn Consumer>, metrics: Metrics) -> Self {
-        Self { consumer, metrics }
+    pub fn new(inbound: Inbound) -> Self {
+        Self { inbound }
     }
 }
 
@@ -130,9 +128,7 @@ impl LocalTransport {
 impl Transport for LocalTransport {
     async fn deliver(&self, messages: &[&Message]) -> Result<Vec<Receipt>, TransportError> {
         // At most one message per key in a batch: handling them concurrently keeps the order.
-        let handled = messages
-            .iter()
-            .map(|m| consume(&*self.consumer, m, &self.metrics));
+        let handled = messages.iter().map(|m| consume(&self.inbound, m));
         Ok(futures::future::join_all(handled).await)
     }
 }

@@ -188,6 +188,10 @@ pub struct ShopConfig {
     /// through, for peers that cannot send tokens (the seed's own Python services); a token
     /// that is sent is still checked.
     pub require_tokens: bool,
+    /// The admin endpoints (`/admin/*`, faults included) answer clients on other machines
+    /// too. Off by default: they answer loopback peers only (403 for the rest), whatever
+    /// address the service binds, so that binding beyond loopback does not open them.
+    pub admin_remote: bool,
     /// OTLP endpoint the services export to; empty means the embedded console (under `up`).
     pub otlp_endpoint: String,
     /// Connections each service keeps to PostgreSQL at most (SQLite has one writer and a few
@@ -234,6 +238,7 @@ impl Default for ShopConfig {
             event_poll_ms: 1_000,
             keys_dir: String::new(),
             require_tokens: true,
+            admin_remote: false,
             otlp_endpoint: String::new(),
             database_pool_size: 10,
             broker_url: String::new(),
@@ -305,6 +310,7 @@ fn known_variables() -> Vec<String> {
         "OTLP_ENDPOINT",
         "KEYS_DIR",
         "REQUIRE_TOKENS",
+        "ADMIN_REMOTE",
         "DATABASE_POOL_SIZE",
         "BROKER_URL",
         "CONSOLE_UI_PORT",
@@ -434,6 +440,7 @@ impl ShopConfig {
                 "OTLP_ENDPOINT" => self.otlp_endpoint = value.clone(),
                 "KEYS_DIR" => self.keys_dir = value.clone(),
                 "REQUIRE_TOKENS" => self.require_tokens = parse_var(key, value)?,
+                "ADMIN_REMOTE" => self.admin_remote = parse_var(key, value)?,
                 "DATABASE_POOL_SIZE" => self.database_pool_size = parse_var(key, value)?,
                 "BROKER_URL" => self.broker_url = value.clone(),
                 "CONSOLE_UI_PORT" => self.console.ui_port = parse_var(key, value)?,

@@ -27,6 +27,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use tracemart_telemetry::Metrics;
 
 use crate::db_call::DbCall;
+use crate::faults::Faults;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Prepared statements each connection keeps: more than any service has.
@@ -175,11 +176,25 @@ impl Fault {
     }
 }
 
+/// Waits `delay` on the calling thread, as a slow disk under a synchronous SQLite call would.
+/// On tokio's multi-thread runtime the thread's other tasks move to another worker meanwhile,
+/// so only the operations a fault drew are slowed, not their neighbours.
+fn hold_thread(delay: Duration) {
+    #[allow(clippy::disallowed_methods)] // the slow call is the point here
+    let wait = || std::thread::sleep(delay);
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(wait),
+        _ => wait(),
+    }
+}
+
 /// A service's database: one writer and pooled readers over the same SQLite file. Cloning is
 /// cheap and shares the connections.
 #[derive(Clone)]
 pub struct Database {
     inner: Arc<Inner>,
+    /// Slow-database faults, drawn for every operation.
+    faults: Faults,
 }
 
 struct Inner {
@@ -322,7 +337,14 @@ impl Database {
                 storage_failure: Mutex::new(None),
                 metrics,
             }),
+            faults: Faults::default(),
         })
+    }
+
+    /// Applies the slow-database faults of `faults` to every operation.
+    pub fn with_faults(mut self, faults: Faults) -> Self {
+        self.faults = faults;
+        self
     }
 
     /// Runs `read` on a read-only connection as one timed operation: a CLIENT `db` span named
@@ -440,6 +462,9 @@ impl Database {
         op: impl FnOnce() -> Result<T, Fault>,
     ) -> Result<T, DbError> {
         let call = DbCall::start("sqlite", operation, table);
+        if let Some(delay) = call.injected_delay(&self.faults, &self.inner.metrics) {
+            hold_thread(delay);
+        }
         let result = op();
         call.finish(
             &self.inner.metrics,

@@ -4,13 +4,18 @@
 //!
 //! Background work (a relay's polling, a sweeper) runs outside any span: its operations are
 //! timed into the histogram only, instead of each becoming a one-span trace.
+//!
+//! A slow-database fault (`db-latency`) is drawn here too, for every store on both engines;
+//! each engine waits in its own way (SQLite's calls are synchronous, PostgreSQL's async).
 
 use std::fmt;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use opentelemetry::KeyValue;
 use tracemart_telemetry::names::attr;
 use tracemart_telemetry::{Metrics, Span, SpanKind};
+
+use crate::faults::{FaultTarget, Faults};
 
 /// An operation under way: its span (when traced) and its start.
 pub(crate) struct DbCall {
@@ -49,6 +54,31 @@ impl DbCall {
             table,
             start: Instant::now(),
         }
+    }
+
+    /// The wait slow-database faults add to this operation, if any is drawn: each recorded on
+    /// the operation's span (which the wait, made by the caller, then lengthens), counted and
+    /// logged.
+    pub(crate) fn injected_delay(&self, faults: &Faults, metrics: &Metrics) -> Option<Duration> {
+        let drawn = faults.draw(FaultTarget::Database, "");
+        if drawn.is_empty() {
+            return None;
+        }
+        let endpoint = format!("{} {}", self.operation, self.table);
+        let mut total = Duration::ZERO;
+        for fault in drawn {
+            let Some(delay) = fault.spec.kind.delay() else {
+                continue;
+            };
+            let effect = format!("database call slowed by {} ms", delay.as_millis());
+            let record = || fault.record(metrics, &endpoint, &effect);
+            match &self.span {
+                Some(span) => span.in_scope(record),
+                None => record(),
+            }
+            total += delay;
+        }
+        (!total.is_zero()).then_some(total)
     }
 
     /// Records the duration into the histogram and the span, and the failure if there was one;

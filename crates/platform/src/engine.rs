@@ -13,6 +13,7 @@ use tracemart_telemetry::Metrics;
 
 use crate::database_url::DatabaseUrl;
 use crate::db::{Database, DbError};
+use crate::faults::Faults;
 use crate::pg::PgDatabase;
 
 /// The migrations of a service for each engine, applied in order at start (a service's own,
@@ -48,6 +49,14 @@ impl AnyDatabase {
                 PgDatabase::open(url, migrations.postgres, pool_size, metrics).await?,
             ),
         })
+    }
+
+    /// Applies the slow-database faults of `faults` to every operation.
+    pub fn with_faults(self, faults: Faults) -> Self {
+        match self {
+            Self::Sqlite(db) => Self::Sqlite(db.with_faults(faults)),
+            Self::Postgres(db) => Self::Postgres(db.with_faults(faults)),
+        }
     }
 }
 

@@ -2,11 +2,12 @@
 //! `/metrics`, `/openapi.json`, a JSON 404, and the cross-cutting layers, composed once.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -44,6 +45,8 @@ pub struct ServiceApp {
     pub auth: Arc<crate::identity::Authenticator>,
     /// The faults set on purpose (`/admin/faults`).
     pub faults: crate::faults::Faults,
+    /// `/admin/*` answers clients beyond loopback too (`admin_remote`).
+    pub admin_remote: bool,
 }
 
 #[derive(Clone)]
@@ -127,6 +130,11 @@ impl ServiceApp {
                 auth.clone(),
                 crate::identity::authenticate,
             ))
+            // Before any token is read: a remote client gets no further than its address.
+            .layer(axum::middleware::from_fn_with_state(
+                self.admin_remote,
+                admin_from_loopback,
+            ))
             // Outermost: request id, trace context, server span, RED metrics, access logs.
             .layer(axum::middleware::from_fn_with_state(
                 self.metrics,
@@ -137,6 +145,32 @@ impl ServiceApp {
                 auth,
                 crate::identity::strip_client_baggage,
             ))
+    }
+}
+
+/// Middleware: `/admin/*` answers loopback peers only, unless `allow_remote`. A request
+/// whose peer is unknown (not served from a socket) is refused too: closed unless proven open.
+async fn admin_from_loopback(
+    State(allow_remote): State<bool>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = req.uri().path();
+    if allow_remote || !(path == "/admin" || path.starts_with("/admin/")) {
+        return next.run(req).await;
+    }
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip().to_canonical());
+    match peer {
+        Some(ip) if ip.is_loopback() => next.run(req).await,
+        _ => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "admin_loopback_only",
+            "Admin endpoints answer on loopback only (admin_remote, TRACEMART_ADMIN_REMOTE)",
+        )
+        .into_response(),
     }
 }
 

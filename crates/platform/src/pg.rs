@@ -20,6 +20,7 @@ use tracemart_telemetry::Metrics;
 use crate::database_url::redact_password;
 use crate::db::DbError;
 use crate::db_call::DbCall;
+use crate::faults::Faults;
 
 /// `db.system.name` of PostgreSQL.
 const SYSTEM: &str = "postgresql";
@@ -43,6 +44,8 @@ const TRANSIENT_STATES: [&str; 5] = ["40001", "40P01", "55P03", "57P01", "57P03"
 pub struct PgDatabase {
     pool: PgPool,
     metrics: Metrics,
+    /// Slow-database faults, drawn for every operation.
+    faults: Faults,
 }
 
 impl PgDatabase {
@@ -81,7 +84,17 @@ impl PgDatabase {
             Err(e) if !is_unique_violation(&e) => return Err(open_error(e)),
             _ => {}
         }
-        Ok(Self { pool, metrics })
+        Ok(Self {
+            pool,
+            metrics,
+            faults: Faults::default(),
+        })
+    }
+
+    /// Applies the slow-database faults of `faults` to every operation.
+    pub fn with_faults(mut self, faults: Faults) -> Self {
+        self.faults = faults;
+        self
     }
 
     /// The pool, to run statements on (inside [`PgDatabase::timed`]).
@@ -98,6 +111,9 @@ impl PgDatabase {
         statement: impl Future<Output = sqlx::Result<T>>,
     ) -> Result<T, DbError> {
         let call = DbCall::start(SYSTEM, operation, table);
+        if let Some(delay) = call.injected_delay(&self.faults, &self.metrics) {
+            tokio::time::sleep(delay).await;
+        }
         let result = statement.await;
         call.finish(
             &self.metrics,

@@ -55,6 +55,8 @@ pub struct ServiceRuntime<D = AnyDatabase> {
     pub identity: Identity,
     /// The faults set on this service (`/admin/faults`).
     pub faults: Faults,
+    /// `/admin/*` answers beyond loopback (`admin_remote`).
+    admin_remote: bool,
     limits: ConnectionLimits,
     stop: watch::Sender<bool>,
     workers: Vec<(&'static str, JoinHandle<()>)>,
@@ -73,9 +75,11 @@ impl ServiceRuntime<AnyDatabase> {
             .database_url(name)
             .map_err(|e| ServiceError::Setup(e.to_string()))?;
         let metrics = Metrics::new(name.service_name());
-        let db =
-            AnyDatabase::open(&url, migrations, config.database_pool_size, metrics.clone()).await?;
-        Ok(Self::assemble(name, config, identity, metrics, db))
+        let faults = Faults::of(name);
+        let db = AnyDatabase::open(&url, migrations, config.database_pool_size, metrics.clone())
+            .await?
+            .with_faults(faults.clone());
+        Ok(Self::assemble(name, config, identity, metrics, db, faults))
     }
 }
 
@@ -95,13 +99,15 @@ impl<D: ServiceDatabase> ServiceRuntime<D> {
         identity: Identity,
         metrics: Metrics,
         db: D,
+        faults: Faults,
     ) -> Self {
         Self {
             name,
             metrics,
             db,
             identity,
-            faults: Faults::default(),
+            faults,
+            admin_remote: config.admin_remote,
             limits: connection_limits(config),
             stop: watch::Sender::new(false),
             workers: Vec::new(),
@@ -160,6 +166,7 @@ impl<D: ServiceDatabase> ServiceRuntime<D> {
             api,
             auth: self.identity.auth.clone(),
             faults: self.faults.clone(),
+            admin_remote: self.admin_remote,
         }
         .into_router(routes);
         let served = crate::connections::serve(app, listener, self.limits, metrics, shutdown).await;

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -75,10 +76,10 @@ pub async fn serve(
     let open = Arc::new(std::sync::Mutex::new(OpenConnections::default()));
     tokio::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     accept_failed(&e).await;
                     continue;
@@ -97,10 +98,14 @@ pub async fn serve(
         observer.opened();
         let served = conn.served.clone();
         let app = router.clone();
-        // Called once per request: per request head on HTTP/1.1, per stream on HTTP/2.
+        // Called once per request: per request head on HTTP/1.1, per stream on HTTP/2. The
+        // peer's address goes with each request (axum's `ConnectInfo`), for routes that answer
+        // some clients only.
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
             served.store(true, Ordering::Relaxed);
-            app.clone().oneshot(req.map(Body::new))
+            let mut req = req.map(Body::new);
+            req.extensions_mut().insert(ConnectInfo(peer));
+            app.clone().oneshot(req)
         });
         let connection = graceful.watch(
             builder

@@ -31,7 +31,8 @@ pub mod event {
     pub const CIRCUIT_OPENED: &str = "circuit_breaker.opened";
     pub const CIRCUIT_HALF_OPENED: &str = "circuit_breaker.half_opened";
     pub const CIRCUIT_CLOSED: &str = "circuit_breaker.closed";
-    /// On the SERVER span of a request that a fault, injected on purpose, slowed or failed.
+    /// On the span a fault injected on purpose touched: a request's SERVER span, a database
+    /// operation's CLIENT span, `authorize_payment`, or a delivery's CONSUMER span.
     pub const FAULT_INJECTED: &str = "fault.injected";
 }
 
@@ -245,7 +246,8 @@ pub mod attr {
     pub mod fault {
         /// Always `true` where present.
         pub const INJECTED: &str = "fault.injected";
-        /// `latency`, `error`, `hang` or `drop`.
+        /// `latency`, `error`, `hang`, `drop`, `db_latency`, `decline`, `event_duplicate`,
+        /// `event_delay` or `event_loss`.
         pub const TYPE: &str = "fault.type";
         /// The fault's id in its service's list.
         pub const ID: &str = "fault.id";

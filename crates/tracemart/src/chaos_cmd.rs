@@ -1,17 +1,21 @@
 //! `tracemart chaos`: sets, lists and clears the faults of running services through their
-//! `/admin/faults`, with an operator token signed from the keys directory.
+//! `/admin/faults`, with an operator token signed from the keys directory, and plays scenario
+//! files (`chaos run`).
 
 use std::time::Duration;
 
-use tracemart_platform::faults::{Cleared, Fault, FaultKind, FaultList, FaultSpec, ROUTE};
+use tracemart_platform::faults::{Cleared, Fault, FaultList, FaultSpec, ROUTE};
 use tracemart_platform::identity::{Principal, ensure_keys, issue};
 use tracemart_platform::{ServiceName, ShopConfig};
 
+use crate::chaos_scenario::{self, Action, Scenario};
 use crate::cli::{ChaosAction, ChaosArgs, ServiceArg};
 use crate::settings;
 
-/// Exit code for a fault that cannot be set as written.
+/// Exit code for a fault (or a scenario file) that cannot be used as written.
 const BAD_FAULT: u8 = 2;
+/// Exit code of a scenario stopped by Ctrl-C (128 + SIGINT).
+const INTERRUPTED: u8 = 130;
 /// The operator token lives only as long as the command.
 const TOKEN_TTL: Duration = Duration::from_secs(300);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -21,12 +25,29 @@ pub(crate) async fn run(args: ChaosArgs) -> u8 {
         Ok(c) => c,
         Err(e) => return settings::config_failure(&e),
     };
-    // A bad fault is refused before anything is sent.
-    if let ChaosAction::Inject { fault, .. } = &args.action
-        && let Err(e) = FaultSpec::parse(fault)
-    {
-        eprintln!("error: {e}");
-        return BAD_FAULT;
+    // A bad fault or scenario is refused before anything is sent.
+    let scenario = match &args.action {
+        ChaosAction::Inject { service, fault } => {
+            let checked = FaultSpec::parse(fault)
+                .and_then(|spec| spec.validate_for(ServiceName::from(*service)));
+            if let Err(e) = checked {
+                eprintln!("error: {e}");
+                return BAD_FAULT;
+            }
+            None
+        }
+        ChaosAction::Run { file, .. } => match chaos_scenario::load(file) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return BAD_FAULT;
+            }
+        },
+        _ => None,
+    };
+    if let (ChaosAction::Run { check: true, .. }, Some(scenario)) = (&args.action, &scenario) {
+        print_timeline(scenario);
+        return 0;
     }
     let admin = match operator(&config) {
         Ok(a) => a,
@@ -39,6 +60,10 @@ pub(crate) async fn run(args: ChaosArgs) -> u8 {
         ChaosAction::Inject { service, fault } => inject(&admin, service, &fault).await,
         ChaosAction::List { service, json } => list(&admin, service, json).await,
         ChaosAction::Clear { service } => clear(&admin, service).await,
+        ChaosAction::Run { .. } => match scenario {
+            Some(scenario) => play(&admin, &scenario).await,
+            None => BAD_FAULT,
+        },
     }
 }
 
@@ -112,11 +137,7 @@ async fn inject(admin: &Operator<'_>, service: ServiceArg, words: &[String]) -> 
     let request = admin.http.post(admin.url(service)).json(&spec);
     match admin.send::<Fault>(service, request).await {
         Ok(fault) => {
-            println!(
-                "{service}: fault {} set: {}",
-                fault.id,
-                describe(&fault.spec)
-            );
+            println!("{service}: fault {} set: {}", fault.id, fault.spec);
             0
         }
         Err(e) => {
@@ -138,7 +159,7 @@ async fn list(admin: &Operator<'_>, only: Option<ServiceArg>, json: bool) -> u8 
             Ok(list) if list.faults.is_empty() => println!("{service}: no faults"),
             Ok(list) => {
                 for fault in list.faults {
-                    println!("{service}: fault {}: {}", fault.id, describe(&fault.spec));
+                    println!("{service}: fault {}: {}", fault.id, fault.spec);
                 }
             }
             Err(e) => {
@@ -165,25 +186,141 @@ async fn clear(admin: &Operator<'_>, only: Option<ServiceArg>) -> u8 {
     code
 }
 
-/// A fault in the CLI's own words.
-fn describe(spec: &FaultSpec) -> String {
-    let what = match spec.kind {
-        FaultKind::Latency {
-            latency_ms,
-            jitter_ms: 0,
-        } => format!("latency={latency_ms}ms"),
-        FaultKind::Latency {
-            latency_ms,
-            jitter_ms,
-        } => format!("latency={latency_ms}ms jitter={jitter_ms}ms"),
-        FaultKind::Error { status } => format!("error={status}"),
-        FaultKind::Hang => "hang".to_owned(),
-        FaultKind::Drop => "drop".to_owned(),
-    };
-    let route = spec
-        .route
-        .as_deref()
-        .map(|r| format!(" route={r}"))
-        .unwrap_or_default();
-    format!("{what} rate={}%{route}", spec.rate * 100.0)
+/// Prints what a scenario will do, without doing it (`chaos run --check`).
+fn print_timeline(scenario: &Scenario) {
+    println!(
+        "{}: {} step(s) over {}",
+        scenario.name.as_deref().unwrap_or("scenario"),
+        scenario.steps.len(),
+        seconds(scenario.duration)
+    );
+    for step in &scenario.steps {
+        println!("[{}] {}", seconds(step.at), what(&step.action));
+    }
+}
+
+fn what(action: &Action) -> String {
+    match action {
+        Action::Inject { service, spec } => format!("{service}: set {spec}"),
+        Action::Clear(services) if services.len() == ServiceName::ALL.len() => {
+            "clear every service".to_owned()
+        }
+        Action::Clear(services) => format!(
+            "clear {}",
+            services
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// `12.5s`, right-aligned so that a timeline's lines line up.
+fn seconds(d: Duration) -> String {
+    format!("{:>6.1}s", d.as_secs_f64())
+}
+
+/// Plays `scenario`: each step at its time, printed as it happens; at the end (or on Ctrl-C,
+/// or when a step fails) removes every fault the run set that is still there.
+async fn play(admin: &Operator<'_>, scenario: &Scenario) -> u8 {
+    let interrupted = crate::shutdown::signal_received();
+    tokio::pin!(interrupted);
+    println!(
+        "{}: playing {} step(s) over {} (Ctrl-C stops and clears)",
+        scenario.name.as_deref().unwrap_or("scenario"),
+        scenario.steps.len(),
+        seconds(scenario.duration)
+    );
+    let start = tokio::time::Instant::now();
+    let mut set: Vec<(ServiceName, u64)> = Vec::new();
+    let mut code = 0;
+    let timeline = scenario
+        .steps
+        .iter()
+        .map(|s| (s.at, Some(&s.action)))
+        .chain([(scenario.duration, None)]);
+    for (at, action) in timeline {
+        tokio::select! {
+            () = &mut interrupted => {
+                println!("[{}] interrupted", seconds(start.elapsed()));
+                code = INTERRUPTED;
+                break;
+            }
+            () = tokio::time::sleep_until(start + at) => {}
+        }
+        let Some(action) = action else {
+            break;
+        };
+        let when = seconds(start.elapsed());
+        match step(admin, action, &mut set).await {
+            Ok(done) => {
+                for line in done {
+                    println!("[{when}] {line}");
+                }
+            }
+            Err(e) => {
+                eprintln!("error: [{when}] {e}; stopping the scenario");
+                code = 1;
+                break;
+            }
+        }
+    }
+    let cleared = clear_set(admin, &set).await;
+    println!(
+        "[{}] end: {cleared} fault(s) this run set were still there and are cleared",
+        seconds(start.elapsed())
+    );
+    code
+}
+
+/// Does one step; says what it did, a line per service.
+async fn step(
+    admin: &Operator<'_>,
+    action: &Action,
+    set: &mut Vec<(ServiceName, u64)>,
+) -> Result<Vec<String>, String> {
+    match action {
+        Action::Inject { service, spec } => {
+            let request = admin.http.post(admin.url(*service)).json(spec);
+            let fault = admin.send::<Fault>(*service, request).await?;
+            set.push((*service, fault.id));
+            Ok(vec![format!(
+                "{service}: fault {} set: {}",
+                fault.id, fault.spec
+            )])
+        }
+        Action::Clear(services) => {
+            let mut done = Vec::with_capacity(services.len());
+            for &service in services {
+                let request = admin.http.delete(admin.url(service));
+                let cleared = admin.send::<Cleared>(service, request).await?;
+                done.push(format!("{service}: {} fault(s) cleared", cleared.cleared));
+            }
+            Ok(done)
+        }
+    }
+}
+
+/// Removes each fault in `set` that is still there; how many were. Failures are reported and
+/// skipped: the others are cleared all the same.
+async fn clear_set(admin: &Operator<'_>, set: &[(ServiceName, u64)]) -> usize {
+    let mut cleared = 0;
+    for &(service, id) in set {
+        let url = format!("{}/{id}", admin.url(service));
+        let sent = admin
+            .http
+            .delete(&url)
+            .bearer_auth(&admin.token)
+            .send()
+            .await;
+        match sent.map(|r| r.status()) {
+            Ok(status) if status.is_success() => cleared += 1,
+            // Cleared by a step (or by hand) already.
+            Ok(reqwest::StatusCode::NOT_FOUND) => {}
+            Ok(status) => eprintln!("error: {service}: {url} answered {status}"),
+            Err(e) => eprintln!("error: {service}: cannot reach {url}: {e}"),
+        }
+    }
+    cleared
 }

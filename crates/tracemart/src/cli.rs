@@ -53,12 +53,16 @@ pub enum Command {
     /// orders; the operator's reads everything and may make payments directly.
     Token(TokenArgs),
     /// Faults on purpose, at run time: make a service slow, failing, hanging or dropping
-    /// connections, on a share of its requests (optionally of one route).
+    /// connections (on a share of its requests, optionally of one route), its database slow,
+    /// its payments declined, or the events it consumes duplicated, delayed or lost; by hand
+    /// or on a scenario's timeline.
     ///
     /// Talks to each service's `/admin/faults` with an operator token signed from the keys
-    /// directory (DATA_DIR/keys). A request a fault touches carries `fault.injected=true` and
-    /// `fault.type` on its span, counts in `faults_injected_total` and logs a line. Exit codes:
-    /// 0 done, 1 a service could not be reached or refused, 2 a bad fault.
+    /// directory (DATA_DIR/keys); the admin endpoints answer loopback clients only unless
+    /// admin_remote is set. What a fault touches carries `fault.injected=true` and `fault.type`
+    /// on its span, counts in `faults_injected_total` and logs a line. Exit codes: 0 done, 1 a
+    /// service could not be reached or refused, 2 a bad fault or scenario file, 130 a scenario
+    /// stopped by Ctrl-C.
     Chaos(ChaosArgs),
 }
 
@@ -74,10 +78,15 @@ pub struct ChaosArgs {
 pub enum ChaosAction {
     /// Set a fault on a service, e.g. `inventory latency=800ms rate=50%`.
     ///
-    /// The fault is one of `latency=DURATION` (with `jitter=DURATION`, uniform), `error=STATUS`
+    /// On its requests: `latency=DURATION` (with `jitter=DURATION`, uniform), `error=STATUS`
     /// (400-599), `hang` (no answer until the service's 30 s timeout) or `drop` (the connection
-    /// closes without an answer); then `rate=PERCENT` (default 100%) and `route=PATH` (a path
-    /// prefix; without it every route but /health, /metrics and /admin).
+    /// closes without an answer), with `route=PATH` (a path prefix; without it every route but
+    /// /health, /metrics and /admin). On its database (any service, either engine):
+    /// `db-latency=DURATION` (with `jitter=`). On the saga: `decline` (payment only: it
+    /// declines payments it would authorise), and on what order or payment consume:
+    /// `event-duplicate` (handled, then delivered again), `event-delay=DURATION`, `event-loss`
+    /// (dropped unacknowledged; its transport delivers it again). Then `rate=PERCENT` (default
+    /// 100%): the share of requests, operations, payments or messages it touches.
     Inject {
         #[arg(value_enum)]
         service: ServiceArg,
@@ -97,6 +106,22 @@ pub enum ChaosAction {
     Clear {
         #[arg(value_enum)]
         service: Option<ServiceArg>,
+    },
+    /// Play a scenario file: faults set and cleared on a timeline, each step printed as it
+    /// happens; at the end, or on Ctrl-C, every fault the run set is cleared.
+    ///
+    /// The file (TOML) is checked whole before anything is sent; a mistake is named with its
+    /// line and field (exit code 2). Format: `duration = "60s"`, an optional `name`, then
+    /// `[[step]]` tables, each with `at = "20s"` and either `service = "inventory"` and
+    /// `fault = "latency=800ms rate=50%"` (the words of `inject`) or `clear = "inventory"`
+    /// (a service, or "all"). Examples in examples/chaos/.
+    Run {
+        /// The scenario file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Check the file and print its timeline without playing it.
+        #[arg(long)]
+        check: bool,
     },
 }
 

@@ -1,6 +1,7 @@
 //! The `tracemart` command: parses the CLI and hands each subcommand to the crate that does it.
 
 mod chaos_cmd;
+mod chaos_scenario;
 pub mod cli;
 mod console_cmd;
 mod events_cmd;

@@ -6,7 +6,6 @@
 //! reconnects with backoff: what was delivered and not acknowledged comes again.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -15,12 +14,11 @@ use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
 };
 use lapin::types::FieldTable;
-use tracemart_telemetry::Metrics;
 use tracemart_telemetry::names::messaging;
 
 use super::carrier;
 use super::topology::{Broker, BrokerError, Doing, Subscription};
-use crate::consumer::{Consumer, consume_from};
+use crate::consumer::{Inbound, consume_from};
 use crate::message::Outcome;
 
 /// Consumes one service's subscriptions from the broker.
@@ -28,8 +26,7 @@ pub struct BrokerConsumer {
     broker: Broker,
     service: &'static str,
     subscriptions: Vec<Subscription>,
-    consumer: Arc<dyn Consumer>,
-    metrics: Metrics,
+    inbound: Inbound,
 }
 
 /// How a session with the broker ended.
@@ -39,20 +36,18 @@ enum Ended {
 }
 
 impl BrokerConsumer {
-    /// Hands what `service` subscribes to to `consumer`.
+    /// Hands what `service` subscribes to to `inbound`.
     pub fn new(
         broker: &Broker,
         service: &'static str,
         subscriptions: &[Subscription],
-        consumer: Arc<dyn Consumer>,
-        metrics: Metrics,
+        inbound: Inbound,
     ) -> Self {
         Self {
             broker: broker.clone(),
             service,
             subscriptions: subscriptions.to_vec(),
-            consumer,
-            metrics,
+            inbound,
         }
     }
 
@@ -171,13 +166,7 @@ impl BrokerConsumer {
                     .map(drop);
             }
         };
-        let receipt = consume_from(
-            messaging::SYSTEM_RABBITMQ,
-            &*self.consumer,
-            &message,
-            &self.metrics,
-        )
-        .await;
+        let receipt = consume_from(messaging::SYSTEM_RABBITMQ, &self.inbound, &message).await;
         let id = &message.id;
         match receipt.outcome {
             // After the inbox committed: a lost ack brings a duplicate, never a lost effect.

@@ -16,9 +16,10 @@ use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 use tracemart_events::amqp::{BrokerDeadLetters, dead_letter_queue, queue};
 use tracemart_events::{
-    AmqpTransport, Broker, BrokerConsumer, ConsumeError, Consumer, Handled, Message, Outcome,
-    Relay, RelaySettings, Selection, Subscription, Transport, inbox,
+    AmqpTransport, Broker, BrokerConsumer, ConsumeError, Consumer, Handled, Inbound, Message,
+    Outcome, Relay, RelaySettings, Selection, Subscription, Transport, inbox,
 };
+use tracemart_platform::faults::Faults;
 use tracemart_platform::{AnyDatabase, Database, DbError};
 use tracemart_telemetry::Metrics;
 use tracemart_testkit::amqp::TestBroker;
@@ -168,8 +169,11 @@ fn consumer(broker: &Broker, applier: &Arc<Applier>) -> Running {
         broker,
         DESTINATION,
         &[subscription()],
-        applier.clone(),
-        Metrics::new(DESTINATION),
+        Inbound::new(
+            applier.clone(),
+            Metrics::new(DESTINATION),
+            Faults::default(),
+        ),
     );
     Running::spawn(|stop| consuming.run(stop))
 }

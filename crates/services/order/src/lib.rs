@@ -20,7 +20,7 @@ use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 use tracemart_contracts::events::topic;
 use tracemart_events::{
-    Broker, BrokerConsumer, DeadLetters, HttpTransport, LocalTransport, Outbox, Relay,
+    Broker, BrokerConsumer, DeadLetters, HttpTransport, Inbound, LocalTransport, Outbox, Relay,
     RelaySettings, Routes, Subscription,
 };
 use tracemart_platform::{
@@ -110,12 +110,16 @@ pub async fn run(
         .route(command::RELEASE_ORPHAN, me);
     let outbox = Outbox::new(rt.db.clone(), routes, rt.metrics.clone());
     let store = OrderStore::new(&rt.db);
-    let saga = Arc::new(OrderSaga {
-        store: store.clone(),
-        outbox: outbox.clone(),
-        downstream: downstream.clone(),
-        metrics: rt.metrics.clone(),
-    });
+    let saga = Inbound::new(
+        Arc::new(OrderSaga {
+            store: store.clone(),
+            outbox: outbox.clone(),
+            downstream: downstream.clone(),
+            metrics: rt.metrics.clone(),
+        }),
+        rt.metrics.clone(),
+        rt.faults.clone(),
+    );
     let broker = Broker::from_config(config);
     let relay = Relay::new(outbox.clone(), RelaySettings::from_config(config))
         .remote(payment, broker.as_ref(), || {
@@ -126,7 +130,7 @@ pub async fn run(
             )
             .signed_by(rt.identity.signer.clone())
         })
-        .transport(me, LocalTransport::new(saga.clone(), rt.metrics.clone()));
+        .transport(me, LocalTransport::new(saga.clone()));
     relay
         .check()
         .map_err(|e| ServiceError::Setup(e.to_string()))?;
@@ -137,8 +141,7 @@ pub async fn run(
                 producer: payment,
                 topic,
             });
-        let consuming =
-            BrokerConsumer::new(broker, me, &decisions, saga.clone(), rt.metrics.clone());
+        let consuming = BrokerConsumer::new(broker, me, &decisions, saga.clone());
         rt.spawn_worker("event-consumer", |stop| consuming.run(stop.stopped()));
     }
     let flow = OrderFlow {
@@ -147,11 +150,7 @@ pub async fn run(
         downstream,
         metrics: rt.metrics.clone(),
     };
-    let routes = router(flow).merge(tracemart_events::router(
-        saga,
-        rt.metrics.clone(),
-        &[ServiceName::Payment],
-    ));
+    let routes = router(flow).merge(tracemart_events::router(saga, &[ServiceName::Payment]));
     rt.serve(routes, OrderApi::openapi(), listener, shutdown)
         .await
 }

@@ -16,8 +16,8 @@ use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 use tracemart_contracts::events::topic;
 use tracemart_events::{
-    Broker, BrokerConsumer, DeadLetters, HttpTransport, Outbox, Relay, RelaySettings, Routes,
-    Subscription,
+    Broker, BrokerConsumer, DeadLetters, HttpTransport, Inbound, Outbox, Relay, RelaySettings,
+    Routes, Subscription,
 };
 use tracemart_platform::{
     AnyDatabase, DbError, Migrations, ServiceClient, ServiceError, ServiceName, ServiceRuntime,
@@ -78,11 +78,17 @@ pub async fn run(
         .route(topic::PAYMENT_DECLINED, order);
     let outbox = Outbox::new(rt.db.clone(), routes, rt.metrics.clone());
     let store = PaymentStore::new(&rt.db);
-    let saga = Arc::new(PaymentSaga {
-        store: store.clone(),
-        outbox: outbox.clone(),
-        decline_over_minor: tracemart_contracts::decimal_to_minor(config.payment_decline_over),
-    });
+    let saga = Inbound::new(
+        Arc::new(PaymentSaga {
+            store: store.clone(),
+            outbox: outbox.clone(),
+            decline_over_minor: tracemart_contracts::decimal_to_minor(config.payment_decline_over),
+            faults: rt.faults.clone(),
+            metrics: rt.metrics.clone(),
+        }),
+        rt.metrics.clone(),
+        rt.faults.clone(),
+    );
     let broker = Broker::from_config(config);
     let relay = Relay::new(outbox, RelaySettings::from_config(config)).remote(
         order,
@@ -105,14 +111,10 @@ pub async fn run(
             producer: order,
             topic,
         });
-        let consuming = BrokerConsumer::new(broker, me, &orders, saga.clone(), rt.metrics.clone());
+        let consuming = BrokerConsumer::new(broker, me, &orders, saga.clone());
         rt.spawn_worker("event-consumer", |stop| consuming.run(stop.stopped()));
     }
-    let routes = router(store).merge(tracemart_events::router(
-        saga,
-        rt.metrics.clone(),
-        &[ServiceName::Order],
-    ));
+    let routes = router(store).merge(tracemart_events::router(saga, &[ServiceName::Order]));
     rt.serve(routes, PaymentApi::openapi(), listener, shutdown)
         .await
 }

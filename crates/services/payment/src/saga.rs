@@ -1,25 +1,33 @@
 //! Payment's part in the order saga: it decides on every `order.created` (authorised up to
-//! the limit, declined above it), publishing the decision from its own outbox in the same
-//! transaction as the payment; and it voids an authorisation when `order.cancelled` comes.
+//! the limit, declined above it, or declined on purpose by a `decline` fault), publishing the
+//! decision from its own outbox in the same transaction as the payment; and it voids an
+//! authorisation when `order.cancelled` comes.
 
 use async_trait::async_trait;
 use opentelemetry::KeyValue;
 use tracemart_contracts::events::{OrderCancelled, OrderCreated, PaymentDecided, topic};
 use tracemart_contracts::{Money, Payment, UserId, minor_to_decimal};
 use tracemart_events::{ConsumeError, Consumer, Handled, Message, Outbox};
-use tracemart_telemetry::Span;
+use tracemart_platform::faults::{Fault, FaultTarget, Faults};
 use tracemart_telemetry::names::attr::{self, payment};
 use tracemart_telemetry::names::span as span_name;
+use tracemart_telemetry::{Metrics, Span};
 
 use crate::store::{Decision, PaymentStore, StoredPayment, Voided};
 
-/// Decides payments: amounts above `decline_over_minor` are declined.
+/// Decides payments: amounts above `decline_over_minor` are declined, and the share a
+/// `decline` fault in `faults` draws.
 #[derive(Clone)]
 pub struct PaymentSaga {
     pub store: PaymentStore,
     pub outbox: Outbox,
     pub decline_over_minor: i64,
+    pub faults: Faults,
+    pub metrics: Metrics,
 }
+
+/// The reason of a payment a `decline` fault declined.
+const DECLINED_ON_PURPOSE: &str = "declined on purpose (fault injected)";
 
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
@@ -66,12 +74,16 @@ impl PaymentSaga {
         // Inside the span: the payment's database spans and log line belong to it.
         let decided = span
             .instrument(async {
-                let decision = self
-                    .store
-                    .decide(&self.outbox, message, self.new_payment(order))
-                    .await?;
+                let (new, forced) = self.new_payment(order);
+                let payment_id = new.payment.payment_id.clone();
+                let decision = self.store.decide(&self.outbox, message, new).await?;
                 if let Decision::Decided(payment) = &decision {
                     let p = &payment.payment;
+                    // Recorded once the declined payment is the one stored (not an earlier
+                    // decision of the same order).
+                    if let Some(fault) = forced.as_ref().filter(|_| p.payment_id == payment_id) {
+                        fault.record(&self.metrics, &message.topic, "payment declined");
+                    }
                     span.set_attribute(KeyValue::new(payment::STATUS, p.status.clone()));
                     tracing::info!({ attr::order::ID } = %p.order_id, { payment::STATUS } = %p.status, amount = p.amount, "Payment decided");
                 }
@@ -84,8 +96,10 @@ impl PaymentSaga {
         })
     }
 
-    fn new_payment(&self, order: &OrderCreated) -> StoredPayment {
+    /// The payment `order` gets, and the `decline` fault that declined it, if one did.
+    fn new_payment(&self, order: &OrderCreated) -> (StoredPayment, Option<Fault>) {
         let amount_minor = order.total.minor();
+        let mut forced = None;
         let (status, reason) = if amount_minor > self.decline_over_minor {
             (
                 "declined",
@@ -95,10 +109,13 @@ impl PaymentSaga {
                     minor_to_decimal(self.decline_over_minor)
                 )),
             )
+        } else if let Some(fault) = self.faults.draw(FaultTarget::Payment, "").pop() {
+            forced = Some(fault);
+            ("declined", Some(DECLINED_ON_PURPOSE.to_owned()))
         } else {
             ("authorized", None)
         };
-        StoredPayment {
+        let payment = StoredPayment {
             payment: Payment {
                 payment_id: uuid::Uuid::now_v7().to_string(),
                 order_id: order.order_id.clone(),
@@ -110,7 +127,8 @@ impl PaymentSaga {
                 created_at: now(),
             },
             amount_minor,
-        }
+        };
+        (payment, forced)
     }
 
     /// Voids the authorisation of a cancelled order (nothing to do if it was declined).

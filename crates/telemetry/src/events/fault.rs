@@ -1,5 +1,6 @@
-//! A fault injected on purpose touched a request: marked on its SERVER span (attributes and an
-//! event), counted, and logged once, so nobody mistakes it for a real failure.
+//! A fault injected on purpose touched a request, a database operation, a payment or a
+//! message: marked on the span it touched (attributes and an event), counted, and logged
+//! once, so nobody mistakes it for a real failure.
 
 use opentelemetry::KeyValue;
 use opentelemetry::trace::TraceContextExt;
@@ -9,12 +10,14 @@ use crate::metrics::Metrics;
 use crate::names::attr::fault::{ID, INJECTED, TYPE};
 use crate::names::event;
 
-/// Fault `id` of `kind` (`latency`, `error`, `hang`, `drop`) touched a request to `endpoint`.
+/// Fault `id` of `kind` (`latency`, `db_latency`, `event_loss`, ...) touched something at
+/// `endpoint`.
 pub struct FaultInjected<'a> {
     pub metrics: &'a Metrics,
     pub id: u64,
     pub kind: &'static str,
-    /// The route template (axum's `MatchedPath`); empty for a path no route matched.
+    /// The route template (axum's `MatchedPath`; empty for a path no route matched), the
+    /// database operation (`SELECT stock`) or the message's topic: a bounded set.
     pub endpoint: &'a str,
     /// What it did, for the log line (e.g. `added 800 ms`, `answered 503`).
     pub effect: &'a str,

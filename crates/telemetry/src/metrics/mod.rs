@@ -234,7 +234,7 @@ impl Metrics {
         );
         registry.register(
             metric::FAULTS_INJECTED,
-            "Faults injected on purpose into requests (tracemart chaos), by type and route",
+            "Faults injected on purpose (tracemart chaos), by type and where: route, database operation or topic",
             faults_injected.clone(),
         );
         let messaging = messaging::MessagingMetrics::register(&mut registry);

@@ -428,8 +428,11 @@ async fn with_a_broker_the_dead_letters_in_its_queue_are_listed_replayed_and_dis
         &broker,
         payment,
         &[subscription],
-        std::sync::Arc::new(Refusing),
-        tracemart_telemetry::Metrics::new(payment),
+        tracemart_events::Inbound::new(
+            std::sync::Arc::new(Refusing),
+            tracemart_telemetry::Metrics::new(payment),
+            tracemart_platform::faults::Faults::default(),
+        ),
     );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let consuming = tokio::spawn(refusing.run(async move {

@@ -11,11 +11,11 @@ use tracemart_telemetry::names::event;
 
 use crate::helpers::{Answer, Shop, event_attr, sample};
 
-fn stdout(out: &std::process::Output) -> String {
+pub(crate) fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn ran(out: std::process::Output) -> String {
+pub(crate) fn ran(out: std::process::Output) -> String {
     assert!(
         out.status.success(),
         "tracemart chaos failed: {}{}",
@@ -43,6 +43,8 @@ async fn only_the_operator_may_set_list_or_clear_faults() {
     let forged = shop.http.delete(&url).bearer_auth("tm1.e30.AAAA");
     assert_eq!(forged.send().await.unwrap().status(), 401);
     assert_eq!(shop.http.get(&url).send().await.unwrap().status(), 401);
+    let one = format!("{url}/1");
+    assert_eq!(shop.http.delete(&one).send().await.unwrap().status(), 401);
 
     // Nothing was set by the refused requests.
     let listed = shop.get(ServiceName::Product, "/admin/faults").await;
@@ -50,6 +52,8 @@ async fn only_the_operator_may_set_list_or_clear_faults() {
     assert_eq!(listed.body["faults"], json!([]));
     let product = shop.get(ServiceName::Product, "/products/1").await;
     assert_eq!(product.status, 200);
+    let unknown = shop.http.delete(&one).bearer_auth(shop.admin_token());
+    assert_eq!(unknown.send().await.unwrap().status(), 404);
 
     // A bad fault is refused with what is wrong, by the CLI and by the endpoint.
     let out = shop.chaos(&["inject", "product", "error=200"]);
@@ -194,4 +198,70 @@ async fn latency_hang_and_drop_do_what_they_say_and_chaos_lists_them() {
             .status,
         200
     );
+}
+
+/// An address of this machine other than loopback, if it has one.
+fn outward_address() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    // Connecting a UDP socket sends nothing: it picks the route, and so the local address.
+    socket.connect("192.0.2.1:9").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+#[tokio::test]
+async fn admin_endpoints_answer_loopback_clients_only_unless_admin_remote_is_set() {
+    let Some(ip) = outward_address() else {
+        eprintln!("skipped: this machine has no address but loopback to call from");
+        return;
+    };
+    // Every service listens on all addresses, so that another one can reach it.
+    let everywhere = ("TRACEMART_HOST", "0.0.0.0".to_owned());
+    let mut shop = crate::helpers::Shop::up_with(crate::helpers::Options {
+        env: vec![everywhere.clone()],
+        ..Default::default()
+    })
+    .await;
+    let remote = format!("http://{ip}:{}", shop.ports[&ServiceName::Product]);
+    let fault = json!({"type": "error", "status": 503});
+
+    // From a non-loopback address: refused, even with the operator's token, and nothing set.
+    let refused = shop
+        .http
+        .post(format!("{remote}/admin/faults"))
+        .bearer_auth(shop.admin_token())
+        .json(&fault)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], "admin_loopback_only", "{body}");
+    let listed = shop.get(ServiceName::Product, "/admin/faults").await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(listed.body["faults"], json!([]));
+    // The service's other routes answer there as before.
+    let product = shop.http.get(format!("{remote}/products/1")).send().await;
+    assert_eq!(product.unwrap().status(), 200);
+
+    // With admin_remote the same request is served; a token is still needed.
+    let open = shop
+        .extra_service(
+            ServiceName::Product,
+            &[everywhere, ("TRACEMART_ADMIN_REMOTE", "true".to_owned())],
+        )
+        .await;
+    let port = open.rsplit(':').next().unwrap();
+    let url = format!("http://{ip}:{port}/admin/faults");
+    let anonymous = shop.http.post(&url).json(&fault).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let set = shop
+        .http
+        .post(&url)
+        .bearer_auth(shop.admin_token())
+        .json(&fault)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), 201);
 }

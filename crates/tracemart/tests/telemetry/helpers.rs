@@ -100,6 +100,19 @@ fn port_var(s: ServiceName) -> String {
     format!("TRACEMART_{}_PORT", s.as_str().to_ascii_uppercase())
 }
 
+/// The arguments of `up` that keep every service's data on the test PostgreSQL server, in
+/// databases named `{prefix}_{service}`, and carry events through the broker at `broker_url`.
+pub fn on_postgres_and_broker(prefix: &str, broker_url: &str) -> Vec<String> {
+    vec![
+        "--postgres".into(),
+        tracemart_testkit::pg::server_url(),
+        "--postgres-prefix".into(),
+        prefix.to_owned(),
+        "--broker".into(),
+        broker_url.to_owned(),
+    ]
+}
+
 /// A well-formed order body.
 pub fn order_body(user_id: i64, items: &[(i64, i64)]) -> Value {
     json!({
@@ -292,8 +305,29 @@ impl Shop {
         .await
     }
 
+    /// The types of the events in order `id`'s stream, in order (its audit trail).
+    pub async fn order_event_types(&self, id: &str) -> Vec<String> {
+        let events = self
+            .get(ServiceName::Order, &format!("/orders/{id}/events"))
+            .await;
+        assert_eq!(events.status, 200, "{}", events.body);
+        events.body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["type"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
     /// `tracemart chaos ARGS` against this shop (its data directory and ports).
     pub fn chaos(&self, args: &[&str]) -> std::process::Output {
+        self.chaos_command(args)
+            .output()
+            .expect("tracemart chaos runs")
+    }
+
+    /// The command `tracemart chaos ARGS` against this shop, to spawn.
+    pub fn chaos_command(&self, args: &[&str]) -> Command {
         let mut cmd = clean_command(&exe());
         cmd.arg("chaos")
             .args(args)
@@ -302,7 +336,7 @@ impl Shop {
         for (s, port) in &self.ports {
             cmd.env(port_var(*s), port.to_string());
         }
-        cmd.output().expect("tracemart chaos runs")
+        cmd
     }
 
     /// A token of the operator, signed with the shop's key.

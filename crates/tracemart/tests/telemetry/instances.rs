@@ -12,7 +12,7 @@ use serde_json::Value;
 use tracemart_platform::ServiceName;
 use tracemart_testkit::amqp::TestBroker;
 use tracemart_testkit::eventually;
-use tracemart_testkit::pg::{TestDatabase, server_url, unique_name};
+use tracemart_testkit::pg::{TestDatabase, unique_name};
 
 use crate::helpers::{DEADLINE, Options, Shop, order_body, sample};
 use crate::saga_crash::CONFIRMED_TRAIL;
@@ -28,7 +28,7 @@ const DECLINE_OVER: &str = "120";
 const POOL: &str = "4";
 
 /// The events of an order whose payment was declined, in order.
-const DECLINED_TRAIL: [&str; 4] = [
+pub(crate) const DECLINED_TRAIL: [&str; 4] = [
     "OrderCreated",
     "PaymentDeclined",
     "ReservationReleased",
@@ -51,14 +51,7 @@ async fn two_order_and_two_payment_instances_settle_every_order_once_and_share_t
     let _users = TestDatabase::adopt(format!("{prefix}_user"));
     let _products = TestDatabase::adopt(format!("{prefix}_product"));
     let mut shop = Shop::up_with(Options {
-        args: vec![
-            "--postgres".into(),
-            server_url(),
-            "--postgres-prefix".into(),
-            prefix.clone(),
-            "--broker".into(),
-            broker.url().to_owned(),
-        ],
+        args: crate::helpers::on_postgres_and_broker(&prefix, broker.url()),
         env: vec![
             ("TRACEMART_PAYMENT_DECLINE_OVER", DECLINE_OVER.to_owned()),
             ("TRACEMART_DATABASE_POOL_SIZE", POOL.to_owned()),
@@ -123,17 +116,7 @@ async fn two_order_and_two_payment_instances_settle_every_order_once_and_share_t
         .map(|id| async move {
             let order = shop.get(ServiceName::Order, &format!("/orders/{id}")).await;
             assert_eq!(order.status, 200, "{}", order.body);
-            let events = shop
-                .get(ServiceName::Order, &format!("/orders/{id}/events"))
-                .await;
-            assert_eq!(events.status, 200, "{}", events.body);
-            let types = events.body["events"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|e| e["type"].as_str().unwrap().to_owned())
-                .collect();
-            (order.body, types)
+            (order.body, shop.order_event_types(id).await)
         })
         .buffer_unordered(16)
         .collect()

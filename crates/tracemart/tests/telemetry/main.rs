@@ -4,12 +4,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub, dead_code)]
 
 mod broker;
+mod chaos_run;
 mod collector_down;
 mod connections;
 mod cross_language;
 mod disk_full;
 mod failures;
 mod faults;
+mod faults_db;
+mod faults_saga;
 mod helpers;
 mod instances;
 mod logs;
