@@ -192,7 +192,7 @@ fn print_timeline(scenario: &Scenario) {
         "{}: {} step(s) over {}",
         scenario.name.as_deref().unwrap_or("scenario"),
         scenario.steps.len(),
-        seconds(scenario.duration)
+        seconds(scenario.duration).trim_start()
     );
     for step in &scenario.steps {
         println!("[{}] {}", seconds(step.at), what(&step.action));
@@ -230,7 +230,7 @@ async fn play(admin: &Operator<'_>, scenario: &Scenario) -> u8 {
         "{}: playing {} step(s) over {} (Ctrl-C stops and clears)",
         scenario.name.as_deref().unwrap_or("scenario"),
         scenario.steps.len(),
-        seconds(scenario.duration)
+        seconds(scenario.duration).trim_start()
     );
     let start = tokio::time::Instant::now();
     let mut set: Vec<(ServiceName, u64)> = Vec::new();

@@ -185,7 +185,7 @@ pub enum FaultSpecError {
     Route(String),
     #[error("route= goes with request faults (latency, error, hang, drop), not {0}")]
     RouteOfOther(&'static str),
-    #[error("a {kind} fault applies to {applied} only, not to {service}")]
+    #[error("{kind} faults apply to {applied} only, not to {service}")]
     NotApplied {
         kind: &'static str,
         applied: &'static str,
