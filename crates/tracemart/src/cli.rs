@@ -1,10 +1,12 @@
 //! Command-line interface: `up`, `serve <service>`, `console`, `load`, `assess`, `events`,
-//! `orders`, `token`, `chaos`.
+//! `orders`, `token`, `chaos`, `traces`, `trace`, `top`.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracemart_platform::ServiceName;
+
+pub use crate::console_client::ConsoleFlags;
 
 /// tracemart: an observable microservices shop (order, user, product, inventory, payment) with
 /// an embedded telemetry console, in one binary.
@@ -60,6 +62,80 @@ pub enum Command {
     /// `fault.type` on its span, counts in `faults_injected_total` and logs a line. Exit codes:
     /// 0 done, 1 a service could not be reached or refused, 2 a bad fault.
     Chaos(ChaosArgs),
+    /// Search the console's traces, as its search page does: newest first, one line each.
+    ///
+    /// Exit codes: 0 traces found, 3 none matched, 1 the console could not be read.
+    Traces(TracesArgs),
+    /// One trace from the console as an indented tree: each span's start offset, duration,
+    /// service, name and kind, ERROR where it failed, and the log lines it wrote under it.
+    Trace(TraceArgs),
+    /// Requests per second, error share and latency percentiles per service over the last
+    /// window, from the console, refreshed in place until Ctrl-C (like top).
+    Top(TopArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TracesArgs {
+    /// Only traces with a span of this service (e.g. order-service).
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Only traces with a span of this operation (with --service).
+    #[arg(long)]
+    pub operation: Option<String>,
+    /// Only traces at least this long (e.g. 100ms, 1.5s).
+    #[arg(long, value_name = "DURATION")]
+    pub min_duration: Option<String>,
+    /// Only traces at most this long.
+    #[arg(long, value_name = "DURATION")]
+    pub max_duration: Option<String>,
+    /// Only traces with a span carrying this attribute; repeat for several (all must match).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub tag: Vec<String>,
+    /// Only traces with an error.
+    #[arg(long)]
+    pub errors: bool,
+    /// How far back to search (e.g. 15m, 1h, 2d).
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub lookback: String,
+    /// Most traces to list.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: usize,
+    /// The console's answer as one JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub console: ConsoleFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// The trace id (32 hex digits, as the X-Trace-ID answer header and `tracemart traces`
+    /// show it).
+    #[arg(value_name = "TRACE_ID")]
+    pub trace_id: String,
+    /// The trace (Jaeger's JSON) and its log records as one JSON object instead of the tree.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub console: ConsoleFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// The window each figure covers (e.g. 10s, 1m).
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = tracemart_loadgen::parse_duration)]
+    pub window: std::time::Duration,
+    /// Time between refreshes.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = tracemart_loadgen::parse_duration)]
+    pub interval: std::time::Duration,
+    /// Print once and exit.
+    #[arg(long)]
+    pub once: bool,
+    /// Print the figures once as JSON and exit.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub console: ConsoleFlags,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 
 mod chaos_cmd;
 pub mod cli;
+mod console_client;
 mod console_cmd;
 mod events_cmd;
 mod orders_cmd;
@@ -9,6 +10,8 @@ mod serve;
 mod settings;
 mod shutdown;
 mod token_cmd;
+mod top_cmd;
+mod traces_cmd;
 mod up;
 mod up_postgres;
 
@@ -39,6 +42,9 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Orders(args) => with_runtime(|| orders_cmd::run(args)),
         Command::Token(args) => ExitCode::from(token_cmd::run(&args)),
         Command::Chaos(args) => with_runtime(|| chaos_cmd::run(args)),
+        Command::Traces(args) => with_runtime(|| traces_cmd::search(args)),
+        Command::Trace(args) => with_runtime(|| traces_cmd::show(args)),
+        Command::Top(args) => with_runtime(|| top_cmd::run(args)),
     }
 }
 

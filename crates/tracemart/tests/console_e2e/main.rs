@@ -11,4 +11,5 @@ mod large_traces;
 mod lifecycle;
 mod logs;
 mod retention;
+mod terminal;
 mod traces;
