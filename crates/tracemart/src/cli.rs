@@ -1,5 +1,5 @@
 //! Command-line interface: `up`, `serve <service>`, `console`, `load`, `assess`, `events`,
-//! `orders`, `token`, `chaos`, `traces`, `trace`, `top`.
+//! `orders`, `token`, `chaos`, `traces`, `trace`, `logs`, `top`.
 
 use std::path::PathBuf;
 
@@ -69,6 +69,12 @@ pub enum Command {
     /// One trace from the console as an indented tree: each span's start offset, duration,
     /// service, name and kind, ERROR where it failed, and the log lines it wrote under it.
     Trace(TraceArgs),
+    /// Log records of every service from the console, oldest first; with --follow, new ones
+    /// as they are stored, until Ctrl-C.
+    ///
+    /// Exit codes: 0 records found (or --follow ended), 3 none matched, 1 the console could not
+    /// be read.
+    Logs(LogsArgs),
     /// Requests per second, error share and latency percentiles per service over the last
     /// window, from the console, refreshed in place until Ctrl-C (like top).
     Top(TopArgs),
@@ -101,6 +107,39 @@ pub struct TracesArgs {
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub limit: usize,
     /// The console's answer as one JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub console: ConsoleFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Only this service's records (e.g. payment-service).
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Only records of this level or above: trace, debug, info, warn, error, fatal.
+    #[arg(long)]
+    pub level: Option<String>,
+    /// Only records whose message contains this text (case-insensitive).
+    #[arg(long, value_name = "TEXT")]
+    pub grep: Option<String>,
+    /// Only records with this attribute value, e.g. `order.id=…` or `http.response.status_code=500`.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub attr: Option<String>,
+    /// Only the records of this trace.
+    #[arg(long, value_name = "TRACE_ID")]
+    pub trace: Option<String>,
+    /// How far back to look (e.g. 15m, 1h).
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub lookback: String,
+    /// Most records to show (the newest ones).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub limit: usize,
+    /// Keep printing the records stored from now on (checked every second).
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// JSON: one array (oldest first), or with --follow one object per line.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]

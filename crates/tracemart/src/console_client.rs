@@ -71,6 +71,20 @@ impl Console {
     }
 }
 
+/// A request's parameters: `always`, then each of `given` that has a value.
+pub(crate) fn parameters<'a>(
+    always: &[(&'a str, String)],
+    given: &[(&'a str, &Option<String>)],
+) -> Vec<(&'a str, String)> {
+    let mut query = always.to_vec();
+    query.extend(
+        given
+            .iter()
+            .filter_map(|(key, value)| value.as_ref().map(|v| (*key, v.clone()))),
+    );
+    query
+}
+
 /// Milliseconds from microseconds, for tables.
 pub(crate) fn ms(us: i64) -> String {
     let ms = us as f64 / 1000.0;

@@ -5,6 +5,7 @@ pub mod cli;
 mod console_client;
 mod console_cmd;
 mod events_cmd;
+mod logs_cmd;
 mod orders_cmd;
 mod serve;
 mod settings;
@@ -44,6 +45,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Chaos(args) => with_runtime(|| chaos_cmd::run(args)),
         Command::Traces(args) => with_runtime(|| traces_cmd::search(args)),
         Command::Trace(args) => with_runtime(|| traces_cmd::show(args)),
+        Command::Logs(args) => with_runtime(|| logs_cmd::run(args)),
         Command::Top(args) => with_runtime(|| top_cmd::run(args)),
     }
 }

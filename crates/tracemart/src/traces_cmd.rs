@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use crate::cli::{TraceArgs, TracesArgs};
-use crate::console_client::{Console, clock, ms};
+use crate::console_client::{Console, clock, ms, parameters};
 
 /// Exit code when nothing matched: scripts can tell "no trace" from "found some".
 const NOTHING_FOUND: u8 = 3;
@@ -16,21 +16,18 @@ pub(crate) async fn search(args: TracesArgs) -> u8 {
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
-    let mut query = vec![
-        ("lookback", args.lookback.clone()),
-        ("limit", args.limit.to_string()),
-    ];
-    let optional = [
-        ("service", &args.service),
-        ("operation", &args.operation),
-        ("minDuration", &args.min_duration),
-        ("maxDuration", &args.max_duration),
-    ];
-    for (key, value) in optional {
-        if let Some(v) = value {
-            query.push((key, v.clone()));
-        }
-    }
+    let mut query = parameters(
+        &[
+            ("lookback", args.lookback.clone()),
+            ("limit", args.limit.to_string()),
+        ],
+        &[
+            ("service", &args.service),
+            ("operation", &args.operation),
+            ("minDuration", &args.min_duration),
+            ("maxDuration", &args.max_duration),
+        ],
+    );
     for tag in &args.tag {
         query.push(("tag", tag.replacen('=', ":", 1)));
     }

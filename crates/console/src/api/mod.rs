@@ -53,6 +53,7 @@ pub(crate) fn router(state: AppState) -> Router {
             "/api/console/traces/{trace_id}/related",
             get(related::related_traces),
         )
+        .route("/api/console/logs", get(console::logs))
         .route("/api/console/services", get(console::services))
         .route(
             "/api/console/services/{service}/operations",

@@ -126,3 +126,110 @@ async fn without_a_console_the_commands_say_where_they_looked() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn logs_filters_every_services_records_and_follows_new_ones() {
+    let up = Up::start();
+    let placed = up.order(7, 2, 1).await;
+    assert_eq!(placed.status, 201, "{}", placed.body);
+    up.trace_with(&placed.trace_id, &ORDER_PATH_SERVICES).await;
+    let id = placed.trace_id.as_str();
+
+    // One trace's records, from every service it crossed, oldest first.
+    let records = tracemart_testkit::eventually(
+        crate::helpers::TELEMETRY_TIMEOUT,
+        "the order's log records of every service on its path",
+        || async {
+            let out = tracemart(&up, &["logs", "--trace", id, "--json"]).await;
+            let records: Vec<Value> = serde_json::from_slice(&out.stdout).ok()?;
+            ORDER_PATH_SERVICES
+                .iter()
+                .all(|s| records.iter().any(|r| r["service"] == *s))
+                .then_some(records)
+        },
+    )
+    .await;
+    assert!(records.iter().all(|r| r["trace_id"] == id), "{records:?}");
+    let times: Vec<i64> = records
+        .iter()
+        .map(|r| r["time"].as_i64().unwrap())
+        .collect();
+    assert!(times.is_sorted(), "{times:?}");
+
+    // Service, level and text, each narrowing what comes back.
+    let out = tracemart(&up, &["logs", "--service", "user-service", "--json"]).await;
+    let records: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(!records.is_empty());
+    assert!(
+        records.iter().all(|r| r["service"] == "user-service"),
+        "{records:?}"
+    );
+    let out = tracemart(
+        &up,
+        &[
+            "logs",
+            "--grep",
+            "REQUEST STARTED",
+            "--limit",
+            "2",
+            "--json",
+        ],
+    )
+    .await;
+    let records: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert!(
+        records.iter().all(|r| r["body"] == "Request started"),
+        "{records:?}"
+    );
+    let out = tracemart(&up, &["logs", "--level", "error", "--trace", id, "--json"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a created order logs no error: {out:?}"
+    );
+    let bad = tracemart(&up, &["logs", "--level", "loud"]).await;
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("level must be"),
+        "{bad:?}"
+    );
+
+    // --follow prints what is stored after it started: the next order's records.
+    let mut follow = tokio::process::Command::new(env!("CARGO_BIN_EXE_tracemart"))
+        .args([
+            "logs",
+            "--follow",
+            "--json",
+            "--lookback",
+            "10m",
+            "--service",
+            "order-service",
+        ])
+        .arg("--console")
+        .arg(up.console_url())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines =
+        tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(follow.stdout.take().unwrap()));
+    // The first order's records come first: the next order is placed after that page.
+    let first: Value = serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+    assert_eq!(first["service"], "order-service");
+    let next = up.order(8, 2, 1).await;
+    assert_eq!(next.status, 201, "{}", next.body);
+    let found = tokio::time::timeout(crate::helpers::TELEMETRY_TIMEOUT, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let record: Value = serde_json::from_str(&line).unwrap();
+            if record["trace_id"] == next.trace_id.as_str() {
+                return record;
+            }
+        }
+        panic!("--follow ended");
+    })
+    .await
+    .expect("the next order's record within the deadline");
+    assert_eq!(found["service"], "order-service");
+    follow.kill().await.unwrap();
+}
