@@ -7,6 +7,7 @@
 
 mod api;
 mod config;
+mod diagnose;
 mod duration;
 mod error;
 mod otlp;

@@ -1,5 +1,5 @@
 //! Command-line interface: `up`, `serve <service>`, `console`, `load`, `assess`, `events`,
-//! `orders`, `token`, `chaos`, `traces`, `trace`, `logs`, `top`.
+//! `orders`, `token`, `chaos`, `traces`, `trace`, `logs`, `top`, `diagnose`.
 
 use std::path::PathBuf;
 
@@ -78,6 +78,14 @@ pub enum Command {
     /// Requests per second, error share and latency percentiles per service over the last
     /// window, from the console, refreshed in place until Ctrl-C (like top).
     Top(TopArgs),
+    /// Name the likely culprit of recent failures and slowness, from the traces alone.
+    ///
+    /// Asks the console (`GET /api/diagnose`) to compare the last --since with the window
+    /// before it: where failing traces start to fail (a callee that timed out or dropped the
+    /// connection is named, not its caller), which operation's own time grew, which consumer's
+    /// messages wait. Prints the culprit, the ranked candidates and example traces. Exit codes:
+    /// 0 a culprit named, 3 nothing stands out, 1 the console could not be asked.
+    Diagnose(DiagnoseArgs),
 }
 
 #[derive(Debug, Args)]
@@ -171,6 +179,21 @@ pub struct TopArgs {
     #[arg(long)]
     pub once: bool,
     /// Print the figures once as JSON and exit.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub console: ConsoleFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    /// The window to diagnose, back from now (`5m`, `20s`, `1h`).
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub since: String,
+    /// The window before it to compare with (default: as long as --since).
+    #[arg(long, value_name = "DURATION")]
+    pub baseline: Option<String>,
+    /// Print the console's JSON answer instead of a report.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]

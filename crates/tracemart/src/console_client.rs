@@ -46,6 +46,11 @@ impl Console {
         Ok(Self { base, http })
     }
 
+    /// The console's base URL (for links to its pages).
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
     /// `GET path` with `query`, as JSON; an error answer's own message is passed on.
     pub(crate) async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, String> {
         let url = format!("{}{path}", self.base);

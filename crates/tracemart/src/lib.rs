@@ -4,6 +4,7 @@ mod chaos_cmd;
 pub mod cli;
 mod console_client;
 mod console_cmd;
+mod diagnose_cmd;
 mod events_cmd;
 mod logs_cmd;
 mod orders_cmd;
@@ -47,6 +48,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Trace(args) => with_runtime(|| traces_cmd::show(args)),
         Command::Logs(args) => with_runtime(|| logs_cmd::run(args)),
         Command::Top(args) => with_runtime(|| top_cmd::run(args)),
+        Command::Diagnose(args) => with_runtime(|| diagnose_cmd::run(args)),
     }
 }
 

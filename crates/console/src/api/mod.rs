@@ -2,6 +2,7 @@
 //! `/health`.
 
 mod console;
+mod diagnose;
 mod jaeger;
 mod jaeger_trace;
 mod params;
@@ -61,6 +62,7 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/api/console/stats", get(console::series))
         .route("/api/console/map", get(console::service_map))
+        .route("/api/diagnose", get(diagnose::diagnose))
         .fallback(ui::serve)
         .with_state(state)
 }

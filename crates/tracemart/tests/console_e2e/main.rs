@@ -5,6 +5,7 @@
 
 mod browser;
 mod dependencies;
+mod diagnose;
 mod helpers;
 mod jaeger;
 mod large_traces;
