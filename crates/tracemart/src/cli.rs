@@ -1,5 +1,5 @@
 //! Command-line interface: `up`, `serve <service>`, `console`, `load`, `assess`, `events`,
-//! `orders`, `token`, `chaos`.
+//! `orders`, `token`, `chaos`, `experiment`.
 
 use std::path::PathBuf;
 
@@ -60,6 +60,18 @@ pub enum Command {
     /// `fault.type` on its span, counts in `faults_injected_total` and logs a line. Exit codes:
     /// 0 done, 1 a service could not be reached or refused, 2 a bad fault.
     Chaos(ChaosArgs),
+    /// Measure what resilience buys: the same open-loop load and fault timeline twice, each
+    /// on a fresh shop started by this binary (own data directory, free ports, no console),
+    /// with resilience off (the seed's plain calls) and on (today's defaults).
+    ///
+    /// `propagation`: inventory slow, then answering errors, then hanging; the share of reads
+    /// that never need inventory (orders, products, users) and of orders that fail or miss
+    /// their objective, per phase. `availability`: user, product, inventory and payment each
+    /// answer 503 to 5 % of requests and hang on 0.5 %; the order success rate and p99, and
+    /// whether every saga settled and the stock adds up. Prints a table (or --json) and
+    /// writes OUT/<experiment>.json and OUT/<experiment>.svg. Exit codes: 0 done, 1 a run
+    /// failed.
+    Experiment(crate::experiment::ExperimentArgs),
 }
 
 #[derive(Debug, Args)]
@@ -246,6 +258,11 @@ pub struct ShopFlags {
     /// within their timeout [default: 32].
     #[arg(long, value_name = "N")]
     pub downstream_concurrency: Option<usize>,
+    /// `off`: calls between services as the seed made them (a 10 s timeout; no bulkhead,
+    /// retries or circuit breaker), whatever the other downstream settings say
+    /// [default: on; env: TRACEMART_RESILIENCE].
+    #[arg(long, value_name = "on|off")]
+    pub resilience: Option<tracemart_platform::Resilience>,
     /// Log format on standard output [default: json].
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormatArg>,

@@ -4,6 +4,8 @@ mod chaos_cmd;
 pub mod cli;
 mod console_cmd;
 mod events_cmd;
+pub mod experiment;
+mod fault_admin;
 mod orders_cmd;
 mod serve;
 mod settings;
@@ -39,6 +41,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Orders(args) => with_runtime(|| orders_cmd::run(args)),
         Command::Token(args) => ExitCode::from(token_cmd::run(&args)),
         Command::Chaos(args) => with_runtime(|| chaos_cmd::run(args)),
+        Command::Experiment(args) => with_runtime(|| experiment::run(args)),
     }
 }
 
