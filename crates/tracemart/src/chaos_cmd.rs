@@ -3,18 +3,17 @@
 
 use std::time::Duration;
 
-use tracemart_platform::faults::{Cleared, Fault, FaultKind, FaultList, FaultSpec, ROUTE};
-use tracemart_platform::identity::{Principal, ensure_keys, issue};
-use tracemart_platform::{ServiceName, ShopConfig};
+use tracemart_platform::ServiceName;
+use tracemart_platform::faults::{FaultKind, FaultSpec};
 
 use crate::cli::{ChaosAction, ChaosArgs, ServiceArg};
+use crate::fault_admin::Operator;
 use crate::settings;
 
 /// Exit code for a fault that cannot be set as written.
 const BAD_FAULT: u8 = 2;
 /// The operator token lives only as long as the command.
 const TOKEN_TTL: Duration = Duration::from_secs(300);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(crate) async fn run(args: ChaosArgs) -> u8 {
     let config = match settings::resolve(&args.data.shop()) {
@@ -28,7 +27,7 @@ pub(crate) async fn run(args: ChaosArgs) -> u8 {
         eprintln!("error: {e}");
         return BAD_FAULT;
     }
-    let admin = match operator(&config) {
+    let admin = match Operator::new(&config, TOKEN_TTL) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("error: {e}");
@@ -39,60 +38,6 @@ pub(crate) async fn run(args: ChaosArgs) -> u8 {
         ChaosAction::Inject { service, fault } => inject(&admin, service, &fault).await,
         ChaosAction::List { service, json } => list(&admin, service, json).await,
         ChaosAction::Clear { service } => clear(&admin, service).await,
-    }
-}
-
-/// What every request needs: the services' addresses and the operator's token.
-struct Operator<'a> {
-    config: &'a ShopConfig,
-    http: reqwest::Client,
-    token: String,
-}
-
-fn operator(config: &ShopConfig) -> Result<Operator<'_>, String> {
-    let dir = config.keys_dir();
-    // The same keys `up` makes: created here if the shop has not run yet (the services will
-    // then not know the key and refuse, which the error says).
-    let token = ensure_keys(&dir)
-        .and_then(|()| issue(&dir, Principal::Admin, "admin", TOKEN_TTL))
-        .map_err(|e| format!("cannot sign an operator token: {e}"))?;
-    let http = reqwest::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .build()
-        .map_err(|e| format!("cannot make an HTTP client: {e}"))?;
-    Ok(Operator {
-        config,
-        http,
-        token,
-    })
-}
-
-impl Operator<'_> {
-    fn url(&self, service: ServiceName) -> String {
-        format!("{}{ROUTE}", self.config.url_of(service))
-    }
-
-    /// Sends `request` and reads the answer as `T`, or says what went wrong.
-    async fn send<T: serde::de::DeserializeOwned>(
-        &self,
-        service: ServiceName,
-        request: reqwest::RequestBuilder,
-    ) -> Result<T, String> {
-        let url = self.url(service);
-        let response =
-            request.bearer_auth(&self.token).send().await.map_err(|e| {
-                format!("{service}: cannot reach {url}: {e} (is the shop running?)")
-            })?;
-        let status = response.status();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| format!("{service}: {url} answered {status} without a body: {e}"))?;
-        if !status.is_success() {
-            return Err(format!("{service}: {url} answered {status}: {body}"));
-        }
-        serde_json::from_str(&body)
-            .map_err(|e| format!("{service}: {url} answered an unreadable body: {e}"))
     }
 }
 
@@ -109,8 +54,7 @@ async fn inject(admin: &Operator<'_>, service: ServiceArg, words: &[String]) -> 
     let Ok(spec) = FaultSpec::parse(words) else {
         return BAD_FAULT;
     };
-    let request = admin.http.post(admin.url(service)).json(&spec);
-    match admin.send::<Fault>(service, request).await {
+    match admin.inject(service, &spec).await {
         Ok(fault) => {
             println!(
                 "{service}: fault {} set: {}",
@@ -129,8 +73,7 @@ async fn inject(admin: &Operator<'_>, service: ServiceArg, words: &[String]) -> 
 async fn list(admin: &Operator<'_>, only: Option<ServiceArg>, json: bool) -> u8 {
     let mut code = 0;
     for service in services(only) {
-        let request = admin.http.get(admin.url(service));
-        match admin.send::<FaultList>(service, request).await {
+        match admin.list(service).await {
             Ok(list) if json => println!(
                 "{}",
                 serde_json::json!({"service": service.as_str(), "faults": list.faults})
@@ -153,8 +96,7 @@ async fn list(admin: &Operator<'_>, only: Option<ServiceArg>, json: bool) -> u8 
 async fn clear(admin: &Operator<'_>, only: Option<ServiceArg>) -> u8 {
     let mut code = 0;
     for service in services(only) {
-        let request = admin.http.delete(admin.url(service));
-        match admin.send::<Cleared>(service, request).await {
+        match admin.clear(service).await {
             Ok(c) => println!("{service}: {} fault(s) cleared", c.cleared),
             Err(e) => {
                 eprintln!("error: {e}");

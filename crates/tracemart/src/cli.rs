@@ -1,5 +1,5 @@
 //! Command-line interface: `up`, `serve <service>`, `console`, `load`, `assess`, `events`,
-//! `orders`, `token`, `chaos`, `traces`, `trace`, `logs`, `top`, `diagnose`.
+//! `orders`, `token`, `chaos`, `traces`, `trace`, `logs`, `top`, `diagnose`, `experiment`.
 
 use std::path::PathBuf;
 
@@ -86,6 +86,18 @@ pub enum Command {
     /// messages wait. Prints the culprit, the ranked candidates and example traces. Exit codes:
     /// 0 a culprit named, 3 nothing stands out, 1 the console could not be asked.
     Diagnose(DiagnoseArgs),
+    /// Measure what resilience buys: the same open-loop load and fault timeline twice, each
+    /// on a fresh shop started by this binary (own data directory, free ports, no console),
+    /// with resilience off (the seed's plain calls) and on (today's defaults).
+    ///
+    /// `propagation`: inventory slow, then answering errors, then hanging; the share of reads
+    /// that never need inventory (orders, products, users) and of orders that fail or miss
+    /// their objective, per phase. `availability`: user, product, inventory and payment each
+    /// answer 503 to 5 % of requests and hang on 0.5 %; the order success rate and p99, and
+    /// whether every saga settled and the stock adds up. Prints a table (or --json) and
+    /// writes OUT/<experiment>.json and OUT/<experiment>.svg. Exit codes: 0 done, 1 a run
+    /// failed.
+    Experiment(crate::experiment::ExperimentArgs),
 }
 
 #[derive(Debug, Args)]
@@ -384,6 +396,11 @@ pub struct ShopFlags {
     /// within their timeout [default: 32].
     #[arg(long, value_name = "N")]
     pub downstream_concurrency: Option<usize>,
+    /// `off`: calls between services as the seed made them (a 10 s timeout; no bulkhead,
+    /// retries or circuit breaker), whatever the other downstream settings say
+    /// [default: on; env: TRACEMART_RESILIENCE].
+    #[arg(long, value_name = "on|off")]
+    pub resilience: Option<tracemart_platform::Resilience>,
     /// Log format on standard output [default: json].
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormatArg>,

@@ -6,6 +6,8 @@ mod console_client;
 mod console_cmd;
 mod diagnose_cmd;
 mod events_cmd;
+pub mod experiment;
+mod fault_admin;
 mod logs_cmd;
 mod orders_cmd;
 mod serve;
@@ -49,6 +51,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Logs(args) => with_runtime(|| logs_cmd::run(args)),
         Command::Top(args) => with_runtime(|| top_cmd::run(args)),
         Command::Diagnose(args) => with_runtime(|| diagnose_cmd::run(args)),
+        Command::Experiment(args) => with_runtime(|| experiment::run(args)),
     }
 }
 
