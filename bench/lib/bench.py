@@ -3,7 +3,7 @@
 of every process from /proc, writes results under bench/results/, and stops exactly what it
 started (also on Ctrl-C / SIGTERM / error).
 
-    python3 bench/lib/bench.py vs-seed|tracing-cost|floor|footprint|allocator|versus|saga|engines
+    python3 bench/lib/bench.py vs-seed|tracing-cost|floor|footprint|allocator|versus|saga|engines|instances
 
 Python 3 standard library only. Everything binds and targets 127.0.0.1. Environment knobs
 (defaults in brackets): DURATION [10] and WARMUP [3] seconds per measured run, REPEATS [3],
@@ -191,6 +191,7 @@ class System:
     """Something that serves POST /orders on `url`; `processes()` maps pid -> short name."""
     name = "?"
     url = ""
+    spread = None  # ports wrk's threads are spread over (same path as url), if more than one
 
     def start(self, run_dir):
         raise NotImplementedError
@@ -310,7 +311,7 @@ class TracemartOnServers(Tracemart):
 
     def start(self, run_dir, data_dir=None):
         self.run_dir = run_dir
-        self.prefix = f"tmbench_{os.getpid()}_{self.count + 1}"
+        self.prefix = f"tmbench_{os.getpid()}_{re.sub('[^a-z0-9]', '_', self.name)}_{self.count + 1}"
         subprocess.run(["rabbitmqctl", "-q", "add_vhost", self.prefix], check=True, capture_output=True)
         subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", self.prefix, "guest", ".*", ".*", ".*"],
                        check=True, capture_output=True)
@@ -351,22 +352,87 @@ class TracemartOnServers(Tracemart):
             if out.returncode == 0 and out.stdout.strip():
                 size, rows = out.stdout.strip().split("|")
                 sizes[svc] = {"bytes": int(size), "rows": int(rows)}
+            # The work each database did (cumulative since it was created): transactions and
+            # rows read and written, for the per-order figures of docs/scale.md.
+            q = ("SELECT xact_commit, xact_rollback, tup_returned, tup_fetched, tup_inserted, tup_updated, "
+                 "tup_deleted FROM pg_stat_database WHERE datname = current_database()")
+            out = subprocess.run(["psql", db, "-qAtc", q], capture_output=True, text=True)
+            if svc in sizes and out.returncode == 0 and out.stdout.strip():
+                keys = ["commits", "rollbacks", "rows_returned", "rows_fetched", "rows_inserted",
+                        "rows_updated", "rows_deleted"]
+                sizes[svc]["activity"] = dict(zip(keys, map(int, out.stdout.strip().split("|"))))
         db = self.pg_url.rsplit("/", 1)[0] + f"/{self.prefix}_order"
         out = subprocess.run(["psql", db, "-qAtc", "SELECT count(*) FROM orders"], capture_output=True, text=True)
         sizes["orders"] = int(out.stdout.strip() or 0) if out.returncode == 0 else None
         return sizes
 
     def stop(self):
-        if getattr(self, "prefix", None) and self.proc:
+        was_running = bool(self.proc)
+        super().stop()
+        if getattr(self, "prefix", None) and was_running:
+            # Read once the services are gone: a backend reports its statistics when it ends
+            # (an idle one only every 10 s).
             footprint = {"at_start": self.at_start, "at_stop": self.footprint()}
             (self.run_dir / f"{self.prefix}.databases.json").write_text(json.dumps(footprint, indent=1))
-        super().stop()
         if getattr(self, "prefix", None):
             for svc in ["order", "user", "product", "inventory", "payment"]:
                 subprocess.run(["psql", self.pg_url, "-qAtc", f"DROP DATABASE IF EXISTS {self.prefix}_{svc} WITH (FORCE)"],
                                capture_output=True)
             subprocess.run(["rabbitmqctl", "-q", "delete_vhost", self.prefix], capture_output=True)
             self.prefix = None
+
+
+class OrderInstances(TracemartOnServers):
+    """TracemartOnServers with `instances` order services on the same database and vhost:
+    `up`'s own, plus `tracemart serve order` with up's effective config on ports after the
+    console's. wrk spreads its threads over them (client-side balancing: a load balancer would
+    add a process to the CPU measured); with instances=1, the same wrk script on one port."""
+
+    def __init__(self, name, pg_url, amqp_base, instances, **kw):
+        super().__init__(name, pg_url, amqp_base, **kw)
+        self.instances = instances
+        self.extra = []
+        self.extra_ports = [TM_PORT + 10 + i for i in range(instances - 1)]
+        self.spread = [TM_PORT] + self.extra_ports
+
+    def start(self, run_dir, data_dir=None):
+        require_free(self.extra_ports, self.name)
+        ready = super().start(run_dir, data_dir)
+        for port in self.extra_ports:
+            env = self.env()
+            env["TRACEMART_OTLP_ENDPOINT"] = "http://127.0.0.1:24318"
+            log_file = self.data_dir / f"order-{port}.log"
+            self.extra.append(subprocess.Popen(
+                [str(self.binary or TM_BIN), "serve", "order", "--port", str(port),
+                 "--config", str(self.data_dir / "effective-config.toml")],
+                stdout=open(log_file, "w"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=env, start_new_session=True))
+            url = f"http://127.0.0.1:{port}/health/ready"
+            if not wait_until(lambda: http("GET", url)[0] == 200, 30, 0.05):
+                raise RuntimeError(f"{self.name}: order instance on {port} not ready (see {log_file})")
+            status, body = http("POST", f"http://127.0.0.1:{port}/orders", ORDER_BODY)
+            if status != 201:
+                raise RuntimeError(f"{self.name}: POST /orders on {port} answered {status}: {body[:300]!r}")
+        return ready
+
+    def processes(self):
+        pids = super().processes()
+        if pids:
+            pids.update({p.pid: "order" for p in self.extra if p.poll() is None})
+        return pids
+
+    def stop(self):
+        for p in self.extra:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.extra:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+        self.extra = []
+        super().stop()
 
 
 def prepare_peer():
@@ -553,12 +619,17 @@ class RssSampler(threading.Thread):
             self.stop_flag.wait(self.every)
 
 
-def wrk(url, conns, seconds, raw=None):
-    """Runs wrk with the peer's post_order.lua; returns (RESULT dict, wrk CPU seconds)."""
+def wrk(url, conns, seconds, raw=None, spread=None):
+    """Runs wrk with the peer's post_order.lua; returns (RESULT dict, wrk CPU seconds). With
+    `spread` (ports), wrk's threads are spread over those ports (post_order_spread.lua)."""
+    script, env = POST_ORDER_LUA, None
+    if spread:
+        script = BENCH / "lib/post_order_spread.lua"
+        env = dict(os.environ, POST_ORDER_LUA=str(POST_ORDER_LUA), SPREAD_PORTS=",".join(map(str, spread)))
     args = ["wrk", "--latency", "-t", str(min(WRK_THREADS, conns)), "-c", str(conns), "-d", f"{seconds}s",
-            "--timeout", "10s", "-s", str(POST_ORDER_LUA), url]
+            "--timeout", "10s", "-s", str(script), url]
     out = open(raw, "w") if raw else subprocess.DEVNULL
-    p = subprocess.Popen(["timeout", str(seconds + 30), *args], stdout=out, stderr=subprocess.STDOUT)
+    p = subprocess.Popen(["timeout", str(seconds + 30), *args], stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
         _, status, ru = os.wait4(p.pid, 0)
     except BaseException:  # interrupted: wrk must not outlive us (timeout passes TERM on to it)
@@ -582,7 +653,7 @@ def wrk(url, conns, seconds, raw=None):
 def measure(system, conns, run_dir, tag):
     """One warmed-up, measured wrk run against a running system; returns the record."""
     if WARMUP > 0:
-        wrk(system.url, conns, WARMUP)
+        wrk(system.url, conns, WARMUP, spread=system.spread)
     probe = probe_s()
     procs = system.processes()
     before = {pid: (proc_stat(pid) or (0, 0))[1] for pid in procs}
@@ -591,7 +662,7 @@ def measure(system, conns, run_dir, tag):
     sampler.start()
     raw = run_dir / f"{tag}.wrk.txt"
     t_start = time.time()
-    res, wrk_cpu = wrk(system.url, conns, DURATION, raw)
+    res, wrk_cpu = wrk(system.url, conns, DURATION, raw, spread=system.spread)
     t_end = time.time()
     sampler.stop_flag.set()
     sampler.join()
@@ -739,6 +810,39 @@ def alternate(bench, systems, baseline):
                     jl.flush()
                     clean_data(run_dir)
     summarize(records, [s.name for s in systems], baseline, run_dir / "summary.md")
+    per_order_databases(run_dir, run_dir / "summary.md")
+
+
+def per_order_databases(run_dir, out):
+    """From the runs on PostgreSQL (`<prefix>.databases.json`): per order and service, the rows
+    and bytes the database grew by and the work it did (commits, rows read and written),
+    median (min–max) over runs. Appended to `out`."""
+    runs = []
+    for f in sorted(run_dir.glob("*.databases.json")):
+        d = json.loads(f.read_text())
+        a, b = d["at_start"], d["at_stop"]
+        orders = (b.get("orders") or 0) - (a.get("orders") or 0)
+        if orders > 0:
+            runs.append((a, b, orders))
+    if not runs:
+        return
+    lines = ["", f"Per order, by service database (PostgreSQL, {len(runs)} runs; median (min–max)):", "",
+             "| service | rows | bytes | commits | rows read (returned + fetched) | rows inserted | updated | deleted |",
+             "|---|---|---|---|---|---|---|---|"]
+    for svc in ["order", "payment", "inventory", "user", "product"]:
+        def per(get):
+            return [(get(b[svc]) - get(a[svc])) / n for a, b, n in runs
+                    if svc in a and svc in b and "activity" in a[svc] and "activity" in b[svc]]
+        act = lambda k: (lambda x: x["activity"][k])
+        cols = [per(lambda x: x["rows"]), per(lambda x: x["bytes"]), per(act("commits")),
+                per(lambda x: x["activity"]["rows_returned"] + x["activity"]["rows_fetched"]),
+                per(act("rows_inserted")), per(act("rows_updated")), per(act("rows_deleted"))]
+        if cols[0]:
+            lines.append(f"| {svc} | " + " | ".join(med_range(c, "{:.2f}") for c in cols) + " |")
+    text = "\n".join(lines) + "\n"
+    with open(out, "a") as f:
+        f.write(text)
+    log(text)
 
 
 def clean_data(run_dir):
@@ -1254,6 +1358,13 @@ def main():
             amqp = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672")
             alternate("engines", [Tracemart("sqlite-embedded"),
                                   TracemartOnServers("postgres-rabbitmq", pg, amqp)], "sqlite-embedded")
+        elif which == "instances":
+            # One against two order services on the same PostgreSQL databases and RabbitMQ
+            # vhost, wrk's threads spread over the instances in both.
+            pg = os.environ.get("PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+            amqp = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672")
+            alternate("instances", [OrderInstances("order-x1", pg, amqp, 1),
+                                    OrderInstances("order-x2", pg, amqp, 2)], "order-x1")
         elif which == "footprint":
             footprint()
         elif which == "saga":

@@ -1,7 +1,7 @@
 // Drives the tracemart console in headless Chromium, the way a person would use it:
 // search, open a trace, read its waterfall and span details, then the services table, the
-// service map, the traces linked to a trace and a trace larger than one answer. Keeps a
-// screenshot of each page.
+// service map, the traces linked to a trace, a trace larger than one answer and the
+// diagnosis. Keeps a screenshot of each page.
 //
 //   node tests/browser/console.mjs <ui-url> <trace-id> <out-dir> [<failed-trace-id>] [<linked-trace-id>]
 //        [<large-trace-id> <shown>/<total>]
@@ -197,6 +197,15 @@ try {
     check(drawn === Number(shown), `the waterfall draws the spans it has (${drawn})`);
     await shot(page, '7-truncated-trace');
   }
+
+  // 9. Diagnosis: the page answers, with a culprit or with nothing standing out (one
+  // failing order is too few to name anyone).
+  step('diagnosis');
+  await page.getByTestId('nav-diagnose').click();
+  await page.waitForURL('**/diagnose');
+  await page.locator('[data-testid="diag-none"], [data-testid="diag-culprit"]').first().waitFor();
+  console.log(`  ${await page.getByTestId('diagnosis').textContent()}`);
+  await shot(page, '8-diagnosis');
 
   check(problems.length === 0, `no errors in the page:\n  ${problems.join('\n  ')}`);
   console.log('ok');

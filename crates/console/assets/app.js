@@ -80,6 +80,7 @@ function route() {
   if (m) return showTrace(m[1].toLowerCase());
   if (path.startsWith('/services')) return showServices();
   if (path.startsWith('/map')) return showMap();
+  if (path.startsWith('/diagnose')) return showDiagnosis();
   return showSearch();
 }
 
@@ -491,6 +492,33 @@ function lineChart(title, points, series, fmt) {
         fill: 'none', stroke: c, 'stroke-width': 2, 'vector-effect': 'non-scaling-stroke',
         points: points.map((p, i) => `${x(i)},${y(f(p))}`).join(' '),
       }, h('title', { text: name })))));
+}
+
+// ---------------------------------------------------------------- diagnosis
+
+$('#diag-since').addEventListener('change', () => showDiagnosis());
+
+async function showDiagnosis() {
+  show('diagnose');
+  const box = $('#diagnosis');
+  let d;
+  try {
+    d = await api(`/api/diagnose?since=${$('#diag-since').value}`);
+  } catch (err) {
+    box.replaceChildren(h('p', { class: 'status error', text: err.message }));
+    return;
+  }
+  const t = d.traces;
+  const counts = h('p', { class: 'muted', text: `${t.window} traces in the window (${t.window_failing} failing), ${t.baseline} in the baseline (${t.baseline_failing} failing).` });
+  if (!d.found) {
+    return box.replaceChildren(counts, h('p', { 'data-testid': 'diag-none', text: 'Nothing stands out: no new failures, and nothing slower than before.' }));
+  }
+  const c = d.culprit;
+  box.replaceChildren(counts,
+    h('h3', { 'data-testid': 'diag-culprit' }, 'Likely culprit: ', dot(c.service), `${c.service} `, h('code', { text: c.operation }), ` (${c.signal})`),
+    h('ol', { class: 'diag' }, d.candidates.map((k) => h('li', { 'data-testid': 'diag-candidate', 'data-service': k.service },
+      h('div', { text: k.summary }),
+      h('div', { class: 'muted' }, 'Examples: ', k.example_traces.map((id) => h('a', { href: `/trace/${id}`, 'data-nav': '', class: 'mono', text: `${id.slice(0, 12)} ` })))))));
 }
 
 // ---------------------------------------------------------------- service map

@@ -1,12 +1,14 @@
 //! tracemart's embedded telemetry backend: receives OTLP traces and logs (gRPC and HTTP,
-//! protobuf and JSON), stores them in SQLite with retention, answers Jaeger's query API and
-//! serves a web UI. It speaks OTLP only and knows nothing of the shop.
+//! protobuf and JSON), stores them in SQLite with retention, answers Jaeger's query API,
+//! serves a web UI, and names the likely culprit of recent failures and slowness from the
+//! stored traces (`diagnose/`). It speaks OTLP only and knows nothing of the shop.
 //!
 //! The binary binds the three listeners and calls [`run`]; tests use [`Console`] to also reach
 //! the ingest queue ([`Ingest::flush`]).
 
 mod api;
 mod config;
+mod diagnose;
 mod duration;
 mod error;
 mod otlp;

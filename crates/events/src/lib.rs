@@ -20,6 +20,7 @@ mod transport;
 use std::sync::LazyLock;
 
 use sqlx::migrate::Migrator;
+use tracemart_platform::Migrations;
 
 pub use amqp::{AmqpTransport, Broker, BrokerConsumer, Subscription};
 pub use consumer::{ConsumeError, Consumer, Handled, Inbound, consume, router};
@@ -42,6 +43,31 @@ pub static SQLITE_MIGRATOR: LazyLock<Migrator> =
 /// The same tables on PostgreSQL.
 pub static POSTGRES_MIGRATOR: LazyLock<Migrator> =
     LazyLock::new(|| apart(sqlx::migrate!("./migrations/postgres")));
+
+/// A service's migrations on each engine with the messaging tables first (SQLite's order
+/// migrations move the first outbox's rows into them), kept in a `static` by the service so
+/// [`Migrations`] can borrow it for as long as the program runs.
+pub struct WithMessaging {
+    sqlite: [&'static Migrator; 2],
+    postgres: [&'static Migrator; 2],
+}
+
+impl WithMessaging {
+    /// The messaging tables' migrations, then the service's own.
+    pub fn new(sqlite: &'static Migrator, postgres: &'static Migrator) -> Self {
+        Self {
+            sqlite: [&SQLITE_MIGRATOR, sqlite],
+            postgres: [&POSTGRES_MIGRATOR, postgres],
+        }
+    }
+
+    pub fn migrations(&'static self) -> Migrations<'static> {
+        Migrations {
+            sqlite: &self.sqlite,
+            postgres: &self.postgres,
+        }
+    }
+}
 
 fn apart(mut migrator: Migrator) -> Migrator {
     migrator.dangerous_set_table_name("_tracemart_events_migrations");

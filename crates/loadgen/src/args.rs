@@ -11,6 +11,8 @@ use crate::slo::Objective;
 pub const DEFAULT_TARGET: &str = "http://127.0.0.1:8080";
 /// Default base URL of the product service (browse scenario).
 pub const DEFAULT_PRODUCT_URL: &str = "http://127.0.0.1:8082";
+/// Default base URL of the user service (user reads in the mix).
+pub const DEFAULT_USER_URL: &str = "http://127.0.0.1:8081";
 /// How long a run lasts when neither `--duration` nor `--requests` is given.
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 
@@ -26,6 +28,10 @@ pub struct LoadArgs {
     /// Base URL of the product service, used by the browse scenario.
     #[arg(long, value_name = "URL", default_value = DEFAULT_PRODUCT_URL)]
     pub product_url: String,
+
+    /// Base URL of the user service, for the mix's user reads (`--mix user=N`).
+    #[arg(long, value_name = "URL", default_value = DEFAULT_USER_URL)]
+    pub user_url: String,
 
     /// Open loop: start this many requests per second on a fixed timetable, whatever the server
     /// does; latency counts from each request's scheduled time. Omit for closed loop.
@@ -51,7 +57,8 @@ pub struct LoadArgs {
     #[arg(long, value_enum, value_name = "SCENARIO")]
     pub scenario: Option<ScenarioKind>,
 
-    /// Weights of the mix scenario, e.g. order=1,get=3,browse=6 (implies --scenario mix).
+    /// Weights of the mix scenario, e.g. order=1,get=3,browse=6 (implies --scenario mix);
+    /// user=N adds GET /users/{id} on --user-url (needs --token).
     #[arg(long, value_name = "WEIGHTS", value_parser = Mix::parse)]
     pub mix: Option<Mix>,
 

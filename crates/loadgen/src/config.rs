@@ -20,6 +20,7 @@ const MAX_RATE: f64 = 10_000_000.0;
 pub(crate) struct Config {
     pub(crate) target: BaseUrl,
     pub(crate) products: BaseUrl,
+    pub(crate) users: BaseUrl,
     pub(crate) scenario: ScenarioKind,
     pub(crate) mix: Mix,
     pub(crate) mode: Mode,
@@ -42,6 +43,7 @@ impl Config {
     pub(crate) fn from_args(args: &LoadArgs) -> Result<Self, LoadError> {
         let target = BaseUrl::parse(&args.target).map_err(invalid)?;
         let products = BaseUrl::parse(&args.product_url).map_err(invalid)?;
+        let users = BaseUrl::parse(&args.user_url).map_err(invalid)?;
         let console = args
             .console
             .as_deref()
@@ -90,6 +92,7 @@ impl Config {
         Ok(Self {
             target,
             products,
+            users,
             scenario,
             mix,
             mode,
@@ -231,7 +234,8 @@ mod tests {
             Mix {
                 order: 0,
                 get: 1,
-                browse: 1
+                browse: 1,
+                user: 0
             }
         );
     }

@@ -32,7 +32,8 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 
 pub use crate::args::{
-    DEFAULT_DURATION, DEFAULT_PRODUCT_URL, DEFAULT_TARGET, LoadArgs, ScenarioKind, parse_duration,
+    DEFAULT_DURATION, DEFAULT_PRODUCT_URL, DEFAULT_TARGET, DEFAULT_USER_URL, LoadArgs,
+    ScenarioKind, parse_duration,
 };
 pub use crate::base_url::BaseUrl;
 pub use crate::client::{Failure, SYNTHETIC_BAGGAGE, TraceContext};
@@ -47,7 +48,7 @@ use crate::client::LoadClient;
 use crate::config::Config;
 use crate::progress::Progress;
 use crate::report::RunInfo;
-use crate::scenario::{OrderIds, Planner};
+use crate::scenario::{OrderIds, Planner, Targets};
 use crate::schedule::{Driver, EarlyStop};
 use crate::stats::{Clock, Stats};
 use crate::trace_join::ServerSide;
@@ -137,12 +138,15 @@ pub async fn execute_until(
     {
         client.probe(&config.products).await?;
     }
-    let planner = Planner::new(
-        config.mix,
-        config.target.clone(),
-        config.products.clone(),
-        ids,
-    );
+    if config.mix.uses_users() {
+        client.probe(&config.users).await?;
+    }
+    let targets = Targets {
+        orders: config.target.clone(),
+        products: config.products.clone(),
+        users: config.users.clone(),
+    };
+    let planner = Planner::new(config.mix, targets, ids);
     let driver = Arc::new(Driver {
         client: client.clone(),
         planner,

@@ -10,7 +10,7 @@ use rand::seq::IndexedRandom;
 use serde::Serialize;
 
 use crate::base_url::BaseUrl;
-use crate::order_body::{PRODUCTS, order_body};
+use crate::order_body::{PRODUCTS, USERS, order_body};
 
 /// At most this many harvested order ids are kept (older ones are overwritten).
 const ORDER_ID_POOL: usize = 10_000;
@@ -28,15 +28,18 @@ pub enum RequestKind {
     ListProducts,
     /// `GET /products/{id}`.
     GetProduct,
+    /// `GET /users/{id}`, on the user service.
+    GetUser,
 }
 
 impl RequestKind {
     /// Every kind, in report order.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::CreateOrder,
         Self::GetOrder,
         Self::ListProducts,
         Self::GetProduct,
+        Self::GetUser,
     ];
 
     /// The route template, e.g. `GET /orders/{id}`.
@@ -46,6 +49,7 @@ impl RequestKind {
             Self::GetOrder => "GET /orders/{id}",
             Self::ListProducts => "GET /products",
             Self::GetProduct => "GET /products/{id}",
+            Self::GetUser => "GET /users/{id}",
         }
     }
 }
@@ -62,7 +66,7 @@ impl Serialize for RequestKind {
     }
 }
 
-/// Relative weights of the mix scenario (`order=1,get=3,browse=6`).
+/// Relative weights of the mix scenario (`order=1,get=3,browse=6`, `user=2`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Mix {
     /// Weight of `POST /orders`.
@@ -71,6 +75,13 @@ pub struct Mix {
     pub get: u32,
     /// Weight of product browsing.
     pub browse: u32,
+    /// Weight of `GET /users/{id}` (reading a user needs `--token`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub user: u32,
+}
+
+fn is_zero(weight: &u32) -> bool {
+    *weight == 0
 }
 
 impl Default for Mix {
@@ -79,6 +90,7 @@ impl Default for Mix {
             order: 1,
             get: 3,
             browse: 6,
+            user: 0,
         }
     }
 }
@@ -89,26 +101,31 @@ impl Mix {
         order: 1,
         get: 0,
         browse: 0,
+        user: 0,
     };
     /// Only order reads.
     pub const GET: Self = Self {
         order: 0,
         get: 1,
         browse: 0,
+        user: 0,
     };
     /// Only product browsing.
     pub const BROWSE: Self = Self {
         order: 0,
         get: 0,
         browse: 1,
+        user: 0,
     };
 
-    /// Parses `order=1,get=3,browse=6`; missing keys weigh 0, `get-order` is an alias of `get`.
+    /// Parses `order=1,get=3,browse=6,user=2`; missing keys weigh 0, `get-order` is an alias
+    /// of `get`.
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut mix = Self {
             order: 0,
             get: 0,
             browse: 0,
+            user: 0,
         };
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (key, weight) = part.split_once('=').ok_or_else(|| {
@@ -122,9 +139,10 @@ impl Mix {
                 "order" => mix.order = weight,
                 "get" | "get-order" => mix.get = weight,
                 "browse" => mix.browse = weight,
+                "user" => mix.user = weight,
                 other => {
                     return Err(format!(
-                        "unknown mix key `{other}` (use order, get, browse)"
+                        "unknown mix key `{other}` (use order, get, browse, user)"
                     ));
                 }
             }
@@ -136,7 +154,7 @@ impl Mix {
     }
 
     fn total(self) -> u64 {
-        u64::from(self.order) + u64::from(self.get) + u64::from(self.browse)
+        u64::from(self.order) + u64::from(self.get) + u64::from(self.browse) + u64::from(self.user)
     }
 
     /// Whether any request goes to the order service.
@@ -147,6 +165,11 @@ impl Mix {
     /// Whether any request goes to the product service.
     pub fn uses_products(self) -> bool {
         self.browse > 0
+    }
+
+    /// Whether any request goes to the user service.
+    pub fn uses_users(self) -> bool {
+        self.user > 0
     }
 }
 
@@ -203,22 +226,33 @@ impl OrderIds {
     }
 }
 
+/// Where each service the load reaches listens.
+#[derive(Debug, Clone)]
+pub(crate) struct Targets {
+    pub(crate) orders: BaseUrl,
+    pub(crate) products: BaseUrl,
+    pub(crate) users: BaseUrl,
+}
+
 /// Turns the mix into a stream of concrete requests.
 #[derive(Debug, Clone)]
 pub(crate) struct Planner {
     mix: Mix,
     orders: BaseUrl,
     products: BaseUrl,
+    users: BaseUrl,
     ids: OrderIds,
 }
 
 impl Planner {
-    /// A planner over `mix`, sending order traffic to `orders` and browsing to `products`.
-    pub(crate) fn new(mix: Mix, orders: BaseUrl, products: BaseUrl, ids: OrderIds) -> Self {
+    /// A planner over `mix`, sending order traffic to `targets.orders`, browsing to
+    /// `targets.products` and user reads to `targets.users`.
+    pub(crate) fn new(mix: Mix, targets: Targets, ids: OrderIds) -> Self {
         Self {
             mix,
-            orders,
-            products,
+            orders: targets.orders,
+            products: targets.products,
+            users: targets.users,
             ids,
         }
     }
@@ -228,6 +262,14 @@ impl Planner {
         let roll = rng.random_range(0..self.mix.total());
         let order = u64::from(self.mix.order);
         let get = order + u64::from(self.mix.get);
+        let browse = get + u64::from(self.mix.browse);
+        if roll >= browse {
+            let id = rng.random_range(1..=USERS);
+            return self.get(
+                RequestKind::GetUser,
+                self.users.join(&format!("/users/{id}")),
+            );
+        }
         if roll < order {
             self.create_order(rng)
         } else if roll < get {
@@ -282,6 +324,35 @@ mod tests {
 
     use super::*;
 
+    fn targets() -> Targets {
+        Targets {
+            orders: BaseUrl::parse("http://o").unwrap(),
+            products: BaseUrl::parse("http://p").unwrap(),
+            users: BaseUrl::parse("http://u").unwrap(),
+        }
+    }
+
+    #[test]
+    fn user_reads_go_to_the_user_service_with_ids_of_demo_users() {
+        let planner = Planner::new(
+            Mix::parse("user=1").unwrap(),
+            targets(),
+            OrderIds::default(),
+        );
+        let mut rng = StdRng::seed_from_u64(3);
+        for _ in 0..200 {
+            let spec = planner.next(&mut rng);
+            assert_eq!(spec.kind, RequestKind::GetUser);
+            let id: u64 = spec
+                .uri
+                .strip_prefix("http://u/users/")
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((1..=USERS).contains(&id), "{id}");
+        }
+    }
+
     #[test]
     fn mix_parses_weights_and_rejects_nonsense() {
         assert_eq!(
@@ -289,15 +360,17 @@ mod tests {
             Ok(Mix {
                 order: 1,
                 get: 3,
-                browse: 6
+                browse: 6,
+                user: 0
             })
         );
         assert_eq!(
-            Mix::parse("get-order=2"),
+            Mix::parse("get-order=2,user=1"),
             Ok(Mix {
                 order: 0,
                 get: 2,
-                browse: 0
+                browse: 0,
+                user: 1
             })
         );
         for bad in ["", "order=0", "order", "pay=1", "order=-1", "order=x"] {
@@ -307,7 +380,6 @@ mod tests {
 
     #[test]
     fn the_planner_follows_the_mix_weights() {
-        let base = BaseUrl::parse("http://o").unwrap();
         let ids = OrderIds::default();
         ids.push("abc".into());
         let planner = Planner::new(
@@ -315,9 +387,9 @@ mod tests {
                 order: 1,
                 get: 0,
                 browse: 3,
+                user: 0,
             },
-            base.clone(),
-            BaseUrl::parse("http://p").unwrap(),
+            targets(),
             ids,
         );
         let mut rng = StdRng::seed_from_u64(1);
@@ -338,12 +410,7 @@ mod tests {
 
     #[test]
     fn reads_without_known_orders_create_one_instead() {
-        let planner = Planner::new(
-            Mix::GET,
-            BaseUrl::parse("http://o").unwrap(),
-            BaseUrl::parse("http://p").unwrap(),
-            OrderIds::default(),
-        );
+        let planner = Planner::new(Mix::GET, targets(), OrderIds::default());
         let mut rng = StdRng::seed_from_u64(1);
         assert_eq!(planner.next(&mut rng).kind, RequestKind::CreateOrder);
         planner.order_ids().push("o-1".into());

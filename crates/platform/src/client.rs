@@ -110,12 +110,25 @@ pub struct CallPolicy {
     /// Bounds each call, including its wait for a bulkhead slot.
     pub timeout: Duration,
     /// The bulkhead: calls in flight at most; a call beyond it waits for a slot.
+    /// `Semaphore::MAX_PERMITS` is no bulkhead at all.
     pub max_in_flight: usize,
     /// `None`: no circuit breaker.
     pub breaker: Option<BreakerSettings>,
     /// Idempotent calls that found no connection or got a 502/503/504 are tried again up to
     /// this many times, within `timeout`.
     pub retries: u32,
+}
+
+impl CallPolicy {
+    /// The seed's calls: a 10 s timeout and nothing else (no bulkhead, retries or breaker).
+    pub fn seed() -> Self {
+        Self {
+            timeout: crate::config::SEED_TIMEOUT,
+            max_in_flight: Semaphore::MAX_PERMITS,
+            breaker: None,
+            retries: 0,
+        }
+    }
 }
 
 /// An answer: the status and, when the body parsed as `T`, the value.
@@ -151,7 +164,7 @@ impl ServiceClient {
         policy: CallPolicy,
         metrics: Metrics,
     ) -> Self {
-        let limit = policy.max_in_flight.max(1);
+        let limit = policy.max_in_flight.clamp(1, Semaphore::MAX_PERMITS);
         Self {
             http,
             service,

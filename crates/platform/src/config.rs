@@ -77,6 +77,48 @@ impl std::fmt::Display for ServiceName {
     }
 }
 
+/// The timeout of the seed's calls between services, which resilience off restores.
+pub const SEED_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Whether calls between services are guarded (`on`, the default: the timeout, bulkhead,
+/// retries and circuit breaker the settings give) or made as the seed made them (`off`: plain
+/// calls with a 10 s timeout, no bulkhead, no retries, no circuit breaker), whatever the
+/// five settings say. One switch, so that an experiment compares exactly two shops.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Resilience {
+    #[default]
+    On,
+    Off,
+}
+
+impl Resilience {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::On => "on",
+            Self::Off => "off",
+        }
+    }
+}
+
+impl std::fmt::Display for Resilience {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Resilience {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "on" => Ok(Self::On),
+            "off" => Ok(Self::Off),
+            other => Err(format!("expected on or off, got {other:?}")),
+        }
+    }
+}
+
 /// Where one service listens, where others reach it, and where it keeps its data.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -151,6 +193,9 @@ pub struct ShopConfig {
     /// limit, the oldest connection that has not sent a whole request yet is closed to make
     /// room; if every one has, the newcomer is answered 503 and closed.
     pub max_connections: usize,
+    /// `off`: calls between services as the seed made them, ignoring the five settings below
+    /// (see [`Resilience`]).
+    pub resilience: Resilience,
     /// Timeout of every call to another service, in milliseconds (the seed: 10 s).
     pub downstream_timeout_ms: u64,
     /// Bulkhead: calls in flight to each other service at most; further calls wait for a slot
@@ -224,6 +269,7 @@ impl Default for ShopConfig {
             log_files_kept: 3,
             header_read_timeout_ms: 10_000,
             max_connections: 1024,
+            resilience: Resilience::On,
             downstream_timeout_ms: 10_000,
             downstream_concurrency: 32,
             downstream_retries: 2,
@@ -295,6 +341,7 @@ fn known_variables() -> Vec<String> {
         "LOG_FILES_KEPT",
         "HEADER_READ_TIMEOUT_MS",
         "MAX_CONNECTIONS",
+        "RESILIENCE",
         "DOWNSTREAM_TIMEOUT_MS",
         "DOWNSTREAM_CONCURRENCY",
         "DOWNSTREAM_RETRIES",
@@ -423,6 +470,7 @@ impl ShopConfig {
                 "LOG_FILES_KEPT" => self.log_files_kept = parse_var(key, value)?,
                 "HEADER_READ_TIMEOUT_MS" => self.header_read_timeout_ms = parse_var(key, value)?,
                 "MAX_CONNECTIONS" => self.max_connections = parse_var(key, value)?,
+                "RESILIENCE" => self.resilience = parse_var(key, value)?,
                 "DOWNSTREAM_TIMEOUT_MS" => self.downstream_timeout_ms = parse_var(key, value)?,
                 "DOWNSTREAM_CONCURRENCY" => self.downstream_concurrency = parse_var(key, value)?,
                 "DOWNSTREAM_RETRIES" => self.downstream_retries = parse_var(key, value)?,
@@ -623,12 +671,21 @@ impl ShopConfig {
         }
     }
 
+    /// How long a call to another service may take: `downstream_timeout_ms`, or the seed's
+    /// 10 s with resilience off.
     pub fn downstream_timeout(&self) -> Duration {
-        Duration::from_millis(self.downstream_timeout_ms)
+        match self.resilience {
+            Resilience::On => Duration::from_millis(self.downstream_timeout_ms),
+            Resilience::Off => SEED_TIMEOUT,
+        }
     }
 
-    /// How every call to another service is bounded: timeout, bulkhead, circuit breaker.
+    /// How every call to another service is bounded: timeout, bulkhead, retries, circuit
+    /// breaker; with resilience off, by the seed's timeout alone.
     pub fn call_policy(&self) -> CallPolicy {
+        if self.resilience == Resilience::Off {
+            return CallPolicy::seed();
+        }
         CallPolicy {
             timeout: self.downstream_timeout(),
             max_in_flight: self.downstream_concurrency,
@@ -809,6 +866,35 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("circuit_open_ms"), "{err}");
+    }
+
+    #[test]
+    fn resilience_off_is_the_seeds_plain_calls_whatever_the_five_settings_say() {
+        let mut c = ShopConfig::default();
+        assert_eq!(c.resilience, Resilience::On);
+        let on = c.call_policy();
+        assert_eq!((on.max_in_flight, on.retries), (32, 2));
+        assert!(on.breaker.is_some());
+        let vars = [
+            ("TRACEMART_RESILIENCE", "off"),
+            ("TRACEMART_DOWNSTREAM_TIMEOUT_MS", "500"),
+            ("TRACEMART_DOWNSTREAM_RETRIES", "5"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        assert!(c.apply_env(&vars).is_ok());
+        assert_eq!(c.resilience, Resilience::Off);
+        assert_eq!(c.call_policy(), CallPolicy::seed());
+        assert_eq!(c.call_policy().timeout, Duration::from_secs(10));
+        assert_eq!(c.call_policy().breaker, None);
+        assert_eq!(c.call_policy().retries, 0);
+        assert_eq!(c.downstream_timeout(), SEED_TIMEOUT);
+        let parsed: ShopConfig = toml::from_str("resilience = \"off\"").unwrap_or_default();
+        assert_eq!(parsed.resilience, Resilience::Off);
+        let bad = HashMap::from([("TRACEMART_RESILIENCE".to_owned(), "maybe".to_owned())]);
+        let err = c.apply_env(&bad).expect_err("refused").to_string();
+        assert!(err.contains("TRACEMART_RESILIENCE"), "{err}");
     }
 
     #[test]

@@ -27,8 +27,9 @@ use crate::error::ApiError;
 /// Largest request body any endpoint accepts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// A request still running after this is answered 408 (longer than any downstream timeout
-/// would be pointless for a client, shorter would cut legitimate work).
-const SERVER_TIMEOUT: Duration = Duration::from_secs(30);
+/// would be pointless for a client, shorter would cut legitimate work). Its handler is dropped
+/// then: nothing a request does outlives this.
+pub const SERVER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A readiness probe: `Ok` or the name of what is not ready.
 pub type ReadyCheck =

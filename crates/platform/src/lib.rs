@@ -21,7 +21,7 @@ pub mod runtime;
 
 pub use breaker::BreakerSettings;
 pub use client::{CallError, CallKind, CallPolicy, ServiceClient};
-pub use config::{ConfigError, ServiceName, ShopConfig};
+pub use config::{ConfigError, Resilience, ServiceName, ShopConfig};
 pub use connections::{ConnectionLimits, connection_limits, serve};
 pub use database_url::DatabaseUrl;
 pub use db::{Database, DbError};

@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use tracemart_platform::faults::{Cleared, Fault, FaultList, FaultSpec, ROUTE};
-use tracemart_platform::identity::{Principal, ensure_keys, issue};
-use tracemart_platform::{ServiceName, ShopConfig};
+use tracemart_platform::ServiceName;
+use tracemart_platform::faults::FaultSpec;
 
 use crate::chaos_scenario::{self, Action, Scenario};
 use crate::cli::{ChaosAction, ChaosArgs, ServiceArg};
+use crate::fault_admin::Operator;
 use crate::settings;
 
 /// Exit code for a fault (or a scenario file) that cannot be used as written.
@@ -18,7 +18,6 @@ const BAD_FAULT: u8 = 2;
 const INTERRUPTED: u8 = 130;
 /// The operator token lives only as long as the command.
 const TOKEN_TTL: Duration = Duration::from_secs(300);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(crate) async fn run(args: ChaosArgs) -> u8 {
     let config = match settings::resolve(&args.data.shop()) {
@@ -49,7 +48,7 @@ pub(crate) async fn run(args: ChaosArgs) -> u8 {
         print_timeline(scenario);
         return 0;
     }
-    let admin = match operator(&config) {
+    let admin = match Operator::new(&config, TOKEN_TTL) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("error: {e}");
@@ -67,60 +66,6 @@ pub(crate) async fn run(args: ChaosArgs) -> u8 {
     }
 }
 
-/// What every request needs: the services' addresses and the operator's token.
-struct Operator<'a> {
-    config: &'a ShopConfig,
-    http: reqwest::Client,
-    token: String,
-}
-
-fn operator(config: &ShopConfig) -> Result<Operator<'_>, String> {
-    let dir = config.keys_dir();
-    // The same keys `up` makes: created here if the shop has not run yet (the services will
-    // then not know the key and refuse, which the error says).
-    let token = ensure_keys(&dir)
-        .and_then(|()| issue(&dir, Principal::Admin, "admin", TOKEN_TTL))
-        .map_err(|e| format!("cannot sign an operator token: {e}"))?;
-    let http = reqwest::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .build()
-        .map_err(|e| format!("cannot make an HTTP client: {e}"))?;
-    Ok(Operator {
-        config,
-        http,
-        token,
-    })
-}
-
-impl Operator<'_> {
-    fn url(&self, service: ServiceName) -> String {
-        format!("{}{ROUTE}", self.config.url_of(service))
-    }
-
-    /// Sends `request` and reads the answer as `T`, or says what went wrong.
-    async fn send<T: serde::de::DeserializeOwned>(
-        &self,
-        service: ServiceName,
-        request: reqwest::RequestBuilder,
-    ) -> Result<T, String> {
-        let url = self.url(service);
-        let response =
-            request.bearer_auth(&self.token).send().await.map_err(|e| {
-                format!("{service}: cannot reach {url}: {e} (is the shop running?)")
-            })?;
-        let status = response.status();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| format!("{service}: {url} answered {status} without a body: {e}"))?;
-        if !status.is_success() {
-            return Err(format!("{service}: {url} answered {status}: {body}"));
-        }
-        serde_json::from_str(&body)
-            .map_err(|e| format!("{service}: {url} answered an unreadable body: {e}"))
-    }
-}
-
 fn services(only: Option<ServiceArg>) -> Vec<ServiceName> {
     match only {
         Some(s) => vec![s.into()],
@@ -134,8 +79,7 @@ async fn inject(admin: &Operator<'_>, service: ServiceArg, words: &[String]) -> 
     let Ok(spec) = FaultSpec::parse(words) else {
         return BAD_FAULT;
     };
-    let request = admin.http.post(admin.url(service)).json(&spec);
-    match admin.send::<Fault>(service, request).await {
+    match admin.inject(service, &spec).await {
         Ok(fault) => {
             println!("{service}: fault {} set: {}", fault.id, fault.spec);
             0
@@ -150,8 +94,7 @@ async fn inject(admin: &Operator<'_>, service: ServiceArg, words: &[String]) -> 
 async fn list(admin: &Operator<'_>, only: Option<ServiceArg>, json: bool) -> u8 {
     let mut code = 0;
     for service in services(only) {
-        let request = admin.http.get(admin.url(service));
-        match admin.send::<FaultList>(service, request).await {
+        match admin.list(service).await {
             Ok(list) if json => println!(
                 "{}",
                 serde_json::json!({"service": service.as_str(), "faults": list.faults})
@@ -174,8 +117,7 @@ async fn list(admin: &Operator<'_>, only: Option<ServiceArg>, json: bool) -> u8 
 async fn clear(admin: &Operator<'_>, only: Option<ServiceArg>) -> u8 {
     let mut code = 0;
     for service in services(only) {
-        let request = admin.http.delete(admin.url(service));
-        match admin.send::<Cleared>(service, request).await {
+        match admin.clear(service).await {
             Ok(c) => println!("{service}: {} fault(s) cleared", c.cleared),
             Err(e) => {
                 eprintln!("error: {e}");
@@ -282,8 +224,7 @@ async fn step(
 ) -> Result<Vec<String>, String> {
     match action {
         Action::Inject { service, spec } => {
-            let request = admin.http.post(admin.url(*service)).json(spec);
-            let fault = admin.send::<Fault>(*service, request).await?;
+            let fault = admin.inject(*service, spec).await?;
             set.push((*service, fault.id));
             Ok(vec![format!(
                 "{service}: fault {} set: {}",
@@ -293,8 +234,7 @@ async fn step(
         Action::Clear(services) => {
             let mut done = Vec::with_capacity(services.len());
             for &service in services {
-                let request = admin.http.delete(admin.url(service));
-                let cleared = admin.send::<Cleared>(service, request).await?;
+                let cleared = admin.clear(service).await?;
                 done.push(format!("{service}: {} fault(s) cleared", cleared.cleared));
             }
             Ok(done)
@@ -307,19 +247,11 @@ async fn step(
 async fn clear_set(admin: &Operator<'_>, set: &[(ServiceName, u64)]) -> usize {
     let mut cleared = 0;
     for &(service, id) in set {
-        let url = format!("{}/{id}", admin.url(service));
-        let sent = admin
-            .http
-            .delete(&url)
-            .bearer_auth(&admin.token)
-            .send()
-            .await;
-        match sent.map(|r| r.status()) {
-            Ok(status) if status.is_success() => cleared += 1,
+        match admin.remove(service, id).await {
+            Ok(true) => cleared += 1,
             // Cleared by a step (or by hand) already.
-            Ok(reqwest::StatusCode::NOT_FOUND) => {}
-            Ok(status) => eprintln!("error: {service}: {url} answered {status}"),
-            Err(e) => eprintln!("error: {service}: cannot reach {url}: {e}"),
+            Ok(false) => {}
+            Err(e) => eprintln!("error: {e}"),
         }
     }
     cleared

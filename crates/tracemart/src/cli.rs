@@ -1,10 +1,12 @@
 //! Command-line interface: `up`, `serve <service>`, `console`, `load`, `assess`, `events`,
-//! `orders`, `token`, `chaos`.
+//! `orders`, `token`, `chaos`, `traces`, `trace`, `logs`, `top`, `diagnose`, `experiment`.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracemart_platform::ServiceName;
+
+pub use crate::console_client::ConsoleFlags;
 
 /// tracemart: an observable microservices shop (order, user, product, inventory, payment) with
 /// an embedded telemetry console, in one binary.
@@ -64,6 +66,154 @@ pub enum Command {
     /// service could not be reached or refused, 2 a bad fault or scenario file, 130 a scenario
     /// stopped by Ctrl-C.
     Chaos(ChaosArgs),
+    /// Search the console's traces, as its search page does: newest first, one line each.
+    ///
+    /// Exit codes: 0 traces found, 3 none matched, 1 the console could not be read.
+    Traces(TracesArgs),
+    /// One trace from the console as an indented tree: each span's start offset, duration,
+    /// service, name and kind, ERROR where it failed, and the log lines it wrote under it.
+    Trace(TraceArgs),
+    /// Log records of every service from the console, oldest first; with --follow, new ones
+    /// as they are stored, until Ctrl-C.
+    ///
+    /// Exit codes: 0 records found (or --follow ended), 3 none matched, 1 the console could not
+    /// be read.
+    Logs(LogsArgs),
+    /// Requests per second, error share and latency percentiles per service over the last
+    /// window, from the console, refreshed in place until Ctrl-C (like top).
+    Top(TopArgs),
+    /// Name the likely culprit of recent failures and slowness, from the traces alone.
+    ///
+    /// Asks the console (`GET /api/diagnose`) to compare the last --since with the window
+    /// before it: where failing traces start to fail (a callee that timed out or dropped the
+    /// connection is named, not its caller), which operation's own time grew, which consumer's
+    /// messages wait. Prints the culprit, the ranked candidates and example traces. Exit codes:
+    /// 0 a culprit named, 3 nothing stands out, 1 the console could not be asked.
+    Diagnose(DiagnoseArgs),
+    /// Measure what resilience buys: the same open-loop load and fault timeline twice, each
+    /// on a fresh shop started by this binary (own data directory, free ports, no console),
+    /// with resilience off (the seed's plain calls) and on (today's defaults).
+    ///
+    /// `propagation`: inventory slow, then answering errors, then hanging; the share of reads
+    /// that never need inventory (orders, products, users) and of orders that fail or miss
+    /// their objective, per phase. `availability`: user, product, inventory and payment each
+    /// answer 503 to 5 % of requests and hang on 0.5 %; the order success rate and p99, and
+    /// whether every saga settled and the stock adds up. Prints a table (or --json) and
+    /// writes OUT/<experiment>.json and OUT/<experiment>.svg. Exit codes: 0 done, 1 a run
+    /// failed.
+    Experiment(crate::experiment::ExperimentArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TracesArgs {
+    /// Only traces with a span of this service (e.g. order-service).
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Only traces with a span of this operation (with --service).
+    #[arg(long)]
+    pub operation: Option<String>,
+    /// Only traces at least this long (e.g. 100ms, 1.5s).
+    #[arg(long, value_name = "DURATION")]
+    pub min_duration: Option<String>,
+    /// Only traces at most this long.
+    #[arg(long, value_name = "DURATION")]
+    pub max_duration: Option<String>,
+    /// Only traces with a span carrying this attribute; repeat for several (all must match).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub tag: Vec<String>,
+    /// Only traces with an error.
+    #[arg(long)]
+    pub errors: bool,
+    /// How far back to search (e.g. 15m, 1h, 2d).
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub lookback: String,
+    /// Most traces to list.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: usize,
+    /// The console's answer as one JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub console: ConsoleFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Only this service's records (e.g. payment-service).
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Only records of this level or above: trace, debug, info, warn, error, fatal.
+    #[arg(long)]
+    pub level: Option<String>,
+    /// Only records whose message contains this text (case-insensitive).
+    #[arg(long, value_name = "TEXT")]
+    pub grep: Option<String>,
+    /// Only records with this attribute value, e.g. `order.id=…` or `http.response.status_code=500`.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub attr: Option<String>,
+    /// Only the records of this trace.
+    #[arg(long, value_name = "TRACE_ID")]
+    pub trace: Option<String>,
+    /// How far back to look (e.g. 15m, 1h).
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub lookback: String,
+    /// Most records to show (the newest ones).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub limit: usize,
+    /// Keep printing the records stored from now on (checked every second).
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// JSON: one array (oldest first), or with --follow one object per line.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub console: ConsoleFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// The trace id (32 hex digits, as the X-Trace-ID answer header and `tracemart traces`
+    /// show it).
+    #[arg(value_name = "TRACE_ID")]
+    pub trace_id: String,
+    /// The trace (Jaeger's JSON) and its log records as one JSON object instead of the tree.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub console: ConsoleFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// The window each figure covers (e.g. 10s, 1m).
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = tracemart_loadgen::parse_duration)]
+    pub window: std::time::Duration,
+    /// Time between refreshes.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = tracemart_loadgen::parse_duration)]
+    pub interval: std::time::Duration,
+    /// Print once and exit.
+    #[arg(long)]
+    pub once: bool,
+    /// Print the figures once as JSON and exit.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub console: ConsoleFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    /// The window to diagnose, back from now (`5m`, `20s`, `1h`).
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub since: String,
+    /// The window before it to compare with (default: as long as --since).
+    #[arg(long, value_name = "DURATION")]
+    pub baseline: Option<String>,
+    /// Print the console's JSON answer instead of a report.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub console: ConsoleFlags,
 }
 
 #[derive(Debug, Args)]
@@ -271,6 +421,11 @@ pub struct ShopFlags {
     /// within their timeout [default: 32].
     #[arg(long, value_name = "N")]
     pub downstream_concurrency: Option<usize>,
+    /// `off`: calls between services as the seed made them (a 10 s timeout; no bulkhead,
+    /// retries or circuit breaker), whatever the other downstream settings say
+    /// [default: on; env: TRACEMART_RESILIENCE].
+    #[arg(long, value_name = "on|off")]
+    pub resilience: Option<tracemart_platform::Resilience>,
     /// Log format on standard output [default: json].
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormatArg>,

@@ -3,13 +3,20 @@
 mod chaos_cmd;
 mod chaos_scenario;
 pub mod cli;
+mod console_client;
 mod console_cmd;
+mod diagnose_cmd;
 mod events_cmd;
+pub mod experiment;
+mod fault_admin;
+mod logs_cmd;
 mod orders_cmd;
 mod serve;
 mod settings;
 mod shutdown;
 mod token_cmd;
+mod top_cmd;
+mod traces_cmd;
 mod up;
 mod up_postgres;
 
@@ -40,6 +47,12 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Orders(args) => with_runtime(|| orders_cmd::run(args)),
         Command::Token(args) => ExitCode::from(token_cmd::run(&args)),
         Command::Chaos(args) => with_runtime(|| chaos_cmd::run(args)),
+        Command::Traces(args) => with_runtime(|| traces_cmd::search(args)),
+        Command::Trace(args) => with_runtime(|| traces_cmd::show(args)),
+        Command::Logs(args) => with_runtime(|| logs_cmd::run(args)),
+        Command::Top(args) => with_runtime(|| top_cmd::run(args)),
+        Command::Diagnose(args) => with_runtime(|| diagnose_cmd::run(args)),
+        Command::Experiment(args) => with_runtime(|| experiment::run(args)),
     }
 }
 

@@ -23,6 +23,9 @@ pub(crate) fn resolve(flags: &ShopFlags) -> Result<ShopConfig, ConfigError> {
     if let Some(v) = flags.downstream_concurrency {
         config.downstream_concurrency = v;
     }
+    if let Some(v) = flags.resilience {
+        config.resilience = v;
+    }
     if let Some(v) = flags.log_format {
         config.log_format = match v {
             LogFormatArg::Json => "json",

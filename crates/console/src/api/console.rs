@@ -14,7 +14,7 @@ use super::jaeger::Envelope;
 use super::jaeger_trace::parse_object;
 use super::params::{self, Pairs};
 use crate::error::ApiError;
-use crate::store::query::{Sample, TraceSummary};
+use crate::store::query::{Sample, StoredLog, TraceSummary};
 
 const HOUR_US: i64 = 3_600_000_000;
 /// Most time buckets a series may have.
@@ -97,26 +97,46 @@ pub(crate) async fn trace_logs(
         .logs_of(&id)
         .await?
         .into_iter()
-        .map(|l| {
-            let severity = if l.severity_text.is_empty() {
-                severity_name(l.severity_number).to_owned()
-            } else {
-                l.severity_text
-            };
-            json!({
-                "time": l.time_us,
-                "severity": severity,
-                "severity_number": l.severity_number,
-                "body": l.body,
-                "attributes": parse_object(&l.attributes),
-                "service": l.service,
-                "trace_id": l.trace_id,
-                "span_id": l.span_id,
-            })
-        })
+        .map(log_json)
         .collect();
     let n = logs.len();
     Ok(Envelope::new(logs, n))
+}
+
+/// `GET /api/console/logs?service=&level=&q=&attr=&traceID=&lookback=&after=&limit=`: log
+/// records of every service, newest first, and `cursor`: pass it as `after` to get only the
+/// records stored since (a live tail).
+pub(crate) async fn logs(
+    State(st): State<AppState>,
+    Query(pairs): Query<Pairs>,
+) -> Result<Json<Value>, ApiError> {
+    let q = params::log_query(&pairs)?;
+    let found = st.store.search_logs(&q).await?;
+    let logs: Vec<Value> = found.logs.into_iter().map(log_json).collect();
+    Ok(Json(json!({
+        "total": logs.len(),
+        "data": logs,
+        "cursor": found.cursor,
+        "errors": null,
+    })))
+}
+
+fn log_json(l: StoredLog) -> Value {
+    let severity = if l.severity_text.is_empty() {
+        severity_name(l.severity_number).to_owned()
+    } else {
+        l.severity_text
+    };
+    json!({
+        "time": l.time_us,
+        "severity": severity,
+        "severity_number": l.severity_number,
+        "body": l.body,
+        "attributes": parse_object(&l.attributes),
+        "service": l.service,
+        "trace_id": l.trace_id,
+        "span_id": l.span_id,
+    })
 }
 
 /// OTLP severity number ranges to their short names.

@@ -2,6 +2,7 @@
 //! `/health`.
 
 mod console;
+mod diagnose;
 mod jaeger;
 mod jaeger_trace;
 mod params;
@@ -53,6 +54,7 @@ pub(crate) fn router(state: AppState) -> Router {
             "/api/console/traces/{trace_id}/related",
             get(related::related_traces),
         )
+        .route("/api/console/logs", get(console::logs))
         .route("/api/console/services", get(console::services))
         .route(
             "/api/console/services/{service}/operations",
@@ -60,6 +62,7 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/api/console/stats", get(console::series))
         .route("/api/console/map", get(console::service_map))
+        .route("/api/diagnose", get(diagnose::diagnose))
         .fallback(ui::serve)
         .with_state(state)
 }

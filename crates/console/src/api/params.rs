@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::duration::parse_duration;
 use crate::error::ApiError;
+use crate::store::blocks::logs::LogQuery;
 use crate::store::query::TraceQuery;
 use crate::store::retention::now_us;
 
@@ -122,6 +123,84 @@ pub(crate) fn trace_query(pairs: &Pairs) -> Result<TraceQuery, ApiError> {
     Ok(q)
 }
 
+/// Log records a search returns unless `limit` says otherwise, and at most.
+const DEFAULT_LOG_LIMIT: usize = 100;
+const MAX_LOG_LIMIT: usize = 5_000;
+/// A log search without `lookback` or `start` looks this far back.
+const DEFAULT_LOG_LOOKBACK_US: i64 = 3_600_000_000;
+
+/// The log search of `/api/console/logs`: `service`, `level` (trace, debug, info, warn, error,
+/// fatal: that severity and above), `q` (text in the body), `attr=key:value`, `traceID`,
+/// `start`/`end` (µs) or `lookback`, `after` (a cursor from an earlier answer), `limit`.
+pub(crate) fn log_query(pairs: &Pairs) -> Result<LogQuery, ApiError> {
+    let mut q = LogQuery {
+        end_us: i64::MAX,
+        limit: DEFAULT_LOG_LIMIT,
+        ..LogQuery::default()
+    };
+    let (mut start, mut lookback) = (None, DEFAULT_LOG_LOOKBACK_US);
+    for (key, value) in pairs.iter().filter(|(_, v)| !v.trim().is_empty()) {
+        let value = value.trim();
+        match key.as_str() {
+            "service" => q.service = Some(value.to_owned()),
+            "level" => {
+                q.min_severity = Some(match value.to_ascii_lowercase().as_str() {
+                    "trace" => 1,
+                    "debug" => 5,
+                    "info" => 9,
+                    "warn" | "warning" => 13,
+                    "error" => 17,
+                    "fatal" => 21,
+                    other => {
+                        return Err(bad(format!(
+                            "level must be trace, debug, info, warn, error or fatal, got {other:?}"
+                        )));
+                    }
+                });
+            }
+            "q" => q.text = Some(value.to_lowercase()),
+            "attr" => {
+                let (k, v) = value
+                    .split_once(':')
+                    .or_else(|| value.split_once('='))
+                    .ok_or_else(|| bad(format!("malformed attr={value:?}: expected key:value")))?;
+                q.attribute = Some((k.to_owned(), v.to_owned()));
+            }
+            "traceID" => {
+                let id = trace_id(value)?;
+                let mut raw = [0u8; 16];
+                hex::decode_to_slice(&id, &mut raw)
+                    .map_err(|_| bad(format!("malformed trace id {value:?}")))?;
+                q.trace_id = Some(raw);
+            }
+            "start" => start = Some(int("start", value)?),
+            "end" => q.end_us = int("end", value)?,
+            "lookback" => lookback = micros("lookback", value)?,
+            "after" => q.after_block = int("after", value)?,
+            "limit" => {
+                let n = int("limit", value)?;
+                if n <= 0 {
+                    return Err(bad(format!("limit must be positive, got {n}")));
+                }
+                q.limit = usize::try_from(n)
+                    .unwrap_or(MAX_LOG_LIMIT)
+                    .min(MAX_LOG_LIMIT);
+            }
+            _ => {}
+        }
+    }
+    let end = if q.end_us == i64::MAX {
+        now_us()
+    } else {
+        q.end_us
+    };
+    q.start_us = start.unwrap_or_else(|| end.saturating_sub(lookback));
+    if q.start_us > q.end_us {
+        return Err(bad("start is after end".into()));
+    }
+    Ok(q)
+}
+
 /// Normalises a trace id: lowercase hex, left-padded to 32 digits (Jaeger accepts 64-bit ids).
 pub(crate) fn trace_id(raw: &str) -> Result<String, ApiError> {
     let id = raw.trim().to_ascii_lowercase();
@@ -164,16 +243,18 @@ pub(crate) fn get<'a>(pairs: &'a Pairs, key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// Pairs from a list, as a query string would give them.
+#[cfg(test)]
+pub(crate) fn pairs(list: &[(&str, &str)]) -> Pairs {
+    list.iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    fn pairs(list: &[(&str, &str)]) -> Pairs {
-        list.iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
 
     #[test]
     fn parses_a_grafana_search() {

@@ -2,6 +2,7 @@
 //! queue, a pool of sqlx readers.
 
 pub(crate) mod blocks;
+pub(crate) mod diagnose;
 pub(crate) mod ingest;
 pub(crate) mod model;
 pub(crate) mod query;

@@ -316,6 +316,14 @@ impl Store {
         super::blocks::logs::of_trace(&self.pool, trace_id).await
     }
 
+    /// Log records of every service matching `q`, newest first.
+    pub(crate) async fn search_logs(
+        &self,
+        q: &super::blocks::logs::LogQuery,
+    ) -> Result<super::blocks::logs::FoundLogs, sqlx::Error> {
+        super::blocks::logs::search(&self.pool, q).await
+    }
+
     /// Parent/child service pairs of calls whose child span started in the window, and
     /// producer/consumer pairs of messages whose consumer span did, one edge per pair and kind
     /// (to the minute: edges are counted per minute at ingest).

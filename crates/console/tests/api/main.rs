@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod connections;
+mod diagnose;
 mod helpers;
 mod ingest;
 mod jaeger_api;

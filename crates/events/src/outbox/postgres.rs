@@ -207,16 +207,17 @@ impl Outbox {
         now: DateTime<Utc>,
     ) -> Result<usize, DbError> {
         let cutoff = micros(now);
-        let any: Option<i32> = db
+        // min() always walks the index; `WHERE due_at <= $1 LIMIT 1` was planned as a
+        // sequential scan of every scheduled message (each round, so once per order) while the
+        // table's statistics were those of an empty one.
+        let earliest: Option<i64> = db
             .timed(
                 "SELECT",
                 "event_schedule",
-                sqlx::query_scalar("SELECT 1 FROM event_schedule WHERE due_at <= $1 LIMIT 1")
-                    .bind(cutoff)
-                    .fetch_optional(db.pool()),
+                sqlx::query_scalar("SELECT min(due_at) FROM event_schedule").fetch_one(db.pool()),
             )
             .await?;
-        if any.is_none() {
+        if earliest.is_none_or(|due| due > cutoff) {
             return Ok(0);
         }
         let mut tx = db.begin("event_schedule").await?;

@@ -16,12 +16,11 @@ mod stream;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 use tracemart_contracts::events::topic;
 use tracemart_events::{
     Broker, BrokerConsumer, DeadLetters, HttpTransport, Inbound, LocalTransport, Outbox, Relay,
-    RelaySettings, Routes, Subscription,
+    RelaySettings, Routes, Subscription, WithMessaging,
 };
 use tracemart_platform::{
     AnyDatabase, DbError, Migrations, ServiceClient, ServiceDatabase, ServiceError, ServiceName,
@@ -44,17 +43,10 @@ pub use stream::{CancelReason, OrderEvent, OrderStatus};
 static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// The service's migrations on each engine: the messaging tables first, since SQLite's order
-/// migrations move the first outbox's rows into them.
+/// The service's migrations on each engine, the messaging tables first.
 fn migrations() -> Migrations<'static> {
-    static SQLITE_ALL: LazyLock<[&Migrator; 2]> =
-        LazyLock::new(|| [&*tracemart_events::SQLITE_MIGRATOR, &SQLITE]);
-    static POSTGRES_ALL: LazyLock<[&Migrator; 2]> =
-        LazyLock::new(|| [&*tracemart_events::POSTGRES_MIGRATOR, &POSTGRES]);
-    Migrations {
-        sqlite: &*SQLITE_ALL,
-        postgres: &*POSTGRES_ALL,
-    }
+    static ALL: LazyLock<WithMessaging> = LazyLock::new(|| WithMessaging::new(&SQLITE, &POSTGRES));
+    ALL.migrations()
 }
 
 /// Opens (and migrates) the order service's database, on either engine, for a command.

@@ -11,13 +11,11 @@ mod store;
 
 use std::sync::{Arc, LazyLock};
 
-use sqlx::migrate::Migrator;
-
 use tokio::net::TcpListener;
 use tracemart_contracts::events::topic;
 use tracemart_events::{
     Broker, BrokerConsumer, DeadLetters, HttpTransport, Inbound, Outbox, Relay, RelaySettings,
-    Routes, Subscription,
+    Routes, Subscription, WithMessaging,
 };
 use tracemart_platform::{
     AnyDatabase, DbError, Migrations, ServiceClient, ServiceError, ServiceName, ServiceRuntime,
@@ -34,16 +32,10 @@ pub use store::{PaymentStore, StoredPayment};
 static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// The service's migrations on each engine: the messaging tables first, then its own.
+/// The service's migrations on each engine, the messaging tables first.
 fn migrations() -> Migrations<'static> {
-    static SQLITE_ALL: LazyLock<[&Migrator; 2]> =
-        LazyLock::new(|| [&*tracemart_events::SQLITE_MIGRATOR, &SQLITE]);
-    static POSTGRES_ALL: LazyLock<[&Migrator; 2]> =
-        LazyLock::new(|| [&*tracemart_events::POSTGRES_MIGRATOR, &POSTGRES]);
-    Migrations {
-        sqlite: &*SQLITE_ALL,
-        postgres: &*POSTGRES_ALL,
-    }
+    static ALL: LazyLock<WithMessaging> = LazyLock::new(|| WithMessaging::new(&SQLITE, &POSTGRES));
+    ALL.migrations()
 }
 
 /// The payment service's dead letters (its database, on either engine, opened and migrated).

@@ -21,7 +21,7 @@ fn stderr(o: &Output) -> String {
 
 #[test]
 fn every_command_has_help_that_names_its_flags() {
-    let cases: [(&[&str], &[&str]); 8] = [
+    let cases: [(&[&str], &[&str]); 9] = [
         (
             &["--help"],
             &[
@@ -49,6 +49,7 @@ fn every_command_has_help_that_names_its_flags() {
                 "--demo-stock",
                 "--postgres",
                 "--broker",
+                "--resilience",
             ],
         ),
         (
@@ -59,7 +60,21 @@ fn every_command_has_help_that_names_its_flags() {
             &["console", "--help"],
             &["--ui-port", "--otlp-grpc-port", "--otlp-http-port"],
         ),
-        (&["load", "--help"], &["--rate", "--connections", "--slo"]),
+        (
+            &["load", "--help"],
+            &["--rate", "--connections", "--slo", "--user-url"],
+        ),
+        (
+            &["experiment", "--help"],
+            &[
+                "propagation",
+                "availability",
+                "--short",
+                "--duration",
+                "--json",
+                "--out",
+            ],
+        ),
         (
             &["assess", "--help"],
             &["--answers", "--format", "--fail-under"],

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use serde_json::Value;
+use tracemart_testkit::amqp::TestBroker;
 
 use crate::helpers::{ORDER_PATH_SERVICES, TELEMETRY_TIMEOUT, Up};
 
@@ -13,7 +14,18 @@ type MapEdges = HashMap<(String, String, String), (u64, u64)>;
 
 #[tokio::test]
 async fn dependencies_show_order_calls_and_the_sagas_messages_with_their_counts() {
-    let up = Up::start();
+    calls_and_messages_with_their_counts(Up::start()).await;
+}
+
+/// The saga's edges come from span links, whatever carries the messages.
+#[tokio::test]
+async fn through_rabbitmq_the_map_shows_the_same_calls_and_messages() {
+    let broker = TestBroker::create("map").await;
+    calls_and_messages_with_their_counts(Up::start_with(&[("TRACEMART_BROKER_URL", broker.url())]))
+        .await;
+}
+
+async fn calls_and_messages_with_their_counts(up: Up) {
     // Two created orders and one for an unknown user: user is called 3 times, product twice,
     // inventory four times (each created order's reservation, then its commit by the saga).
     // Each created order is one `order.created` message to payment and one

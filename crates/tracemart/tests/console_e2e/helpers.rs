@@ -261,11 +261,14 @@ impl Up {
 
     /// `GET url` as the operator (orders and users are their owner's and the operator's).
     pub fn get_as_admin(&self, url: &str) -> reqwest::RequestBuilder {
+        self.http.get(url).bearer_auth(self.admin_token())
+    }
+
+    /// A token of the operator, signed with the shop's key.
+    pub fn admin_token(&self) -> String {
         use tracemart_platform::identity::{Principal, issue};
         let keys = self.data_dir.path().join("data").join("keys");
-        let token = issue(&keys, Principal::Admin, "admin", Duration::from_secs(600))
-            .expect("the admin key");
-        self.http.get(url).bearer_auth(token)
+        issue(&keys, Principal::Admin, "admin", Duration::from_secs(600)).expect("the admin key")
     }
 
     pub fn console_url(&self) -> String {

@@ -5,10 +5,12 @@
 
 mod browser;
 mod dependencies;
+mod diagnose;
 mod helpers;
 mod jaeger;
 mod large_traces;
 mod lifecycle;
 mod logs;
 mod retention;
+mod terminal;
 mod traces;

@@ -128,6 +128,111 @@ pub(crate) async fn of_trace(
     Ok(found.into_iter().map(|(.., log)| log).collect())
 }
 
+/// What a log search matches: every given criterion, on one record.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LogQuery {
+    pub(crate) service: Option<String>,
+    /// At least this OTLP severity number (9 info, 13 warn, 17 error).
+    pub(crate) min_severity: Option<i32>,
+    /// Words the body contains, case-insensitively (lower-cased here).
+    pub(crate) text: Option<String>,
+    /// An attribute's key and its value as text (a string's own value, else its JSON).
+    pub(crate) attribute: Option<(String, String)>,
+    pub(crate) trace_id: Option<TraceId>,
+    pub(crate) start_us: i64,
+    pub(crate) end_us: i64,
+    /// Only records stored after the block with this id (a live tail's cursor).
+    pub(crate) after_block: i64,
+    pub(crate) limit: usize,
+}
+
+impl LogQuery {
+    fn matches(&self, l: &BlockLog<'_>) -> bool {
+        (self.start_us..=self.end_us).contains(&l.time_us)
+            && self.service.as_deref().is_none_or(|s| s == l.service)
+            && self.min_severity.is_none_or(|min| l.severity_number >= min)
+            && self.trace_id.is_none_or(|id| l.trace_id == Some(id))
+            && self
+                .text
+                .as_deref()
+                .is_none_or(|t| l.body.to_lowercase().contains(t))
+            && self.attribute.as_ref().is_none_or(|(key, want)| {
+                match serde_json::from_str::<serde_json::Value>(l.attributes) {
+                    Ok(serde_json::Value::Object(m)) => m.get(key).is_some_and(|v| match v {
+                        serde_json::Value::String(s) => s == want,
+                        // 500, 2.5, true: the value the text stands for.
+                        other => serde_json::from_str::<serde_json::Value>(want)
+                            .is_ok_and(|w| w == *other),
+                    }),
+                    _ => false,
+                }
+            })
+    }
+}
+
+/// A log search's answer: the newest matching records first, and the newest block stored
+/// when it ran (the cursor a live tail asks `after_block` of next).
+pub(crate) struct FoundLogs {
+    pub(crate) logs: Vec<StoredLog>,
+    pub(crate) cursor: i64,
+}
+
+/// Records matching `q`, newest first, at most `q.limit`. Blocks are read newest first by
+/// their newest record and the scan stops once no older block can hold a newer match; a
+/// console's logs are a few blocks per second of traffic, so a scan is cheap for the windows
+/// people ask about, and no per-record index is paid for at ingest.
+pub(crate) async fn search(pool: &SqlitePool, q: &LogQuery) -> Result<FoundLogs, sqlx::Error> {
+    use futures::TryStreamExt;
+
+    let cursor: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM log_blocks")
+        .fetch_one(pool)
+        .await?;
+    let sql = if q.trace_id.is_some() {
+        "SELECT b.id, b.max_time_us, b.data FROM log_block_traces m \
+         JOIN log_blocks b ON b.id = m.block_id \
+         WHERE m.trace_seq = (SELECT seq FROM traces WHERE trace_id = ?5) \
+         AND b.max_time_us >= ?1 AND b.min_time_us <= ?2 AND b.id > ?3 AND b.id <= ?4 \
+         ORDER BY b.max_time_us DESC"
+    } else {
+        "SELECT id, max_time_us, data FROM log_blocks \
+         WHERE max_time_us >= ?1 AND min_time_us <= ?2 AND id > ?3 AND id <= ?4 AND ?5 IS NULL \
+         ORDER BY max_time_us DESC"
+    };
+    let trace_hex_id = q.trace_id.map(|id| trace_hex(&id).as_str().to_owned());
+    let mut blocks = sqlx::query_as::<_, (i64, i64, Vec<u8>)>(sql)
+        .bind(q.start_us)
+        .bind(q.end_us)
+        .bind(q.after_block)
+        .bind(cursor)
+        .bind(trace_hex_id)
+        .fetch(pool);
+    // (time, block, slot) orders records newest first, ties by where they were stored.
+    let mut found: Vec<(i64, i64, usize, StoredLog)> = Vec::new();
+    while let Some((block, max_time, data)) = blocks.try_next().await? {
+        if found.len() >= q.limit && found.last().is_some_and(|(t, ..)| max_time < *t) {
+            break;
+        }
+        let read = Decoded::new(&data).and_then(|decoded| {
+            let logs: Vec<Option<BlockLog<'_>>> = decoded.items()?;
+            for (slot, log) in logs.iter().enumerate() {
+                if let Some(log) = log.as_ref().filter(|l| q.matches(l)) {
+                    found.push((log.time_us, block, slot, stored(log)));
+                }
+            }
+            Ok::<_, BlockError>(())
+        });
+        if let Err(e) = read {
+            tracing::warn!(block, error = %e, "console could not read a log block");
+        }
+        found.sort_by_key(|(time, block, slot, _)| std::cmp::Reverse((*time, *block, *slot)));
+        found.truncate(q.limit);
+    }
+    Ok(FoundLogs {
+        logs: found.into_iter().map(|(.., log)| log).collect(),
+        cursor,
+    })
+}
+
 fn stored(l: &BlockLog<'_>) -> StoredLog {
     StoredLog {
         time_us: l.time_us,

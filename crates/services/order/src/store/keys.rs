@@ -5,8 +5,13 @@ use super::Claim;
 
 /// A pending claim older than this is taken to be from a request that died without freeing
 /// it (its client hung up mid-way, or its process is gone): longer than any request runs,
-/// which the server's deadlines bound to seconds.
+/// which the server's deadline bounds, so that a lease is never taken over from a request
+/// still running at another instance.
 const STALE_CLAIM_SECONDS: i64 = 60;
+const _: () = assert!(
+    tracemart_platform::http::SERVER_TIMEOUT.as_secs() < STALE_CLAIM_SECONDS as u64,
+    "an idempotency key's lease must outlast the longest request"
+);
 
 /// idempotency_keys' request, status, response status, response body, created at, owner.
 pub(super) type KeyRow = (
