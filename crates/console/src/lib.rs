@@ -12,6 +12,7 @@ mod diagnose;
 mod duration;
 mod error;
 mod otlp;
+mod percentile;
 mod store;
 mod ui;
 

@@ -1,7 +1,7 @@
 //! `tracemart traces` (search, as the console's search page) and `tracemart trace ID` (one
 //! trace as an indented tree of spans with their log lines), from the console's API.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
@@ -125,7 +125,7 @@ fn waterfall(trace: &Value, logs: &[Value]) -> String {
                 .collect()
         })
         .unwrap_or_default();
-    let ids: Vec<&str> = spans.iter().filter_map(|s| s["spanID"].as_str()).collect();
+    let ids: HashSet<&str> = spans.iter().filter_map(|s| s["spanID"].as_str()).collect();
     let mut children: HashMap<&str, Vec<Node>> = HashMap::new();
     let mut roots = Vec::new();
     for span in spans {
@@ -139,7 +139,7 @@ fn waterfall(trace: &Value, logs: &[Value]) -> String {
             refs.iter()
                 .find(|r| r["refType"] == "CHILD_OF")
                 .and_then(|r| r["spanID"].as_str())
-                .filter(|p| ids.contains(p))
+                .filter(|p| ids.contains(*p))
         });
         match parent {
             Some(p) => children.entry(p).or_default().push(node),
@@ -184,9 +184,8 @@ fn waterfall(trace: &Value, logs: &[Value]) -> String {
         tree.write(root, 0, &mut out);
     }
     // Log lines of spans the trace does not hold (or of none) still belong to the trace.
-    let shown: Vec<&str> = spans.iter().filter_map(|s| s["spanID"].as_str()).collect();
     for (span, lines) in &tree.logs_of {
-        if !shown.contains(span) {
+        if !ids.contains(span) {
             for line in lines {
                 out.push_str(&log_line(line, 0, tree.origin));
             }

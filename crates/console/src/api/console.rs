@@ -14,6 +14,7 @@ use super::jaeger::Envelope;
 use super::jaeger_trace::parse_object;
 use super::params::{self, Pairs};
 use crate::error::ApiError;
+use crate::percentile::nearest_rank;
 use crate::store::query::{Sample, StoredLog, TraceSummary};
 
 const HOUR_US: i64 = 3_600_000_000;
@@ -46,9 +47,7 @@ impl Stats {
             if durations.is_empty() {
                 return 0.0;
             }
-            // Nearest rank.
-            let rank = ((p * count as f64).ceil() as usize).clamp(1, count);
-            durations[rank - 1] as f64 / 1000.0
+            nearest_rank(&durations, p) as f64 / 1000.0
         };
         Self {
             count,

@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use crate::percentile::nearest_rank;
+
 /// The answer of `GET /api/diagnose`.
 #[derive(Debug, Serialize)]
 pub(crate) struct Diagnosis {
@@ -192,10 +194,7 @@ impl Dist {
         let mut sorted = us.to_vec();
         sorted.sort_unstable();
         let n = sorted.len();
-        let pct = |p: f64| {
-            let rank = ((p * n as f64).ceil() as usize).clamp(1, n);
-            ms(sorted[rank - 1] as f64)
-        };
+        let pct = |p: f64| ms(nearest_rank(&sorted, p) as f64);
         Self {
             count: n,
             mean: ms(sorted.iter().map(|&d| d as f64).sum::<f64>() / n as f64),

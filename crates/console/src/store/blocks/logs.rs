@@ -109,20 +109,9 @@ pub(crate) async fn of_trace(
     .bind(trace_id)
     .fetch_all(pool)
     .await?;
-    let mut found: Vec<(i64, i64, usize, StoredLog)> = Vec::new();
+    let mut found: Vec<Found> = Vec::new();
     for (block, data) in blocks {
-        let read = Decoded::new(&data).and_then(|decoded| {
-            let logs: Vec<Option<BlockLog<'_>>> = decoded.items()?;
-            for (slot, log) in logs.iter().enumerate() {
-                if let Some(log) = log.as_ref().filter(|l| l.trace_id == Some(wanted)) {
-                    found.push((log.time_us, block, slot, stored(log)));
-                }
-            }
-            Ok::<_, BlockError>(())
-        });
-        if let Err(e) = read {
-            tracing::warn!(block, error = %e, "console could not read a log block");
-        }
+        collect_matching(block, &data, |l| l.trace_id == Some(wanted), &mut found);
     }
     found.sort_by_key(|(time, block, slot, _)| (*time, *block, *slot));
     Ok(found.into_iter().map(|(.., log)| log).collect())
@@ -207,23 +196,12 @@ pub(crate) async fn search(pool: &SqlitePool, q: &LogQuery) -> Result<FoundLogs,
         .bind(trace_hex_id)
         .fetch(pool);
     // (time, block, slot) orders records newest first, ties by where they were stored.
-    let mut found: Vec<(i64, i64, usize, StoredLog)> = Vec::new();
+    let mut found: Vec<Found> = Vec::new();
     while let Some((block, max_time, data)) = blocks.try_next().await? {
         if found.len() >= q.limit && found.last().is_some_and(|(t, ..)| max_time < *t) {
             break;
         }
-        let read = Decoded::new(&data).and_then(|decoded| {
-            let logs: Vec<Option<BlockLog<'_>>> = decoded.items()?;
-            for (slot, log) in logs.iter().enumerate() {
-                if let Some(log) = log.as_ref().filter(|l| q.matches(l)) {
-                    found.push((log.time_us, block, slot, stored(log)));
-                }
-            }
-            Ok::<_, BlockError>(())
-        });
-        if let Err(e) = read {
-            tracing::warn!(block, error = %e, "console could not read a log block");
-        }
+        collect_matching(block, &data, |l| q.matches(l), &mut found);
         found.sort_by_key(|(time, block, slot, _)| std::cmp::Reverse((*time, *block, *slot)));
         found.truncate(q.limit);
     }
@@ -231,6 +209,31 @@ pub(crate) async fn search(pool: &SqlitePool, q: &LogQuery) -> Result<FoundLogs,
         logs: found.into_iter().map(|(.., log)| log).collect(),
         cursor,
     })
+}
+
+/// A record found: (time, block, slot) place it among the others.
+type Found = (i64, i64, usize, StoredLog);
+
+/// Adds the records of `block` (its stored `data`) that `wanted` accepts to `found`; a block
+/// that cannot be read is logged and skipped.
+fn collect_matching(
+    block: i64,
+    data: &[u8],
+    wanted: impl Fn(&BlockLog<'_>) -> bool,
+    found: &mut Vec<Found>,
+) {
+    let read = Decoded::new(data).and_then(|decoded| {
+        let logs: Vec<Option<BlockLog<'_>>> = decoded.items()?;
+        for (slot, log) in logs.iter().enumerate() {
+            if let Some(log) = log.as_ref().filter(|l| wanted(l)) {
+                found.push((log.time_us, block, slot, stored(log)));
+            }
+        }
+        Ok::<_, BlockError>(())
+    });
+    if let Err(e) = read {
+        tracing::warn!(block, error = %e, "console could not read a log block");
+    }
 }
 
 fn stored(l: &BlockLog<'_>) -> StoredLog {
