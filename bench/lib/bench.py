@@ -161,8 +161,14 @@ def port_free(port):
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-def require_free(ports, who):
+def require_free(ports, who, wait_s=15.0):
+    # The run before may still be letting go of its ports (a gunicorn master waits for its
+    # workers), so wait a little before calling them taken.
+    deadline = time.monotonic() + wait_s
     busy = [p for p in ports if not port_free(p)]
+    while busy and time.monotonic() < deadline:
+        time.sleep(0.2)
+        busy = [p for p in busy if not port_free(p)]
     if busy:
         raise RuntimeError(f"{who}: ports {busy} are already in use on 127.0.0.1; stop what listens there "
                            f"or move the benchmark (TM_PORT_BASE, FLOOR_PORT_BASE, ORDER_PORT, ...)")
