@@ -7,12 +7,14 @@ pub(crate) mod table;
 
 use std::time::Duration;
 
-use table::Table;
+use table::{State, Table};
 
 /// How often a running child's readiness is checked for the table.
 const READINESS_EVERY: Duration = Duration::from_millis(500);
 
-/// Keeps each running child's state (starting or ready) as its readiness check answers.
+/// Marks each starting child ready once its readiness check answers. A ready child is not
+/// asked again: every check writes an access log line, and the table should not fill the
+/// logs it shows.
 pub(crate) async fn watch_readiness(table: Table) {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(1))
@@ -22,7 +24,9 @@ pub(crate) async fn watch_readiness(table: Table) {
     loop {
         tick.tick().await;
         for row in table.rows() {
-            let Some(pid) = row.pid else { continue };
+            let (Some(pid), State::Starting) = (row.pid, row.state) else {
+                continue;
+            };
             let ready = http
                 .get(&row.ready_url)
                 .send()

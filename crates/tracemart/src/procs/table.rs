@@ -14,7 +14,7 @@ use tokio::sync::watch;
 pub(crate) enum State {
     /// Running, not answering its readiness check yet.
     Starting,
-    /// Running and answering its readiness check.
+    /// Running, and answered its readiness check since it started.
     Ready,
     /// Stopped on request; stays stopped until started.
     Stopped,
