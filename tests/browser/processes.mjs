@@ -8,10 +8,9 @@
 // Exits 0 when every check passes; otherwise prints what failed and exits 1. Uses Debian's
 // /usr/bin/chromium (or $CHROMIUM) through playwright-core.
 
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { check, launch, step } from './session.mjs';
 
 const [ui, token, outDir] = process.argv.slice(2);
 if (!ui || !token || !outDir) {
@@ -21,35 +20,15 @@ if (!ui || !token || !outDir) {
 const PROCESSES = ['console', 'user', 'product', 'inventory', 'payment', 'order'];
 const TIMEOUT = 45_000;
 mkdirSync(outDir, { recursive: true });
-const ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--disable-dev-shm-usage',
-];
-
-const step = (what) => console.log(`- ${what}`);
-function check(ok, what) {
-  if (!ok) throw new Error(`check failed: ${what}`);
-}
 const stateOf = (page, name) => page.getByTestId(`proc-state-${name}`).textContent();
 const waitState = (page, name, state) => page.waitForFunction(
   ([n, s]) => document.querySelector(`[data-testid="proc-state-${n}"]`)?.textContent === s, [name, state]);
 
-const profile = mkdtempSync(join(tmpdir(), 'tracemart-chromium-'));
-let context;
-const problems = [];
+let session;
 try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true, args: ARGS, viewport: { width: 1400, height: 900 }, timeout: TIMEOUT,
-  });
-  context.setDefaultTimeout(TIMEOUT);
-  const page = context.pages()[0] || await context.newPage();
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   // The refused action is expected to log its 401; other errors are problems.
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !m.text().includes('401')) problems.push(`console error: ${m.text()}`);
-  });
+  session = await launch(TIMEOUT, (text) => text.includes('401'));
+  const { page, problems } = session;
 
   step('the processes, from the navigation');
   await page.goto(`${ui}/search`);
@@ -89,11 +68,9 @@ try {
   console.log('ok');
 } catch (e) {
   console.error(e.message);
-  if (problems.length) console.error(`page problems:\n  ${problems.join('\n  ')}`);
-  const page = context && context.pages()[0];
-  if (page) await page.screenshot({ path: join(outDir, 'processes-failure.png'), fullPage: true }).catch(() => {});
+  if (session && session.problems.length) console.error(`page problems:\n  ${session.problems.join('\n  ')}`);
+  if (session) await session.page.screenshot({ path: join(outDir, 'processes-failure.png'), fullPage: true }).catch(() => {});
   process.exitCode = 1;
 } finally {
-  if (context) await context.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
+  if (session) await session.close();
 }
