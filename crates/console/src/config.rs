@@ -59,6 +59,9 @@ pub struct ConsoleConfig {
     /// How clients beyond loopback are checked on the UI port (open unless set).
     #[serde(skip)]
     pub access: crate::Access,
+    /// A header (lower-case name, value) every OTLP export must carry; `None`: ingest is open.
+    #[serde(skip)]
+    pub otlp_header: Option<(String, String)>,
 }
 
 impl Default for ConsoleConfig {
@@ -89,6 +92,7 @@ impl Default for ConsoleConfig {
             max_spans_per_answer: 5_000,
             processes_url: None,
             access: crate::Access::default(),
+            otlp_header: None,
         }
     }
 }

@@ -96,7 +96,12 @@ impl Console {
             max_spans_per_request: self.config.max_spans_per_request.max(1),
         };
         // CatchPanicLayer: a bug in one request answers 500 instead of dropping the connection.
-        let otlp_router = otlp::router(receiver).layer(CatchPanicLayer::new());
+        let otlp_router = otlp::router(receiver)
+            .layer(axum::middleware::from_fn_with_state(
+                self.config.otlp_header.clone().map(std::sync::Arc::new),
+                otlp::require_header,
+            ))
+            .layer(CatchPanicLayer::new());
         let ui_router = api::router(api::AppState {
             store: self.store.clone(),
             reads: api::TraceReads::new(self.config.max_spans_per_answer),

@@ -57,6 +57,7 @@ pub(crate) async fn run(args: ConsoleArgs) -> u8 {
     };
     let mut console = console_config(&config);
     console.processes_url = args.processes_url.clone();
+    console.otlp_header = config.otlp_header();
     match console_access(&config) {
         Ok(access) => console.access = access,
         Err(e) => {

@@ -288,6 +288,7 @@ fn child_specs(
         if !otlp.is_empty() {
             env.push(("TRACEMART_OTLP_ENDPOINT".to_owned(), otlp.clone()));
         }
+        env.extend(export_headers(config, args.no_console));
         let log_file = log(s.as_str());
         specs.push(ChildSpec {
             name: s.as_str(),
@@ -310,6 +311,40 @@ fn child_specs(
         });
     }
     specs
+}
+
+/// The services' OTLP header variables when the embedded console wants a header of its
+/// exports (`console.otlp_header`): for traces and for logs, the operator's own headers of that
+/// signal, if any, and that one.
+fn export_headers(config: &ShopConfig, no_console: bool) -> Vec<(String, String)> {
+    if no_console || !config.otlp_endpoint.is_empty() {
+        return Vec::new();
+    }
+    let Some((name, value)) = config.otlp_header() else {
+        return Vec::new();
+    };
+    // Read as the services read them, so that theirs are kept beside ours.
+    let own = tracemart_telemetry::TelemetryConfig::new("tracemart", env!("CARGO_PKG_VERSION"))
+        .with_env();
+    let with_ours = |headers: Vec<(String, String)>| {
+        headers
+            .into_iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case(&name))
+            .chain([(name.clone(), value.clone())])
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    vec![
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS".to_owned(),
+            with_ours(own.otlp_traces.headers),
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_LOGS_HEADERS".to_owned(),
+            with_ours(own.otlp_logs.headers),
+        ),
+    ]
 }
 
 async fn wait_ready(http: &reqwest::Client, url: &str, deadline: Instant) -> bool {

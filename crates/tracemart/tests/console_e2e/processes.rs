@@ -293,6 +293,54 @@ async fn beyond_loopback_the_console_wants_the_operators_token() {
     .await;
 }
 
+#[tokio::test]
+async fn otlp_ingest_wants_the_configured_header_and_the_shops_services_send_it() {
+    let up = Up::start_with(&[("TRACEMART_CONSOLE_OTLP_HEADER", "X-Otlp-Key=s3cret")]);
+    let url = format!("http://127.0.0.1:{}/v1/traces", up.ports.otlp_http);
+    let export = |key: Option<&str>, content_type: &str| {
+        let mut request = up
+            .http
+            .post(&url)
+            .header("content-type", content_type.to_owned())
+            .body(Vec::new());
+        if let Some(key) = key {
+            request = request.header("x-otlp-key", key.to_owned());
+        }
+        request.send()
+    };
+    let without = export(None, "application/x-protobuf").await.unwrap();
+    assert_eq!(without.status(), 401);
+    let wrong = export(Some("guess"), "application/x-protobuf")
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let grpc = export(None, "application/grpc").await.unwrap();
+    assert_eq!(grpc.headers()["grpc-status"], "16");
+    let with = export(Some("s3cret"), "application/x-protobuf")
+        .await
+        .unwrap();
+    assert_eq!(with.status(), 200);
+    // `up` gave the header to the services: their spans still arrive.
+    let placed = up.order(7, 5, 1).await;
+    assert_eq!(placed.status, 201, "{}", placed.body);
+    eventually(SETTLE, "the order's trace in the console", || async {
+        let (status, _) = up
+            .console_get(&format!("/api/traces/{}", placed.trace_id))
+            .await;
+        (status == 200).then_some(())
+    })
+    .await;
+
+    // A value that is not NAME=VALUE is refused before anything starts.
+    let mut bad = Command::new(env!("CARGO_BIN_EXE_tracemart"));
+    bad.args(["token", "admin", "--data-dir"])
+        .arg(up.data_dir.path().join("data"))
+        .env("TRACEMART_CONSOLE_OTLP_HEADER", "no-value");
+    let out = bad.output().unwrap();
+    assert_eq!(out.status.code(), Some(64), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("console.otlp_header"));
+}
+
 // ---------------------------------------------------------------- the page, in a browser
 
 /// The browser session: launch, the page, four actions, screenshots.
