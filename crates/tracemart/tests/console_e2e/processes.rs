@@ -6,11 +6,8 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::Value;
-use tracemart_testkit::eventually;
 
-use crate::helpers::Up;
-
-const SETTLE: Duration = Duration::from_secs(30);
+use crate::helpers::{ORDER_PATH_SERVICES, Up};
 
 fn tracemart(args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tracemart"));
@@ -284,13 +281,7 @@ async fn beyond_loopback_the_console_wants_the_operators_token() {
     // And the shop keeps reporting to it.
     let placed = up.order(7, 5, 1).await;
     assert_eq!(placed.status, 201, "{}", placed.body);
-    eventually(SETTLE, "the order's trace in the console", || async {
-        let (status, _) = up
-            .console_get(&format!("/api/traces/{}", placed.trace_id))
-            .await;
-        (status == 200).then_some(())
-    })
-    .await;
+    up.trace_with(&placed.trace_id, &ORDER_PATH_SERVICES).await;
 }
 
 #[tokio::test]
@@ -323,13 +314,7 @@ async fn otlp_ingest_wants_the_configured_header_and_the_shops_services_send_it(
     // `up` gave the header to the services: their spans still arrive.
     let placed = up.order(7, 5, 1).await;
     assert_eq!(placed.status, 201, "{}", placed.body);
-    eventually(SETTLE, "the order's trace in the console", || async {
-        let (status, _) = up
-            .console_get(&format!("/api/traces/{}", placed.trace_id))
-            .await;
-        (status == 200).then_some(())
-    })
-    .await;
+    up.trace_with(&placed.trace_id, &ORDER_PATH_SERVICES).await;
 
     // A value that is not NAME=VALUE is refused before anything starts.
     let mut bad = Command::new(env!("CARGO_BIN_EXE_tracemart"));
