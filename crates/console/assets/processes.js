@@ -41,13 +41,16 @@ async function procAction(name, action) {
   procStatus(`${action} ${name}...`);
   for (const b of document.querySelectorAll('#proc-table button')) b.disabled = true;
   try {
-    const res = await fetch(`/api/processes/${encodeURIComponent(name)}/${action}`, { method: 'POST', headers });
+    // This console cannot wait for its own stop (it holds the request): asked without waiting.
+    const own = name === 'console';
+    const res = await fetch(`/api/processes/${encodeURIComponent(name)}/${action}${own ? '?wait=false' : ''}`, { method: 'POST', headers });
     const body = await res.json().catch(() => null);
     if (!res.ok) {
       const msg = body && body.errors && body.errors[0] ? body.errors[0].msg : res.statusText;
       throw new Error(`${res.status}: ${msg}`);
     }
-    procStatus(`${name}: ${body.state}${body.pid ? `, pid ${body.pid}` : ''}`);
+    procStatus(own ? `console: ${action} asked; this page reconnects when it is back`
+      : `${name}: ${body.state}${body.pid ? `, pid ${body.pid}` : ''}`);
   } catch (e) {
     procStatus(`${action} ${name} failed: ${e.message}`, true);
   }

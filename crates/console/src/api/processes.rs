@@ -43,7 +43,11 @@ impl Processes {
         })
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Json<Value>, ApiError> {
+    /// `up`'s answer with its status (200, or 202 for an action not waited for).
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(StatusCode, Json<Value>), ApiError> {
         let answer = request.send().await.map_err(|e| {
             ApiError::Unavailable(format!("cannot reach `tracemart up`'s control API: {e}"))
         })?;
@@ -53,12 +57,12 @@ impl Processes {
                 "`tracemart up` answered {status} without JSON: {e}"
             ))
         })?;
+        let code = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
         if status.is_success() {
-            return Ok(Json(body));
+            return Ok((code, Json(body)));
         }
         let why = body["error"].as_str().unwrap_or("refused").to_owned();
-        let status = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-        Err(ApiError::Upstream(status, why))
+        Err(ApiError::Upstream(code, why))
     }
 }
 
@@ -66,19 +70,21 @@ impl Processes {
 pub(crate) async fn list(
     State(st): State<AppState>,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let query = query.map(|q| format!("?{q}")).unwrap_or_default();
     let url = format!("{}/processes{query}", st.processes.base()?);
     st.processes.send(st.processes.http.get(url)).await
 }
 
-/// `POST /api/processes/{name}/{action}`: stop, start or restart one child.
+/// `POST /api/processes/{name}/{action}[?wait=false]`: stop, start or restart one child.
 pub(crate) async fn act(
     State(st): State<AppState>,
     Path((name, action)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    let url = format!("{}/processes/{name}/{action}", st.processes.base()?);
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let query = query.map(|q| format!("?{q}")).unwrap_or_default();
+    let url = format!("{}/processes/{name}/{action}{query}", st.processes.base()?);
     let mut request = st.processes.http.post(url);
     if let Some(token) = token_of(&headers) {
         request = request.bearer_auth(token);

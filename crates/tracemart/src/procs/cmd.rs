@@ -1,6 +1,7 @@
 //! `tracemart ps`, `stop`, `start` and `restart`: the control API of the `up` that runs with
 //! this data directory.
 
+use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
@@ -78,11 +79,14 @@ pub(crate) async fn ps(args: PsArgs) -> u8 {
         Ok(b) => b,
         Err(e) => return fail(&e),
     };
+    // Written without panicking when the reader goes away (`tracemart ps | head -2`).
+    let mut out = std::io::stdout().lock();
     if args.json {
-        println!("{body}");
+        let _ = writeln!(out, "{body}");
         return 0;
     }
-    println!(
+    let _ = writeln!(
+        out,
         "{:<10} {:<9} {:>8} {:>9} {:>8}  PORTS",
         "NAME", "STATE", "PID", "UPTIME", "RESTARTS"
     );
@@ -93,7 +97,8 @@ pub(crate) async fn ps(args: PsArgs) -> u8 {
             .flatten()
             .map(Value::to_string)
             .collect();
-        println!(
+        let _ = writeln!(
+            out,
             "{:<10} {:<9} {:>8} {:>9} {:>8}  {}",
             p["name"].as_str().unwrap_or("?"),
             p["state"].as_str().unwrap_or("?"),

@@ -68,6 +68,13 @@ pub(crate) fn router(table: Table, keys_dir: &Path) -> Router {
         .layer(axum::middleware::from_fn_with_state(auth, authenticate))
 }
 
+/// `?wait=false`: answer once the action is asked for, without waiting for it to settle. The
+/// console asks so for itself: it cannot stop while it holds the request that waits.
+#[derive(Debug, Deserialize)]
+struct Wait {
+    wait: Option<bool>,
+}
+
 #[derive(Debug, Deserialize)]
 struct Lines {
     lines: Option<usize>,
@@ -125,6 +132,7 @@ async fn act(
     State(c): State<Control>,
     caller: Caller,
     UrlPath((name, action)): UrlPath<(String, String)>,
+    Query(wait): Query<Wait>,
 ) -> Response {
     if caller != Caller::Admin {
         return caller
@@ -148,6 +156,9 @@ async fn act(
         }
     };
     c.table.want(&name, running, restart);
+    if wait.wait == Some(false) {
+        return (StatusCode::ACCEPTED, Json(with_log(&before, 0))).into_response();
+    }
     let settled = |row: &Row| match (running, row.state) {
         (false, state) => state == ProcState::Stopped,
         // A start of a running child settles at once; a restart needs a new run.

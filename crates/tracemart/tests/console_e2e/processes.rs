@@ -176,6 +176,41 @@ async fn actions_without_the_operators_token_are_refused() {
     assert!(port_open(up.ports.payment).await);
 }
 
+#[tokio::test]
+async fn the_console_restarts_itself_when_asked_without_waiting() {
+    let up = Up::start();
+    let before = process(&up, "console").await;
+    let url = format!(
+        "{}/api/processes/console/restart?wait=false",
+        up.console_url()
+    );
+    let asked = up
+        .http
+        .post(&url)
+        .bearer_auth(up.admin_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), 202);
+    // Back, as a new process, once `up` has restarted it.
+    let data = up.data_dir.path().join("data");
+    let data = data.to_str().expect("a UTF-8 path");
+    tracemart_testkit::eventually(Duration::from_secs(30), "the console back", || async {
+        let out = tracemart(&["ps", "--json", "--data-dir", data]);
+        let body: Value = serde_json::from_slice(&out.stdout).ok()?;
+        let console = body["processes"]
+            .as_array()?
+            .iter()
+            .find(|p| p["name"] == "console")?
+            .clone();
+        (console["state"] == "ready" && console["restarts"] == 1 && console["pid"] != before["pid"])
+            .then_some(())
+    })
+    .await;
+    let (status, _) = up.console_get("/api/services").await;
+    assert_eq!(status, 200);
+}
+
 #[test]
 fn process_commands_refuse_bad_arguments_and_say_when_no_shop_runs() {
     let bad = tracemart(&["stop", "nope"]);
