@@ -415,6 +415,7 @@ fn print_banner(config: &ShopConfig, args: &UpArgs, took: Duration) {
     if !args.attach_logs {
         println!("  logs       {}", config.data_dir.join("logs").display());
     }
+    println!("  processes  tracemart ps | stop | start | restart <name>");
     println!(
         "Try: curl -s -XPOST {}/orders -H 'content-type: application/json' \\",
         config.url_of(ServiceName::Order)
