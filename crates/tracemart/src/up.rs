@@ -1,6 +1,8 @@
 //! `tracemart up`: the console and the five services as child processes, each supervised:
 //! started, polled until ready, restarted with backoff when it crashes, and stopped with
-//! SIGTERM (in-flight requests finish) when we are told to stop.
+//! SIGTERM (in-flight requests finish) when we are told to stop. Each child is also a row of
+//! the processes table (`procs/`), which the control API shows and through which one child
+//! can be stopped, started or restarted while the others run.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
