@@ -12,10 +12,9 @@
 // Exits 0 when every check passes; otherwise prints what failed and exits 1. Uses Debian's
 // /usr/bin/chromium (or $CHROMIUM) through playwright-core: no browser download.
 
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { check, launch, step } from './session.mjs';
 
 const [ui, traceId, outDir, failedId, linkedId, largeId, largeCounts] = process.argv.slice(2);
 if (!ui || !traceId || !outDir) {
@@ -26,41 +25,16 @@ const SERVICES = ['order-service', 'user-service', 'product-service', 'inventory
 const TIMEOUT = 30_000;
 mkdirSync(outDir, { recursive: true });
 
-// The machine's network is closed: without these flags Chromium waits on connections it
-// tries to make by itself (updates, sync, QUIC probes).
-const ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--disable-dev-shm-usage',
-];
-
-const step = (what) => console.log(`- ${what}`);
-function check(ok, what) {
-  if (!ok) throw new Error(`check failed: ${what}`);
-}
-
 async function shot(page, name) {
   const path = join(outDir, `${name}.png`);
   await page.screenshot({ path, fullPage: true });
   console.log(`  screenshot ${path}`);
 }
 
-const profile = mkdtempSync(join(tmpdir(), 'tracemart-chromium-'));
-let context;
-const problems = [];
+let session;
 try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ARGS,
-    viewport: { width: 1400, height: 900 },
-    timeout: TIMEOUT,
-  });
-  context.setDefaultTimeout(TIMEOUT);
-  const page = context.pages()[0] || await context.newPage();
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console error: ${m.text()}`); });
-  page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
+  session = await launch(TIMEOUT);
+  const { page, problems } = session;
 
   // 1. Search: the form, then the order's trace among the results.
   step('search');
@@ -211,13 +185,9 @@ try {
   console.log('ok');
 } catch (e) {
   console.error(e.message);
-  if (problems.length) console.error(`page problems:\n  ${problems.join('\n  ')}`);
-  if (context) {
-    const page = context.pages()[0];
-    if (page) await page.screenshot({ path: join(outDir, 'failure.png'), fullPage: true }).catch(() => {});
-  }
+  if (session && session.problems.length) console.error(`page problems:\n  ${session.problems.join('\n  ')}`);
+  if (session) await session.page.screenshot({ path: join(outDir, 'failure.png'), fullPage: true }).catch(() => {});
   process.exitCode = 1;
 } finally {
-  if (context) await context.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
+  if (session) await session.close();
 }

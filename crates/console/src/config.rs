@@ -54,6 +54,14 @@ pub struct ConsoleConfig {
     /// Spans one API answer returns at most (per trace asked for, shared among the traces of a
     /// search): the earliest by start time, with a truncation marker.
     pub max_spans_per_answer: usize,
+    /// The control API of the `tracemart up` this console runs under, for its Processes page.
+    pub processes_url: Option<String>,
+    /// How clients beyond loopback are checked on the UI port (open unless set).
+    #[serde(skip)]
+    pub access: crate::Access,
+    /// A header (lower-case name, value) every OTLP export must carry; `None`: ingest is open.
+    #[serde(skip)]
+    pub otlp_header: Option<(String, String)>,
 }
 
 impl Default for ConsoleConfig {
@@ -82,6 +90,9 @@ impl Default for ConsoleConfig {
             // second; 100,000 were 33 MB and two seconds, and eight such answers at once held
             // 1.6 GB.
             max_spans_per_answer: 5_000,
+            processes_url: None,
+            access: crate::Access::default(),
+            otlp_header: None,
         }
     }
 }

@@ -45,6 +45,12 @@ pub(crate) enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Unavailable(String),
+    /// A client beyond loopback without a valid token.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Another server's refusal, passed on with its status.
+    #[error("{1}")]
+    Upstream(StatusCode, String),
     #[error("storage error")]
     Store(#[from] sqlx::Error),
 }
@@ -55,6 +61,8 @@ impl ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Upstream(status, _) => *status,
             Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -6,6 +6,7 @@
 //! The binary binds the three listeners and calls [`run`]; tests use [`Console`] to also reach
 //! the ingest queue ([`Ingest::flush`]).
 
+mod access;
 mod api;
 mod config;
 mod diagnose;
@@ -22,6 +23,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::catch_panic::CatchPanicLayer;
 
+pub use access::Access;
 pub use config::ConsoleConfig;
 pub use error::ConsoleError;
 pub use store::ingest::Ingest;
@@ -94,11 +96,21 @@ impl Console {
             max_spans_per_request: self.config.max_spans_per_request.max(1),
         };
         // CatchPanicLayer: a bug in one request answers 500 instead of dropping the connection.
-        let otlp_router = otlp::router(receiver).layer(CatchPanicLayer::new());
+        let otlp_router = otlp::router(receiver)
+            .layer(axum::middleware::from_fn_with_state(
+                self.config.otlp_header.clone().map(std::sync::Arc::new),
+                otlp::require_header,
+            ))
+            .layer(CatchPanicLayer::new());
         let ui_router = api::router(api::AppState {
             store: self.store.clone(),
             reads: api::TraceReads::new(self.config.max_spans_per_answer),
+            processes: api::Processes::new(self.config.processes_url.clone()),
         })
+        .layer(axum::middleware::from_fn_with_state(
+            self.config.access.clone(),
+            access::guard,
+        ))
         .layer(CatchPanicLayer::new());
         for (name, listener) in [
             ("ui", &listeners.ui),

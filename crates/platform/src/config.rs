@@ -149,6 +149,9 @@ pub struct ConsoleSettings {
     pub max_spans_per_request: usize,
     /// Spans one answer of the trace APIs returns at most, the earliest first.
     pub max_spans_per_answer: usize,
+    /// `NAME=VALUE`: OTLP exports must carry this header (else 401 / UNAUTHENTICATED); `up`
+    /// gives it to the services it starts. Empty: ingest is open.
+    pub otlp_header: String,
 }
 
 impl Default for ConsoleSettings {
@@ -164,6 +167,7 @@ impl Default for ConsoleSettings {
             max_spans_per_trace: 10_000,
             max_spans_per_request: 10_000,
             max_spans_per_answer: 5_000,
+            otlp_header: String::new(),
         }
     }
 }
@@ -369,6 +373,7 @@ fn known_variables() -> Vec<String> {
         "CONSOLE_MAX_SPANS_PER_TRACE",
         "CONSOLE_MAX_SPANS_PER_REQUEST",
         "CONSOLE_MAX_SPANS_PER_ANSWER",
+        "CONSOLE_OTLP_HEADER",
     ]
     .into_iter()
     .map(str::to_owned)
@@ -512,6 +517,7 @@ impl ShopConfig {
                 "CONSOLE_MAX_SPANS_PER_ANSWER" => {
                     self.console.max_spans_per_answer = parse_var(key, value)?
                 }
+                "CONSOLE_OTLP_HEADER" => self.console.otlp_header = value.clone(),
                 other => {
                     if let Some((svc, field)) = other.split_once('_')
                         && let Some(s) = ServiceName::parse(&svc.to_ascii_lowercase())
@@ -638,7 +644,28 @@ impl ShopConfig {
                 return bad(key, "0".into(), "must be at least 1");
             }
         }
+        if !console.otlp_header.is_empty() && self.otlp_header().is_none() {
+            return bad(
+                "console.otlp_header",
+                console.otlp_header.clone(),
+                "expected NAME=VALUE: a header name (letters, digits, -) and a value",
+            );
+        }
         Ok(())
+    }
+
+    /// The header OTLP exports to the console must carry (`console.otlp_header`), lower-case
+    /// name and value; `None` when ingest is open or the setting is not `NAME=VALUE`.
+    pub fn otlp_header(&self) -> Option<(String, String)> {
+        let (name, value) = self.console.otlp_header.split_once('=')?;
+        let name = name.trim().to_ascii_lowercase();
+        let value = value.trim();
+        let name_ok = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        let value_ok = !value.is_empty() && value.chars().all(|c| c.is_ascii_graphic() || c == ' ');
+        (name_ok && value_ok && !value.contains(',')).then(|| (name, value.to_owned()))
     }
 
     pub fn endpoint(&self, s: ServiceName) -> &ServiceEndpoint {

@@ -33,3 +33,13 @@ pub async fn closed_by_server(stream: &mut TcpStream, within: Duration, what: &s
     .await;
     assert!(outcome.is_ok(), "{what}: still open after {within:?}");
 }
+
+/// An address of this machine other than loopback, if it has one: calls to it come from a
+/// peer that is not loopback, for tests of what answers loopback clients only.
+pub fn outward_address() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    // Connecting a UDP socket sends nothing: it picks the route, and so the local address.
+    socket.connect("192.0.2.1:9").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}

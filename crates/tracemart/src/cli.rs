@@ -1,5 +1,6 @@
 //! Command-line interface: `up`, `serve <service>`, `console`, `load`, `assess`, `events`,
-//! `orders`, `token`, `chaos`, `traces`, `trace`, `logs`, `top`, `diagnose`, `experiment`.
+//! `orders`, `token`, `chaos`, `traces`, `trace`, `logs`, `top`, `diagnose`, `experiment`, `ps`,
+//! `stop`, `start`, `restart`.
 
 use std::path::PathBuf;
 
@@ -102,6 +103,62 @@ pub enum Command {
     /// writes OUT/<experiment>.json and OUT/<experiment>.svg. Exit codes: 0 done, 1 a run
     /// failed.
     Experiment(crate::experiment::ExperimentArgs),
+    /// The processes of the running `up`: each child's state (starting, ready, stopped,
+    /// crashed, backoff), pid, uptime, restarts and ports.
+    ///
+    /// Asks the control API of the `up` that runs with this data directory (it names itself
+    /// in DATA_DIR/up.json). Exit codes: 0 done, 1 no `up` runs or it could not be reached.
+    Ps(PsArgs),
+    /// Stop one process of the running `up` (SIGTERM, in-flight requests finish); it stays
+    /// stopped, and is not restarted, until `tracemart start`.
+    ///
+    /// Signs an operator token from the keys directory. Returns once the process has stopped.
+    /// Exit codes: 0 done, 1 no `up` runs, it could not be reached or it refused, 2 a bad
+    /// argument.
+    Stop(ProcessArgs),
+    /// Start one stopped process of the running `up`; returns once it is ready.
+    Start(ProcessArgs),
+    /// Restart one process of the running `up` (stop, then start); returns once it is ready
+    /// again.
+    Restart(ProcessArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// The control API's answer as JSON (with each process's last log lines).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub data: DataFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct ProcessArgs {
+    /// The process: a service or the console.
+    #[arg(value_enum)]
+    pub process: ProcessArg,
+    #[command(flatten)]
+    pub data: DataFlags,
+}
+
+/// A child of `up`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProcessArg {
+    Order,
+    User,
+    Product,
+    Inventory,
+    Payment,
+    Console,
+}
+
+impl ProcessArg {
+    /// The name `up` knows the process by, as on the command line.
+    pub fn name(self) -> String {
+        self.to_possible_value()
+            .map(|v| v.get_name().to_owned())
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Args)]
@@ -535,6 +592,10 @@ pub struct ConsoleArgs {
     /// OTLP/HTTP port [default: 4318].
     #[arg(long)]
     pub otlp_http_port: Option<u16>,
+    /// The control API of the `up` this console runs under, shown on its Processes page
+    /// (`up` sets it).
+    #[arg(long, value_name = "URL")]
+    pub processes_url: Option<String>,
     #[command(flatten)]
     pub output: OutputFlags,
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tracemart_console::{ConsoleConfig, ConsoleListeners};
 use tracemart_platform::ShopConfig;
+use tracemart_platform::identity::{KeyRing, Principal, Verifier, ensure_keys, issue};
 
 use crate::cli::ConsoleArgs;
 use crate::settings;
@@ -54,19 +55,65 @@ pub(crate) async fn run(args: ConsoleArgs) -> u8 {
             return 1;
         }
     };
-    match tracemart_console::run(
-        console_config(&config),
-        listeners,
-        crate::shutdown::signal_or_orphaned(),
-    )
-    .await
-    {
+    let mut console = console_config(&config);
+    console.processes_url = args.processes_url.clone();
+    console.otlp_header = config.otlp_header();
+    match console_access(&config) {
+        Ok(access) => console.access = access,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    }
+    if !is_loopback(host) {
+        match access_link(&config, args.ui_port.unwrap_or(ports.ui_port)) {
+            Ok(link) => eprintln!(
+                "console: clients beyond loopback need a token; open {link} (or send `Authorization: Bearer` with a token of `tracemart token admin`)"
+            ),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 1;
+            }
+        }
+    }
+    match tracemart_console::run(console, listeners, crate::shutdown::signal_or_orphaned()).await {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("error: console: {e}");
             1
         }
     }
+}
+
+/// How long the token printed at start is valid.
+pub(crate) const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Whether `host` (the address the shop binds) is loopback only.
+pub(crate) fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Clients beyond loopback need the operator's token: the one token scheme of the shop,
+/// checked against the public keys in the keys directory.
+fn console_access(config: &ShopConfig) -> Result<tracemart_console::Access, String> {
+    let dir = config.keys_dir();
+    ensure_keys(&dir).map_err(|e| e.to_string())?;
+    let verifier = Verifier::new(KeyRing::open(&dir));
+    Ok(tracemart_console::Access::token(move |token| {
+        verifier.verify(token).is_ok_and(|c| c.sub == "admin")
+    }))
+}
+
+/// A link to the console's UI that lets a browser in (`?token=`, which sets a cookie).
+pub(crate) fn access_link(config: &ShopConfig, ui_port: u16) -> Result<String, String> {
+    let dir = config.keys_dir();
+    let token = ensure_keys(&dir)
+        .and_then(|()| issue(&dir, Principal::Admin, "admin", ACCESS_TOKEN_TTL))
+        .map_err(|e| format!("cannot sign the console's token: {e}"))?;
+    Ok(format!("http://{}:{ui_port}/?token={token}", config.host))
 }
 
 /// The console's configuration from the shop's: its data directory, retention and size limits,

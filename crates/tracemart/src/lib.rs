@@ -11,6 +11,7 @@ pub mod experiment;
 mod fault_admin;
 mod logs_cmd;
 mod orders_cmd;
+mod procs;
 mod serve;
 mod settings;
 mod shutdown;
@@ -53,6 +54,10 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Top(args) => with_runtime(|| top_cmd::run(args)),
         Command::Diagnose(args) => with_runtime(|| diagnose_cmd::run(args)),
         Command::Experiment(args) => with_runtime(|| experiment::run(args)),
+        Command::Ps(args) => with_runtime(|| procs::cmd::ps(args)),
+        Command::Stop(args) => with_runtime(|| procs::cmd::act(args, "stop")),
+        Command::Start(args) => with_runtime(|| procs::cmd::act(args, "start")),
+        Command::Restart(args) => with_runtime(|| procs::cmd::act(args, "restart")),
     }
 }
 

@@ -1,6 +1,8 @@
 //! `tracemart up`: the console and the five services as child processes, each supervised:
 //! started, polled until ready, restarted with backoff when it crashes, and stopped with
-//! SIGTERM (in-flight requests finish) when we are told to stop.
+//! SIGTERM (in-flight requests finish) when we are told to stop. Each child is also a row of
+//! the processes table (`procs/`), which the control API shows and through which one child
+//! can be stopped, started or restarted while the others run.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -13,6 +15,8 @@ use tokio::sync::{mpsc, watch};
 use tracemart_platform::{DatabaseUrl, ServiceName, ShopConfig};
 
 use crate::cli::UpArgs;
+use crate::procs::control::{self, Running};
+use crate::procs::table::{Slot, Table, Wanted};
 use crate::settings;
 
 /// How long a child gets to finish in-flight work after SIGTERM before it is killed.
@@ -69,6 +73,8 @@ struct ChildSpec {
     env: Vec<(String, String)>,
     ready_url: String,
     log_file: Option<PathBuf>,
+    /// The ports it listens on, for the processes table.
+    ports: Vec<u16>,
 }
 
 pub(crate) async fn run(args: UpArgs) -> u8 {
@@ -110,7 +116,16 @@ pub(crate) async fn run(args: UpArgs) -> u8 {
             return 1;
         }
     };
-    let specs = child_specs(&config, &effective, &args);
+    // The control listener first: the console child is told where it is.
+    let table = Table::new();
+    let control_url = match start_control(&table, &config).await {
+        Ok(url) => url,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    let specs = child_specs(&config, &effective, &args, &control_url);
     let started = Instant::now();
     // The console stops last, so that the services' final spans and logs still reach it.
     let (stop_services, services_rx) = watch::channel(false);
@@ -123,12 +138,19 @@ pub(crate) async fn run(args: UpArgs) -> u8 {
         } else {
             services_rx.clone()
         };
+        let slot = table.add(
+            spec.name,
+            spec.ports.clone(),
+            spec.ready_url.clone(),
+            spec.log_file.clone(),
+        );
         tasks.push((
             spec.name,
             spec.ready_url.clone(),
-            tokio::spawn(supervise(exe.clone(), spec, stop, exits_tx.clone())),
+            tokio::spawn(supervise(exe.clone(), spec, slot, stop, exits_tx.clone())),
         ));
     }
+    let readiness = tokio::spawn(crate::procs::watch_readiness(table.clone()));
 
     let deadline = started + Duration::from_secs(args.ready_timeout);
     let http = reqwest::Client::builder()
@@ -154,6 +176,12 @@ pub(crate) async fn run(args: UpArgs) -> u8 {
     };
     let exit_code = match started_up {
         Ok(()) => {
+            // Each answered its readiness check just now: the table need not wait for its own.
+            for row in table.rows() {
+                if let Some(pid) = row.pid {
+                    table.set_ready(row.name, pid, true);
+                }
+            }
             print_banner(&config, &args, started.elapsed());
             stop_requested.await;
             eprintln!("stopping: waiting for in-flight requests to finish...");
@@ -181,13 +209,48 @@ pub(crate) async fn run(args: UpArgs) -> u8 {
     if let Some(task) = console {
         let _ = task.await;
     }
+    readiness.abort();
+    let _ = std::fs::remove_file(control::running_file(&config.data_dir));
     if exit_code != 1 {
         eprintln!("stopped.");
     }
     exit_code
 }
 
-fn child_specs(config: &ShopConfig, effective: &Path, args: &UpArgs) -> Vec<ChildSpec> {
+/// Serves the control API on loopback and names it in `DATA_DIR/up.json`; returns its URL.
+async fn start_control(table: &Table, config: &ShopConfig) -> Result<String, String> {
+    let listener = control::bind()
+        .await
+        .map_err(|e| format!("cannot listen for the control API on loopback: {e}"))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("the control API's address: {e}"))?;
+    let url = format!("http://{addr}");
+    let running = Running {
+        control_url: url.clone(),
+        pid: std::process::id(),
+    };
+    let file = control::running_file(&config.data_dir);
+    let text = serde_json::to_string(&running).map_err(|e| e.to_string())?;
+    std::fs::write(&file, text).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    let router = control::router(table.clone(), &config.keys_dir());
+    let limits = tracemart_platform::connection_limits(config);
+    tokio::spawn(tracemart_serve::serve(
+        router,
+        listener,
+        limits,
+        (),
+        std::future::pending(),
+    ));
+    Ok(url)
+}
+
+fn child_specs(
+    config: &ShopConfig,
+    effective: &Path,
+    args: &UpArgs,
+    control_url: &str,
+) -> Vec<ChildSpec> {
     let log = |name: &str| {
         (!args.attach_logs).then(|| config.data_dir.join("logs").join(format!("{name}.log")))
     };
@@ -209,11 +272,17 @@ fn child_specs(config: &ShopConfig, effective: &Path, args: &UpArgs) -> Vec<Chil
                 vec!["console".to_owned()],
                 base.clone(),
                 log_args(&log_file),
+                vec!["--processes-url".to_owned(), control_url.to_owned()],
             ]
             .concat(),
             env: Vec::new(),
             ready_url: format!("http://{}:{}/health", config.host, config.console.ui_port),
             log_file,
+            ports: vec![
+                config.console.ui_port,
+                config.console.otlp_grpc_port,
+                config.console.otlp_http_port,
+            ],
         });
     }
     for s in ServiceName::ALL {
@@ -221,6 +290,7 @@ fn child_specs(config: &ShopConfig, effective: &Path, args: &UpArgs) -> Vec<Chil
         if !otlp.is_empty() {
             env.push(("TRACEMART_OTLP_ENDPOINT".to_owned(), otlp.clone()));
         }
+        env.extend(export_headers(config, args.no_console));
         let log_file = log(s.as_str());
         specs.push(ChildSpec {
             name: s.as_str(),
@@ -239,9 +309,44 @@ fn child_specs(config: &ShopConfig, effective: &Path, args: &UpArgs) -> Vec<Chil
                 config.endpoint(s).port
             ),
             log_file,
+            ports: vec![config.endpoint(s).port],
         });
     }
     specs
+}
+
+/// The services' OTLP header variables when the embedded console wants a header of its
+/// exports (`console.otlp_header`): for traces and for logs, the operator's own headers of that
+/// signal, if any, and that one.
+fn export_headers(config: &ShopConfig, no_console: bool) -> Vec<(String, String)> {
+    if no_console || !config.otlp_endpoint.is_empty() {
+        return Vec::new();
+    }
+    let Some((name, value)) = config.otlp_header() else {
+        return Vec::new();
+    };
+    // Read as the services read them, so that theirs are kept beside ours.
+    let own = tracemart_telemetry::TelemetryConfig::new("tracemart", env!("CARGO_PKG_VERSION"))
+        .with_env();
+    let with_ours = |headers: Vec<(String, String)>| {
+        headers
+            .into_iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case(&name))
+            .chain([(name.clone(), value.clone())])
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    vec![
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS".to_owned(),
+            with_ours(own.otlp_traces.headers),
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_LOGS_HEADERS".to_owned(),
+            with_ours(own.otlp_logs.headers),
+        ),
+    ]
 }
 
 async fn wait_ready(http: &reqwest::Client, url: &str, deadline: Instant) -> bool {
@@ -299,12 +404,20 @@ fn print_banner(config: &ShopConfig, args: &UpArgs, took: Duration) {
             config.host,
             config.console.otlp_http_port
         );
+        if !crate::console_cmd::is_loopback(&config.host) {
+            // Beyond loopback the console wants a token; this link sets it in the browser.
+            match crate::console_cmd::access_link(config, config.console.ui_port) {
+                Ok(link) => println!("  {:<10} {link}", "access"),
+                Err(e) => eprintln!("warning: {e}"),
+            }
+        }
     } else if !config.otlp_endpoint.is_empty() {
         println!("  telemetry  {}", config.otlp_endpoint);
     }
     if !args.attach_logs {
         println!("  logs       {}", config.data_dir.join("logs").display());
     }
+    println!("  processes  tracemart ps | stop | start | restart <name>");
     println!(
         "Try: curl -s -XPOST {}/orders -H 'content-type: application/json' \\",
         config.url_of(ServiceName::Order)
@@ -338,22 +451,37 @@ fn spawn(exe: &Path, spec: &ChildSpec) -> std::io::Result<Child> {
     cmd.spawn()
 }
 
-/// Keeps one child running until `stop` turns true, then stops it gracefully.
+/// Keeps one child running as the table wants it (running, stopped, restarted) until `stop`
+/// turns true, then stops it gracefully. A child that exits on its own is started again; one
+/// stopped on request stays stopped until it is started.
 async fn supervise(
     exe: PathBuf,
     spec: ChildSpec,
+    slot: Slot,
     mut stop: watch::Receiver<bool>,
     exits: mpsc::UnboundedSender<Exited>,
 ) {
+    let mut wanted = slot.wanted.clone();
     let mut backoff = Duration::ZERO;
+    let mut restart = false;
     loop {
+        let now = *wanted.borrow_and_update();
+        if !now.running {
+            tokio::select! {
+                r = wanted.changed() => if r.is_err() { return },
+                _ = stop.changed() => return,
+            }
+            continue;
+        }
         let mut child = match spawn(&exe, &spec) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("error: cannot start {}: {e}", spec.name);
+                slot.crashed(&format!("cannot start: {e}"), false);
                 return;
             }
         };
+        slot.started(child.id(), restart);
         let started = Instant::now();
         tokio::select! {
             status = child.wait() => {
@@ -365,6 +493,7 @@ async fn supervise(
                 if started.elapsed() > STABLE_AFTER {
                     backoff = Duration::ZERO;
                 }
+                slot.crashed(&status, !backoff.is_zero());
                 if backoff.is_zero() {
                     eprintln!("warning: {} exited ({status}); restarting it", spec.name);
                 } else {
@@ -372,6 +501,10 @@ async fn supervise(
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
+                    w = change(&mut wanted, now.generation) => if !w.running {
+                        slot.stopped(None);
+                        continue;
+                    },
                     _ = stop.changed() => return,
                 }
                 backoff = if backoff.is_zero() {
@@ -379,6 +512,18 @@ async fn supervise(
                 } else {
                     (backoff * 2).min(MAX_BACKOFF)
                 };
+                restart = true;
+            }
+            w = change(&mut wanted, now.generation) => {
+                let status = terminate(&mut child, spec.name).await;
+                if w.running {
+                    eprintln!("{} restarted on request", spec.name);
+                    backoff = Duration::ZERO;
+                    restart = true;
+                } else {
+                    eprintln!("{} stopped on request", spec.name);
+                    slot.stopped(status);
+                }
             }
             _ = stop.changed() => {
                 terminate(&mut child, spec.name).await;
@@ -388,18 +533,35 @@ async fn supervise(
     }
 }
 
-async fn terminate(child: &mut Child, name: &str) {
+/// The next change of what is wanted that concerns a run of `generation`: a stop, or a
+/// restart. A start of a child that runs already changes nothing.
+async fn change(wanted: &mut watch::Receiver<Wanted>, generation: u64) -> Wanted {
+    loop {
+        if wanted.changed().await.is_err() {
+            // The table is gone only when `up` ends: nothing will be asked any more.
+            return std::future::pending().await;
+        }
+        let w = *wanted.borrow_and_update();
+        if !w.running || w.generation != generation {
+            return w;
+        }
+    }
+}
+
+/// Stops `child` (SIGTERM, then SIGKILL after the grace period); how it ended.
+async fn terminate(child: &mut Child, name: &str) -> Option<String> {
     if let Some(pid) = child.id().and_then(|id| i32::try_from(id).ok()) {
         let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
     }
     match tokio::time::timeout(STOP_GRACE, child.wait()).await {
-        Ok(_) => {}
+        Ok(status) => status.ok().map(|s| s.to_string()),
         Err(_) => {
             eprintln!(
                 "warning: {name} did not stop within {}s; killing it",
                 STOP_GRACE.as_secs()
             );
             let _ = child.kill().await;
+            Some("killed after the grace period".to_owned())
         }
     }
 }

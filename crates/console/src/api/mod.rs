@@ -6,17 +6,19 @@ mod diagnose;
 mod jaeger;
 mod jaeger_trace;
 mod params;
+mod processes;
 mod related;
 mod trace_reads;
 
 use axum::Json;
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::store::Store;
 use crate::ui;
 
+pub(crate) use processes::Processes;
 pub(crate) use trace_reads::TraceReads;
 
 /// What the API handlers share.
@@ -25,6 +27,8 @@ pub(crate) struct AppState {
     pub(crate) store: Store,
     /// The span budget of the answers that return whole traces.
     pub(crate) reads: TraceReads,
+    /// The control API of the `up` this console runs under, if it does.
+    pub(crate) processes: Processes,
 }
 
 /// `GET /health`: liveness, on both the UI and the OTLP HTTP port.
@@ -63,6 +67,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/console/stats", get(console::series))
         .route("/api/console/map", get(console::service_map))
         .route("/api/diagnose", get(diagnose::diagnose))
+        .route("/api/processes", get(processes::list))
+        .route("/api/processes/{name}/{action}", post(processes::act))
         .fallback(ui::serve)
         .with_state(state)
 }

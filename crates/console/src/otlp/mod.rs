@@ -45,6 +45,50 @@ pub(crate) fn router(receiver: Receiver) -> Router {
         .with_state(receiver)
 }
 
+/// Middleware of the OTLP ports: with a header configured, an export without it (or with
+/// another value) is refused: 401 over HTTP, UNAUTHENTICATED over gRPC. `/health` stays open.
+pub(crate) async fn require_header(
+    axum::extract::State(required): axum::extract::State<Option<std::sync::Arc<(String, String)>>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{HeaderValue, StatusCode, header};
+    use axum::response::IntoResponse;
+    let Some(required) = required else {
+        return next.run(req).await;
+    };
+    let (name, value) = required.as_ref();
+    let carried = req
+        .headers()
+        .get(name.as_str())
+        .is_some_and(|v| v.as_bytes() == value.as_bytes());
+    if carried || req.uri().path() == "/health" {
+        return next.run(req).await;
+    }
+    let message =
+        format!("OTLP exports to this console need the {name} header it was configured with");
+    let grpc = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"));
+    if grpc {
+        // gRPC answers 200 and puts the outcome in its status headers (16 UNAUTHENTICATED).
+        let mut response = StatusCode::OK.into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/grpc"),
+        );
+        headers.insert("grpc-status", HeaderValue::from_static("16"));
+        if let Ok(text) = HeaderValue::from_str(&message) {
+            headers.insert("grpc-message", text);
+        }
+        return response;
+    }
+    (StatusCode::UNAUTHORIZED, message).into_response()
+}
+
 /// Why an export was refused.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ExportError {

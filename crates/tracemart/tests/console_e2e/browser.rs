@@ -33,7 +33,7 @@ fn chromium() -> PathBuf {
 }
 
 /// Where the screenshots go: `target/browser-screenshots/`.
-fn screenshots_dir() -> PathBuf {
+pub(crate) fn screenshots_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR"))
         .parent()
         .expect("CARGO_TARGET_TMPDIR is target/tmp")
@@ -164,7 +164,7 @@ fn hex_bytes(hex: &str) -> Vec<u8> {
 }
 
 /// Fails with how to install what the browser test needs, if anything is missing.
-fn require_browser_tools(browser_dir: &Path) {
+pub(crate) fn require_browser_tools(browser_dir: &Path) {
     let install = "run scripts/test (it installs them), or: apt-get install -y chromium && npm ci --prefix tests/browser";
     assert!(
         chromium().exists(),

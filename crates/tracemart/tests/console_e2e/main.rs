@@ -11,6 +11,7 @@ mod jaeger;
 mod large_traces;
 mod lifecycle;
 mod logs;
+mod processes;
 mod retention;
 mod terminal;
 mod traces;

@@ -200,18 +200,9 @@ async fn latency_hang_and_drop_do_what_they_say_and_chaos_lists_them() {
     );
 }
 
-/// An address of this machine other than loopback, if it has one.
-fn outward_address() -> Option<std::net::IpAddr> {
-    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
-    // Connecting a UDP socket sends nothing: it picks the route, and so the local address.
-    socket.connect("192.0.2.1:9").ok()?;
-    let ip = socket.local_addr().ok()?.ip();
-    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
-}
-
 #[tokio::test]
 async fn admin_endpoints_answer_loopback_clients_only_unless_admin_remote_is_set() {
-    let Some(ip) = outward_address() else {
+    let Some(ip) = tracemart_testkit::net::outward_address() else {
         eprintln!("skipped: this machine has no address but loopback to call from");
         return;
     };

@@ -1,0 +1,54 @@
+// What every browser script here shares: Debian's /usr/bin/chromium (or $CHROMIUM) through
+// playwright-core, on a fresh profile, with the page's errors collected; and the scripts'
+// step and check lines.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+// The machine's network is closed: without these flags Chromium waits on connections it
+// tries to make by itself (updates, sync, QUIC probes).
+const ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--disable-dev-shm-usage',
+];
+
+export const step = (what) => console.log(`- ${what}`);
+export function check(ok, what) {
+  if (!ok) throw new Error(`check failed: ${what}`);
+}
+
+// Chromium with one page. `problems` collects page errors, console errors (but those
+// `expected` accepts) and failed requests; `close` ends the browser and removes its profile.
+export async function launch(timeout, expected = () => false) {
+  const profile = mkdtempSync(join(tmpdir(), 'tracemart-chromium-'));
+  const removeProfile = () => rmSync(profile, { recursive: true, force: true });
+  let context;
+  try {
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+      headless: true,
+      args: ARGS,
+      viewport: { width: 1400, height: 900 },
+      timeout,
+    });
+  } catch (e) {
+    removeProfile();
+    throw e;
+  }
+  context.setDefaultTimeout(timeout);
+  const page = context.pages()[0] || await context.newPage();
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !expected(m.text())) problems.push(`console error: ${m.text()}`);
+  });
+  page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
+  const close = async () => {
+    await context.close().catch(() => {});
+    removeProfile();
+  };
+  return { page, problems, close };
+}
