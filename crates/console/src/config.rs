@@ -54,6 +54,21 @@ pub struct ConsoleConfig {
     /// Spans one API answer returns at most (per trace asked for, shared among the traces of a
     /// search): the earliest by start time, with a truncation marker.
     pub max_spans_per_answer: usize,
+    /// The `/metrics` endpoints the console scrapes (none: no scraping).
+    pub scrape_targets: Vec<ScrapeTarget>,
+    /// How often each target is scraped.
+    #[serde(deserialize_with = "de_duration")]
+    pub scrape_interval: Duration,
+}
+
+/// A service whose metrics the console scrapes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScrapeTarget {
+    /// The service's name, stored as the `job` label of its series.
+    pub job: String,
+    /// The full URL of its metrics, e.g. `http://127.0.0.1:8001/metrics`.
+    pub url: String,
 }
 
 impl Default for ConsoleConfig {
@@ -82,6 +97,9 @@ impl Default for ConsoleConfig {
             // second; 100,000 were 33 MB and two seconds, and eight such answers at once held
             // 1.6 GB.
             max_spans_per_answer: 5_000,
+            scrape_targets: Vec::new(),
+            // Prometheus's default scrape interval.
+            scrape_interval: Duration::from_secs(15),
         }
     }
 }

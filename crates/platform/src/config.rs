@@ -149,6 +149,9 @@ pub struct ConsoleSettings {
     pub max_spans_per_request: usize,
     /// Spans one answer of the trace APIs returns at most, the earliest first.
     pub max_spans_per_answer: usize,
+    /// How often the console scrapes every service's `/metrics`, in seconds; 0 turns scraping
+    /// off.
+    pub metrics_scrape_interval_secs: u64,
 }
 
 impl Default for ConsoleSettings {
@@ -164,6 +167,8 @@ impl Default for ConsoleSettings {
             max_spans_per_trace: 10_000,
             max_spans_per_request: 10_000,
             max_spans_per_answer: 5_000,
+            // Prometheus's default scrape interval.
+            metrics_scrape_interval_secs: 15,
         }
     }
 }
@@ -511,6 +516,9 @@ impl ShopConfig {
                 }
                 "CONSOLE_MAX_SPANS_PER_ANSWER" => {
                     self.console.max_spans_per_answer = parse_var(key, value)?
+                }
+                "CONSOLE_METRICS_SCRAPE_INTERVAL_SECS" => {
+                    self.console.metrics_scrape_interval_secs = parse_var(key, value)?
                 }
                 other => {
                     if let Some((svc, field)) = other.split_once('_')
@@ -907,6 +915,7 @@ mod tests {
             ("TRACEMART_CONSOLE_MAX_SPANS_PER_TRACE", "100"),
             ("TRACEMART_CONSOLE_MAX_SPANS_PER_REQUEST", "50"),
             ("TRACEMART_CONSOLE_MAX_SPANS_PER_ANSWER", "20"),
+            ("TRACEMART_CONSOLE_METRICS_SCRAPE_INTERVAL_SECS", "3"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -918,6 +927,7 @@ mod tests {
             (5, 1 << 20)
         );
         assert_eq!(console.retention_interval_secs, 1);
+        assert_eq!(console.metrics_scrape_interval_secs, 3);
         assert_eq!(
             (
                 console.max_spans_per_trace,

@@ -5,6 +5,7 @@ mod console;
 mod diagnose;
 mod jaeger;
 mod jaeger_trace;
+mod metrics;
 mod params;
 mod related;
 mod trace_reads;
@@ -62,6 +63,8 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/api/console/stats", get(console::series))
         .route("/api/console/map", get(console::service_map))
+        .route("/api/console/metrics", get(metrics::list))
+        .route("/api/console/metrics/query", get(metrics::query))
         .route("/api/diagnose", get(diagnose::diagnose))
         .fallback(ui::serve)
         .with_state(state)
