@@ -81,6 +81,7 @@ function route() {
   if (path.startsWith('/services')) return showServices();
   if (path.startsWith('/map')) return showMap();
   if (path.startsWith('/diagnose')) return showDiagnosis();
+  if (path.startsWith('/metrics')) return showMetrics();
   return showSearch();
 }
 

@@ -11,6 +11,7 @@ mod jaeger;
 mod large_traces;
 mod lifecycle;
 mod logs;
+mod metrics;
 mod retention;
 mod terminal;
 mod traces;
