@@ -89,8 +89,8 @@ fn console_config(config: &ShopConfig) -> ConsoleConfig {
     }
 }
 
-/// Every service's own `/metrics` (not the URL others call it by, which may be a proxy that
-/// would mix the answers of several processes), unless scraping is off.
+/// Every service's `/metrics` at the URL the others call it by (its own address unless a URL
+/// is configured, as in Kubernetes, where it is the Service's), unless scraping is off.
 fn scrape_targets(config: &ShopConfig) -> Vec<ScrapeTarget> {
     if config.console.metrics_scrape_interval_secs == 0 {
         return Vec::new();
@@ -99,7 +99,7 @@ fn scrape_targets(config: &ShopConfig) -> Vec<ScrapeTarget> {
         .into_iter()
         .map(|s| ScrapeTarget {
             job: s.as_str().to_owned(),
-            url: format!("http://{}:{}/metrics", config.host, config.endpoint(s).port),
+            url: format!("{}/metrics", config.url_of(s)),
         })
         .collect()
 }
@@ -131,6 +131,7 @@ mod tests {
         shop.console.max_spans_per_answer = 20;
         shop.console.metrics_scrape_interval_secs = 7;
         shop.order.port = 9101;
+        shop.user.url = "http://user:8081/".into();
         shop.header_read_timeout_ms = 300;
         shop.max_connections = 64;
 
@@ -153,6 +154,10 @@ mod tests {
         assert!(c.scrape_targets.contains(&ScrapeTarget {
             job: "order".into(),
             url: format!("http://{}:9101/metrics", shop.host),
+        }));
+        assert!(c.scrape_targets.contains(&ScrapeTarget {
+            job: "user".into(),
+            url: "http://user:8081/metrics".into(),
         }));
         shop.console.metrics_scrape_interval_secs = 0;
         assert!(console_config(&shop).scrape_targets.is_empty());
