@@ -100,13 +100,14 @@ impl Console {
         let otlp_router = otlp::router(receiver).layer(CatchPanicLayer::new());
         tokio::spawn(metrics::scrape::run(
             self.config.scrape_targets.clone(),
-            self.config.scrape_interval.max(Duration::from_millis(100)),
+            scrape_interval(&self.config),
             self.ingest.clone(),
             stop_rx.clone(),
         ));
         let ui_router = api::router(api::AppState {
             store: self.store.clone(),
             reads: api::TraceReads::new(self.config.max_spans_per_answer),
+            scrape_interval: scrape_interval(&self.config),
         })
         .layer(CatchPanicLayer::new());
         for (name, listener) in [
@@ -152,4 +153,9 @@ impl Console {
         self.store.close().await;
         result
     }
+}
+
+/// The scrape interval, at least 100 ms.
+fn scrape_interval(config: &ConsoleConfig) -> Duration {
+    config.scrape_interval.max(Duration::from_millis(100))
 }

@@ -144,7 +144,10 @@ pub(crate) async fn query(
     let span_ms = ((end_us - start_us) / 1000).max(1);
     let step_ms = match params::get(&pairs, "step") {
         Some(text) => params::micros("step", text)? / 1000,
-        None => (span_ms / DEFAULT_POINTS).max(1_000),
+        // Two scrape intervals at least, so that each step holds a scrape.
+        None => (span_ms / DEFAULT_POINTS)
+            .max(1_000)
+            .max(2 * i64::try_from(st.scrape_interval.as_millis()).unwrap_or(0)),
     };
     if step_ms <= 0 || span_ms / step_ms > MAX_POINTS {
         return Err(ApiError::BadRequest(format!(

@@ -26,6 +26,8 @@ pub(crate) struct AppState {
     pub(crate) store: Store,
     /// The span budget of the answers that return whole traces.
     pub(crate) reads: TraceReads,
+    /// How often metrics are scraped: a metric's steps are at least two intervals by default.
+    pub(crate) scrape_interval: std::time::Duration,
 }
 
 /// `GET /health`: liveness, on both the UI and the OTLP HTTP port.

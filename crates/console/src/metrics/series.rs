@@ -130,7 +130,9 @@ pub(crate) fn compute(
 }
 
 /// Per series and step: the rate (for `Rate`), the increase (for quantiles) or the newest
-/// value (for `Sum`).
+/// value (for `Sum`). A step's rate is its increases over the time they took (from each
+/// scrape's previous one), so that it is a rate per second whether the step is longer or
+/// shorter than the scrape interval.
 fn per_series_values(
     scrapes: &[Scrape],
     chosen: &HashMap<i64, &StoredSeries>,
@@ -138,33 +140,43 @@ fn per_series_values(
     agg: Aggregation,
 ) -> HashMap<i64, Vec<Option<f64>>> {
     let mut out: HashMap<i64, Vec<Option<f64>>> = HashMap::new();
-    let mut previous: HashMap<i64, f64> = HashMap::new();
+    // Milliseconds the increases of each series' steps took.
+    let mut spans: HashMap<i64, Vec<i64>> = HashMap::new();
+    let mut previous: HashMap<i64, (i64, f64)> = HashMap::new();
     for scrape in scrapes {
         let bucket = axis.bucket(scrape.time_ms);
         for &(id, value) in &scrape.values {
             if !chosen.contains_key(&id) || value.is_nan() {
                 continue;
             }
-            let prior = previous.insert(id, value);
+            let prior = previous.insert(id, (scrape.time_ms, value));
             let Some(b) = bucket else { continue };
             let slot = &mut out.entry(id).or_insert_with(|| vec![None; axis.buckets])[b];
             match agg {
                 Aggregation::Sum => *slot = Some(value),
                 Aggregation::Rate | Aggregation::Quantile(_) => {
-                    let Some(prior) = prior else { continue };
+                    let Some((prior_ms, prior)) = prior else {
+                        continue;
+                    };
                     // A counter that went down was reset (its process restarted) and counted
                     // `value` since.
                     let increase = if value < prior { value } else { value - prior };
                     *slot = Some(slot.unwrap_or(0.0) + increase);
+                    spans.entry(id).or_insert_with(|| vec![0; axis.buckets])[b] +=
+                        scrape.time_ms - prior_ms;
                 }
             }
         }
     }
     if agg == Aggregation::Rate {
-        let secs = axis.step_ms as f64 / 1000.0;
-        for values in out.values_mut() {
-            for v in values.iter_mut().flatten() {
-                *v /= secs;
+        for (id, values) in &mut out {
+            let took = spans.get(id);
+            for (b, v) in values.iter_mut().enumerate() {
+                let ms = took.map_or(0, |t| t[b]);
+                *v = match *v {
+                    Some(increase) if ms > 0 => Some(increase * 1000.0 / ms as f64),
+                    _ => None,
+                };
             }
         }
     }
@@ -296,6 +308,24 @@ mod tests {
         let lines = compute("counter", &s, &scrapes, AXIS, Aggregation::Rate, None);
         assert_eq!(lines.len(), 1);
         assert_eq!(lines[0].values, [Some(5.0), Some(2.0), Some(2.0)]);
+    }
+
+    #[test]
+    fn a_step_shorter_than_the_scrape_interval_still_gives_the_rate_per_second() {
+        let s = [series(1, "_total", &[])];
+        // 30 every 10 s, on 5 s steps: 3/s where a scrape lands, nothing in between.
+        let scrapes = [
+            scrape(10_000, &[(1, 0.0)]),
+            scrape(20_000, &[(1, 30.0)]),
+            scrape(30_000, &[(1, 60.0)]),
+        ];
+        let axis = Axis {
+            start_ms: 10_000,
+            step_ms: 5_000,
+            buckets: 4,
+        };
+        let lines = compute("counter", &s, &scrapes, axis, Aggregation::Rate, None);
+        assert_eq!(lines[0].values, [None, Some(3.0), None, Some(3.0)]);
     }
 
     #[test]
