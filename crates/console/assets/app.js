@@ -82,6 +82,7 @@ function route() {
   if (path.startsWith('/map')) return showMap();
   if (path.startsWith('/diagnose')) return showDiagnosis();
   if (path.startsWith('/processes')) return showProcesses();
+  if (path.startsWith('/metrics')) return showMetrics();
   return showSearch();
 }
 

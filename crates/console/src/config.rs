@@ -62,6 +62,21 @@ pub struct ConsoleConfig {
     /// A header (lower-case name, value) every OTLP export must carry; `None`: ingest is open.
     #[serde(skip)]
     pub otlp_header: Option<(String, String)>,
+    /// The `/metrics` endpoints the console scrapes (none: no scraping).
+    pub scrape_targets: Vec<ScrapeTarget>,
+    /// How often each target is scraped.
+    #[serde(deserialize_with = "de_duration")]
+    pub scrape_interval: Duration,
+}
+
+/// A service whose metrics the console scrapes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScrapeTarget {
+    /// The service's name, stored as the `job` label of its series.
+    pub job: String,
+    /// The full URL of its metrics, e.g. `http://127.0.0.1:8001/metrics`.
+    pub url: String,
 }
 
 impl Default for ConsoleConfig {
@@ -93,6 +108,9 @@ impl Default for ConsoleConfig {
             processes_url: None,
             access: crate::Access::default(),
             otlp_header: None,
+            scrape_targets: Vec::new(),
+            // Prometheus's default scrape interval.
+            scrape_interval: Duration::from_secs(15),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! tracemart's embedded telemetry backend: receives OTLP traces and logs (gRPC and HTTP,
-//! protobuf and JSON), stores them in SQLite with retention, answers Jaeger's query API,
-//! serves a web UI, and names the likely culprit of recent failures and slowness from the
-//! stored traces (`diagnose/`). It speaks OTLP only and knows nothing of the shop.
+//! protobuf and JSON), scrapes the `/metrics` of the targets it is given (`metrics/`), stores
+//! them in SQLite with retention, answers Jaeger's query API, serves a web UI, and names the
+//! likely culprit of recent failures and slowness from the stored traces (`diagnose/`). It
+//! knows nothing of the shop but the URLs it scrapes.
 //!
 //! The binary binds the three listeners and calls [`run`]; tests use [`Console`] to also reach
 //! the ingest queue ([`Ingest::flush`]).
@@ -12,19 +13,21 @@ mod config;
 mod diagnose;
 mod duration;
 mod error;
+mod metrics;
 mod otlp;
 mod percentile;
 mod store;
 mod ui;
 
 use std::future::Future;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::catch_panic::CatchPanicLayer;
 
 pub use access::Access;
-pub use config::ConsoleConfig;
+pub use config::{ConsoleConfig, ScrapeTarget};
 pub use error::ConsoleError;
 pub use store::ingest::Ingest;
 pub use store::retention::RetentionReport;
@@ -102,10 +105,17 @@ impl Console {
                 otlp::require_header,
             ))
             .layer(CatchPanicLayer::new());
+        tokio::spawn(metrics::scrape::run(
+            self.config.scrape_targets.clone(),
+            scrape_interval(&self.config),
+            self.ingest.clone(),
+            stop_rx.clone(),
+        ));
         let ui_router = api::router(api::AppState {
             store: self.store.clone(),
             reads: api::TraceReads::new(self.config.max_spans_per_answer),
             processes: api::Processes::new(self.config.processes_url.clone()),
+            scrape_interval: scrape_interval(&self.config),
         })
         .layer(axum::middleware::from_fn_with_state(
             self.config.access.clone(),
@@ -155,4 +165,9 @@ impl Console {
         self.store.close().await;
         result
     }
+}
+
+/// The scrape interval, at least 100 ms.
+fn scrape_interval(config: &ConsoleConfig) -> Duration {
+    config.scrape_interval.max(Duration::from_millis(100))
 }

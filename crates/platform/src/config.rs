@@ -152,6 +152,9 @@ pub struct ConsoleSettings {
     /// `NAME=VALUE`: OTLP exports must carry this header (else 401 / UNAUTHENTICATED); `up`
     /// gives it to the services it starts. Empty: ingest is open.
     pub otlp_header: String,
+    /// How often the console scrapes every service's `/metrics`, in seconds; 0 turns scraping
+    /// off.
+    pub metrics_scrape_interval_secs: u64,
 }
 
 impl Default for ConsoleSettings {
@@ -168,6 +171,8 @@ impl Default for ConsoleSettings {
             max_spans_per_request: 10_000,
             max_spans_per_answer: 5_000,
             otlp_header: String::new(),
+            // Prometheus's default scrape interval.
+            metrics_scrape_interval_secs: 15,
         }
     }
 }
@@ -518,6 +523,9 @@ impl ShopConfig {
                     self.console.max_spans_per_answer = parse_var(key, value)?
                 }
                 "CONSOLE_OTLP_HEADER" => self.console.otlp_header = value.clone(),
+                "CONSOLE_METRICS_SCRAPE_INTERVAL_SECS" => {
+                    self.console.metrics_scrape_interval_secs = parse_var(key, value)?
+                }
                 other => {
                     if let Some((svc, field)) = other.split_once('_')
                         && let Some(s) = ServiceName::parse(&svc.to_ascii_lowercase())
@@ -934,6 +942,7 @@ mod tests {
             ("TRACEMART_CONSOLE_MAX_SPANS_PER_TRACE", "100"),
             ("TRACEMART_CONSOLE_MAX_SPANS_PER_REQUEST", "50"),
             ("TRACEMART_CONSOLE_MAX_SPANS_PER_ANSWER", "20"),
+            ("TRACEMART_CONSOLE_METRICS_SCRAPE_INTERVAL_SECS", "3"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -945,6 +954,7 @@ mod tests {
             (5, 1 << 20)
         );
         assert_eq!(console.retention_interval_secs, 1);
+        assert_eq!(console.metrics_scrape_interval_secs, 3);
         assert_eq!(
             (
                 console.max_spans_per_trace,

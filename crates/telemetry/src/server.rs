@@ -13,7 +13,7 @@ use http::{HeaderName, HeaderValue};
 use opentelemetry::baggage::BaggageExt;
 use opentelemetry::context::FutureExt as _;
 use opentelemetry::propagation::Extractor;
-use opentelemetry::trace::SpanKind;
+use opentelemetry::trace::{SpanKind, TraceContextExt};
 use opentelemetry::{KeyValue, StringValue};
 
 use crate::ids::{span_hex, trace_hex};
@@ -110,6 +110,9 @@ pub async fn trace_http(State(metrics): State<Metrics>, req: Request, next: Next
         .attributes(attributes)
         .start_in(&parent);
     let ids = span.ids();
+    // An unsampled request (its caller's `traceparent` says so) is no exemplar: its trace is
+    // exported nowhere.
+    let sampled = span.context().span().span_context().is_sampled();
 
     let user_agent = user_agent
         .as_ref()
@@ -150,7 +153,7 @@ pub async fn trace_http(State(metrics): State<Metrics>, req: Request, next: Next
         endpoint: route,
         status: response.status().as_u16(),
         duration: start.elapsed(),
-        trace_id: ids.map(|(trace_id, _)| trace_id),
+        trace_id: ids.filter(|_| sampled).map(|(trace_id, _)| trace_id),
     });
 
     let headers = response.headers_mut();

@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tracemart_console::{ConsoleConfig, ConsoleListeners};
-use tracemart_platform::ShopConfig;
+use tracemart_console::{ConsoleConfig, ConsoleListeners, ScrapeTarget};
 use tracemart_platform::identity::{KeyRing, Principal, Verifier, ensure_keys, issue};
+use tracemart_platform::{ServiceName, ShopConfig};
 
 use crate::cli::ConsoleArgs;
 use crate::settings;
@@ -130,8 +130,25 @@ fn console_config(config: &ShopConfig) -> ConsoleConfig {
         max_spans_per_trace: c.max_spans_per_trace,
         max_spans_per_request: c.max_spans_per_request,
         max_spans_per_answer: c.max_spans_per_answer,
+        scrape_targets: scrape_targets(config),
+        scrape_interval: Duration::from_secs(c.metrics_scrape_interval_secs),
         ..ConsoleConfig::default()
     }
+}
+
+/// Every service's `/metrics` at the URL the others call it by (its own address unless a URL
+/// is configured, as in Kubernetes, where it is the Service's), unless scraping is off.
+fn scrape_targets(config: &ShopConfig) -> Vec<ScrapeTarget> {
+    if config.console.metrics_scrape_interval_secs == 0 {
+        return Vec::new();
+    }
+    ServiceName::ALL
+        .into_iter()
+        .map(|s| ScrapeTarget {
+            job: s.as_str().to_owned(),
+            url: format!("{}/metrics", config.url_of(s)),
+        })
+        .collect()
 }
 
 /// The console logs JSON lines but never traces itself into itself.
@@ -159,6 +176,9 @@ mod tests {
         shop.console.max_spans_per_trace = 100;
         shop.console.max_spans_per_request = 50;
         shop.console.max_spans_per_answer = 20;
+        shop.console.metrics_scrape_interval_secs = 7;
+        shop.order.port = 9101;
+        shop.user.url = "http://user:8081/".into();
         shop.header_read_timeout_ms = 300;
         shop.max_connections = 64;
 
@@ -176,6 +196,18 @@ mod tests {
             ),
             (100, 50, 20)
         );
+        assert_eq!(c.scrape_interval, Duration::from_secs(7));
+        assert_eq!(c.scrape_targets.len(), ServiceName::ALL.len());
+        assert!(c.scrape_targets.contains(&ScrapeTarget {
+            job: "order".into(),
+            url: format!("http://{}:9101/metrics", shop.host),
+        }));
+        assert!(c.scrape_targets.contains(&ScrapeTarget {
+            job: "user".into(),
+            url: "http://user:8081/metrics".into(),
+        }));
+        shop.console.metrics_scrape_interval_secs = 0;
+        assert!(console_config(&shop).scrape_targets.is_empty());
         assert_eq!(c.header_read_timeout, Duration::from_millis(300));
         assert_eq!(c.max_connections, 64);
     }

@@ -5,6 +5,7 @@ mod console;
 mod diagnose;
 mod jaeger;
 mod jaeger_trace;
+mod metrics;
 mod params;
 mod processes;
 mod related;
@@ -29,6 +30,8 @@ pub(crate) struct AppState {
     pub(crate) reads: TraceReads,
     /// The control API of the `up` this console runs under, if it does.
     pub(crate) processes: Processes,
+    /// How often metrics are scraped: a metric's steps are at least two intervals by default.
+    pub(crate) scrape_interval: std::time::Duration,
 }
 
 /// `GET /health`: liveness, on both the UI and the OTLP HTTP port.
@@ -66,6 +69,8 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/api/console/stats", get(console::series))
         .route("/api/console/map", get(console::service_map))
+        .route("/api/console/metrics", get(metrics::list))
+        .route("/api/console/metrics/query", get(metrics::query))
         .route("/api/diagnose", get(diagnose::diagnose))
         .route("/api/processes", get(processes::list))
         .route("/api/processes/{name}/{action}", post(processes::act))

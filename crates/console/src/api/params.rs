@@ -27,7 +27,7 @@ fn int(name: &str, value: &str) -> Result<i64, ApiError> {
     })
 }
 
-fn micros(name: &str, value: &str) -> Result<i64, ApiError> {
+pub(crate) fn micros(name: &str, value: &str) -> Result<i64, ApiError> {
     let d = parse_duration(value).map_err(|e| bad(format!("cannot parse {name}: {e}")))?;
     i64::try_from(d.as_micros()).map_err(|_| bad(format!("{name} is out of range")))
 }

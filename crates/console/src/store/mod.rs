@@ -4,6 +4,7 @@
 pub(crate) mod blocks;
 pub(crate) mod diagnose;
 pub(crate) mod ingest;
+pub(crate) mod metrics;
 pub(crate) mod model;
 pub(crate) mod query;
 pub(crate) mod related;

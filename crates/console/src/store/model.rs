@@ -204,6 +204,7 @@ pub(crate) const UNKNOWN_SERVICE: &str = "unknown_service";
 pub(crate) enum Batch {
     Spans(SpanBatch),
     Logs(LogBatch),
+    Metrics(MetricBatch),
 }
 
 impl Batch {
@@ -211,8 +212,19 @@ impl Batch {
         match self {
             Self::Spans(s) => s.rows.len(),
             Self::Logs(l) => l.rows.len(),
+            Self::Metrics(m) => m.families.iter().map(|f| f.samples.len()).sum(),
         }
     }
+}
+
+/// One scrape of one service's `/metrics`.
+#[derive(Debug)]
+pub(crate) struct MetricBatch {
+    /// The scraped service, stored as every series' `job` label.
+    pub(crate) job: String,
+    /// When the scrape was taken, in milliseconds since the epoch.
+    pub(crate) time_ms: i64,
+    pub(crate) families: Vec<crate::metrics::parse::Family>,
 }
 
 /// Lowercase hex of an id, on the stack.

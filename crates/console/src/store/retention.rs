@@ -1,11 +1,13 @@
 //! Retention: whole traces older than the maximum age go first, then the oldest traces until
-//! the database fits its byte budget. Runs on the writer's connection, between batches.
+//! the database fits its byte budget; logs and metric scrapes go with the traces of their time.
+//! Runs on the writer's connection, between batches.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, params, params_from_iter};
 
 use super::blocks::logs;
+use super::metrics;
 
 /// Traces deleted per statement group.
 const DELETE_CHUNK: usize = 500;
@@ -70,6 +72,7 @@ pub(crate) fn enforce(
         delete_unused_blocks(conn)?;
     }
     logs::delete_before(conn, cutoff)?;
+    metrics::delete_before(conn, cutoff)?;
     conn.execute(
         "DELETE FROM dependency_edges WHERE bucket_us < ?1",
         [cutoff],
@@ -90,7 +93,8 @@ pub(crate) fn enforce(
         if traces == 0 {
             conn.execute_batch(
                 "DELETE FROM log_block_traces; DELETE FROM log_blocks; DELETE FROM dependency_edges; DELETE FROM pending_edges; \
-                 DELETE FROM pending_links; DELETE FROM span_links; DELETE FROM span_blocks;",
+                 DELETE FROM pending_links; DELETE FROM span_links; DELETE FROM span_blocks; \
+                 DELETE FROM metric_points; DELETE FROM metric_exemplars;",
             )?;
             break;
         }
@@ -109,6 +113,7 @@ pub(crate) fn enforce(
         report.trimmed_traces += delete_traces(conn, &seqs)?;
         delete_unused_blocks(conn)?;
         logs::delete_before(conn, newest_deleted)?;
+        metrics::delete_before(conn, newest_deleted)?;
         conn.execute(
             "DELETE FROM dependency_edges WHERE bucket_us < ?1",
             [newest_deleted],

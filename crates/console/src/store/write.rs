@@ -15,12 +15,15 @@ use std::time::Duration;
 
 use rusqlite::{Connection, params};
 
-use super::model::{Batch, LogBatch, ResourceRow, SpanBatch, SpanRow, TraceId, span_number};
+use super::model::{
+    Batch, LogBatch, MetricBatch, ResourceRow, SpanBatch, SpanRow, TraceId, span_number,
+};
 use super::retention::{self, RetentionPolicy, RetentionReport};
 
 mod edges;
 mod links;
 mod message_edges;
+mod metrics;
 mod span_blocks;
 mod trace_cap;
 mod trace_seq;
@@ -94,6 +97,8 @@ pub(crate) struct Writer {
     uncommitted: Option<usize>,
     /// Spans a trace stores at most (`trace_cap.rs`).
     max_spans_per_trace: i64,
+    /// Ids of the metric families and series stored (`metrics.rs`).
+    metric_ids: metrics::MetricIds,
 }
 
 impl Writer {
@@ -112,6 +117,7 @@ impl Writer {
             trace_seqs: trace_seq::TraceSeqs::default(),
             uncommitted: None,
             max_spans_per_trace: i64::try_from(max_spans_per_trace).unwrap_or(i64::MAX),
+            metric_ids: metrics::MetricIds::default(),
         })
     }
 
@@ -174,6 +180,7 @@ impl Writer {
         let report = retention::enforce(&self.conn, policy);
         // Deleted traces must not keep their numbers.
         self.trace_seqs.clear();
+        self.metric_ids = metrics::MetricIds::default();
         self.recount_pending();
         report
     }
@@ -185,6 +192,7 @@ impl Writer {
         self.operations.clear();
         self.attribute_types.clear();
         self.trace_seqs.clear();
+        self.metric_ids = metrics::MetricIds::default();
         self.recount_pending();
     }
 
@@ -204,11 +212,16 @@ impl Writer {
         let batches: &[Batch] = batches;
         let mut spans: Vec<(&SpanBatch, Vec<i64>)> = Vec::new();
         let mut logs: Vec<(&LogBatch, Vec<i64>)> = Vec::new();
+        let mut scrapes: Vec<&MetricBatch> = Vec::new();
         for batch in batches {
             match batch {
                 Batch::Spans(b) => spans.push((b, self.resource_ids(&b.resources)?)),
                 Batch::Logs(b) => logs.push((b, self.resource_ids(&b.resources)?)),
+                Batch::Metrics(b) => scrapes.push(b),
             }
+        }
+        for scrape in scrapes {
+            self.metric_ids.insert(&self.conn, scrape)?;
         }
         if !spans.is_empty() {
             let traces = self.insert_spans(&spans)?;

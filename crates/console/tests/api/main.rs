@@ -10,6 +10,7 @@ mod ingest;
 mod jaeger_api;
 mod large_traces;
 mod message_edges;
+mod metrics;
 mod persistence;
 mod related_traces;
 mod retention;

@@ -216,16 +216,42 @@ async fn the_console_ui_shows_search_results_a_traces_waterfall_services_the_map
     let out = screenshots_dir();
     let _ = std::fs::remove_dir_all(&out);
 
+    let args = [
+        up.console_url(),
+        placed.trace_id.clone(),
+        out.display().to_string(),
+        failed.trace_id.clone(),
+        linked,
+        large,
+        format!("{SPANS_PER_ANSWER}/{LARGE_TRACE_SPANS}"),
+    ];
+    run_browser_script(&browser_dir.join("console.mjs"), &args, &out).await;
+    for page in [
+        "1-search",
+        "2-trace",
+        "3-services",
+        "4-map",
+        "5-failed-trace",
+        "6-linked-traces",
+        "7-truncated-trace",
+    ] {
+        let png = out.join(format!("{page}.png"));
+        let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
+        assert!(
+            size > 10_000,
+            "{} is missing or blank ({size} bytes)",
+            png.display()
+        );
+    }
+}
+
+/// Runs a browser script of `tests/browser` with node and these arguments; fails the test,
+/// with the script's output, when it fails or outlives [`BROWSER_TIMEOUT`].
+pub(crate) async fn run_browser_script(script: &Path, args: &[String], out: &Path) {
     let started = Instant::now();
     let mut child = Command::new("node")
-        .arg(browser_dir.join("console.mjs"))
-        .arg(up.console_url())
-        .arg(&placed.trace_id)
-        .arg(&out)
-        .arg(&failed.trace_id)
-        .arg(&linked)
-        .arg(&large)
-        .arg(format!("{SPANS_PER_ANSWER}/{LARGE_TRACE_SPANS}"))
+        .arg(script)
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -263,21 +289,4 @@ async fn the_console_ui_shows_search_results_a_traces_waterfall_services_the_map
         status.success(),
         "the browser session failed ({status}):\n{stdout}\n{stderr}"
     );
-    for page in [
-        "1-search",
-        "2-trace",
-        "3-services",
-        "4-map",
-        "5-failed-trace",
-        "6-linked-traces",
-        "7-truncated-trace",
-    ] {
-        let png = out.join(format!("{page}.png"));
-        let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
-        assert!(
-            size > 10_000,
-            "{} is missing or blank ({size} bytes)",
-            png.display()
-        );
-    }
 }

@@ -12,6 +12,7 @@ mod large_traces;
 mod lifecycle;
 mod logs;
 mod processes;
+mod metrics;
 mod retention;
 mod terminal;
 mod traces;
