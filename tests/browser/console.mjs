@@ -12,10 +12,9 @@
 // Exits 0 when every check passes; otherwise prints what failed and exits 1. Uses Debian's
 // /usr/bin/chromium (or $CHROMIUM) through playwright-core: no browser download.
 
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { check, launch, step } from './session.mjs';
 
 const [ui, traceId, outDir, failedId, linkedId, largeId, largeCounts] = process.argv.slice(2);
 if (!ui || !traceId || !outDir) {
@@ -23,21 +22,7 @@ if (!ui || !traceId || !outDir) {
   process.exit(2);
 }
 const SERVICES = ['order-service', 'user-service', 'product-service', 'inventory-service'];
-const TIMEOUT = 30_000;
 mkdirSync(outDir, { recursive: true });
-
-// The machine's network is closed: without these flags Chromium waits on connections it
-// tries to make by itself (updates, sync, QUIC probes).
-const ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--disable-dev-shm-usage',
-];
-
-const step = (what) => console.log(`- ${what}`);
-function check(ok, what) {
-  if (!ok) throw new Error(`check failed: ${what}`);
-}
 
 async function shot(page, name) {
   const path = join(outDir, `${name}.png`);
@@ -45,21 +30,12 @@ async function shot(page, name) {
   console.log(`  screenshot ${path}`);
 }
 
-const profile = mkdtempSync(join(tmpdir(), 'tracemart-chromium-'));
 let context;
+let profile;
 const problems = [];
 try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ARGS,
-    viewport: { width: 1400, height: 900 },
-    timeout: TIMEOUT,
-  });
-  context.setDefaultTimeout(TIMEOUT);
-  const page = context.pages()[0] || await context.newPage();
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console error: ${m.text()}`); });
+  let page;
+  ({ profile, context, page } = await launch({ width: 1400, height: 900 }, problems));
   page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
 
   // 1. Search: the form, then the order's trace among the results.
@@ -219,5 +195,5 @@ try {
   process.exitCode = 1;
 } finally {
   if (context) await context.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
+  if (profile) rmSync(profile, { recursive: true, force: true });
 }

@@ -28,12 +28,56 @@ const BROWSER_TIMEOUT: Duration = Duration::from_secs(90);
 const SPANS_PER_ANSWER: u64 = 100;
 const LARGE_TRACE_SPANS: u64 = 150;
 
+/// Runs `node args…` with a deadline (killing Chromium's processes too if it passes), prints
+/// its output and fails the test unless it succeeded.
+pub(crate) async fn run_node(args: &[String], out: &Path) {
+    let started = Instant::now();
+    let mut child = Command::new("node")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn node");
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for node") {
+            break Some(status);
+        }
+        if started.elapsed() > BROWSER_TIMEOUT {
+            // Chromium's processes too, not just node.
+            let pid = i32::try_from(child.id()).expect("pid fits i32");
+            for p in descendants_of(pid) {
+                let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+            }
+            let _ = child.kill();
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let output = child.wait_with_output().expect("node's output");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    println!("{stdout}");
+    println!(
+        "browser session: {} ms; screenshots in {}",
+        started.elapsed().as_millis(),
+        out.display()
+    );
+    let status = status.unwrap_or_else(|| {
+        panic!("the browser session took over {BROWSER_TIMEOUT:?}\n{stdout}\n{stderr}")
+    });
+    assert!(
+        status.success(),
+        "the browser session failed ({status}):\n{stdout}\n{stderr}"
+    );
+}
+
 fn chromium() -> PathBuf {
     PathBuf::from("/usr/bin/chromium")
 }
 
 /// Where the screenshots go: `target/browser-screenshots/`.
-fn screenshots_dir() -> PathBuf {
+pub(crate) fn screenshots_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR"))
         .parent()
         .expect("CARGO_TARGET_TMPDIR is target/tmp")
@@ -164,7 +208,7 @@ fn hex_bytes(hex: &str) -> Vec<u8> {
 }
 
 /// Fails with how to install what the browser test needs, if anything is missing.
-fn require_browser_tools(browser_dir: &Path) {
+pub(crate) fn require_browser_tools(browser_dir: &Path) {
     let install = "run scripts/test (it installs them), or: apt-get install -y chromium && npm ci --prefix tests/browser";
     assert!(
         chromium().exists(),
@@ -216,53 +260,17 @@ async fn the_console_ui_shows_search_results_a_traces_waterfall_services_the_map
     let out = screenshots_dir();
     let _ = std::fs::remove_dir_all(&out);
 
-    let started = Instant::now();
-    let mut child = Command::new("node")
-        .arg(browser_dir.join("console.mjs"))
-        .arg(up.console_url())
-        .arg(&placed.trace_id)
-        .arg(&out)
-        .arg(&failed.trace_id)
-        .arg(&linked)
-        .arg(&large)
-        .arg(format!("{SPANS_PER_ANSWER}/{LARGE_TRACE_SPANS}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn node");
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for node") {
-            break Some(status);
-        }
-        if started.elapsed() > BROWSER_TIMEOUT {
-            // Chromium's processes too, not just node.
-            let pid = i32::try_from(child.id()).expect("pid fits i32");
-            for p in descendants_of(pid) {
-                let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
-            }
-            let _ = child.kill();
-            break None;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let output = child.wait_with_output().expect("node's output");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    println!("{stdout}");
-    println!(
-        "browser session: {} ms; screenshots in {}",
-        started.elapsed().as_millis(),
-        out.display()
-    );
-
-    let status = status.unwrap_or_else(|| {
-        panic!("the browser session took over {BROWSER_TIMEOUT:?}\n{stdout}\n{stderr}")
-    });
-    assert!(
-        status.success(),
-        "the browser session failed ({status}):\n{stdout}\n{stderr}"
-    );
+    let args = [
+        browser_dir.join("console.mjs").display().to_string(),
+        up.console_url(),
+        placed.trace_id.clone(),
+        out.display().to_string(),
+        failed.trace_id.clone(),
+        linked,
+        large,
+        format!("{SPANS_PER_ANSWER}/{LARGE_TRACE_SPANS}"),
+    ];
+    run_node(&args, &out).await;
     for page in [
         "1-search",
         "2-trace",
@@ -272,12 +280,17 @@ async fn the_console_ui_shows_search_results_a_traces_waterfall_services_the_map
         "6-linked-traces",
         "7-truncated-trace",
     ] {
-        let png = out.join(format!("{page}.png"));
-        let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
-        assert!(
-            size > 10_000,
-            "{} is missing or blank ({size} bytes)",
-            png.display()
-        );
+        assert_screenshot(&out, page);
     }
+}
+
+/// The session left a screenshot of `page` that is not blank.
+pub(crate) fn assert_screenshot(out: &Path, page: &str) {
+    let png = out.join(format!("{page}.png"));
+    let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        size > 10_000,
+        "{} is missing or blank ({size} bytes)",
+        png.display()
+    );
 }
