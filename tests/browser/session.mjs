@@ -20,9 +20,10 @@ export function check(ok, what) {
   if (!ok) throw new Error(`check failed: ${what}`);
 }
 
-// Chromium with one page. `problems` collects page errors, console errors (but those
-// `expected` accepts) and failed requests; `close` ends the browser and removes its profile.
-export async function launch(timeout, expected = () => false) {
+// Chromium with one page of `viewport`'s size. `problems` collects page errors, console errors
+// (but those `expected` accepts) and failed requests; `close` ends the browser and removes its
+// profile.
+export async function launch(timeout, expected = () => false, viewport = { width: 1400, height: 900 }) {
   const profile = mkdtempSync(join(tmpdir(), 'tracemart-chromium-'));
   const removeProfile = () => rmSync(profile, { recursive: true, force: true });
   let context;
@@ -31,7 +32,7 @@ export async function launch(timeout, expected = () => false) {
       executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
       headless: true,
       args: ARGS,
-      viewport: { width: 1400, height: 900 },
+      viewport,
       timeout,
     });
   } catch (e) {

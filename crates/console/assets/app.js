@@ -43,12 +43,42 @@ function fmtDur(us) {
 const fmtMs = (ms) => fmtDur(Math.round(ms * 1000));
 const fmtTime = (us) => new Date(us / 1000).toLocaleString();
 const fmtPct = (r) => `${(r * 100).toFixed(r > 0 && r < 0.01 ? 2 : 1)}%`;
-const fmtRate = (r) => (r >= 10 ? r.toFixed(0) : r.toFixed(2));
+const fmtRate = (r) => (r >= 10 ? r.toFixed(0) : r > 0 && r < 0.1 ? r.toPrecision(2) : r.toFixed(2));
 
+// A service's colour: any hue but red's (20..340), which marks errors.
 function color(name) {
   let hash = 0;
   for (const c of name) hash = (hash * 31 + c.charCodeAt(0)) >>> 0;
-  return `hsl(${hash % 360}, 55%, 55%)`;
+  return `hsl(${20 + hash % 320}, 55%, 55%)`;
+}
+
+// The width a chart gets: its container's, so that text in it is not stretched.
+const chartWidth = (el) => Math.max(600, Math.round((el && el.clientWidth) || document.querySelector('main').clientWidth - 40));
+
+// Axis ticks for 0..max: three round values with the chart's unit.
+function ticks(max) {
+  const raw = max / 2;
+  const mag = 10 ** Math.floor(Math.log10(raw || 1));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((v) => v >= raw) || raw;
+  return [0, step, 2 * step];
+}
+
+// Axes of a chart W x H with margins L (left) and B (bottom): y ticks with `fmt`, the start,
+// middle and end times of the x axis, and the axes' titles.
+function axes({ W, H, L, B, T, max, fmt, t0, t1, yTitle, xTitle }) {
+  const y = (v) => H - B - (H - B - T) * (v / max);
+  // Within a minute, times after the first are offsets from it (seconds would all read alike).
+  const time = (us) => (us > t0 && t1 - t0 < 60e6 ? `+${fmtDur(Math.round(us - t0))}` : new Date(us / 1000).toLocaleTimeString());
+  return h('g', { class: 'axes', 'data-testid': 'chart-axes' },
+    h('line', { x1: L, x2: L, y1: T, y2: H - B, class: 'axis' }),
+    h('line', { x1: L, x2: W - 8, y1: H - B, y2: H - B, class: 'axis' }),
+    ticks(max).filter((v) => v <= max * 1.001).flatMap((v) => [
+      h('line', { x1: L, x2: W - 8, y1: y(v), y2: y(v), class: 'grid' }),
+      h('text', { x: L - 4, y: y(v) + 4, 'text-anchor': 'end', class: 'tick', text: fmt(v) })]),
+    [[t0, 'start'], [(t0 + t1) / 2, 'middle'], [t1, 'end']].map(([t, anchor], i) => h('text', {
+      x: L + (W - 8 - L) * i / 2, y: H - B + 14, 'text-anchor': anchor, class: 'tick', text: time(t) })),
+    h('text', { x: 4, y: T - 10, class: 'axis-title', 'data-testid': 'y-title', text: yTitle }),
+    h('text', { x: W - 8, y: H - 2, 'text-anchor': 'end', class: 'axis-title', 'data-testid': 'x-title', text: xTitle }));
 }
 
 // A service's colour, as a dot before its name.
@@ -83,6 +113,7 @@ function route() {
   if (path.startsWith('/diagnose')) return showDiagnosis();
   if (path.startsWith('/processes')) return showProcesses();
   if (path.startsWith('/metrics')) return showMetrics();
+  if (path.startsWith('/logs')) return showLogs();
   return showSearch();
 }
 
@@ -201,7 +232,7 @@ function renderResults(traces) {
   const max = Math.max(1, ...traces.map((t) => t.duration_us));
   $('#results').replaceChildren(...traces.map((t) => {
     const open = (e) => { if (!e.target.closest('a')) navigate(`/trace/${t.trace_id}`); };
-    return h('tr', { 'data-testid': 'result-row', 'data-trace-id': t.trace_id, onclick: open },
+    return h('tr', { class: 'clickable', 'data-testid': 'result-row', 'data-trace-id': t.trace_id, onclick: open },
       h('td', {},
         h('a', { href: `/trace/${t.trace_id}`, 'data-nav': '', text: `${t.root_service}: ${t.root_operation}` }),
         h('div', { class: 'mono muted', text: t.trace_id })),
@@ -211,7 +242,7 @@ function renderResults(traces) {
         h('div', { style: `height:4px;background:${t.error_count ? 'var(--err)' : 'var(--accent)'};width:${Math.max(2, 100 * t.duration_us / max)}%` })),
       h('td', { class: 'num' }, `${t.span_count}`,
         t.truncated ? h('span', { class: 'pill', title: 'spans beyond the per-trace limit were dropped', text: ` +${t.dropped_spans} dropped` }) : null,
-        t.error_count ? h('span', { class: 'pill err', 'data-testid': 'error-count', text: ` ${t.error_count} err` }) : null),
+        t.error_count ? h('span', { class: 'pill err', 'data-testid': 'error-count', title: 'failed requests', text: ` ${t.error_count} failed` }) : null),
       h('td', {}, t.services.map((s) => h('span', { class: `pill${s.errors ? ' err' : ''}` },
         dot(s.service), `${s.service} ${s.spans}`))));
   }));
@@ -220,19 +251,17 @@ function renderResults(traces) {
 function renderScatter(traces) {
   const box = $('#scatter');
   if (!traces.length) return box.replaceChildren();
-  const W = 1000, H = 120, P = 8;
+  const W = chartWidth(box), H = 170, L = 64, B = 30, T = 26, R = 8;
   const t0 = Math.min(...traces.map((t) => t.start_us));
   const t1 = Math.max(...traces.map((t) => t.start_us));
-  const dmax = Math.max(...traces.map((t) => t.duration_us), 1);
-  const x = (t) => P + (t1 === t0 ? (W - 2 * P) / 2 : (W - 2 * P) * (t.start_us - t0) / (t1 - t0));
-  const y = (t) => H - P - (H - 2 * P) * (t.duration_us / dmax);
-  box.replaceChildren(h('svg', { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none' },
-    // Zero-length round-capped lines with a non-scaling stroke: circles would stretch into
-    // ellipses with the plot (preserveAspectRatio="none").
-    traces.map((t) => h('line', {
-      x1: x(t), y1: y(t), x2: x(t), y2: y(t), stroke: t.error_count ? 'var(--err)' : 'var(--accent)',
-      'stroke-width': 9, 'stroke-linecap': 'round', 'vector-effect': 'non-scaling-stroke', 'stroke-opacity': 0.7,
-      onclick: () => navigate(`/trace/${t.trace_id}`),
+  const max = ticks(Math.max(...traces.map((t) => t.duration_us), 1))[2];
+  const x = (t) => L + 6 + (t1 === t0 ? (W - R - L - 12) / 2 : (W - R - L - 12) * (t.start_us - t0) / (t1 - t0));
+  const y = (t) => H - B - (H - B - T) * (t.duration_us / max);
+  box.replaceChildren(h('svg', { viewBox: `0 0 ${W} ${H}`, width: W, height: H },
+    axes({ W, H, L, B, T, max, fmt: fmtDur, t0, t1, yTitle: 'duration', xTitle: 'trace start time (red: a request failed)' }),
+    traces.map((t) => h('circle', {
+      cx: x(t), cy: y(t), r: 5, fill: t.error_count ? 'var(--err)' : 'var(--accent)', 'fill-opacity': 0.7,
+      'data-testid': 'scatter-point', onclick: () => navigate(`/trace/${t.trace_id}`),
     }, h('title', { text: `${t.root_service}: ${t.root_operation} — ${fmtDur(t.duration_us)}` })))));
 }
 
@@ -353,10 +382,11 @@ function renderTrace() {
       onclick: () => selectSpan(span, row),
     },
     h('div', { class: 'wf-name', style: `padding-left:${8 + depth * 14}px`, title: `${service(span)} ${span.operationName}` },
+      err ? h('span', { class: 'err-mark', title: 'failed', text: '✕ ' }) : null,
       h('span', { style: `color:${color(service(span))}`, text: `${service(span)} ` }), h('b', { text: span.operationName }),
       isLinked(span) ? h('span', { class: 'wf-link', 'data-testid': 'span-linked', title: 'linked to or from another trace (see its details)', text: ' ⇄' }) : null),
     h('div', { class: 'wf-track' },
-      h('div', { class: `wf-bar${err ? ' err' : ''}`, style: `left:${left}%;width:${Math.max(100 * span.duration / total, 0.2)}%;background:${color(service(span))}` }),
+      h('div', { class: `wf-bar${err ? ' err' : ''}`, 'data-testid': err ? 'error-bar' : null, title: err ? 'failed' : null, style: `left:${left}%;width:${Math.max(100 * span.duration / total, 0.2)}%;background-color:${color(service(span))}` }),
       h('span', { class: 'wf-label', style: label, text: fmtDur(span.duration) })));
     rows.push(row);
     if (withLogs) rows.push(...(logsBySpan.get(span.spanID) || []).map((l) => logRow(l, depth)));
@@ -429,17 +459,19 @@ async function showServices() {
   try {
     body = await api(`/api/console/services?lookback=${lookback}`);
   } catch (err) {
-    tbody.replaceChildren(h('tr', {}, h('td', { colspan: 7, class: 'status error', text: err.message })));
+    tbody.replaceChildren(h('tr', {}, h('td', { colspan: 8, class: 'status error', text: err.message })));
     return;
   }
   const selected = new URLSearchParams(location.search).get('service');
   tbody.replaceChildren(...body.data.map(({ service, stats }) => h('tr', {
-    'data-testid': 'service-row', 'data-service': service,
+    class: 'clickable', 'data-testid': 'service-row', 'data-service': service,
     onclick: () => navigate(`/services?service=${encodeURIComponent(service)}`),
   },
   h('td', {}, h('span', { class: 'pill' }, dot(service), service)),
-  h('td', { class: 'num', text: stats.count }), h('td', { class: 'num', text: fmtRate(stats.rate_per_s) }),
-  h('td', { class: 'num', style: stats.errors ? 'color:var(--err)' : '', text: fmtPct(stats.error_ratio) }),
+  h('td', { class: 'num', text: stats.count }),
+  h('td', { class: 'num', 'data-testid': 'rate-now', title: `per second over the last ${stats.step_s}s`, text: fmtRate(stats.current_rate_per_s ?? 0) }),
+  h('td', { class: 'num', 'data-testid': 'rate-avg', text: fmtRate(stats.rate_per_s) }),
+  h('td', { class: 'num', style: stats.errors ? 'color:var(--err)' : '', title: `${stats.errors} failed of ${stats.count}`, text: fmtPct(stats.error_ratio) }),
   h('td', { class: 'num', text: fmtMs(stats.p50_ms) }), h('td', { class: 'num', text: fmtMs(stats.p95_ms) }),
   h('td', { class: 'num', text: fmtMs(stats.p99_ms) }))));
   const detail = $('#service-detail');
@@ -456,19 +488,20 @@ async function serviceDetail(service, lookback, operation) {
     api(`/api/console/services/${encodeURIComponent(service)}/operations?lookback=${lookback}`),
   ]);
   const points = series.data;
-  const title = operation ? `${service}: ${operation}` : `${service} (entry spans)`;
+  const title = operation ? `${service}: ${operation}` : `${service} (requests: entry spans)`;
+  const step = points.length > 1 ? (points[1].time - points[0].time) / 1e6 : 0;
   detail.replaceChildren(
     h('h3', {}, title, ' ', h('a', { href: `/search?${new URLSearchParams({ service, ...(operation ? { operation } : {}), lookback })}`, 'data-nav': '', text: 'search traces →' })),
-    lineChart('Requests per second', points, [['rate', (p) => p.stats.rate_per_s, 'var(--accent)']], fmtRate),
-    lineChart('Error ratio', points, [['errors', (p) => p.stats.error_ratio, 'var(--err)']], fmtPct),
+    lineChart(`Requests per second (over each ${step}s step)`, points, [['rate', (p) => p.stats.rate_per_s, 'var(--accent)']], (v) => `${fmtRate(v)}/s`),
+    lineChart('Failed requests, share', points, [['errors', (p) => p.stats.error_ratio, 'var(--err)']], fmtPct),
     lineChart('Latency p50 / p95 / p99', points, [
       ['p50', (p) => p.stats.p50_ms, '#2e9d5b'], ['p95', (p) => p.stats.p95_ms, '#d69e2e'], ['p99', (p) => p.stats.p99_ms, '#d93b3b'],
     ], fmtMs),
     h('h3', { text: 'Operations' }),
     h('table', { class: 'stats' },
-      h('thead', {}, h('tr', {}, ['Operation', 'Spans', 'Rate/s', 'Errors', 'p50', 'p95', 'p99'].map((t) => h('th', { text: t })))),
+      h('thead', {}, h('tr', {}, ['Operation', 'Spans', 'Rate/s avg', 'Failed spans', 'p50', 'p95', 'p99'].map((t) => h('th', { text: t })))),
       h('tbody', { 'data-testid': 'operations-table' }, ops.data.map(({ operation: op, stats }) => h('tr', {
-        'data-testid': 'operation-row',
+        class: 'clickable', 'data-testid': 'operation-row',
         onclick: () => navigate(`/services?${new URLSearchParams({ service, operation: op })}`),
       },
       h('td', { text: op }), h('td', { class: 'num', text: stats.count }), h('td', { class: 'num', text: fmtRate(stats.rate_per_s) }),
@@ -478,20 +511,20 @@ async function serviceDetail(service, lookback, operation) {
 }
 
 function lineChart(title, points, series, fmt) {
-  const W = 1000, H = 140, P = 24;
-  const max = Math.max(1e-9, ...points.flatMap((p) => series.map(([, f]) => f(p))));
-  const x = (i) => P + (W - 2 * P) * (points.length < 2 ? 0.5 : i / (points.length - 1));
-  const y = (v) => H - P - (H - 2 * P) * (v / max);
+  const W = chartWidth($('#service-detail')) - 24, H = 180, L = 72, B = 30, T = 26, R = 8;
+  const top = Math.max(0, ...points.flatMap((p) => series.map(([, f]) => f(p))));
+  // Nothing to draw: a scale of 0..1 rather than one of nothing.
+  const max = top > 0 ? ticks(top)[2] : 1;
+  const x = (i) => L + (W - R - L) * (points.length < 2 ? 0.5 : i / (points.length - 1));
+  const y = (v) => H - B - (H - B - T) * (v / max);
   const t0 = points.length ? points[0].time : 0;
   const t1 = points.length ? points[points.length - 1].time : 0;
   return h('div', { class: 'chart', 'data-testid': 'chart' },
-    h('h4', {}, title, ' ', series.map(([name, , c]) => h('span', { style: `color:${c}`, text: ` ■ ${name}` })), ` (max ${fmt(max)})`),
-    h('svg', { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none' },
-      h('line', { x1: P, x2: W - P, y1: H - P, y2: H - P, stroke: '#e3e6eb' }),
-      h('text', { x: P, y: H - 6, 'font-size': 11, fill: '#6b7280', text: new Date(t0 / 1000).toLocaleTimeString() }),
-      h('text', { x: W - P, y: H - 6, 'font-size': 11, fill: '#6b7280', 'text-anchor': 'end', text: new Date(t1 / 1000).toLocaleTimeString() }),
+    h('h4', {}, title, ' ', series.map(([name, , c]) => h('span', { style: `color:${c}`, text: ` ■ ${name}` })), ` (max ${fmt(top)})`),
+    h('svg', { viewBox: `0 0 ${W} ${H}`, width: W, height: H },
+      axes({ W, H, L, B, T, max, fmt, t0, t1, yTitle: title.split(' (')[0], xTitle: 'time (each point: the step starting then)' }),
       series.map(([name, f, c]) => h('polyline', {
-        fill: 'none', stroke: c, 'stroke-width': 2, 'vector-effect': 'non-scaling-stroke',
+        fill: 'none', stroke: c, 'stroke-width': 2,
         points: points.map((p, i) => `${x(i)},${y(f(p))}`).join(' '),
       }, h('title', { text: name })))));
 }
@@ -587,6 +620,19 @@ async function showMap() {
   // Nodes are rounded boxes wide enough for a service name; edges end at their borders.
   const HW = 78, HH = 22;
   const toBorder = (ux, uy) => Math.min(ux ? HW / Math.abs(ux) : Infinity, uy ? HH / Math.abs(uy) : Infinity);
+  // Labels go on top of every line, each on a backing box, moved down from any label it
+  // would overlap (a call and a message between the same services, crossing edges).
+  const placed = [];
+  const labelEls = [];
+  const placeLabel = (text, lx, ly, e) => {
+    const w = text.length * 6.2 + 10, hgt = 16;
+    let y = ly;
+    for (let tries = 0; tries < 8 && placed.some((b) => Math.abs(b.x - lx) < (b.w + w) / 2 && Math.abs(b.y - y) < hgt); tries++) y += hgt + 2;
+    placed.push({ x: lx, y, w });
+    labelEls.push(h('g', { class: 'edge-label-box', 'data-testid': 'map-edge-label', 'data-parent': e.parent, 'data-child': e.child },
+      h('rect', { x: lx - w / 2, y: y - 12, width: w, height: hgt, rx: 3 }),
+      h('text', { class: `edge-label${e.errors ? ' err' : ''}`, x: lx, y, text })));
+  };
   const edgeEls = edges.map((e) => {
     const a = pos.get(e.parent), b = pos.get(e.child);
     if (!a || !b) return null;
@@ -599,10 +645,11 @@ async function showMap() {
     const bend = message ? 40 : 0;
     const cx = (x1 + x2) / 2 + uy * bend, cy = (y1 + y2) / 2 - ux * bend;
     const label = `${e.calls} ${message ? 'message' : 'call'}${e.calls === 1 ? '' : 's'}`;
+    // A quadratic curve passes halfway to its control point: the label sits on the curve's
+    // middle, over its line.
+    placeLabel(`${label} · ${fmtPct(e.error_ratio)} failed`, (x1 + x2) / 2 + (uy * bend) / 2, (y1 + y2) / 2 - (ux * bend) / 2 + 4, e);
     return h('g', { 'data-testid': 'map-edge', 'data-parent': e.parent, 'data-child': e.child, 'data-kind': e.kind || 'call' },
-      h('path', { class: `edge${message ? ' message' : ''}${e.errors ? ' err' : ''}`, d: `M${x1},${y1} Q${cx},${cy} ${x2},${y2}`, 'stroke-width': 1.5 + Math.min(4, Math.log10(e.calls + 1)), 'marker-end': `url(#arrow${e.errors ? '-err' : ''})` }),
-      // A quadratic curve passes halfway to its control point.
-      h('text', { class: 'edge-label', x: (x1 + x2) / 2 + (uy * bend) / 2, y: (y1 + y2) / 2 - (ux * bend) / 2 - 6, text: `${label} · ${fmtPct(e.error_ratio)} err` }));
+      h('path', { class: `edge${message ? ' message' : ''}${e.errors ? ' err' : ''}`, d: `M${x1},${y1} Q${cx},${cy} ${x2},${y2}`, 'stroke-width': 1.5 + Math.min(4, Math.log10(e.calls + 1)), 'marker-end': `url(#arrow${e.errors ? '-err' : ''})` }));
   });
   const nodeEls = nodes.map((n) => {
     const p = pos.get(n.service);
@@ -613,12 +660,13 @@ async function showMap() {
     },
     h('rect', { x: -HW, y: -HH, width: 2 * HW, height: 2 * HH, rx: 10 }),
     h('text', { y: 5, 'font-weight': 600, text: n.service }),
-    h('text', { class: 'node-stats', y: HH + 16, text: `${fmtRate(n.stats.rate_per_s)}/s · ${fmtPct(n.stats.error_ratio)} err · p95 ${fmtMs(n.stats.p95_ms)}` }));
+    h('text', { class: 'node-stats', y: HH + 16, text: `${fmtRate(n.stats.current_rate_per_s ?? 0)}/s now · ${fmtRate(n.stats.rate_per_s)}/s avg` }),
+    h('text', { class: 'node-stats', y: HH + 30, text: `${fmtPct(n.stats.error_ratio)} failed · p95 ${fmtMs(n.stats.p95_ms)}` }));
   });
   const marker = (id, fill) => h('marker', { id, viewBox: '0 0 10 10', refX: 5, refY: 5, markerWidth: 6, markerHeight: 6, orient: 'auto-start-reverse' },
     h('path', { d: 'M 0 0 L 10 5 L 0 10 z', fill }));
   box.replaceChildren(h('svg', { viewBox: `0 0 ${W} ${H + 30}` },
-    h('defs', {}, marker('arrow', '#9aa4b8'), marker('arrow-err', '#d93b3b')), edgeEls, nodeEls));
+    h('defs', {}, marker('arrow', '#9aa4b8'), marker('arrow-err', '#d93b3b')), edgeEls, nodeEls, labelEls));
 }
 
 route();

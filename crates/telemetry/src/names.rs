@@ -85,6 +85,11 @@ pub mod route {
     /// Where a relay delivers batches of messages. Its requests get no server span: each
     /// message they carry gets a CONSUMER span of its own, linked to its producer.
     pub const EVENTS: &str = "/events";
+    /// Probes, scrapes and the API description: answered and counted in the RED metrics, but
+    /// not traced. They come every few seconds from machines, each a one-span trace that says
+    /// nothing about a request's path through the shop, and they would bury the orders in the
+    /// console's search (and its store) while their rate and latency are in the metrics.
+    pub const UNTRACED: [&str; 4] = ["/health", "/health/ready", "/metrics", "/openapi.json"];
 }
 
 /// Response headers that tie an answer to its trace.

@@ -77,8 +77,8 @@ pub async fn trace_http(State(metrics): State<Metrics>, req: Request, next: Next
         .extensions()
         .get::<MatchedPath>()
         .map_or(UNMATCHED_ROUTE, |m| intern::route(m.as_str()));
-    if route == names::route::EVENTS {
-        return untraced(metrics, req, next, start, request_id).await;
+    if route == names::route::EVENTS || names::route::UNTRACED.contains(&route) {
+        return untraced(metrics, req, next, start, request_id, route).await;
     }
     // Cheap clones (shared buffers) of what the log lines need after `req` is handed on.
     let method = req.method().clone();
@@ -95,6 +95,7 @@ pub async fn trace_http(State(metrics): State<Metrics>, req: Request, next: Next
     };
     let bag = parent.baggage();
     let name: Cow<'static, str> = match intern::method(&method) {
+        _ if route == UNMATCHED_ROUTE => Cow::Owned(format!("{method} {}", short_path(path))),
         Some(m) => Cow::Borrowed(intern::span_name(m, route)),
         None => Cow::Owned(format!("{method} {route}")),
     };
@@ -169,6 +170,23 @@ pub async fn trace_http(State(metrics): State<Metrics>, req: Request, next: Next
     response
 }
 
+/// The name an unmatched path gets in its span: the path's first segment, cut to 32
+/// characters, and `{…}` for the rest (`/`, `/favicon.ico`, `/api/{…}`). Enough to tell a
+/// client's mistake apart, with no ids in span names.
+fn short_path(path: &str) -> String {
+    let rest = path.trim_start_matches('/');
+    let (first, more) = match rest.split_once('/') {
+        Some((first, more)) => (first, !more.is_empty()),
+        None => (rest, false),
+    };
+    let first: String = first.chars().take(32).collect();
+    if more {
+        format!("/{first}/{{…}}")
+    } else {
+        format!("/{first}")
+    }
+}
+
 /// The SERVER span's attributes, the order's baggage among them.
 fn server_attributes(
     method: &http::Method,
@@ -199,15 +217,17 @@ fn server_attributes(
     attributes
 }
 
-/// A relay's delivery of a batch of messages: counted and answered with its request id, but
-/// with no server span (each message in it is traced by a CONSUMER span of its own, linked to
-/// its producer; a span for the batch would be a trace shared by unrelated orders).
+/// A relay's delivery of a batch of messages, or a probe (`names::route::UNTRACED` says
+/// why): counted and answered with its request id, but with no server span (each message in
+/// a batch is traced by a CONSUMER span of its own, linked to its producer; a span for the
+/// batch would be a trace shared by unrelated orders).
 async fn untraced(
     metrics: Metrics,
     req: Request,
     next: Next,
     start: Instant,
     request_id: HeaderValue,
+    route: &'static str,
 ) -> Response {
     let method = req.method().clone();
     let cx = with_request_id(opentelemetry::Context::new(), request_id.clone());
@@ -215,18 +235,33 @@ async fn untraced(
     let status = response.status().as_u16();
     tracing::debug!(
         method = method.as_str(),
-        path = names::route::EVENTS,
+        path = route,
         status_code = status,
         duration_ms = start.elapsed().as_secs_f64() * 1000.0,
-        "Event batch received"
+        "Untraced request answered"
     );
     metrics.http_request(HttpObservation {
         method: &method,
-        endpoint: names::route::EVENTS,
+        endpoint: route,
         status,
         duration: start.elapsed(),
         trace_id: None,
     });
     response.headers_mut().insert(X_REQUEST_ID, request_id);
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_path;
+
+    #[test]
+    fn an_unmatched_path_is_named_by_its_first_segment() {
+        assert_eq!(short_path("/"), "/");
+        assert_eq!(short_path(""), "/");
+        assert_eq!(short_path("/favicon.ico"), "/favicon.ico");
+        assert_eq!(short_path("/api/v1/orders/42"), "/api/{…}");
+        assert_eq!(short_path("/wp-admin/"), "/wp-admin");
+        assert_eq!(short_path(&format!("/{}", "x".repeat(100))).len(), 33);
+    }
 }

@@ -178,7 +178,7 @@ pub struct TracesArgs {
     /// Only traces with a span carrying this attribute; repeat for several (all must match).
     #[arg(long, value_name = "KEY=VALUE")]
     pub tag: Vec<String>,
-    /// Only traces with an error.
+    /// Only traces with a failed request (see "What counts as an error" in the README).
     #[arg(long)]
     pub errors: bool,
     /// How far back to search (e.g. 15m, 1h, 2d).

@@ -15,18 +15,26 @@ use super::jaeger_trace::parse_object;
 use super::params::{self, Pairs};
 use crate::error::ApiError;
 use crate::percentile::nearest_rank;
+use crate::store::failure::failed;
 use crate::store::query::{Sample, StoredLog, TraceSummary};
 
 const HOUR_US: i64 = 3_600_000_000;
 /// Most time buckets a series may have.
 const MAX_BUCKETS: i64 = 500;
 
-/// Rate, error ratio and latency percentiles of a set of spans.
+/// Rate, error ratio and latency percentiles of a set of spans. `rate_per_s` is the average
+/// over the window (or the step, for a point of a series); for a service, `current_rate_per_s`
+/// is the rate over the window's last step, `step_s` long (the step a chart of the window
+/// has), so a burst shows at the rate it ran rather than spread over the whole window.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Stats {
     count: usize,
     errors: usize,
     rate_per_s: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    current_rate_per_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    step_s: Option<f64>,
     error_ratio: f64,
     p50_ms: f64,
     p95_ms: f64,
@@ -52,7 +60,9 @@ impl Stats {
         Self {
             count,
             errors,
-            rate_per_s: count as f64 / (window_us.max(1) as f64 / 1e6),
+            rate_per_s: per_second(count, window_us),
+            current_rate_per_s: None,
+            step_s: None,
             error_ratio: if count == 0 {
                 0.0
             } else {
@@ -65,8 +75,29 @@ impl Stats {
     }
 }
 
+fn per_second(count: usize, window_us: i64) -> f64 {
+    count as f64 / (window_us.max(1) as f64 / 1e6)
+}
+
 fn error_samples(samples: &[Sample]) -> impl Iterator<Item = (i64, bool)> + '_ {
-    samples.iter().map(|s| (s.duration_us, s.status_code == 2))
+    samples
+        .iter()
+        .map(|s| (s.duration_us, failed(s.status_code)))
+}
+
+/// A service's statistics over `[start, end]`, with its rate over the last step.
+fn entry_stats(samples: &[Sample], start: i64, end: i64) -> Stats {
+    let step = default_step(end - start);
+    let mut stats = Stats::of(error_samples(samples), end - start);
+    let recent = samples.iter().filter(|s| s.start_us >= end - step).count();
+    stats.current_rate_per_s = Some(per_second(recent, step));
+    stats.step_s = Some(step as f64 / 1e6);
+    stats
+}
+
+/// The step of a chart of a window: a sixtieth of it, at least a second.
+fn default_step(span_us: i64) -> i64 {
+    (span_us / 60).max(1_000_000)
 }
 
 /// `GET /api/console/traces`: like `/api/traces`, but summaries (for the results list), and
@@ -152,7 +183,7 @@ fn severity_name(n: i32) -> &'static str {
 }
 
 /// `GET /api/console/services?lookback=1h`: each service's entry spans (server, consumer or
-/// root): rate, error ratio, p50/p95/p99.
+/// root): rate (window average and current), failed requests, p50/p95/p99.
 pub(crate) async fn services(
     State(st): State<AppState>,
     Query(pairs): Query<Pairs>,
@@ -161,7 +192,7 @@ pub(crate) async fn services(
     let mut out = Vec::new();
     for service in st.store.services().await? {
         let samples = st.store.entry_samples(&service, start, end).await?;
-        let stats = Stats::of(error_samples(&samples), end - start);
+        let stats = entry_stats(&samples, start, end);
         out.push(json!({"service": service, "stats": stats}));
     }
     let n = out.len();
@@ -180,7 +211,7 @@ pub(crate) async fn operations(
         by_op
             .entry(s.operation)
             .or_default()
-            .push((s.duration_us, s.status_code == 2));
+            .push((s.duration_us, failed(s.status_code)));
     }
     let out: Vec<Value> = by_op
         .into_iter()
@@ -192,8 +223,9 @@ pub(crate) async fn operations(
     Ok(Envelope::new(out, n))
 }
 
-/// `GET /api/console/stats?service=&operation=&lookback=1h&step=1m`: a time series of
-/// statistics, one point per step.
+/// `GET /api/console/stats?service=&operation=&lookback=1h&step=`: a time series of
+/// statistics, one point per whole step ending at the window's end (by default a sixtieth of
+/// the window, at least 1s), each point's rate per second over its step.
 pub(crate) async fn series(
     State(st): State<AppState>,
     Query(pairs): Query<Pairs>,
@@ -208,7 +240,7 @@ pub(crate) async fn series(
                 .map_err(|e| ApiError::BadRequest(format!("cannot parse step: {e}")))?;
             i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
         }
-        None => (span / 60).max(1_000_000),
+        None => default_step(span),
     };
     if step <= 0 || span / step > MAX_BUCKETS {
         return Err(ApiError::BadRequest(format!(
@@ -219,19 +251,24 @@ pub(crate) async fn series(
         Some(op) => st.store.operation_samples(service, op, start, end).await?,
         None => st.store.entry_samples(service, start, end).await?,
     };
-    let buckets = usize::try_from(span / step + 1).unwrap_or(1);
-    let mut grouped: Vec<Vec<(i64, bool)>> = vec![Vec::new(); buckets];
-    for s in &samples {
-        let i = usize::try_from((s.start_us - start) / step).unwrap_or(0);
-        if let Some(b) = grouped.get_mut(i) {
-            b.push((s.duration_us, s.status_code == 2));
+    // Whole steps that end at `end`: the last point is the current rate, not a partial step's
+    // count spread over a full one (what is left over is at the window's old end).
+    let steps = (span / step).max(1);
+    let first = end - steps * step;
+    let last = usize::try_from(steps - 1).unwrap_or(0);
+    let mut grouped: Vec<Vec<(i64, bool)>> = vec![Vec::new(); last + 1];
+    for s in samples.iter().filter(|s| s.start_us >= first) {
+        let i = usize::try_from((s.start_us - first) / step).unwrap_or(0);
+        // A span that started at `end` itself counts in the last step.
+        if let Some(b) = grouped.get_mut(i.min(last)) {
+            b.push((s.duration_us, failed(s.status_code)));
         }
     }
     let points: Vec<Value> = grouped
         .into_iter()
         .enumerate()
         .map(|(i, b)| {
-            let t = start + i64::try_from(i).unwrap_or(0) * step;
+            let t = first + i64::try_from(i).unwrap_or(0) * step;
             json!({"time": t, "stats": Stats::of(b.into_iter(), step)})
         })
         .collect();
@@ -251,7 +288,7 @@ pub(crate) async fn service_map(
     let mut nodes = Vec::new();
     for service in st.store.services().await? {
         let samples = st.store.entry_samples(&service, start, end).await?;
-        let stats = Stats::of(error_samples(&samples), end - start);
+        let stats = entry_stats(&samples, start, end);
         nodes.push(json!({"service": service, "stats": stats}));
     }
     let edges: Vec<Value> = edges

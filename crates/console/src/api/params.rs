@@ -93,7 +93,7 @@ pub(crate) fn trace_query(pairs: &Pairs) -> Result<TraceQuery, ApiError> {
                 q.tags.push((k.to_owned(), v.to_owned()));
             }
             "status" => match value {
-                "error" => q.tags.push(("error".into(), "true".into())),
+                "error" => q.failed_only = true,
                 "" | "any" | "ok" => {}
                 other => {
                     return Err(bad(format!(

@@ -3,13 +3,12 @@
 use std::collections::HashMap;
 
 use crate::store::diagnose::SpanRow;
+use crate::store::failure;
 
 /// OTLP span kinds the diagnosis tells apart.
 pub(crate) const SERVER: i32 = 2;
 pub(crate) const CLIENT: i32 = 3;
 pub(crate) const PRODUCER: i32 = 4;
-/// OTLP status code of a failed span.
-const ERROR: i32 = 2;
 
 /// One trace: its rows and, for each, the indexes of its children and its parent.
 pub(crate) struct Trace<'a> {
@@ -25,7 +24,7 @@ pub(crate) fn traces(rows: &[SpanRow]) -> impl Iterator<Item = Trace<'_>> {
 }
 
 pub(crate) fn failed(span: &SpanRow) -> bool {
-    span.status_code == ERROR
+    failure::failed(span.status_code)
 }
 
 impl<'a> Trace<'a> {
@@ -62,8 +61,12 @@ impl<'a> Trace<'a> {
         self.spans.first().map_or(0, |s| s.trace_seq)
     }
 
+    /// A failing trace: one with a failed request, as every page counts it (a refused order
+    /// whose client span failed is not one).
     pub(crate) fn failed(&self) -> bool {
-        self.spans.iter().any(failed)
+        self.spans
+            .iter()
+            .any(|s| failure::failed_request(s.kind, s.parent_span_id == 0, s.status_code))
     }
 
     /// Where the failure starts: of the failed spans with no failed span below them (their

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 use super::wire::{self, AnyValue, KeyValue, LogsRequest, NotUtf8, TraceRequest, utf8};
 use crate::store::blocks::tag_hash;
+use crate::store::failure;
 use crate::store::model::{
     LinkRow, LogBatch, LogRow, ResourceRow, ScopeRow, SpanBatch, SpanRow, Text, UNKNOWN_SERVICE,
 };
@@ -93,6 +94,8 @@ pub(crate) fn spans(
                     Some(s) => (s.code, text.push(utf8(&s.message)?)),
                     None => (0, Text::default()),
                 };
+                let status_code =
+                    failure::status(span.kind, status_code, http_status(&span.attributes));
                 let tags_start = index(batch.tag_hashes.len());
                 for kv in &span.attributes {
                     push_tag_hash(
@@ -145,6 +148,21 @@ pub(crate) fn spans(
         rejected,
         over_limit,
     })
+}
+
+/// The HTTP status a span answered (`http.response.status_code`, or the older
+/// `http.status_code`), for the error rule.
+fn http_status(attributes: &[KeyValue]) -> Option<i64> {
+    attributes
+        .iter()
+        .filter(|kv| {
+            &kv.key[..] == b"http.response.status_code" || &kv.key[..] == b"http.status_code"
+        })
+        .find_map(|kv| match kv.value.as_ref()?.value.as_ref()? {
+            wire::Value::Int(n) => Some(*n),
+            wire::Value::String(s) => std::str::from_utf8(s).ok()?.trim().parse().ok(),
+            _ => None,
+        })
 }
 
 /// Flattens the records of a logs export; `size_hint` is the encoded request's length.

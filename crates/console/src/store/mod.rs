@@ -3,6 +3,7 @@
 
 pub(crate) mod blocks;
 pub(crate) mod diagnose;
+pub(crate) mod failure;
 pub(crate) mod ingest;
 pub(crate) mod metrics;
 pub(crate) mod model;

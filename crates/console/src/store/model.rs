@@ -76,13 +76,10 @@ pub(crate) struct SpanRow {
     pub(crate) tags: (u32, u32),
 }
 
-/// OTLP status codes, as `spans.status_code` stores them.
-pub(crate) const STATUS_OK: i32 = 1;
-pub(crate) const STATUS_ERROR: i32 = 2;
-
 impl SpanRow {
-    pub(crate) fn is_error(&self) -> bool {
-        self.status_code == STATUS_ERROR
+    /// A failed request: an entry span that failed (`failure.rs` has the rule).
+    pub(crate) fn failed_request(&self) -> bool {
+        super::failure::failed_request(self.kind, self.parent_span_id.is_none(), self.status_code)
     }
 }
 

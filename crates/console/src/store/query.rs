@@ -7,6 +7,7 @@ use sqlx::sqlite::SqliteArguments;
 use sqlx::{Arguments, AssertSqlSafe, FromRow};
 
 use super::Store;
+use super::failure::{ENTRY_SQL, FAILED_SQL};
 use super::tag_search::TagMatch;
 use super::write::EDGE_BUCKET_US;
 
@@ -63,6 +64,19 @@ pub(crate) struct TraceQuery {
     pub(crate) start_us: i64,
     pub(crate) end_us: i64,
     pub(crate) limit: usize,
+    /// Only traces with a failed request (`failure.rs`).
+    pub(crate) failed_only: bool,
+}
+
+impl TraceQuery {
+    /// The SQL condition `failed_only` adds on the `traces` row named by `prefix` (`t.`).
+    pub(crate) fn failed_filter(&self, prefix: &str) -> String {
+        if self.failed_only {
+            format!(" AND {prefix}error_count > 0")
+        } else {
+            String::new()
+        }
+    }
 }
 
 /// One row of the traces summary table, with its services.
@@ -80,10 +94,11 @@ pub(crate) struct TraceSummary {
     pub(crate) error_count: i64,
     pub(crate) root_service: String,
     pub(crate) root_operation: String,
+    /// Failed requests (entry spans) per service, in the order the trace reached them.
     pub(crate) services: Vec<ServiceSpans>,
 }
 
-/// How many spans (and errors) a service has in a trace.
+/// How many spans a service has in a trace, and how many of its requests failed.
 #[derive(Debug, Clone, serde::Serialize)]
 pub(crate) struct ServiceSpans {
     pub(crate) service: String,
@@ -190,13 +205,14 @@ impl Store {
             span_filter.push_str(" = ?");
         }
         let limit = q.limit.max(1);
+        let failed = q.failed_filter("t.");
         if let Some(service) = &q.service {
             // Walk the (service[, operation], start) index newest first and stop at `limit`
             // distinct traces.
             let sql = format!(
                 "SELECT t.trace_id FROM spans s JOIN traces t ON t.seq = s.trace_seq \
                  WHERE s.service = (SELECT id FROM names WHERE name = ?) AND s.start_us >= ? \
-                 AND s.start_us <= ?{span_filter} ORDER BY s.start_us DESC"
+                 AND s.start_us <= ?{span_filter}{failed} ORDER BY s.start_us DESC"
             );
             let mut all = SqliteArguments::default();
             add(&mut all, service.clone())?;
@@ -223,16 +239,18 @@ impl Store {
             }
             return Ok(ids);
         }
+        let failed = q.failed_filter("");
         let sql = if span_filter.is_empty() {
             // span_count 0: only log records of the trace have arrived.
-            "SELECT trace_id FROM traces WHERE start_us >= ? AND start_us <= ? \
-             AND span_count > 0 ORDER BY start_us DESC LIMIT ?"
-                .to_owned()
+            format!(
+                "SELECT trace_id FROM traces WHERE start_us >= ? AND start_us <= ? \
+                 AND span_count > 0{failed} ORDER BY start_us DESC LIMIT ?"
+            )
         } else {
             format!(
-                "SELECT tr.trace_id FROM traces tr WHERE tr.start_us >= ? AND tr.start_us <= ? \
-                 AND EXISTS (SELECT 1 FROM spans s WHERE s.trace_seq = tr.seq{span_filter}) \
-                 ORDER BY tr.start_us DESC LIMIT ?"
+                "SELECT trace_id FROM traces WHERE start_us >= ? AND start_us <= ?{failed} \
+                 AND EXISTS (SELECT 1 FROM spans s WHERE s.trace_seq = traces.seq{span_filter}) \
+                 ORDER BY start_us DESC LIMIT ?"
             )
         };
         let mut all = SqliteArguments::default();
@@ -290,7 +308,7 @@ impl Store {
             )
             .collect();
         let sql = format!(
-            "SELECT t.trace_id, n.name, COUNT(*), SUM(s.status_code = 2) \
+            "SELECT t.trace_id, n.name, COUNT(*), SUM({ENTRY_SQL} AND {FAILED_SQL}) \
              FROM traces t JOIN spans s ON s.trace_seq = t.seq JOIN names n ON n.id = s.service \
              WHERE t.trace_id IN ({}) GROUP BY t.seq, s.service ORDER BY t.seq, MIN(s.start_us)",
             marks(ids.len())
@@ -350,16 +368,17 @@ impl Store {
         start_us: i64,
         end_us: i64,
     ) -> Result<Vec<Sample>, sqlx::Error> {
-        sqlx::query_as(
-            "SELECT start_us, duration_us, status_code FROM spans \
-             WHERE service = (SELECT id FROM names WHERE name = ?) \
-             AND start_us >= ? AND start_us <= ? AND (kind IN (2, 5) OR parent_span_id = 0)",
-        )
-        .bind(service)
-        .bind(start_us)
-        .bind(end_us)
-        .fetch_all(&self.pool)
-        .await
+        let sql = format!(
+            "SELECT s.start_us, s.duration_us, s.status_code FROM spans s \
+             WHERE s.service = (SELECT id FROM names WHERE name = ?) \
+             AND s.start_us >= ? AND s.start_us <= ? AND {ENTRY_SQL}"
+        );
+        sqlx::query_as(AssertSqlSafe(sql))
+            .bind(service)
+            .bind(start_us)
+            .bind(end_us)
+            .fetch_all(&self.pool)
+            .await
     }
 
     /// Spans of one operation in the window.

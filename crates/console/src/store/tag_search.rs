@@ -18,7 +18,8 @@ use sqlx::AssertSqlSafe;
 
 use super::Store;
 use super::blocks::{self, BlockSpan, Decoded, filter};
-use super::model::{STATUS_ERROR, STATUS_OK, trace_hex};
+use super::failure::{STATUS_ERROR, STATUS_OK};
+use super::model::trace_hex;
 use super::query::{TraceQuery, marks};
 use crate::otlp::kind_name;
 
@@ -197,8 +198,9 @@ impl Store {
         let ids: Vec<&String> = hits.keys().collect();
         for chunk in ids.chunks(500) {
             let sql = format!(
-                "SELECT trace_id, start_us FROM traces WHERE trace_id IN ({}) AND span_count > 0",
-                marks(chunk.len())
+                "SELECT trace_id, start_us FROM traces WHERE trace_id IN ({}) AND span_count > 0{}",
+                marks(chunk.len()),
+                q.failed_filter("")
             );
             let mut query = sqlx::query_as::<_, (String, i64)>(AssertSqlSafe(sql));
             for id in chunk {

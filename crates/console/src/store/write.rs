@@ -406,7 +406,7 @@ impl<'a> TraceAgg<'a> {
     fn add(traces: &mut HashMap<TraceId, Self>, batch: &'a SpanBatch, s: &'a SpanRow) {
         let is_root = s.parent_span_id.is_none();
         let end = s.start_us + s.duration_us;
-        let errors = i64::from(s.is_error());
+        let errors = i64::from(s.failed_request());
         let (service, operation) = (batch.service(s), s.operation.of(&batch.text));
         traces
             .entry(s.trace_id)

@@ -5,6 +5,7 @@
 mod bad_input;
 mod connections;
 mod diagnose;
+mod figures;
 mod helpers;
 mod ingest;
 mod jaeger_api;

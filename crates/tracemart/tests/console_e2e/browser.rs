@@ -28,6 +28,52 @@ const BROWSER_TIMEOUT: Duration = Duration::from_secs(90);
 const SPANS_PER_ANSWER: u64 = 100;
 const LARGE_TRACE_SPANS: u64 = 150;
 
+/// Runs a browser script of `tests/browser` with node and these arguments, with a deadline
+/// (killing Chromium's processes too if it passes); prints its output and fails the test, with
+/// that output, unless it succeeded.
+pub(crate) async fn run_browser_script(script: &Path, args: &[String], out: &Path) {
+    let started = Instant::now();
+    let mut child = Command::new("node")
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn node");
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for node") {
+            break Some(status);
+        }
+        if started.elapsed() > BROWSER_TIMEOUT {
+            // Chromium's processes too, not just node.
+            let pid = i32::try_from(child.id()).expect("pid fits i32");
+            for p in descendants_of(pid) {
+                let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+            }
+            let _ = child.kill();
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let output = child.wait_with_output().expect("node's output");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    println!("{stdout}");
+    println!(
+        "browser session: {} ms; screenshots in {}",
+        started.elapsed().as_millis(),
+        out.display()
+    );
+    let status = status.unwrap_or_else(|| {
+        panic!("the browser session took over {BROWSER_TIMEOUT:?}\n{stdout}\n{stderr}")
+    });
+    assert!(
+        status.success(),
+        "the browser session failed ({status}):\n{stdout}\n{stderr}"
+    );
+}
+
 fn chromium() -> PathBuf {
     PathBuf::from("/usr/bin/chromium")
 }
@@ -235,58 +281,17 @@ async fn the_console_ui_shows_search_results_a_traces_waterfall_services_the_map
         "6-linked-traces",
         "7-truncated-trace",
     ] {
-        let png = out.join(format!("{page}.png"));
-        let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
-        assert!(
-            size > 10_000,
-            "{} is missing or blank ({size} bytes)",
-            png.display()
-        );
+        assert_screenshot(&out, page);
     }
 }
 
-/// Runs a browser script of `tests/browser` with node and these arguments; fails the test,
-/// with the script's output, when it fails or outlives [`BROWSER_TIMEOUT`].
-pub(crate) async fn run_browser_script(script: &Path, args: &[String], out: &Path) {
-    let started = Instant::now();
-    let mut child = Command::new("node")
-        .arg(script)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn node");
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for node") {
-            break Some(status);
-        }
-        if started.elapsed() > BROWSER_TIMEOUT {
-            // Chromium's processes too, not just node.
-            let pid = i32::try_from(child.id()).expect("pid fits i32");
-            for p in descendants_of(pid) {
-                let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
-            }
-            let _ = child.kill();
-            break None;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let output = child.wait_with_output().expect("node's output");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    println!("{stdout}");
-    println!(
-        "browser session: {} ms; screenshots in {}",
-        started.elapsed().as_millis(),
-        out.display()
-    );
-
-    let status = status.unwrap_or_else(|| {
-        panic!("the browser session took over {BROWSER_TIMEOUT:?}\n{stdout}\n{stderr}")
-    });
+/// The session left a screenshot of `page` that is not blank.
+pub(crate) fn assert_screenshot(out: &Path, page: &str) {
+    let png = out.join(format!("{page}.png"));
+    let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
     assert!(
-        status.success(),
-        "the browser session failed ({status}):\n{stdout}\n{stderr}"
+        size > 10_000,
+        "{} is missing or blank ({size} bytes)",
+        png.display()
     );
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, unreachable_pub)]
 
 mod browser;
+mod browser_figures;
 mod dependencies;
 mod diagnose;
 mod helpers;

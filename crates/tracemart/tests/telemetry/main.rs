@@ -28,3 +28,4 @@ mod schemathesis;
 mod sdk_disabled;
 mod seed_defects;
 mod traces;
+mod untraced;

@@ -61,7 +61,7 @@ impl Writer {
                     parent,
                     b.service(s),
                     s.start_us,
-                    s.is_error(),
+                    s.failed_request(),
                 ),
                 None => unresolved.push(Child {
                     batch: b,
@@ -110,7 +110,7 @@ impl Writer {
                     &parent.into(),
                     child.batch.service(child.span),
                     child.span.start_us,
-                    child.span.is_error(),
+                    child.span.failed_request(),
                 ),
                 None => waiting.push(child),
             }
@@ -177,7 +177,7 @@ impl Writer {
                 span_hex(&s.span_id).as_str(),
                 &**batch.service(s),
                 s.start_us,
-                i64::from(s.is_error()),
+                i64::from(s.failed_request()),
                 now,
             ])?;
             self.pending_edges += i64::try_from(inserted).unwrap_or(0);

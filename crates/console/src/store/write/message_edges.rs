@@ -122,7 +122,7 @@ impl Writer {
                         &producer,
                         batch.service(span),
                         span.start_us,
-                        span.is_error(),
+                        span.failed_request(),
                     ),
                     None => {
                         let seq = seqs.get(&span.trace_id).copied().unwrap_or(0);
@@ -231,7 +231,7 @@ impl Writer {
                 span_hex(&span.span_id).as_str(),
                 &**batch.service(span),
                 span.start_us,
-                i64::from(span.is_error()),
+                i64::from(span.failed_request()),
                 retention::now_us(),
             ])?;
         self.awaited.add(link.trace_id, inserted);

@@ -1,0 +1,168 @@
+// The console's figures and looks in headless Chromium: charts with axes and units, map
+// labels that do not overlap, failed spans marked whatever their service's colour, rows that
+// look clickable, a layout that fits 1024 px, and the Logs page (filters, a line opening its
+// trace, the live tail). Keeps a 1280x800 screenshot of each page for the README.
+//
+//   node tests/browser/figures.mjs <ui-url> <order-url> <out-dir> <failed-trace-id>
+//
+// <order-url>: the order service; a request to it during the live tail must show up.
+// Exits 0 when every check passes; otherwise prints what failed and exits 1.
+
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { check, launch, step } from './session.mjs';
+
+const [ui, orderUrl, outDir, failedId] = process.argv.slice(2);
+if (!ui || !orderUrl || !outDir || !failedId) {
+  console.error('usage: node figures.mjs <ui-url> <order-url> <out-dir> <failed-trace-id>');
+  process.exit(2);
+}
+mkdirSync(outDir, { recursive: true });
+
+// The page fits 1024 px: nothing wider than the window.
+async function fits1024(page, what) {
+  await page.setViewportSize({ width: 1024, height: 768 });
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  // What sticks out, to say so.
+  const wide = await page.evaluate(() => [...document.querySelectorAll('body *')]
+    .filter((e) => e.getBoundingClientRect().right > 1024 && e.getClientRects().length)
+    .slice(0, 4).map((e) => `${e.tagName.toLowerCase()}.${e.className || e.id}`).join(', '));
+  check(width <= 1024, `${what} fits 1024 px (${width} px wide: ${wide})`);
+  await page.setViewportSize({ width: 1280, height: 800 });
+}
+
+async function shot(page, name) {
+  const path = join(outDir, `${name}.png`);
+  await page.screenshot({ path });
+  console.log(`  screenshot ${path}`);
+}
+
+const cursorOf = (loc) => loc.evaluate((e) => getComputedStyle(e).cursor);
+
+const TIMEOUT = 30_000;
+let session;
+try {
+  session = await launch(TIMEOUT, () => false, { width: 1280, height: 800 });
+  const { page, problems } = session;
+
+  // Search: the scatter plot has axes with titles and units; rows look clickable.
+  step('search');
+  await page.goto(`${ui}/search?service=order-service`);
+  await page.getByTestId('result-row').first().waitFor();
+  const scatter = page.getByTestId('scatter');
+  check(await scatter.getByTestId('chart-axes').count() === 1, 'the scatter plot has axes');
+  check((await scatter.getByTestId('y-title').textContent()) === 'duration', 'its y axis is the duration');
+  check((await scatter.getByTestId('x-title').textContent()).includes('start time'), 'its x axis is the start time');
+  const tickTexts = await scatter.locator('.tick').allTextContents();
+  check(tickTexts.some((t) => /(µs|ms|s)$/.test(t)), `duration ticks carry units (${tickTexts.join(' ')})`);
+  check(await cursorOf(page.getByTestId('result-row').first()) === 'pointer', 'a result row has a pointer cursor');
+  const probes = await page.getByTestId('result-row').evaluateAll((els) => els.filter((e) => /\/health|\/metrics|\/openapi/.test(e.textContent)).length);
+  check(probes === 0, 'no probe traces among the results');
+  await fits1024(page, 'search');
+  await shot(page, 'search');
+
+  // A failed trace: its failed spans are hatched, and no service is drawn in red.
+  step('failed trace');
+  await page.goto(`${ui}/trace/${failedId}`);
+  await page.getByTestId('error-bar').first().waitFor();
+  const bars = await page.locator('.wf-bar').evaluateAll((els) => els.map((e) => {
+    const s = getComputedStyle(e);
+    return { err: e.classList.contains('err'), image: s.backgroundImage, color: s.backgroundColor };
+  }));
+  check(bars.filter((b) => b.err).every((b) => b.image.includes('repeating-linear-gradient')), 'failed spans are hatched');
+  const reddish = bars.filter((b) => {
+    const [r, g, bl] = b.color.match(/\d+/g).map(Number);
+    return r > 150 && g < 110 && bl < 110;
+  });
+  check(reddish.length === 0, `no service is coloured red (${reddish.map((b) => b.color).join(', ')})`);
+  check(await cursorOf(page.locator('.kv td').first()) !== 'pointer', 'detail tables do not look clickable');
+  await fits1024(page, 'a trace');
+  await shot(page, 'trace');
+
+  // Services: the current rate beside the average, the rule, charts with axes.
+  step('services');
+  await page.goto(`${ui}/services?service=order-service`);
+  await page.getByTestId('chart').first().waitFor();
+  const heads = await page.locator('#view-services thead th').allTextContents();
+  check(heads.includes('Rate/s now') && heads.includes('Rate/s avg'), `rate now and average (${heads.join(', ')})`);
+  check((await page.getByTestId('error-rule').textContent()).includes('5xx'), 'the error rule is stated');
+  const charts = await page.getByTestId('chart').count();
+  const chartAxes = await page.locator('[data-testid="chart"] [data-testid="chart-axes"]').count();
+  check(charts >= 3 && chartAxes === charts, `every chart has axes (${chartAxes} of ${charts})`);
+  const rateTicks = await page.getByTestId('chart').first().locator('.tick').allTextContents();
+  check(rateTicks.some((t) => t.endsWith('/s')), `the rate chart's ticks are per second (${rateTicks.join(' ')})`);
+  check(await cursorOf(page.getByTestId('service-row').first()) === 'pointer', 'a service row has a pointer cursor');
+  await fits1024(page, 'services');
+  await shot(page, 'services');
+
+  // Map: edge labels over their lines, none overlapping another.
+  step('map');
+  await page.goto(`${ui}/map`);
+  await page.getByTestId('map-edge-label').first().waitFor();
+  const boxes = await page.getByTestId('map-edge-label').evaluateAll((els) => els.map((e) => {
+    const r = e.getBoundingClientRect();
+    return { l: r.left, r: r.right, t: r.top, b: r.bottom };
+  }));
+  const overlaps = boxes.filter((a, i) => boxes.some((b, j) => j > i && a.l < b.r && b.l < a.r && a.t < b.b && b.t < a.b));
+  check(overlaps.length === 0, `edge labels do not overlap (${overlaps.length} do)`);
+  const lastIsLabel = await page.locator('#service-map svg > *:last-child').getAttribute('data-testid');
+  check(lastIsLabel === 'map-edge-label', 'labels are drawn over the lines');
+  await fits1024(page, 'the map');
+  await shot(page, 'map');
+
+  // Logs: newest first, filters, a line opens its trace, live tail.
+  step('logs');
+  await page.getByTestId('nav-logs').click();
+  await page.waitForURL('**/logs');
+  await page.getByTestId('logs-row').first().waitFor();
+  const times = await page.getByTestId('logs-row').evaluateAll((els) => els.map((e) => e.firstChild.textContent));
+  console.log(`  ${times.length} log lines`);
+  await page.getByTestId('l-service').selectOption('inventory-service');
+  await page.getByTestId('logs-submit').click();
+  await page.waitForURL(/service=inventory-service/);
+  await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="logs-row"]')].every((r) => r.dataset.service === 'inventory-service'));
+  check(await page.getByTestId('logs-row').count() > 0, 'inventory has log lines');
+  await page.goto(`${ui}/logs?traceID=${failedId}`);
+  await page.getByTestId('logs-row').first().waitFor();
+  const ids = await page.getByTestId('logs-row').evaluateAll((els) => els.map((e) => e.dataset.traceId));
+  check(ids.every((id) => id === failedId), 'a trace id filter keeps that trace\'s lines');
+  const services = await page.getByTestId('logs-row').evaluateAll((els) => [...new Set(els.map((e) => e.dataset.service))]);
+  check(services.length > 1, `a trace's lines come from every service on its path (${services.join(', ')})`);
+  await page.goto(`${ui}/logs?level=warn`);
+  await page.getByTestId('logs-status').filter({ hasText: /log line/ }).waitFor();
+  const levels = await page.locator('[data-testid="logs-row"] td.sev').allTextContents();
+  check(levels.every((l) => /^(WARN|ERROR|FATAL)/i.test(l)), `warn and above only (${[...new Set(levels)].join(', ')})`);
+  await page.goto(`${ui}/logs?q=${encodeURIComponent('request completed')}`);
+  await page.getByTestId('logs-row').first().waitFor();
+  const bodies = await page.locator('[data-testid="logs-row"] td.msg > span').allTextContents();
+  check(bodies.every((b) => b.toLowerCase().includes('request completed')), 'the text filter keeps matching lines');
+  check(await cursorOf(page.getByTestId('logs-row').first()) === 'pointer', 'a log line has a pointer cursor');
+  await fits1024(page, 'logs');
+  await shot(page, 'logs');
+  // Live tail: a request made now shows on top within a few seconds.
+  await page.goto(`${ui}/logs?service=order-service`);
+  await page.getByTestId('logs-status').filter({ hasText: /log line/ }).waitFor();
+  await page.getByTestId('l-tail').check();
+  const before = await page.getByTestId('logs-row').count();
+  const answer = await fetch(`${orderUrl}/tail-check/now`);
+  const traceId = answer.headers.get('x-trace-id');
+  check(!!traceId, 'the order service answered with a trace id');
+  const tailed = page.locator(`[data-testid="logs-row"][data-trace-id="${traceId}"]`).first();
+  await tailed.waitFor({ timeout: 20_000 });
+  check(await page.getByTestId('logs-row').count() > before, 'the tail added lines');
+  await tailed.click();
+  await page.waitForURL(`**/trace/${traceId}`);
+  await page.getByTestId('waterfall-row').first().waitFor();
+  const title = await page.getByTestId('trace-title').textContent();
+  check(title.includes('GET /tail-check/{…}'), `an unmatched path is named by its path (${title})`);
+
+  check(problems.length === 0, `no errors in the page:\n  ${problems.join('\n  ')}`);
+  console.log('ok');
+} catch (e) {
+  console.error(e.message);
+  if (session && session.problems.length) console.error(`page problems:\n  ${session.problems.join('\n  ')}`);
+  if (session) await session.page.screenshot({ path: join(outDir, 'figures-failure.png'), fullPage: true }).catch(() => {});
+  process.exitCode = 1;
+} finally {
+  if (session) await session.close();
+}
