@@ -1,7 +1,7 @@
 // The console's figures and looks in headless Chromium: charts with axes and units, map
 // labels that do not overlap, failed spans marked whatever their service's colour, rows that
-// look clickable, a layout that fits 1024 px, and the Logs page (filters, a line opening its
-// trace, the live tail). Keeps a 1280x800 screenshot of each page for the README.
+// look clickable, a layout that fits 1024 px on every page, and the Logs page (filters, a line
+// opening its trace, the live tail). Keeps a 1280x800 screenshot of each page for the README.
 //
 //   node tests/browser/figures.mjs <ui-url> <order-url> <out-dir> <failed-trace-id>
 //
@@ -155,6 +155,29 @@ try {
   await page.getByTestId('waterfall-row').first().waitFor();
   const title = await page.getByTestId('trace-title').textContent();
   check(title.includes('GET /tail-check/{…}'), `an unmatched path is named by its path (${title})`);
+
+  // Metrics: the order service's p95 latency, once two scrapes give it a value.
+  step('metrics');
+  const chosen = new URLSearchParams({ name: 'http_request_duration_seconds', agg: 'p95', labels: '{"job":"order"}', lookback: '15m' });
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    await page.goto(`${ui}/metrics?${chosen}`);
+    await page.getByTestId('metric-chart').waitFor();
+    if (await page.getByTestId('metric-line').count() > 0) break;
+    check(Date.now() < deadline, 'the order service\'s latency is charted within 20 s');
+    await page.waitForTimeout(500);
+  }
+  check(await cursorOf(page.getByTestId('metric-row').first()) === 'pointer', 'a metric row has a pointer cursor');
+  await fits1024(page, 'metrics');
+  await shot(page, 'metrics');
+
+  // Processes: every child of the shop, ready.
+  step('processes');
+  await page.goto(`${ui}/processes`);
+  await page.locator('[data-testid="proc-table"] tr').first().waitFor();
+  await page.waitForFunction(() => document.querySelectorAll('.proc-ready').length >= 6);
+  await fits1024(page, 'processes');
+  await shot(page, 'processes');
 
   check(problems.length === 0, `no errors in the page:\n  ${problems.join('\n  ')}`);
   console.log('ok');

@@ -55,7 +55,7 @@ function renderMetricList(metrics, selected) {
   $('#metric-list').replaceChildren(...metrics
     .filter((m) => !filter || m.name.toLowerCase().includes(filter) || m.help.toLowerCase().includes(filter))
     .map((m) => h('tr', {
-      'data-testid': 'metric-row', 'data-metric': m.name, class: m.name === selected ? 'selected' : null,
+      'data-testid': 'metric-row', 'data-metric': m.name, class: m.name === selected ? 'clickable selected' : 'clickable',
       onclick: () => navigate(`/metrics?${new URLSearchParams({ name: m.name, lookback: metricsState().lookback })}`),
     },
     h('td', { class: 'wrap' }, h('div', { class: 'mono', text: m.name }),

@@ -19,6 +19,16 @@ pub struct ConsoleFlags {
     /// env: TRACEMART_CONSOLE_URL].
     #[arg(long, value_name = "URL", env = "TRACEMART_CONSOLE_URL", global = true)]
     pub console: Option<String>,
+    /// The operator's token, for a console reached beyond loopback (`tracemart token admin`
+    /// makes one; `up` prints one in its `access` link) [env: TRACEMART_CONSOLE_TOKEN].
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "TRACEMART_CONSOLE_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
     #[command(flatten)]
     pub data: DataFlags,
 }
@@ -26,6 +36,7 @@ pub struct ConsoleFlags {
 /// A client of one console.
 pub(crate) struct Console {
     base: String,
+    token: Option<String>,
     http: reqwest::Client,
 }
 
@@ -43,7 +54,8 @@ impl Console {
             .timeout(REQUEST_TIMEOUT)
             .build()
             .map_err(|e| format!("cannot make an HTTP client: {e}"))?;
-        Ok(Self { base, http })
+        let token = flags.token.clone().filter(|t| !t.trim().is_empty());
+        Ok(Self { base, token, http })
     }
 
     /// The console's base URL (for links to its pages).
@@ -54,13 +66,31 @@ impl Console {
     /// `GET path` with `query`, as JSON; an error answer's own message is passed on.
     pub(crate) async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, String> {
         let url = format!("{}{path}", self.base);
-        let answer = self.http.get(&url).query(query).send().await.map_err(|e| {
+        let mut request = self.http.get(&url).query(query);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let answer = request.send().await.map_err(|e| {
             format!(
                 "cannot reach the console at {} ({e}); is the shop up? (--console URL)",
                 self.base
             )
         })?;
         let status = answer.status();
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(match self.token {
+                None => format!(
+                    "the console at {} wants the operator's token beyond loopback: pass --token \
+                     (env TRACEMART_CONSOLE_TOKEN); `tracemart token admin` makes one",
+                    self.base
+                ),
+                Some(_) => format!(
+                    "the console at {} refused the token (401): expired, or signed by another \
+                     shop's keys",
+                    self.base
+                ),
+            });
+        }
         let body: Value = answer
             .json()
             .await

@@ -4,14 +4,17 @@
 //! Logs page with its filters and live tail. Its 1280x800 screenshots are the README's
 //! (`docs/screenshots/`).
 
-use crate::browser::{assert_screenshot, require_browser_tools, run_browser_script, screenshots_dir};
+use crate::browser::{
+    assert_screenshot, require_browser_tools, run_browser_script, screenshots_dir,
+};
 use crate::helpers::{ORDER_PATH_SERVICES, Up, repo_root};
 
 #[tokio::test]
 async fn the_console_draws_honest_figures_and_its_logs_page_filters_and_tails() {
     let browser_dir = repo_root().join("tests/browser");
     require_browser_tools(&browser_dir);
-    let up = Up::start();
+    // Scrapes every second, so that a metric is charted soon.
+    let up = Up::start_with(&[("TRACEMART_CONSOLE_METRICS_SCRAPE_INTERVAL_SECS", "1")]);
     // A placed order and a refused one: spans that failed inside a request that did not.
     let placed = up.order(7, 5, 1).await;
     assert_eq!(placed.status, 201, "{}", placed.body);
@@ -29,7 +32,15 @@ async fn the_console_draws_honest_figures_and_its_logs_page_filters_and_tails() 
         failed.trace_id.clone(),
     ];
     run_browser_script(&browser_dir.join("figures.mjs"), &args, &out).await;
-    for page in ["search", "trace", "services", "map", "logs"] {
+    for page in [
+        "search",
+        "trace",
+        "services",
+        "map",
+        "logs",
+        "metrics",
+        "processes",
+    ] {
         assert_screenshot(&out, page);
     }
 }

@@ -317,6 +317,32 @@ async fn beyond_loopback_the_console_wants_the_operators_token() {
     let placed = up.order(7, 5, 1).await;
     assert_eq!(placed.status, 201, "{}", placed.body);
     up.trace_with(&placed.trace_id, &ORDER_PATH_SERVICES).await;
+
+    // The terminal's commands: without the token they say what to pass; with it they answer.
+    let refused = tracemart(&["traces", "--console", &remote]);
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    let why = text(&refused.stderr);
+    assert!(
+        why.contains("--token") && why.contains("TRACEMART_CONSOLE_TOKEN"),
+        "{why}"
+    );
+    let forged = tracemart(&[
+        "top",
+        "--once",
+        "--console",
+        &remote,
+        "--token",
+        "tm1.forged",
+    ]);
+    assert_ne!(forged.status.code(), Some(0), "{forged:?}");
+    assert!(
+        text(&forged.stderr).contains("refused the token"),
+        "{forged:?}"
+    );
+    let listed = tracemart(&["traces", "--json", "--console", &remote, "--token", token]);
+    assert_eq!(listed.status.code(), Some(0), "{listed:?}");
+    let traces: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("--json is JSON");
+    assert!(traces.as_array().is_some_and(|t| !t.is_empty()), "{traces}");
 }
 
 #[tokio::test]
