@@ -14,7 +14,7 @@
 
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { check, launch, step } from './session.mjs';
+import { check, drive, step } from './session.mjs';
 
 const [ui, traceId, outDir, failedId, linkedId, largeId, largeCounts] = process.argv.slice(2);
 if (!ui || !traceId || !outDir) {
@@ -31,11 +31,7 @@ async function shot(page, name) {
   console.log(`  screenshot ${path}`);
 }
 
-let session;
-try {
-  session = await launch(TIMEOUT);
-  const { page, problems } = session;
-
+await drive({ timeout: TIMEOUT, failureShot: join(outDir, 'failure.png') }, async (page) => {
   // 1. Search: the form, then the order's trace among the results.
   step('search');
   await page.goto(`${ui}/`);
@@ -180,14 +176,4 @@ try {
   await page.locator('[data-testid="diag-none"], [data-testid="diag-culprit"]').first().waitFor();
   console.log(`  ${await page.getByTestId('diagnosis').textContent()}`);
   await shot(page, '8-diagnosis');
-
-  check(problems.length === 0, `no errors in the page:\n  ${problems.join('\n  ')}`);
-  console.log('ok');
-} catch (e) {
-  console.error(e.message);
-  if (session && session.problems.length) console.error(`page problems:\n  ${session.problems.join('\n  ')}`);
-  if (session) await session.page.screenshot({ path: join(outDir, 'failure.png'), fullPage: true }).catch(() => {});
-  process.exitCode = 1;
-} finally {
-  if (session) await session.close();
-}
+});

@@ -10,7 +10,7 @@
 
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { check, launch, step } from './session.mjs';
+import { check, drive, step } from './session.mjs';
 
 const [ui, orderUrl, outDir, failedId] = process.argv.slice(2);
 if (!ui || !orderUrl || !outDir || !failedId) {
@@ -40,11 +40,11 @@ async function shot(page, name) {
 const cursorOf = (loc) => loc.evaluate((e) => getComputedStyle(e).cursor);
 
 const TIMEOUT = 30_000;
-let session;
-try {
-  session = await launch(TIMEOUT, () => false, { width: 1280, height: 800 });
-  const { page, problems } = session;
-
+await drive({
+  timeout: TIMEOUT,
+  viewport: { width: 1280, height: 800 },
+  failureShot: join(outDir, 'figures-failure.png'),
+}, async (page) => {
   // Search: the scatter plot has axes with titles and units; rows look clickable.
   step('search');
   await page.goto(`${ui}/search?service=order-service`);
@@ -178,14 +178,4 @@ try {
   await page.waitForFunction(() => document.querySelectorAll('.proc-ready').length >= 6);
   await fits1024(page, 'processes');
   await shot(page, 'processes');
-
-  check(problems.length === 0, `no errors in the page:\n  ${problems.join('\n  ')}`);
-  console.log('ok');
-} catch (e) {
-  console.error(e.message);
-  if (session && session.problems.length) console.error(`page problems:\n  ${session.problems.join('\n  ')}`);
-  if (session) await session.page.screenshot({ path: join(outDir, 'figures-failure.png'), fullPage: true }).catch(() => {});
-  process.exitCode = 1;
-} finally {
-  if (session) await session.close();
-}
+});

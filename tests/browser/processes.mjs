@@ -10,7 +10,7 @@
 
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { check, launch, step } from './session.mjs';
+import { check, drive, step } from './session.mjs';
 
 const [ui, token, outDir] = process.argv.slice(2);
 if (!ui || !token || !outDir) {
@@ -24,12 +24,12 @@ const stateOf = (page, name) => page.getByTestId(`proc-state-${name}`).textConte
 const waitState = (page, name, state) => page.waitForFunction(
   ([n, s]) => document.querySelector(`[data-testid="proc-state-${n}"]`)?.textContent === s, [name, state]);
 
-let session;
-try {
+await drive({
+  timeout: TIMEOUT,
   // The refused action is expected to log its 401; other errors are problems.
-  session = await launch(TIMEOUT, (text) => text.includes('401'));
-  const { page, problems } = session;
-
+  expected: (text) => text.includes('401'),
+  failureShot: join(outDir, 'processes-failure.png'),
+}, async (page) => {
   step('the processes, from the navigation');
   await page.goto(`${ui}/search`);
   await page.getByTestId('nav-processes').click();
@@ -63,14 +63,4 @@ try {
   await waitState(page, 'inventory', 'ready');
   check(await page.getByTestId('proc-pid-inventory').textContent() !== pid, 'a new pid after the restart');
   await page.screenshot({ path: join(outDir, 'processes-3-restarted.png'), fullPage: true });
-
-  check(problems.length === 0, `no errors in the page:\n  ${problems.join('\n  ')}`);
-  console.log('ok');
-} catch (e) {
-  console.error(e.message);
-  if (session && session.problems.length) console.error(`page problems:\n  ${session.problems.join('\n  ')}`);
-  if (session) await session.page.screenshot({ path: join(outDir, 'processes-failure.png'), fullPage: true }).catch(() => {});
-  process.exitCode = 1;
-} finally {
-  if (session) await session.close();
-}
+});

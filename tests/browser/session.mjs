@@ -53,3 +53,23 @@ export async function launch(timeout, expected = () => false, viewport = { width
   };
   return { page, problems, close };
 }
+
+// One browser session of a script: `body(page)`, then that the page raised no errors. On a
+// failure it prints why, with the page's problems, keeps a screenshot at `failureShot` and
+// sets the exit code to 1; the browser is closed whatever happens.
+export async function drive({ timeout, expected, viewport, failureShot }, body) {
+  let session;
+  try {
+    session = await launch(timeout, expected, viewport);
+    await body(session.page);
+    check(session.problems.length === 0, `no errors in the page:\n  ${session.problems.join('\n  ')}`);
+    console.log('ok');
+  } catch (e) {
+    console.error(e.message);
+    if (session && session.problems.length) console.error(`page problems:\n  ${session.problems.join('\n  ')}`);
+    if (session) await session.page.screenshot({ path: failureShot, fullPage: true }).catch(() => {});
+    process.exitCode = 1;
+  } finally {
+    if (session) await session.close();
+  }
+}
