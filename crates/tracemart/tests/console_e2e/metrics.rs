@@ -26,6 +26,16 @@ async fn query(up: &Up, params: &str) -> Value {
 
 /// The value of the order service's `orders_created` counter in its newest scrape (none
 /// before a scrape has shown it).
+/// The values of a query answer's first line, steps without data left out.
+fn first_line_values(answer: &Value) -> Vec<f64> {
+    answer["lines"][0]["values"]
+        .as_array()
+        .expect("a line of values")
+        .iter()
+        .filter_map(Value::as_f64)
+        .collect()
+}
+
 async fn orders_created(up: &Up) -> Option<f64> {
     let params = format!(
         "name={ORDERS_CREATED}&agg=sum&lookback=5m&step=1s&{}",
@@ -83,12 +93,7 @@ async fn the_console_scrapes_the_shops_metrics_and_charts_them_with_exemplars() 
         ),
     )
     .await;
-    let rates: Vec<f64> = rates["lines"][0]["values"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_f64)
-        .collect();
+    let rates = first_line_values(&rates);
     assert!(
         rates.iter().any(|r| *r > 0.0) && rates.iter().all(|r| (0.0..=2.5).contains(r)),
         "orders per second: {rates:?}"
@@ -123,12 +128,7 @@ async fn the_console_scrapes_the_shops_metrics_and_charts_them_with_exemplars() 
         .filter(|e| e["labels"]["endpoint"] == "/metrics")
         .count();
     assert_eq!(scraped, 0, "{p95}");
-    let quantiles: Vec<f64> = p95["lines"][0]["values"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_f64)
-        .collect();
+    let quantiles = first_line_values(&p95);
     assert!(
         !quantiles.is_empty() && quantiles.iter().all(|q| *q > 0.0 && *q <= 10.0),
         "p95 of the order service's requests: {quantiles:?}"
