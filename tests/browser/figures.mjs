@@ -3,8 +3,10 @@
 // look clickable, a layout that fits 1024 px on every page, and the Logs page (filters, a line
 // opening its trace, the live tail). Keeps a 1280x800 screenshot of each page for the README.
 //
-//   node tests/browser/figures.mjs <ui-url> <order-url> <out-dir> <failed-trace-id>
+//   node tests/browser/figures.mjs <ui-url> <order-url> <out-dir> <failed-trace-id> <failed-request-id>
 //
+// <failed-trace-id>: a refused order (409), a failed span inside a request that did not fail.
+// <failed-request-id>: a trace of one request the payment service failed (503).
 // <order-url>: the order service; a request to it during the live tail must show up.
 // Exits 0 when every check passes; otherwise prints what failed and exits 1.
 
@@ -12,9 +14,9 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { check, drive, step } from './session.mjs';
 
-const [ui, orderUrl, outDir, failedId] = process.argv.slice(2);
-if (!ui || !orderUrl || !outDir || !failedId) {
-  console.error('usage: node figures.mjs <ui-url> <order-url> <out-dir> <failed-trace-id>');
+const [ui, orderUrl, outDir, failedId, failedRequestId] = process.argv.slice(2);
+if (!ui || !orderUrl || !outDir || !failedId || !failedRequestId) {
+  console.error('usage: node figures.mjs <ui-url> <order-url> <out-dir> <failed-trace-id> <failed-request-id>');
   process.exit(2);
 }
 mkdirSync(outDir, { recursive: true });
@@ -58,8 +60,15 @@ await drive({
   check(await cursorOf(page.getByTestId('result-row').first()) === 'pointer', 'a result row has a pointer cursor');
   const probes = await page.getByTestId('result-row').evaluateAll((els) => els.filter((e) => /\/health|\/metrics|\/openapi/.test(e.textContent)).length);
   check(probes === 0, 'no probe traces among the results');
+  // The error rule on search: the refused order is no failed request; the payment's 503 is.
+  const failedMark = (id) => page.locator(`[data-testid="result-row"][data-trace-id="${id}"] [data-testid="error-count"]`).count();
+  await page.locator(`[data-testid="result-row"][data-trace-id="${failedId}"]`).waitFor();
+  check(await failedMark(failedId) === 0, 'a refused order (409) is not listed as failed');
   await fits1024(page, 'search');
   await shot(page, 'search');
+  await page.goto(`${ui}/search?service=payment-service`);
+  await page.locator(`[data-testid="result-row"][data-trace-id="${failedRequestId}"]`).waitFor();
+  check(await failedMark(failedRequestId) === 1, 'the payment\'s failed request is listed as failed');
 
   // A failed trace: its failed spans are hatched, and no service is drawn in red.
   step('failed trace');
@@ -92,6 +101,10 @@ await drive({
   const rateTicks = await page.getByTestId('chart').first().locator('.tick').allTextContents();
   check(rateTicks.some((t) => t.endsWith('/s')), `the rate chart's ticks are per second (${rateTicks.join(' ')})`);
   check(await cursorOf(page.getByTestId('service-row').first()) === 'pointer', 'a service row has a pointer cursor');
+  const errorsOf = (testId) => page.getByTestId(testId).evaluateAll((els) => Object.fromEntries(els.map((e) => [e.dataset.service, Number(e.dataset.errors)])));
+  const servicesErrors = await errorsOf('service-row');
+  check(servicesErrors['payment-service'] === 1, `the payment service failed one request (${JSON.stringify(servicesErrors)})`);
+  check(servicesErrors['order-service'] === 0, `a refused order is no failure of the order service (${JSON.stringify(servicesErrors)})`);
   await fits1024(page, 'services');
   await shot(page, 'services');
 
@@ -107,8 +120,19 @@ await drive({
   check(overlaps.length === 0, `edge labels do not overlap (${overlaps.length} do)`);
   const lastIsLabel = await page.locator('#service-map svg > *:last-child').getAttribute('data-testid');
   check(lastIsLabel === 'map-edge-label', 'labels are drawn over the lines');
+  const mapErrors = await errorsOf('map-node');
+  for (const [service, errors] of Object.entries(servicesErrors)) {
+    check(mapErrors[service] === errors, `the map counts ${service}'s failed requests as the services page does (${mapErrors[service]} and ${errors})`);
+  }
   await fits1024(page, 'the map');
   await shot(page, 'map');
+
+  // Diagnose: it answers, with a culprit or with nothing standing out.
+  step('diagnose');
+  await page.goto(`${ui}/diagnose`);
+  await page.locator('[data-testid="diag-none"], [data-testid="diag-culprit"]').first().waitFor();
+  await fits1024(page, 'diagnose');
+  await shot(page, 'diagnose');
 
   // Logs: newest first, filters, a line opens its trace, live tail.
   step('logs');

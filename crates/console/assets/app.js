@@ -464,7 +464,7 @@ async function showServices() {
   }
   const selected = new URLSearchParams(location.search).get('service');
   tbody.replaceChildren(...body.data.map(({ service, stats }) => h('tr', {
-    class: 'clickable', 'data-testid': 'service-row', 'data-service': service,
+    class: 'clickable', 'data-testid': 'service-row', 'data-service': service, 'data-errors': stats.errors,
     onclick: () => navigate(`/services?service=${encodeURIComponent(service)}`),
   },
   h('td', {}, h('span', { class: 'pill' }, dot(service), service)),
@@ -654,7 +654,7 @@ async function showMap() {
   const nodeEls = nodes.map((n) => {
     const p = pos.get(n.service);
     return h('g', {
-      class: `node${n.stats.errors ? ' err' : ''}`, 'data-testid': 'map-node', 'data-service': n.service,
+      class: `node${n.stats.errors ? ' err' : ''}`, 'data-testid': 'map-node', 'data-service': n.service, 'data-errors': n.stats.errors,
       transform: `translate(${p.x},${p.y})`, style: 'cursor:pointer',
       onclick: () => navigate(`/services?service=${encodeURIComponent(n.service)}`),
     },

@@ -16,7 +16,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::{Link, SpanKind};
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, status};
 use prost::Message;
 
 use crate::helpers::{ORDER_PATH_SERVICES, Up, repo_root};
@@ -92,17 +92,7 @@ pub(crate) fn screenshots_dir() -> PathBuf {
 /// itself, so that the linked-traces view is checked whatever the shop sends.
 async fn send_linked_trace(up: &Up, trace_id: &str, span_id: &str) -> String {
     let linked = uuid::Uuid::new_v4();
-    let start = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_nanos() as u64;
-    let kv = |key: &str, value: &str| KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.into())),
-        }),
-        ..Default::default()
-    };
+    let start = now_nanos();
     let span = Span {
         trace_id: linked.as_bytes().to_vec(),
         span_id: linked.as_bytes()[..8].to_vec(),
@@ -110,7 +100,7 @@ async fn send_linked_trace(up: &Up, trace_id: &str, span_id: &str) -> String {
         kind: SpanKind::Consumer as i32,
         start_time_unix_nano: start,
         end_time_unix_nano: start + 3_000_000,
-        attributes: vec![kv("messaging.operation.type", "process")],
+        attributes: vec![string_kv("messaging.operation.type", "process")],
         links: vec![Link {
             trace_id: hex_bytes(trace_id),
             span_id: hex_bytes(span_id),
@@ -118,31 +108,84 @@ async fn send_linked_trace(up: &Up, trace_id: &str, span_id: &str) -> String {
         }],
         ..Default::default()
     };
-    let req = ExportTraceServiceRequest {
+    export(up, &one_service("payment-service", vec![span])).await;
+    linked.simple().to_string()
+}
+
+/// Sends the console a trace of one request the payment service failed (a SERVER span that
+/// answered 503 with ERROR status); returns its trace id. The shop fails no request by itself,
+/// and the error rule's figures must count one.
+pub(crate) async fn send_failed_request(up: &Up) -> String {
+    let id = uuid::Uuid::new_v4();
+    let start = now_nanos();
+    let span = Span {
+        trace_id: id.as_bytes().to_vec(),
+        span_id: id.as_bytes()[..8].to_vec(),
+        name: "POST /payments".into(),
+        kind: SpanKind::Server as i32,
+        start_time_unix_nano: start,
+        end_time_unix_nano: start + 2_000_000,
+        attributes: vec![
+            string_kv("http.request.method", "POST"),
+            string_kv("http.route", "/payments"),
+            KeyValue {
+                key: "http.response.status_code".into(),
+                value: Some(AnyValue {
+                    value: Some(any_value::Value::IntValue(503)),
+                }),
+                ..Default::default()
+            },
+        ],
+        status: Some(Status {
+            code: status::StatusCode::Error as i32,
+            message: "payment provider unavailable".into(),
+        }),
+        ..Default::default()
+    };
+    export(up, &one_service("payment-service", vec![span])).await;
+    id.simple().to_string()
+}
+
+/// Now, in Unix nanoseconds.
+fn now_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_nanos() as u64
+}
+
+fn string_kv(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.into())),
+        }),
+        ..Default::default()
+    }
+}
+
+/// An export of `spans`, all of `service`.
+fn one_service(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: Some(Resource {
-                attributes: vec![kv("service.name", "payment-service")],
+                attributes: vec![string_kv("service.name", service)],
                 ..Default::default()
             }),
             scope_spans: vec![ScopeSpans {
-                spans: vec![span],
+                spans,
                 ..Default::default()
             }],
             ..Default::default()
         }],
-    };
-    export(up, &req).await;
-    linked.simple().to_string()
+    }
 }
 
 /// Sends the console one trace of `spans` spans in the order service (a root and its
 /// children); returns its trace id.
 async fn send_large_trace(up: &Up, spans: u64) -> String {
     let id = uuid::Uuid::new_v4();
-    let start = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_nanos() as u64;
+    let start = now_nanos();
     let spans = (1..=spans)
         .map(|n| Span {
             trace_id: id.as_bytes().to_vec(),
@@ -164,26 +207,7 @@ async fn send_large_trace(up: &Up, spans: u64) -> String {
             ..Default::default()
         })
         .collect();
-    let req = ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![KeyValue {
-                    key: "service.name".into(),
-                    value: Some(AnyValue {
-                        value: Some(any_value::Value::StringValue("product-service".into())),
-                    }),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    };
-    export(up, &req).await;
+    export(up, &one_service("product-service", spans)).await;
     id.simple().to_string()
 }
 

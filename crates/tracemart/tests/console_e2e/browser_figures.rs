@@ -6,6 +6,7 @@
 
 use crate::browser::{
     assert_screenshot, require_browser_tools, run_browser_script, screenshots_dir,
+    send_failed_request,
 };
 use crate::helpers::{ORDER_PATH_SERVICES, Up, repo_root};
 
@@ -22,6 +23,9 @@ async fn the_console_draws_honest_figures_and_its_logs_page_filters_and_tails() 
     assert_eq!(failed.status, 409, "{}", failed.body);
     up.trace_with(&placed.trace_id, &ORDER_PATH_SERVICES).await;
     up.trace_with(&failed.trace_id, &ORDER_PATH_SERVICES).await;
+    // A request the payment service failed: the figures must count it alike on every page.
+    let failed_request = send_failed_request(&up).await;
+    up.trace_with(&failed_request, &["payment-service"]).await;
     let out = screenshots_dir().join("figures");
     let _ = std::fs::remove_dir_all(&out);
 
@@ -30,6 +34,7 @@ async fn the_console_draws_honest_figures_and_its_logs_page_filters_and_tails() 
         up.order_url(),
         out.display().to_string(),
         failed.trace_id.clone(),
+        failed_request,
     ];
     run_browser_script(&browser_dir.join("figures.mjs"), &args, &out).await;
     for page in [
@@ -37,6 +42,7 @@ async fn the_console_draws_honest_figures_and_its_logs_page_filters_and_tails() 
         "trace",
         "services",
         "map",
+        "diagnose",
         "logs",
         "metrics",
         "processes",
