@@ -182,7 +182,7 @@ await drive({
 
   // Metrics: the order service's p95 latency, once two scrapes give it a value.
   step('metrics');
-  const chosen = new URLSearchParams({ name: 'http_request_duration_seconds', agg: 'p95', labels: '{"job":"order"}', lookback: '15m' });
+  const chosen = new URLSearchParams({ name: 'http_request_duration_seconds', agg: 'p95', labels: '{"job":"order"}', lookback: '5m' });
   const deadline = Date.now() + 20_000;
   for (;;) {
     await page.goto(`${ui}/metrics?${chosen}`);

@@ -97,7 +97,7 @@ async function renderMetric(metric, state) {
       h('label', {}, 'Show', select('metric-agg', agg, metric.aggregations.map((a) => [a, aggName(a)]), (v) => setMetricsState({ agg: v }))),
       h('label', {}, 'Split by', select('metric-by', state.by, [['', 'nothing'], ...Object.keys(metric.labels).map((k) => [k, k])], (v) => setMetricsState({ by: v }))),
       h('label', {}, 'Window', select('metric-lookback', state.lookback,
-        [['15m', '15 minutes'], ['1h', '1 hour'], ['6h', '6 hours'], ['24h', '24 hours']], (v) => setMetricsState({ lookback: v }))),
+        [['5m', '5 minutes'], ['15m', '15 minutes'], ['1h', '1 hour'], ['6h', '6 hours'], ['24h', '24 hours']], (v) => setMetricsState({ lookback: v }))),
       ...filters),
     metricChart(result),
     exemplarList(result));
