@@ -111,19 +111,33 @@ async fn scraping_console(
     spawn_app_with(config).await
 }
 
-/// Waits until the target was scraped `n` times, then for the console to store it.
-async fn wait_for_scrapes(app: &TestApp, target: &Target, n: u64) {
+/// Waits until the console has stored the target's `n`th scrape: each scrape's total of failed
+/// orders is its number.
+async fn wait_for_scrapes(app: &TestApp, n: u64) {
+    let params = format!(
+        "name=orders&agg=sum&lookback=1m&{}",
+        labels(r#"{"job":"shop","status":"failed"}"#)
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
-    while target.scrapes.load(Ordering::SeqCst) < n {
+    loop {
+        app.flush().await;
+        // Before the first scrape is stored the metric is unknown (404).
+        let (status, body) = app
+            .get(&format!("/api/console/metrics/query?{params}"))
+            .await;
+        let newest = (status == 200)
+            .then(|| body["data"]["lines"][0]["values"].as_array())
+            .flatten()
+            .and_then(|values| values.iter().rev().find_map(Value::as_f64));
+        if newest.is_some_and(|stored| stored >= n as f64) {
+            return;
+        }
         assert!(
             Instant::now() < deadline,
-            "the console did not scrape {n} times"
+            "the console did not store {n} scrapes (newest: {newest:?})"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // A scrape in flight reaches the queue within the scrape timeout.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    app.flush().await;
 }
 
 async fn query(app: &TestApp, params: &str) -> Value {
@@ -164,11 +178,11 @@ async fn scraped_metrics_are_listed_and_charted_with_rates_quantiles_and_exempla
     let dir = tempfile::tempdir().unwrap();
     let target = Arc::new(Target::default());
     let app = scraping_console(&dir, &target, 100, Duration::from_secs(86_400)).await;
-    wait_for_scrapes(&app, &target, 6).await;
+    wait_for_scrapes(&app, 6).await;
     // No more increases: every query below sees the same totals.
     target.frozen.store(true, Ordering::SeqCst);
     let scrapes = target.scrapes.load(Ordering::SeqCst);
-    wait_for_scrapes(&app, &target, scrapes).await;
+    wait_for_scrapes(&app, scrapes).await;
 
     let (status, list) = app.get("/api/console/metrics").await;
     assert_eq!(status, 200);
@@ -293,7 +307,7 @@ async fn metric_queries_refuse_what_they_cannot_compute() {
     let dir = tempfile::tempdir().unwrap();
     let target = Arc::new(Target::default());
     let app = scraping_console(&dir, &target, 100, Duration::from_secs(86_400)).await;
-    wait_for_scrapes(&app, &target, 2).await;
+    wait_for_scrapes(&app, 2).await;
     for (params, status) in [
         ("name=orders&agg=p95", 400),
         ("name=orders&agg=median", 400),
@@ -315,7 +329,7 @@ async fn retention_deletes_scrapes_older_than_the_max_age() {
     let target = Arc::new(Target::default());
     let app = scraping_console(&dir, &target, 100, Duration::from_secs(1)).await;
     // At least 4 s of scrapes (at least 100 ms apart).
-    wait_for_scrapes(&app, &target, 41).await;
+    wait_for_scrapes(&app, 41).await;
     let steps_with_data = |data: Value| values(&data).len();
     let params = "name=orders&agg=sum&lookback=1m&step=1s";
     let before = steps_with_data(query(&app, params).await);
